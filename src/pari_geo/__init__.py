@@ -1,0 +1,63 @@
+"""pari_geo: place typologies and micro-cluster detection for rural regions.
+
+The public API is grouped by pipeline stage (ingest → align → typology → clustering →
+report). Names are imported lazily, so ``import pari_geo`` does not load numba, rasterio or
+matplotlib until a function that needs them is used.
+
+Examples
+--------
+>>> import pari_geo
+>>> pari_geo.__version__
+'0.1.0'
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ._version import __version__
+
+# public name -> module that defines it
+_LAZY: dict[str, str] = {
+    # errors
+    "PariGeoError": "pari_geo.errors",
+    "InputError": "pari_geo.errors",
+    "ConfigError": "pari_geo.errors",
+    "OutputError": "pari_geo.errors",
+    # ingest / grid / align
+    "open_raster": "pari_geo.ingest",
+    "open_units": "pari_geo.ingest",
+    "GridSpec": "pari_geo.grid",
+    "align_to_grid": "pari_geo.align",
+    # typology
+    "DegurbaParams": "pari_geo.config",
+    "classify_grid": "pari_geo.typology.degurba",
+    "optimal_built_threshold": "pari_geo.typology.degurba",
+    "classify_units": "pari_geo.typology.units",
+    # clustering
+    "DBSCAN": "pari_geo.clustering",
+    "dbscan": "pari_geo.clustering",
+    # output
+    "write_class_raster": "pari_geo.io_write",
+    "write_table": "pari_geo.io_write",
+    "plot_classes": "pari_geo.plot",
+    # sample data
+    "belgium_paths": "pari_geo.datasets",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'pari_geo' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,165 @@
+"""Class codes, names and colours of the typologies pari_geo produces.
+
+Level 1 and level 2 of the Degree of Urbanisation use the GHSL SMOD codes and colours;
+the seven Nordic place types use the codes and colours of ``place-types.md``.
+
+Examples
+--------
+>>> from pari_geo.classes import DEGURBA_L2
+>>> DEGURBA_L2.names[30]
+'Urban centre'
+>>> DEGURBA_L2.colours[22]
+'#A87000'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["ClassScheme", "DEGURBA_L1", "DEGURBA_L2", "NORDIC7", "scheme_for"]
+
+
+@dataclass(frozen=True)
+class ClassScheme:
+    """Codes of a classification with their names, short names and colours.
+
+    Attributes
+    ----------
+    name : str
+        Identifier of the scheme (``degurba_l1``, ``degurba_l2``, ``nordic7``).
+    codes : tuple of int
+        Codes in class order (most urban first, water last).
+    names : dict
+        Human-readable name per code.
+    short : dict
+        Snake-case short name per code (used for table columns).
+    colours : dict
+        ``#RRGGBB`` colour per code.
+    nodata : int or None
+        Code of cells without a class, if the scheme has one.
+    """
+
+    name: str
+    codes: tuple[int, ...]
+    names: dict[int, str]
+    short: dict[int, str]
+    colours: dict[int, str]
+    nodata: int | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def with_codes(self, codes: tuple[int, ...]) -> ClassScheme:
+        """Return the same classes under custom output codes (same order).
+
+        Examples
+        --------
+        >>> DEGURBA_L1.with_codes((13, 12, 11, 10)).codes
+        (13, 12, 11, 10)
+        """
+        if len(codes) != len(self.codes):
+            raise ValueError(
+                f"{self.name} has {len(self.codes)} classes, got {len(codes)} codes"
+            )
+        remap = dict(zip(self.codes, codes, strict=True))
+        return ClassScheme(
+            self.name,
+            tuple(codes),
+            {remap[k]: v for k, v in self.names.items() if k in remap},
+            {remap[k]: v for k, v in self.short.items() if k in remap},
+            {remap[k]: v for k, v in self.colours.items() if k in remap},
+            self.nodata,
+        )
+
+
+DEGURBA_L1 = ClassScheme(
+    name="degurba_l1",
+    codes=(3, 2, 1, 0),
+    names={3: "Urban centre", 2: "Urban cluster", 1: "Rural grid cell", 0: "Water"},
+    short={3: "urban_centre", 2: "urban_cluster", 1: "rural", 0: "water"},
+    colours={3: "#FF0000", 2: "#FFAA00", 1: "#73B273", 0: "#7AB6F5"},
+)
+
+DEGURBA_L2 = ClassScheme(
+    name="degurba_l2",
+    codes=(30, 23, 22, 21, 13, 12, 11, 10),
+    names={
+        30: "Urban centre",
+        23: "Dense urban cluster",
+        22: "Semi-dense urban cluster",
+        21: "Suburban or peri-urban",
+        13: "Rural cluster",
+        12: "Low density rural",
+        11: "Very low density rural",
+        10: "Water",
+    },
+    short={
+        30: "urban_centre",
+        23: "dense_urban_cluster",
+        22: "semi_dense_urban_cluster",
+        21: "suburban",
+        13: "rural_cluster",
+        12: "low_density_rural",
+        11: "very_low_density_rural",
+        10: "water",
+    },
+    colours={
+        30: "#FF0000",
+        23: "#732600",
+        22: "#A87000",
+        21: "#FFFF00",
+        13: "#375623",
+        12: "#ABCD66",
+        11: "#CDF57A",
+        10: "#7AB6F5",
+    },
+)
+
+NORDIC7 = ClassScheme(
+    name="nordic7",
+    codes=(1, 2, 3, 4, 5, 6, 7, 0),
+    names={
+        1: "Inner urban area",
+        2: "Outer urban area",
+        3: "Peri-urban area",
+        4: "Local centre in rural area",
+        5: "Rural area close to urban",
+        6: "Rural heartland",
+        7: "Sparsely populated rural area",
+        0: "Water / no land",
+    },
+    short={
+        1: "inner_urban",
+        2: "outer_urban",
+        3: "peri_urban",
+        4: "local_centre",
+        5: "rural_close",
+        6: "rural_heartland",
+        7: "rural_sparse",
+        0: "water",
+    },
+    colours={
+        1: "#7F0000",
+        2: "#D7301F",
+        3: "#FC8D59",
+        4: "#8C510A",
+        5: "#FDD49E",
+        6: "#78C679",
+        7: "#238443",
+        0: "#7AB6F5",
+    },
+    nodata=255,
+)
+
+
+def scheme_for(name: str) -> ClassScheme:
+    """Look a scheme up by name.
+
+    Examples
+    --------
+    >>> scheme_for("nordic7").nodata
+    255
+    """
+    schemes = {s.name: s for s in (DEGURBA_L1, DEGURBA_L2, NORDIC7)}
+    try:
+        return schemes[name]
+    except KeyError:
+        raise ValueError(f"unknown class scheme {name!r}; known: {sorted(schemes)}") from None

@@ -1,0 +1,73 @@
+"""Exceptions raised by pari_geo.
+
+Every error a user can cause carries *where* (file, layer or configuration key) and *what*
+is wrong, so that the command line can print it as one line.
+"""
+
+from __future__ import annotations
+
+__all__ = ["PariGeoError", "InputError", "ConfigError", "OutputError"]
+
+
+class PariGeoError(Exception):
+    """Base class of every error pari_geo raises on purpose."""
+
+
+class InputError(PariGeoError, ValueError):
+    """An input file or layer cannot be used.
+
+    Parameters
+    ----------
+    file : str or None
+        Path of the offending file (``None`` for in-memory data).
+    layer : str or None
+        Name of the layer (``population``, ``built``, ``units`` ...).
+    problem : str
+        What is wrong, in one sentence.
+
+    Examples
+    --------
+    >>> str(InputError("POP.tif", "population", "has no CRS"))
+    'POP.tif [population]: has no CRS'
+    """
+
+    def __init__(self, file: str | None, layer: str | None, problem: str) -> None:
+        self.file = None if file is None else str(file)
+        self.layer = layer
+        self.problem = problem
+        where = self.file or "<in-memory>"
+        if layer:
+            where += f" [{layer}]"
+        super().__init__(f"{where}: {problem}")
+
+
+class ConfigError(PariGeoError, ValueError):
+    """A configuration key or parameter value is invalid.
+
+    Examples
+    --------
+    >>> str(ConfigError("UC_max_gap", "must be an integer, got 'x'"))
+    "parameter 'UC_max_gap': must be an integer, got 'x'"
+    """
+
+    def __init__(self, key: str, problem: str, file: str | None = None) -> None:
+        self.key = key
+        self.problem = problem
+        self.file = file
+        prefix = f"{file}: " if file else ""
+        super().__init__(f"{prefix}parameter '{key}': {problem}")
+
+
+class OutputError(PariGeoError, OSError):
+    """An output cannot be written (exists, directory missing, not writable ...).
+
+    Examples
+    --------
+    >>> str(OutputError("out.tif", "exists; pass overwrite=True (--overwrite) to replace it"))
+    'out.tif: exists; pass overwrite=True (--overwrite) to replace it'
+    """
+
+    def __init__(self, file: str, problem: str) -> None:
+        self.file = str(file)
+        self.problem = problem
+        super().__init__(f"{self.file}: {problem}")
