@@ -1,0 +1,1 @@
+"""Typology stage: grid classifications (Degree of Urbanisation, seven Nordic place types)."""

@@ -1,0 +1,152 @@
+"""numba kernels of the typology stage (arrays in, arrays out; no Python objects).
+
+Only loops that vectorise badly live here: the iterative majority-rule edge smoothing of
+urban centres. The pure numpy twin used to check it is in ``tests/test_edge_smoothing.py``.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from .._numba import CACHE
+
+RULE_R2022A = 0
+RULE_R2023A = 1
+
+_DR = np.array([-1, -1, -1, 0, 0, 1, 1, 1], dtype=np.int64)
+_DC = np.array([-1, 0, 1, -1, 1, -1, 0, 1], dtype=np.int64)
+
+
+@numba.njit(cache=CACHE, nogil=True)
+def _decide(lab, excluded, r, c, rule, dr, dc):
+    """Centre id that cell (r, c) joins in this pass, or 0."""
+    rows, cols = lab.shape
+    ids = np.zeros(8, dtype=np.int32)
+    counts = np.zeros(8, dtype=np.int64)
+    n_ids = 0
+    n_valid = 0
+    for j in range(8):
+        rr = r + dr[j]
+        cc = c + dc[j]
+        if rr < 0 or rr >= rows or cc < 0 or cc >= cols:
+            n_valid += 1  # off-grid: a valid, non-centre neighbour (used by R2023A only)
+            continue
+        k = lab[rr, cc]
+        if k > 0:
+            n_valid += 1
+            found = False
+            for q in range(n_ids):
+                if ids[q] == k:
+                    counts[q] += 1
+                    found = True
+                    break
+            if not found:
+                ids[n_ids] = k
+                counts[n_ids] = 1
+                n_ids += 1
+        elif not excluded[rr, cc]:
+            n_valid += 1
+    best = 0
+    best_n = 0
+    for q in range(n_ids):
+        if counts[q] > best_n:
+            best_n = counts[q]
+            best = ids[q]
+    if rule == RULE_R2022A:
+        return best if best_n >= 5 else 0
+    return best if 2 * best_n > n_valid else 0
+
+
+@numba.njit(cache=CACHE, nogil=True)
+def smooth_centre_edges(labels, excluded, blocked, rule):
+    """Majority-rule edge smoothing of labelled urban centres until nothing changes.
+
+    Parameters
+    ----------
+    labels : int32[:, :]
+        Centre ids (> 0), 0 elsewhere. Not modified.
+    excluded : bool[:, :]
+        Non-centre cells left out of the valid neighbours (R2023A: permanent water or
+        ignorable). Ignored by R2022A.
+    blocked : bool[:, :]
+        Cells that never join (R2023A: permanent water). Pass all-False for R2022A.
+    rule : int
+        ``RULE_R2022A`` (5 of 8 neighbours in one centre) or ``RULE_R2023A``
+        (strict majority of the valid neighbours).
+
+    Returns
+    -------
+    int32[:, :]
+        The smoothed labels. Each pass is a simultaneous update.
+    """
+    rows, cols = labels.shape
+    lab = labels.copy()
+    dr = _DR
+    dc = _DC
+    seen = np.zeros((rows, cols), dtype=np.int32)  # pass number that queued the cell
+    cand = np.empty(rows * cols if rows * cols < 1024 else 1024, dtype=np.int64)
+    n_cand = 0
+    for r in range(rows):
+        for c in range(cols):
+            if lab[r, c] != 0 or blocked[r, c]:
+                continue
+            touches = False
+            for j in range(8):
+                rr = r + dr[j]
+                cc = c + dc[j]
+                if 0 <= rr < rows and 0 <= cc < cols and lab[rr, cc] > 0:
+                    touches = True
+                    break
+            if touches:
+                if n_cand == cand.shape[0]:
+                    grown = np.empty(cand.shape[0] * 2, dtype=np.int64)
+                    grown[:n_cand] = cand[:n_cand]
+                    cand = grown
+                cand[n_cand] = r * cols + c
+                n_cand += 1
+    pass_no = 1
+    joined_idx = np.empty(max(n_cand, 1), dtype=np.int64)
+    joined_lab = np.empty(max(n_cand, 1), dtype=np.int32)
+    while n_cand > 0:
+        if joined_idx.shape[0] < n_cand:
+            joined_idx = np.empty(n_cand, dtype=np.int64)
+            joined_lab = np.empty(n_cand, dtype=np.int32)
+        n_join = 0
+        for i in range(n_cand):
+            flat = cand[i]
+            r = flat // cols
+            c = flat - r * cols
+            if lab[r, c] != 0:
+                continue
+            k = _decide(lab, excluded, r, c, rule, dr, dc)
+            if k > 0:
+                joined_idx[n_join] = flat
+                joined_lab[n_join] = k
+                n_join += 1
+        if n_join == 0:
+            break
+        for i in range(n_join):
+            flat = joined_idx[i]
+            lab[flat // cols, flat - (flat // cols) * cols] = joined_lab[i]
+        pass_no += 1
+        n_cand = 0
+        for i in range(n_join):
+            flat = joined_idx[i]
+            r = flat // cols
+            c = flat - r * cols
+            for j in range(8):
+                rr = r + dr[j]
+                cc = c + dc[j]
+                if rr < 0 or rr >= rows or cc < 0 or cc >= cols:
+                    continue
+                if lab[rr, cc] != 0 or blocked[rr, cc] or seen[rr, cc] == pass_no:
+                    continue
+                seen[rr, cc] = pass_no
+                if n_cand == cand.shape[0]:
+                    grown = np.empty(cand.shape[0] * 2, dtype=np.int64)
+                    grown[:n_cand] = cand[:n_cand]
+                    cand = grown
+                cand[n_cand] = rr * cols + cc
+                n_cand += 1
+    return lab
