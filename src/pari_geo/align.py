@@ -1,0 +1,183 @@
+"""Align layers to one :class:`~pari_geo.grid.GridSpec`.
+
+* ``kind="count"`` (population, built-up m², land m²): totals are preserved. Aligned grids
+  of the same or an integer-multiple cell size are cropped, padded or block-summed exactly;
+  anything else is reprojected as a density (area-weighted average) times the target cell
+  area.
+* ``kind="share"`` (0..1 shares): area-weighted mean of the non-missing values.
+* ``kind="class"`` (land-cover codes): the most frequent class (mode), or the identical
+  class when only cropping.
+
+Cells of the target grid that the layer does not cover are NaN.
+
+Examples
+--------
+>>> import numpy as np
+>>> from affine import Affine
+>>> from pari_geo.grid import GridSpec
+>>> fine = GridSpec("EPSG:3035", Affine(100, 0, 0, 0, -100, 200), (2, 2))
+>>> coarse = GridSpec("EPSG:3035", Affine(200, 0, 0, 0, -200, 200), (1, 1))
+>>> da = fine.to_dataarray(np.array([[1.0, 2.0], [3.0, 4.0]]))
+>>> float(align_to_grid(da, coarse, "count")[0, 0])
+10.0
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError
+from .grid import GridSpec, require_projected
+
+__all__ = ["align_to_grid", "common_extent"]
+
+KINDS = ("count", "share", "class")
+
+
+def _offset_cells(src: GridSpec, dst_origin: tuple[float, float], size: float) -> tuple[float, float]:
+    return ((src.transform.c - dst_origin[0]) / size, (dst_origin[1] - src.transform.f) / size)
+
+
+def _is_int(v: float, tol: float = 1e-6) -> bool:
+    return abs(v - round(v)) < tol
+
+
+def align_to_grid(da: Any, grid: GridSpec, kind: str, *, layer: str | None = None):
+    """Put a raster layer on ``grid``.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        2-D layer with a CRS (rioxarray), NaN = missing.
+    grid : GridSpec
+        Target grid (usually the population grid).
+    kind : {"count", "share", "class"}
+        How values combine (see module docstring).
+    layer : str, optional
+        Layer name for messages.
+
+    Returns
+    -------
+    xarray.DataArray
+        float64 on ``grid`` with its CRS and transform.
+
+    Raises
+    ------
+    InputError
+        When the layer does not overlap the grid at all, or its CRS is unusable.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    file = da.attrs.get("source")
+    layer = layer or da.name
+    src = GridSpec.from_dataarray(da, file=file, layer=layer)
+    values = np.asarray(da.values, dtype=np.float64)
+    if src.same_as(grid):
+        return grid.to_dataarray(values, name=layer, attrs=da.attrs)
+    _check_overlap(src, grid, file, layer)
+    if src.crs == grid.crs:
+        ratio = grid.cell_size_m / src.cell_size_m
+        off_c, off_r = _offset_cells(src, (grid.transform.c, grid.transform.f), src.cell_size_m)
+        if _is_int(ratio) and round(ratio) >= 1 and _is_int(off_c) and _is_int(off_r):
+            out = _block_aggregate(values, int(round(ratio)), int(round(off_r)),
+                                   int(round(off_c)), grid.shape, kind)
+            return grid.to_dataarray(out, name=layer, attrs=da.attrs)
+    return grid.to_dataarray(_reproject(values, src, grid, kind), name=layer, attrs=da.attrs)
+
+
+def _check_overlap(src: GridSpec, grid: GridSpec, file: str | None, layer: str | None) -> None:
+    from rasterio.warp import transform_bounds
+
+    require_projected(src.crs, file, layer, src.bounds)
+    left, bottom, right, top = transform_bounds(src.crs, grid.crs, *src.bounds, densify_pts=21)
+    g = grid.bounds
+    if left >= g[2] or right <= g[0] or bottom >= g[3] or top <= g[1]:
+        raise InputError(file, layer, f"does not overlap the population grid (layer bounds "
+                         f"{tuple(round(v) for v in (left, bottom, right, top))}, grid bounds "
+                         f"{tuple(round(v) for v in g)})")
+
+
+def _block_aggregate(values: np.ndarray, k: int, off_r: int, off_c: int,
+                     shape: tuple[int, int], kind: str) -> np.ndarray:
+    """Crop/pad the source so that it covers the target exactly, then reduce k x k blocks."""
+    rows, cols = shape
+    canvas = np.full((rows * k, cols * k), np.nan)
+    # source cell (i, j) lands at canvas (i + off_r, j + off_c)
+    r0, c0 = max(0, off_r), max(0, off_c)
+    r1 = min(rows * k, off_r + values.shape[0])
+    c1 = min(cols * k, off_c + values.shape[1])
+    if r1 > r0 and c1 > c0:
+        canvas[r0:r1, c0:c1] = values[r0 - off_r:r1 - off_r, c0 - off_c:c1 - off_c]
+    if k == 1:
+        return canvas
+    blocks = canvas.reshape(rows, k, cols, k).transpose(0, 2, 1, 3).reshape(rows, cols, k * k)
+    present = ~np.isnan(blocks)
+    n = present.sum(axis=2)
+    if kind == "count":
+        out = np.where(present, blocks, 0.0).sum(axis=2)
+        return np.where(n > 0, out, np.nan)
+    if kind == "share":
+        total = np.where(present, blocks, 0.0).sum(axis=2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, total / np.maximum(n, 1), np.nan)
+    return _block_mode(blocks, present, n)
+
+
+def _block_mode(blocks: np.ndarray, present: np.ndarray, n: np.ndarray) -> np.ndarray:
+    rows, cols, kk = blocks.shape
+    out = np.full((rows, cols), np.nan)
+    flat = blocks.reshape(-1, kk)
+    ok = n.ravel() > 0
+    srt = np.sort(flat, axis=1)  # NaN sorts last
+    best = np.full(flat.shape[0], np.nan)
+    best_n = np.zeros(flat.shape[0], dtype=int)
+    run = np.ones(flat.shape[0], dtype=int)
+    for j in range(1, kk + 1):
+        if j < kk:
+            same = srt[:, j] == srt[:, j - 1]
+        else:
+            same = np.zeros(flat.shape[0], dtype=bool)
+        ended = ~same
+        better = ended & (run > best_n) & ~np.isnan(srt[:, j - 1])
+        best = np.where(better, srt[:, j - 1], best)
+        best_n = np.where(better, run, best_n)
+        run = np.where(same, run + 1, 1)
+    out.ravel()[ok] = best[ok]
+    return out
+
+
+def _reproject(values: np.ndarray, src: GridSpec, grid: GridSpec, kind: str) -> np.ndarray:
+    from rasterio.warp import Resampling, reproject
+
+    src_vals = values
+    if kind == "count":
+        src_vals = values / (src.cell_size_m**2)  # density per m² (cell areas in the CRS)
+    resampling = Resampling.mode if kind == "class" else Resampling.average
+    out = np.full(grid.shape, np.nan)
+    reproject(
+        source=src_vals,
+        destination=out,
+        src_transform=src.transform,
+        src_crs=src.crs,
+        src_nodata=np.nan,
+        dst_transform=grid.transform,
+        dst_crs=grid.crs,
+        dst_nodata=np.nan,
+        resampling=resampling,
+    )
+    if kind == "count":
+        out = out * grid.cell_size_m**2
+    return out
+
+
+def common_extent(grids: list[GridSpec]) -> tuple[float, float, float, float] | None:
+    """Intersection of the grids' bounds (same CRS assumed), or None when empty."""
+    left = max(g.bounds[0] for g in grids)
+    bottom = max(g.bounds[1] for g in grids)
+    right = min(g.bounds[2] for g in grids)
+    top = min(g.bounds[3] for g in grids)
+    if left >= right or bottom >= top:
+        return None
+    return left, bottom, right, top

@@ -1,0 +1,200 @@
+"""The ``pari-geo`` command line.
+
+Errors print one line on stderr and exit non-zero (exit code 2 for bad input, 1 for an
+internal error); ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ._version import __version__
+from .errors import PariGeoError
+
+__all__ = ["main", "cli"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pari-geo")
+@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+def cli(debug: bool) -> None:
+    """pari_geo: place typologies and micro-clusters for rural regions."""
+
+
+@cli.group()
+def degurba() -> None:
+    """Degree of Urbanisation: grid and spatial-units classification."""
+
+
+@degurba.command("grid")
+@click.option("--population", required=True, type=click.Path(), help="Residents per cell.")
+@click.option("--built", required=True, type=click.Path(), help="Built-up surface (m² per cell by default).")
+@click.option("--land", required=True, type=click.Path(), help="Permanent land (m² per cell by default).")
+@click.option("--level", type=click.Choice(["1", "2"]), default="2", show_default=True)
+@click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
+              help="Override a parameter (names as in degurba.md section 5); repeatable.")
+@click.option("--preset", type=click.Choice(["degurba", "degurba_2023"]), default="degurba",
+              show_default=True, help="Rule set: current (2025) or pre-2024 semi-dense rules.")
+@click.option("--values", default=None, help="Custom output codes, comma-separated, in class order.")
+@click.option("--built-unit", type=click.Choice(["m2", "share"]), default="m2", show_default=True)
+@click.option("--land-unit", type=click.Choice(["m2", "share"]), default="m2", show_default=True)
+@click.option("--buffer-m", type=float, default=0.0, show_default=True,
+              help="Crop this many metres from every side of the result.")
+@click.option("--out", required=True, type=click.Path(), help="Output GeoTIFF (COG).")
+@click.option("--map", "map_path", type=click.Path(), default=None, help="Also write a PNG map.")
+@click.option("--table", "table_path", type=click.Path(), default=None,
+              help="Also write residents per class (CSV).")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+def degurba_grid(population, built, land, level, settings, preset, values, built_unit,
+                 land_unit, buffer_m, out, map_path, table_path, overwrite) -> None:
+    """Classify grid cells (level 1: 3/2/1/0, level 2: 30/23/22/21/13/12/11/10)."""
+    from .classes import DEGURBA_L1, DEGURBA_L2
+    from .config import DegurbaParams
+    from .io_write import check_output, write_class_raster, write_table
+    from .typology.degurba import classify_grid
+
+    for p in (out, map_path, table_path):
+        if p:
+            check_output(p, overwrite)
+    params = DegurbaParams.from_preset(preset).with_settings(list(settings))
+    if values:
+        params = params.with_settings([f"values={values}"])
+    lvl = int(level)
+    da = classify_grid(population, built, land, level=lvl, params=params,
+                       built_unit=built_unit, land_unit=land_unit, buffer_m=buffer_m)
+    scheme = DEGURBA_L1 if lvl == 1 else DEGURBA_L2
+    if params.values is not None:
+        scheme = scheme.with_codes(params.values)
+    write_class_raster(da, out, scheme, overwrite=overwrite)
+    if table_path:
+        from .align import align_to_grid
+        from .grid import GridSpec
+        from .ingest import open_raster
+        from .report import population_by_class
+
+        pop = align_to_grid(open_raster(population, "population"),
+                            GridSpec.from_dataarray(da), "count")
+        table = population_by_class(da.values, pop.values, scheme,
+                                    cell_area_km2=abs(da.rio.transform().a) ** 2 / 1e6)
+        write_table(table, table_path, overwrite=overwrite)
+    if map_path:
+        _write_map(da, scheme, map_path, overwrite)
+    counts = {int(k): int(v) for k, v in zip(*_unique(da.values), strict=True)}
+    click.echo(f"wrote {out}: " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
+
+
+def _unique(a):
+    import numpy as np
+
+    return np.unique(a, return_counts=True)
+
+
+def _write_map(da, scheme, path, overwrite):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .plot import plot_classes, save_figure
+
+    fig, ax = plt.subplots(figsize=(10, 7.5))
+    plot_classes(da, scheme, ax=ax)
+    save_figure(fig, path, overwrite=overwrite)
+    plt.close(fig)
+
+
+@degurba.command("units")
+@click.option("--units", "units_path", required=True, type=click.Path(), help="Unit polygons.")
+@click.option("--id", "id_col", default="UID", show_default=True, help="Unit id column.")
+@click.option("--classification", required=True, type=click.Path(), help="Grid classification raster.")
+@click.option("--population", required=True, type=click.Path(), help="Population grid.")
+@click.option("--level", type=click.Choice(["1", "2"]), default="1", show_default=True)
+@click.option("--rules", type=click.Choice(["2024", "2021"]), default="2024", show_default=True)
+@click.option("--workflow", type=click.Choice(["official", "alternative"]), default="official",
+              show_default=True)
+@click.option("--split-share", type=click.Choice(["SDUC", "SUrb"]), default="SDUC",
+              show_default=True, help="Level-2 towns: share that splits 22 from 21.")
+@click.option("--dissolve-by", default=None, help="Merge units by this column first.")
+@click.option("--values", default=None, help="Custom grid codes, comma-separated (without water).")
+@click.option("--out", required=True, type=click.Path(), help="Output table (.csv or .gpkg).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+def degurba_units(units_path, id_col, classification, population, level, rules, workflow,
+                  split_share, dissolve_by, values, out, overwrite) -> None:
+    """Classify spatial units (municipalities) from a classified grid."""
+    from .io_write import check_output, write_table
+    from .typology.units import classify_units
+
+    check_output(out, overwrite)
+    vals = None
+    if values:
+        try:
+            vals = tuple(int(v) for v in values.split(","))
+        except ValueError:
+            from .errors import ConfigError
+
+            raise ConfigError("values", f"must be comma-separated integers, got {values!r}") from None
+    table = classify_units(units_path, classification, population, id=id_col, level=int(level),
+                           values=vals, workflow=workflow, rules=rules, split_share=split_share,
+                           dissolve_by=dissolve_by)
+    write_table(table, out, overwrite=overwrite)
+    col = "L2" if level == "2" else "L1"
+    counts = table[col].value_counts(dropna=False).sort_index()
+    click.echo(f"wrote {out}: {len(table)} units; " +
+               ", ".join(f"{k}: {v}" for k, v in counts.items()))
+
+
+@cli.command("classify")
+@click.argument("run_file", type=click.Path())
+@click.option("--overwrite", is_flag=True, help="Replace the output folder if it exists.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def classify(run_file, overwrite, quiet) -> None:
+    """Run a classification described by a TOML run file."""
+    from .pipeline import run_classification
+    from .runconfig import load_run
+
+    cfg = load_run(run_file)
+    result = run_classification(cfg, overwrite=overwrite, progress=not quiet)
+    table = result["table"]
+    click.echo(f"wrote {result['out_dir']}")
+    for row in table.itertuples():
+        click.echo(f"  {row.code:>3} {row.name:<32} {row.cells:>8} cells "
+                   f"{row.population:>14,.0f} residents")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``pari-geo`` script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="pari-geo", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("pari-geo: aborted", err=True)
+        return 130
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except PariGeoError as e:
+        if debug:
+            raise
+        click.echo(f"pari-geo: error: {e}", err=True)
+        return 2
+    except MemoryError:
+        click.echo("pari-geo: error: out of memory", err=True)
+        return 1
+    except Exception as e:  # last resort: one line, not a traceback from inside a library
+        if debug:
+            raise
+        first = str(e).splitlines()[0] if str(e) else ""
+        click.echo(f"pari-geo: internal error: {type(e).__name__}: {first} "
+                   "(run with --debug for details)", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Summary tables: residents and area per class, per unit and class.
+
+Examples
+--------
+>>> import numpy as np
+>>> from pari_geo.classes import DEGURBA_L1
+>>> t = population_by_class(np.array([[3, 1], [0, 1]]), np.array([[10.0, 2.0], [np.nan, 3.0]]),
+...                         DEGURBA_L1, cell_area_km2=1.0)
+>>> t[["code", "cells", "population"]].values.tolist()
+[[3, 1, 10.0], [2, 0, 0.0], [1, 2, 5.0], [0, 1, 0.0]]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .classes import ClassScheme
+
+__all__ = ["population_by_class", "scheme_from_attrs"]
+
+
+def population_by_class(classes, population, scheme: ClassScheme, *, cell_area_km2: float
+                        ) -> pd.DataFrame:
+    """Cells, area and residents per class (missing population counts as 0).
+
+    Returns a DataFrame with columns ``code``, ``name``, ``cells``, ``area_km2``,
+    ``population`` and ``population_share``, one row per class of ``scheme`` in class
+    order (plus a ``nodata`` row when the scheme has a no-data code present in the data).
+    """
+    c = np.asarray(classes).ravel().astype(np.int64)
+    p = np.asarray(population, dtype=np.float64).ravel()
+    p = np.where(np.isnan(p), 0.0, p)
+    cells = np.bincount(c, minlength=256)
+    pop = np.bincount(c, weights=p, minlength=256)
+    codes = list(scheme.codes)
+    names = [scheme.names[k] for k in codes]
+    if scheme.nodata is not None and cells[scheme.nodata]:
+        codes.append(scheme.nodata)
+        names.append("No data")
+    total = pop.sum()
+    df = pd.DataFrame({
+        "code": codes,
+        "name": names,
+        "cells": [int(cells[k]) for k in codes],
+        "area_km2": [float(cells[k]) * cell_area_km2 for k in codes],
+        "population": [float(pop[k]) for k in codes],
+    })
+    df["population_share"] = df["population"] / total if total > 0 else np.nan
+    return df
+
+
+def scheme_from_attrs(da) -> ClassScheme:
+    """Recover the class scheme (codes, names, colours) recorded on a class raster."""
+    import json
+
+    from .classes import scheme_for
+
+    names = json.loads(da.attrs["class_names"])
+    colours = json.loads(da.attrs["class_colours"])
+    codes = tuple(int(k) for k in names)
+    base_name = {"degurba": f"degurba_l{da.attrs.get('level', 2)}"}.get(
+        da.attrs.get("typology"), da.attrs.get("typology", "classes"))
+    try:
+        base = scheme_for(base_name)
+        return base.with_codes(codes) if len(codes) == len(base.codes) else base
+    except ValueError:
+        return ClassScheme(base_name, codes, {int(k): v for k, v in names.items()},
+                           {int(k): v for k, v in names.items()},
+                           {int(k): v for k, v in colours.items()})

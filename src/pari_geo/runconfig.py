@@ -1,0 +1,210 @@
+"""Run files: a TOML document naming the inputs, the typology and the outputs.
+
+Validated once when loaded (unknown keys and wrong types are :class:`ConfigError` naming
+the key, e.g. ``outputs.rasterr``); relative paths are resolved against the run file's
+folder; the result is immutable.
+
+Example run file::
+
+    [inputs]
+    population = "../data/sample_grids/belgium/POP.tif"
+    built = { path = "../data/sample_grids/belgium/BUILT_S.tif", unit = "m2" }
+    land = { path = "../data/sample_grids/belgium/LAND.tif", unit = "m2" }
+    units = { path = "../data/sample_grids/belgium/units_belgium_statbel2024.gpkg", id = "UID" }
+
+    [typology]
+    name = "degurba"          # or "nordic7"
+    level = 2
+    preset = "degurba"        # or "degurba_2023"
+    [typology.parameters]
+    UC_density_threshold = 1500
+
+    [outputs]
+    dir = "../out/belgium"
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import load_toml
+from .errors import ConfigError
+
+__all__ = ["LayerInput", "RunConfig", "load_run"]
+
+_LAYER_KEYS = {"path": str, "unit": str, "id": str, "mapping": str, "band": int, "layer": str}
+_INPUT_LAYERS = ("population", "built", "land", "units", "agri", "landcover", "commuting",
+                 "service_minutes", "speed", "actors")
+_TYPOLOGY_KEYS = {"name": str, "level": int, "preset": str, "parameters": dict,
+                  "rules": str, "workflow": str, "dissolve_by": str, "buffer_m": (int, float)}
+_OUTPUT_KEYS = {"dir": str, "raster": str, "map": bool, "table": bool, "units_table": bool,
+                "prefix": str}
+TYPOLOGIES = ("degurba", "nordic7")
+
+
+@dataclass(frozen=True)
+class LayerInput:
+    """One input layer: its path and how to read it."""
+
+    path: Path
+    unit: str | None = None
+    id: str | None = None
+    mapping: str | None = None
+    band: int = 1
+    layer: str | None = None
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A validated run file (immutable)."""
+
+    source: Path
+    inputs: dict[str, LayerInput]
+    typology: str
+    level: int
+    preset: str | None
+    parameters: dict[str, Any]
+    options: dict[str, Any]
+    out_dir: Path
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Resolved configuration as plain data (written into every output)."""
+        return {
+            "inputs": {k: {kk: (str(vv) if isinstance(vv, Path) else vv)
+                           for kk, vv in v.__dict__.items() if vv is not None}
+                       for k, v in self.inputs.items()},
+            "typology": {"name": self.typology, "level": self.level, "preset": self.preset,
+                         "parameters": self.parameters, **self.options},
+            "outputs": {"dir": str(self.out_dir), **self.outputs},
+        }
+
+
+def _type_name(t: Any) -> str:
+    if isinstance(t, tuple):
+        return " or ".join(x.__name__ for x in t)
+    return {str: "a string", int: "an integer", bool: "true/false", dict: "a table"}.get(
+        t, t.__name__)
+
+
+def _check_type(key: str, value: Any, expected: Any, file: str) -> None:
+    ok = isinstance(value, expected)
+    if expected is int or expected == (int, float):
+        ok = ok and not isinstance(value, bool)
+    if not ok:
+        raise ConfigError(key, f"must be {_type_name(expected)}, got {value!r}", file)
+
+
+def _unknown(section: str, data: dict, allowed, file: str) -> None:
+    for k in data:
+        if k not in allowed:
+            raise ConfigError(f"{section}.{k}" if section else k,
+                              f"unknown key (allowed: {', '.join(sorted(allowed))})", file)
+
+
+def load_run(path: str | Path) -> RunConfig:
+    """Load and validate a run file.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "run.toml").write_text('[inputs]\\npopulation = "pop.tif"\\n'
+    ...                                  '[typology]\\nname = "degurba"\\n[outputs]\\ndir = "out"\\n')
+    >>> cfg = load_run(d / "run.toml")
+    >>> cfg.typology, cfg.level, cfg.out_dir.name
+    ('degurba', 2, 'out')
+    """
+    path = Path(path)
+    file = str(path)
+    data = load_toml(path)
+    base = path.resolve().parent
+    _unknown("", data, ("inputs", "typology", "outputs"), file)
+    for section in ("inputs", "typology", "outputs"):
+        if section not in data:
+            raise ConfigError(section, "missing section", file)
+        if not isinstance(data[section], dict):
+            raise ConfigError(section, "must be a table", file)
+
+    inputs: dict[str, LayerInput] = {}
+    _unknown("inputs", data["inputs"], _INPUT_LAYERS, file)
+    for name, spec in data["inputs"].items():
+        key = f"inputs.{name}"
+        if isinstance(spec, str):
+            spec = {"path": spec}
+        if not isinstance(spec, dict):
+            raise ConfigError(key, f"must be a path string or a table, got {spec!r}", file)
+        _unknown(key, spec, _LAYER_KEYS, file)
+        if "path" not in spec:
+            raise ConfigError(f"{key}.path", "missing", file)
+        for k, v in spec.items():
+            _check_type(f"{key}.{k}", v, _LAYER_KEYS[k], file)
+        if "unit" in spec and spec["unit"] not in ("m2", "share"):
+            raise ConfigError(f"{key}.unit", f"must be 'm2' or 'share', got {spec['unit']!r}",
+                              file)
+        p = Path(spec["path"]).expanduser()
+        inputs[name] = LayerInput(
+            path=p if p.is_absolute() else base / p,
+            unit=spec.get("unit"), id=spec.get("id"), mapping=spec.get("mapping"),
+            band=spec.get("band", 1), layer=spec.get("layer"),
+        )
+    if "population" not in inputs:
+        raise ConfigError("inputs.population", "missing (the population grid is required)",
+                          file)
+
+    typ = data["typology"]
+    _unknown("typology", typ, _TYPOLOGY_KEYS, file)
+    for k, v in typ.items():
+        _check_type(f"typology.{k}", v, _TYPOLOGY_KEYS[k], file)
+    name = typ.get("name", "degurba")
+    if name not in TYPOLOGIES:
+        raise ConfigError("typology.name", f"must be one of {TYPOLOGIES}, got {name!r}", file)
+    level = typ.get("level", 2)
+    if name == "degurba":
+        if level not in (1, 2):
+            raise ConfigError("typology.level", f"must be 1 or 2, got {level!r}", file)
+        for layer in ("built", "land"):
+            if layer not in inputs:
+                raise ConfigError(f"inputs.{layer}", "missing (DEGURBA needs it)", file)
+    options = {k: typ[k] for k in ("rules", "workflow", "dissolve_by", "buffer_m") if k in typ}
+    if options.get("rules", "2024") not in ("2024", "2021"):
+        raise ConfigError("typology.rules", f"must be '2024' or '2021', got {options['rules']!r}",
+                          file)
+    if options.get("workflow", "official") not in ("official", "alternative"):
+        raise ConfigError("typology.workflow", "must be 'official' or 'alternative'", file)
+    params = dict(typ.get("parameters", {}))
+    _validate_parameters(name, typ.get("preset"), params, file)
+
+    outs = data["outputs"]
+    _unknown("outputs", outs, _OUTPUT_KEYS, file)
+    for k, v in outs.items():
+        _check_type(f"outputs.{k}", v, _OUTPUT_KEYS[k], file)
+    if "dir" not in outs:
+        raise ConfigError("outputs.dir", "missing", file)
+    out_dir = Path(outs["dir"]).expanduser()
+    out_dir = out_dir if out_dir.is_absolute() else base / out_dir
+    outputs = {k: v for k, v in outs.items() if k != "dir"}
+    return RunConfig(path, inputs, name, level, typ.get("preset"), params, options, out_dir,
+                     outputs)
+
+
+def _validate_parameters(name: str, preset: str | None, params: dict, file: str) -> None:
+    """Validate typology parameters now, so that a bad value fails before any work."""
+    if name == "degurba":
+        from .config import DegurbaParams
+
+        base = DegurbaParams.from_preset(preset) if preset else DegurbaParams()
+        base.replace(_source=file, **{k: _tuple_values(v) for k, v in params.items()})
+    else:
+        from .typology.nordic7 import Nordic7Params
+
+        try:
+            Nordic7Params.from_mapping(params)
+        except ConfigError as err:
+            raise ConfigError(f"typology.parameters.{err.key}", err.problem, file) from None
+
+
+def _tuple_values(v: Any) -> Any:
+    return tuple(v) if isinstance(v, list) else v
