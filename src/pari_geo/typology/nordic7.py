@@ -1,0 +1,729 @@
+"""The seven Nordic place types (``nordic7``) on arrays.
+
+Implements steps 1–11 of ``place-types.md``: water, settlements, urban cores (with hole
+filling), inner and outer urban areas, peri-urban areas, local centres, rural areas close to
+urban areas, rural heartland and sparsely populated rural areas. Every threshold is a field of
+:class:`Nordic7Params` (preset ``nordic7``, file ``pari_geo/presets/nordic7.toml``).
+
+Codes: 1 inner urban, 2 outer urban, 3 peri-urban, 4 local centre, 5 rural close to urban,
+6 rural heartland, 7 sparsely populated rural, 0 water, 255 no data (see
+:data:`pari_geo.classes.NORDIC7`).
+
+Conversions from metres and km² to cells (cell side ``r`` metres, 100 m ≤ r ≤ 5 km):
+
+* cell area ``a = (r / 1000)²`` km²; density = population / (land_share · a) residents/km²;
+* a radius ``R`` becomes the centred square window of ``w = 2·⌊R/r + ½⌋ + 1`` cells a side
+  (``inner_radius_m = 1000``: 3 cells at 1 km, 9 at 250 m, 21 at 100 m, 1 at 5 km;
+  ``rural_radius_m = 2500``: 7 at 1 km, 21 at 250 m, 51 at 100 m, 1 at 5 km);
+* a core hole of ``n`` cells is filled when ``n · a ≤ core_max_gap_km2`` (15 cells at 1 km,
+  240 at 250 m, 1500 at 100 m, 0 at 5 km);
+* travel times are minutes from :func:`pari_geo.typology.travel_time.minutes_to`, whose step
+  lengths are ``r`` and ``r·√2`` metres, so minutes thresholds need no conversion.
+
+Window means leave out cells outside the grid and cells without a value (NaN: missing data,
+or density of a cell without land and without residents); a window containing a cell of
+infinite density (residents on no land) has infinite mean density. Comparisons of window
+means with a threshold allow a relative tolerance of 1e-9 (running-sum rounding).
+
+Examples
+--------
+>>> import numpy as np
+>>> pop = np.zeros((5, 9)); pop[2, 2] = 6000.0   # a town of 6,000: local centre
+>>> codes, info = classify_nordic7_array(pop, cell_size_m=1000)
+>>> codes[2].tolist()   # heartland within 3 cells (7x7 window mean >= 10/km2), then sparse
+[6, 6, 4, 6, 6, 6, 7, 7, 7]
+>>> info["layers_fallback"]["agri_share"]
+'rural heartland decided by density only'
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import asdict, dataclass, fields, replace
+from importlib import resources
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from ..errors import ConfigError, InputError
+from .travel_time import minutes_to
+
+__all__ = [
+    "Nordic7Params",
+    "classify_nordic7_array",
+    "agri_share_from_landcover",
+    "window_cells",
+    "window_mean",
+    "CORINE_AGRICULTURAL",
+    "CORINE_LEVEL3_CODES",
+    "corine_agri_mapping",
+    "LAYERS",
+    "FALLBACKS",
+]
+
+WATER_LAND_SHARE = 0.5
+"""A cell with land share below this, no residents and no built-up surface is water."""
+
+MIN_CELL_SIZE_M = 100.0
+MAX_CELL_SIZE_M = 5000.0
+_REL_TOL = 1e-9
+
+LAYERS = (
+    "population",
+    "built_share",
+    "land_share",
+    "agri_share",
+    "commuting_share",
+    "service_minutes",
+    "speed_kmh",
+)
+"""Input layers of ``nordic7`` (``population`` required, the others optional)."""
+
+FALLBACKS = {
+    "built_share": "settlements and inner/outer split use density only",
+    "land_share": "1 everywhere (every cell is land)",
+    "agri_share": "rural heartland decided by density only",
+    "commuting_share": "close-to-urban decided by travel time only",
+    "service_minutes": "computed: travel time to the nearest settlement of at least "
+    "service_centre_min_pop residents",
+    "speed_kmh": "constant default_speed_kmh on land, water impassable",
+}
+"""What ``nordic7`` does when an optional layer is absent (spec table 'when absent')."""
+
+CORINE_LEVEL3_CODES = (
+    111, 112, 121, 122, 123, 124, 131, 132, 133, 141, 142,
+    211, 212, 213, 221, 222, 223, 231, 241, 242, 243, 244,
+    311, 312, 313, 321, 322, 323, 324, 331, 332, 333, 334, 335,
+    411, 412, 421, 422, 423, 511, 512, 521, 522, 523,
+)  # fmt: skip
+"""The 44 CORINE Land Cover level-3 class codes."""
+
+CORINE_AGRICULTURAL: dict[int, int] = {c: int(211 <= c <= 244) for c in CORINE_LEVEL3_CODES}
+"""CORINE Land Cover level-3 code → agricultural (1) or not (0): classes 211–244 (arable
+land, permanent crops, pastures, heterogeneous agricultural areas) are agricultural. Also
+shipped as ``pari_geo/presets/corine_agri.toml``. Rasters coded 1..44 (``GRID_CODE``) need
+the codes 12..22 mapped to 1 instead."""
+
+
+def corine_agri_mapping() -> dict[int, int]:
+    """The shipped CORINE mapping read from ``pari_geo/presets/corine_agri.toml``.
+
+    Examples
+    --------
+    >>> m = corine_agri_mapping()
+    >>> m[211], m[244], m[311], len(m)
+    (1, 1, 0, 44)
+    """
+    path = resources.files("pari_geo") / "presets" / "corine_agri.toml"
+    with path.open("rb") as fh:
+        data = tomllib.load(fh)
+    return {int(k): int(v) for k, v in data["classes"].items()}
+
+
+# ---------------------------------------------------------------------------------------
+# parameters
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Nordic7Params:
+    """Every threshold of the ``nordic7`` typology, with the defaults of ``place-types.md``.
+
+    Densities are residents per km² of land, populations are residents, distances are
+    metres, areas km², times minutes and speeds km/h, at every cell size (converted to cells
+    as described in the module docstring).
+
+    Examples
+    --------
+    >>> p = Nordic7Params()
+    >>> p.urban_core_min_pop, p.rural_radius_m
+    (15000.0, 2500.0)
+    >>> Nordic7Params.from_mapping({"close_to_urban_minutes": 30}).close_to_urban_minutes
+    30.0
+    >>> Nordic7Params.from_mapping({"close_to_urban_minute": 30})
+    Traceback (most recent call last):
+    ...
+    pari_geo.errors.ConfigError: parameter 'close_to_urban_minute': unknown nordic7 parameter...
+    """
+
+    settlement_density: float = 300.0
+    settlement_built_share: float = 0.10
+    urban_core_min_pop: float = 15000.0
+    core_max_gap_km2: float = 15.0
+    inner_radius_m: float = 1000.0
+    inner_built_share: float = 0.20
+    inner_density: float = 1500.0
+    peri_urban_core_minutes: float = 6.0
+    peri_urban_settlement_minutes: float = 4.5
+    local_centre_min_pop: float = 5000.0
+    close_to_urban_minutes: float = 25.0
+    close_to_urban_commuting_share: float = 0.30
+    service_centre_min_pop: float = 3000.0
+    sparse_service_minutes: float = 45.0
+    rural_radius_m: float = 2500.0
+    heartland_agri_share: float = 0.25
+    heartland_density: float = 10.0
+    default_speed_kmh: float = 60.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            object.__setattr__(self, f.name, _coerce(f.name, getattr(self, f.name)))
+        if self.local_centre_min_pop > self.urban_core_min_pop:
+            raise ConfigError(
+                "local_centre_min_pop",
+                f"must not exceed urban_core_min_pop ({self.urban_core_min_pop:g}), "
+                f"got {self.local_centre_min_pop:g}",
+            )
+
+    @classmethod
+    def from_mapping(cls, mapping: dict[str, Any], *, source: str | None = None) -> Nordic7Params:
+        """Build from a mapping (a TOML table); unknown keys and wrong types are errors.
+
+        Parameters
+        ----------
+        mapping : dict
+            Parameter name → value; missing names keep their default.
+        source : str, optional
+            File name to mention in errors.
+
+        Raises
+        ------
+        ConfigError
+            Naming the key: unknown parameter, not a number, negative, share outside 0..1.
+
+        Examples
+        --------
+        >>> Nordic7Params.from_mapping({"heartland_agri_share": 0.3}).heartland_agri_share
+        0.3
+        >>> Nordic7Params.from_mapping({"inner_density": "dense"})
+        Traceback (most recent call last):
+        ...
+        pari_geo.errors.ConfigError: parameter 'inner_density': must be a number, got 'dense'
+        """
+        if not isinstance(mapping, dict):
+            kind = type(mapping).__name__
+            raise ConfigError("parameters", f"must be a table, got {kind}", source)
+        return cls().replace(_source=source, **mapping)
+
+    @classmethod
+    def from_preset(cls, name: str = "nordic7") -> Nordic7Params:
+        """Load a shipped preset (``nordic7``).
+
+        Examples
+        --------
+        >>> Nordic7Params.from_preset() == Nordic7Params()
+        True
+        """
+        if name != "nordic7":
+            raise ConfigError("preset", f"unknown nordic7 preset {name!r}; use 'nordic7'")
+        path = resources.files("pari_geo") / "presets" / f"{name}.toml"
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+        return cls.from_mapping(data.get("parameters", {}), source=f"preset {name}")
+
+    def replace(self, _source: str | None = None, **changes: Any) -> Nordic7Params:
+        """Return a copy with some parameters changed (validated).
+
+        Examples
+        --------
+        >>> Nordic7Params().replace(inner_density=2000).inner_density
+        2000.0
+        """
+        known = {f.name for f in fields(self)}
+        for key in changes:
+            if key not in known:
+                close = [k for k in known if k.lower() == str(key).lower()]
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(
+                    key, f"unknown nordic7 parameter (see place-types.md){hint}", _source
+                )
+        try:
+            return replace(self, **changes)
+        except ConfigError as err:
+            if _source and not err.file:
+                raise ConfigError(err.key, err.problem, _source) from None
+            raise
+
+    def to_dict(self) -> dict[str, float]:
+        """Plain, JSON-serialisable dict of every parameter.
+
+        Examples
+        --------
+        >>> Nordic7Params().to_dict()["settlement_density"]
+        300.0
+        """
+        return asdict(self)
+
+    def hash(self) -> str:
+        """Stable short hash of the parameters (for provenance tags)."""
+        from ..config import stable_hash
+
+        return stable_hash({"typology": "nordic7", **self.to_dict()})
+
+
+_SHARES = {
+    "settlement_built_share",
+    "inner_built_share",
+    "close_to_urban_commuting_share",
+    "heartland_agri_share",
+}
+_POSITIVE = {"default_speed_kmh"}
+
+
+def _coerce(name: str, v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ConfigError(name, f"must be a number, got {v!r}")
+    v = float(v)
+    if not math.isfinite(v):
+        raise ConfigError(name, f"must be a finite number, got {v}")
+    if name in _SHARES and not 0.0 <= v <= 1.0:
+        raise ConfigError(name, f"must be a share in 0..1, got {v:g}")
+    if name in _POSITIVE and v <= 0:
+        raise ConfigError(name, f"must be positive, got {v:g}")
+    if v < 0:
+        raise ConfigError(name, f"must not be negative, got {v:g}")
+    return v
+
+
+# ---------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------
+def window_cells(radius_m: float, cell_size_m: float) -> int:
+    """Side in cells of the centred square window for a radius in metres.
+
+    ``2·⌊radius_m / cell_size_m + ½⌋ + 1``.
+
+    Examples
+    --------
+    >>> [window_cells(1000, r) for r in (100, 250, 1000, 5000)]
+    [21, 9, 3, 1]
+    >>> window_cells(2500, 1000)
+    7
+    """
+    return 2 * int(math.floor(radius_m / cell_size_m + 0.5)) + 1
+
+
+def window_mean(values: np.ndarray, size: int) -> np.ndarray:
+    """Mean over the centred ``size × size`` window, leaving out-of-grid and NaN cells out.
+
+    A window with any ``+inf`` value has mean ``+inf``; a window without any value is NaN.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> window_mean(np.array([[1.0, 2.0, np.nan], [3.0, 4.0, 5.0]]), 3).round(3).tolist()
+    [[2.5, 3.0, 3.667], [2.5, 3.0, 3.667]]
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if size <= 1:
+        return v.copy()
+    finite = np.isfinite(v)
+    s = ndimage.uniform_filter(np.where(finite, v, 0.0), size=size, mode="constant", cval=0.0)
+    n = ndimage.uniform_filter(finite.astype(np.float64), size=size, mode="constant", cval=0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0.5 / size**2, s / np.where(n > 0, n, 1.0), np.nan)
+    posinf = np.isposinf(v)
+    if posinf.any():
+        mean[ndimage.maximum_filter(posinf, size=size, mode="constant", cval=False)] = np.inf
+    return mean
+
+
+def _ge(a: np.ndarray, threshold: float) -> np.ndarray:
+    """``a >= threshold`` with a small relative tolerance (NaN is False)."""
+    tol = _REL_TOL * max(1.0, abs(threshold))
+    with np.errstate(invalid="ignore"):
+        return a >= threshold - tol
+
+
+def agri_share_from_landcover(
+    classes: np.ndarray,
+    mapping: dict[int, float] | None = None,
+    *,
+    factor: int = 1,
+    nodata: int | None = None,
+) -> np.ndarray:
+    """Agricultural share per cell from a land-cover class raster.
+
+    Parameters
+    ----------
+    classes : ndarray of int
+        Land-cover classes, either on the grid itself (``factor=1``) or on a finer grid whose
+        cells nest ``factor × factor`` in each grid cell (e.g. 100 m CORINE in 1 km cells:
+        ``factor=10``).
+    mapping : dict, optional
+        Class → agricultural weight in 0..1 (usually 0/1). Default
+        :data:`CORINE_AGRICULTURAL` (CORINE level-3 codes 211–244 agricultural).
+    factor : int
+        Aggregation factor (>= 1); the fine raster's shape must be a multiple of it.
+    nodata : int, optional
+        Class value meaning no data. Classes not in ``mapping`` count as no data too.
+
+    Returns
+    -------
+    ndarray of float64
+        Mean agricultural weight of the known fine cells in each grid cell; NaN where none is
+        known.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> agri_share_from_landcover(np.array([[211, 311], [112, 999]])).tolist()
+    [[1.0, 0.0], [0.0, nan]]
+    >>> agri_share_from_landcover(np.array([[211, 311], [231, 999]]), factor=2).tolist()
+    [[0.6666666666666666]]
+    """
+    mapping = CORINE_AGRICULTURAL if mapping is None else mapping
+    cls = np.asarray(classes)
+    if cls.ndim != 2:
+        raise ValueError(f"classes must be a 2-D raster, got shape {cls.shape}")
+    factor = int(factor)
+    if factor < 1 or cls.shape[0] % factor or cls.shape[1] % factor:
+        raise ValueError(f"shape {cls.shape} is not a multiple of factor {factor}")
+    keys = np.array(sorted(mapping), dtype=np.int64)
+    weights = np.array([float(mapping[k]) for k in keys], dtype=np.float64)
+    if np.any((weights < 0) | (weights > 1)):
+        raise ValueError("agricultural weights must lie in 0..1")
+    if keys.size == 0:
+        raise ValueError("mapping is empty")
+    flat = cls.astype(np.int64, copy=False).ravel()
+    pos = np.clip(np.searchsorted(keys, flat), 0, keys.size - 1)
+    known = keys[pos] == flat
+    if nodata is not None:
+        known &= flat != int(nodata)
+    share = np.where(known, weights[pos], np.nan).reshape(cls.shape)
+    if factor == 1:
+        return share
+    rows, cols = cls.shape[0] // factor, cls.shape[1] // factor
+    blocks = share.reshape(rows, factor, cols, factor)
+    ok = np.isfinite(blocks)
+    total = np.where(ok, blocks, 0.0).sum(axis=(1, 3))
+    count = ok.sum(axis=(1, 3))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def _layer(name: str, arr: Any, shape: tuple[int, ...], *, share: bool) -> np.ndarray | None:
+    if arr is None:
+        return None
+    a = np.asarray(arr, dtype=np.float64)
+    if a.shape != shape:
+        raise InputError(None, name, f"has shape {a.shape}, population has {shape}")
+    if share:
+        with np.errstate(invalid="ignore"):
+            bad = (a < -1e-6) | (a > 1 + 1e-6)
+        if bad.any():
+            raise InputError(
+                None,
+                name,
+                f"share outside 0..1 in {int(bad.sum())} cells "
+                f"(min {np.nanmin(a):g}, max {np.nanmax(a):g}); give shares, not m²",
+            )
+        a = np.clip(a, 0.0, 1.0)
+    return a
+
+
+# ---------------------------------------------------------------------------------------
+# classification
+# ---------------------------------------------------------------------------------------
+def classify_nordic7_array(
+    population: np.ndarray,
+    *,
+    cell_size_m: float,
+    built_share: np.ndarray | None = None,
+    land_share: np.ndarray | None = None,
+    agri_share: np.ndarray | None = None,
+    commuting_share: np.ndarray | None = None,
+    service_minutes: np.ndarray | None = None,
+    speed_kmh: np.ndarray | float | None = None,
+    params: Nordic7Params = Nordic7Params(),  # noqa: B008 - frozen, immutable default
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Classify a grid into the seven Nordic place types (steps 1–11 of the spec).
+
+    Parameters
+    ----------
+    population : ndarray of float, shape (rows, cols)
+        Residents per cell; NaN = no data (class 255 unless water).
+    cell_size_m : float
+        Cell side in metres of a projected grid, 100 to 5000.
+    built_share, land_share, agri_share, commuting_share : ndarray of float, optional
+        Shares 0..1 of the cell area (built-up, permanent land, agricultural land) and of the
+        employed residents commuting into an urban core. NaN = unknown (left out of window
+        means; counts as 0 built-up, as land, as not commuting). Use
+        :func:`agri_share_from_landcover` for a land-cover class raster.
+    service_minutes : ndarray of float, optional
+        Travel minutes to the nearest service centre; NaN counts as beyond
+        ``sparse_service_minutes``. Computed when absent.
+    speed_kmh : float or ndarray, optional
+        Travel speed for the travel-time steps (see
+        :func:`~pari_geo.typology.travel_time.minutes_to`); default
+        ``params.default_speed_kmh`` on land and impassable water.
+    params : Nordic7Params
+        Thresholds (defaults of the ``nordic7`` preset).
+
+    Returns
+    -------
+    codes : ndarray of uint8
+        1..7 place types, 0 water, 255 no data.
+    info : dict
+        ``layers_used`` (list of layer names given), ``layers_fallback`` (absent layer → the
+        fallback applied), ``params``, ``cell_size_m``, ``cell_area_km2``, ``windows``
+        (``inner``/``rural`` window sides in cells), ``core_max_gap_cells``, and arrays for
+        plotting: ``density``, ``water``, ``settlement_labels`` (queen labels, 0 outside),
+        ``settlement_population`` (per label, index 0 unused), ``cores`` (after hole
+        filling), ``filled_holes``, ``core_labels``, ``inner_candidates``,
+        ``minutes_to_core`` (``inf`` beyond ``max(close_to_urban_minutes,
+        peri_urban_core_minutes)``), ``linked_settlements``, ``service_minutes`` (given, or
+        computed: ``inf`` beyond ``sparse_service_minutes``), ``service_minutes_computed``
+        (bool), and ``class_cells`` / ``class_residents`` (per code).
+
+    Notes
+    -----
+    Step by step (each step classifies only cells still unclassified; cells with missing
+    population are never classified 1–7 and end as 255 unless water):
+
+    1. water (0): ``land_share < 0.5``, no residents, no built-up surface;
+    2. settlements: queen clusters of cells with density ≥ ``settlement_density`` or
+       built share ≥ ``settlement_built_share``;
+    3. urban cores: settlements with ≥ ``urban_core_min_pop`` residents; rook-connected
+       pockets of non-core cells not touching the grid edge with area ≤ ``core_max_gap_km2``
+       are filled (cores are relabelled queen-wise after filling);
+    4. inner urban (1): core cells whose ``inner_radius_m`` window has mean built share ≥
+       ``inner_built_share`` or mean density ≥ ``inner_density``; per core only the largest
+       rook-connected patch of them (ties: more residents, then first in raster order);
+    5. outer urban (2): the other core cells;
+    6. peri-urban (3): cells within ``peri_urban_core_minutes`` of a core, every other
+       settlement with a cell in that zone, and cells within
+       ``peri_urban_settlement_minutes`` of such a settlement;
+    7. local centres (4): settlements with ``local_centre_min_pop`` ≤ residents <
+       ``urban_core_min_pop``;
+    8. rural close to urban (5): within ``close_to_urban_minutes`` of a core, or
+       ``commuting_share ≥ close_to_urban_commuting_share``;
+    9. rural heartland (6): ``service_minutes ≤ sparse_service_minutes`` and, in the
+       ``rural_radius_m`` window, mean agricultural share ≥ ``heartland_agri_share`` or mean
+       density ≥ ``heartland_density``;
+    10. sparsely populated rural (7): all other land cells;
+    11. missing population: 255 unless water.
+
+    Travel times treat water (land share < 0.5 and no residents) as impassable unless
+    ``speed_kmh`` gives it a speed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pop = np.zeros((7, 7)); pop[2:5, 2:5] = 2000.0   # 18,000 residents: an urban core
+    >>> codes, info = classify_nordic7_array(pop, cell_size_m=1000)
+    >>> codes[3].tolist()   # only the centre's 3x3 window averages 1,500/km2 or more
+    [3, 3, 2, 1, 2, 3, 3]
+    >>> sorted(info["layers_fallback"])[:2]
+    ['agri_share', 'built_share']
+    """
+    p = params
+    pop = np.asarray(population, dtype=np.float64)
+    if pop.ndim != 2:
+        raise InputError(None, "population", f"must be a 2-D grid, got shape {pop.shape}")
+    shape = pop.shape
+    r = float(cell_size_m)
+    if not (MIN_CELL_SIZE_M <= r <= MAX_CELL_SIZE_M):
+        raise InputError(
+            None, "population", f"cell size {r:g} m outside the 100 m .. 5 km nordic7 supports"
+        )
+    with np.errstate(invalid="ignore"):
+        if np.any(pop < 0):
+            raise InputError(None, "population", "has negative residents")
+    built = _layer("built_share", built_share, shape, share=True)
+    land = _layer("land_share", land_share, shape, share=True)
+    agri = _layer("agri_share", agri_share, shape, share=True)
+    comm = _layer("commuting_share", commuting_share, shape, share=True)
+    svc_in = _layer("service_minutes", service_minutes, shape, share=False)
+    if svc_in is not None and np.any(svc_in < 0):
+        raise InputError(None, "service_minutes", "has negative minutes")
+    speed = None
+    if speed_kmh is not None:
+        speed = np.asarray(speed_kmh, dtype=np.float64)
+        if speed.ndim and speed.shape != shape:
+            raise InputError(None, "speed_kmh", f"has shape {speed.shape}, population has {shape}")
+
+    given = {
+        "population": pop,
+        "built_share": built,
+        "land_share": land,
+        "agri_share": agri,
+        "commuting_share": comm,
+        "service_minutes": svc_in,
+        "speed_kmh": speed,
+    }
+    layers_used = [k for k in LAYERS if given[k] is not None]
+    layers_fallback = {k: FALLBACKS[k] for k in LAYERS[1:] if given[k] is None}
+
+    area_km2 = (r / 1000.0) ** 2
+    missing = np.isnan(pop)
+    pop0 = np.where(missing, 0.0, pop)
+    land_eff = np.ones(shape) if land is None else np.where(np.isnan(land), 1.0, land)
+    has_built = np.zeros(shape, bool) if built is None else np.nan_to_num(built) > 0
+    built_pt = np.zeros(shape) if built is None else np.nan_to_num(built, nan=0.0)
+
+    # derived: density per km2 of land (inf: residents on no land, NaN: no land, nobody)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        density = pop0 / (land_eff * area_km2)
+    density[missing] = np.nan
+
+    codes = np.full(shape, 255, np.uint8)
+    unset = np.ones(shape, bool)
+
+    # 1. water
+    water_like = (land_eff < WATER_LAND_SHARE) & (pop0 == 0)
+    water = water_like & ~has_built
+    codes[water] = 0
+    unset &= ~water
+    valid = ~water & ~missing  # cells that can take classes 1..7
+    passable = ~water_like
+
+    # 2. settlements (queen)
+    dense = _ge(density, p.settlement_density)
+    if built is not None:
+        dense |= _ge(built_pt, p.settlement_built_share)
+    dense &= valid
+    queen = ndimage.generate_binary_structure(2, 2)
+    rook = ndimage.generate_binary_structure(2, 1)
+    s_lab, n_set = ndimage.label(dense, structure=queen, output=np.int32)
+    s_pop = np.bincount(s_lab.ravel(), weights=pop0.ravel(), minlength=n_set + 1)
+    s_pop[0] = 0.0
+
+    # 3. urban cores + hole filling
+    core_ids = np.flatnonzero(s_pop >= p.urban_core_min_pop)
+    core_ids = core_ids[core_ids > 0]
+    cores0 = np.isin(s_lab, core_ids)
+    gap_cells = int(math.floor(p.core_max_gap_km2 / area_km2 * (1 + _REL_TOL)))
+    filled = np.zeros(shape, bool)
+    if core_ids.size and gap_cells > 0:
+        h_lab, n_h = ndimage.label(~cores0, structure=rook, output=np.int32)
+        sizes = np.bincount(h_lab.ravel(), minlength=n_h + 1)
+        edge = np.unique(np.concatenate([h_lab[0], h_lab[-1], h_lab[:, 0], h_lab[:, -1]]))
+        ok = sizes <= gap_cells
+        ok[0] = False
+        ok[edge] = False
+        filled = ok[h_lab]
+    cores = cores0 | filled
+    c_lab, n_core = ndimage.label(cores, structure=queen, output=np.int32)
+    core_cells = cores & valid
+
+    # 4./5. inner and outer urban
+    w_in = window_cells(p.inner_radius_m, r)
+    dens_in = window_mean(density, w_in)
+    cand = _ge(dens_in, p.inner_density)
+    if built is not None:
+        cand |= _ge(window_mean(built, w_in), p.inner_built_share)
+    cand &= core_cells
+    inner = np.zeros(shape, bool)
+    if cand.any():
+        pl, n_p = ndimage.label(cand, structure=rook, output=np.int32)
+        flat = pl.ravel()
+        size = np.bincount(flat, minlength=n_p + 1)
+        res = np.bincount(flat, weights=pop0.ravel(), minlength=n_p + 1)
+        idx = np.flatnonzero(flat)
+        first = np.full(n_p + 1, flat.size, np.int64)
+        np.minimum.at(first, flat[idx], idx)  # first cell (raster order) of each patch
+        owner = c_lab.ravel()[first[1:]]
+        # best patch per core: most cells, then most residents, then first in raster order
+        order = np.lexsort((first[1:], -res[1:], -size[1:], owner))
+        best = np.zeros(n_p + 1, bool)
+        seen: set[int] = set()
+        for k in order:
+            if owner[k] not in seen:
+                seen.add(int(owner[k]))
+                best[k + 1] = True
+        inner = best[pl] & cand
+    codes[inner] = 1
+    codes[core_cells & ~inner] = 2
+    unset &= ~core_cells
+
+    # 6. peri-urban
+    speed_args = {
+        "cell_size_m": r,
+        "speed_kmh": speed,
+        "default_speed_kmh": p.default_speed_kmh,
+        "passable": passable,
+    }
+    t_max = max(p.close_to_urban_minutes, p.peri_urban_core_minutes)
+    if cores.any():
+        t_core = minutes_to(cores, max_minutes=t_max, **speed_args)
+    else:
+        t_core = np.full(shape, np.inf)
+    zone = t_core <= p.peri_urban_core_minutes
+    other = (s_lab > 0) & ~cores0
+    linked_ids = np.unique(s_lab[zone & other])
+    linked = np.isin(s_lab, linked_ids[linked_ids > 0])
+    peri = zone | linked
+    if linked.any():
+        t_set = minutes_to(linked, max_minutes=p.peri_urban_settlement_minutes, **speed_args)
+        peri |= t_set <= p.peri_urban_settlement_minutes
+    peri &= unset & valid
+    codes[peri] = 3
+    unset &= ~peri
+
+    # 7. local centres
+    local_ids = np.flatnonzero((s_pop >= p.local_centre_min_pop) & (s_pop < p.urban_core_min_pop))
+    local = np.isin(s_lab, local_ids[local_ids > 0]) & unset & valid
+    codes[local] = 4
+    unset &= ~local
+
+    # 8. rural close to urban
+    close = t_core <= p.close_to_urban_minutes
+    if comm is not None:
+        close |= _ge(comm, p.close_to_urban_commuting_share)
+    close &= unset & valid
+    codes[close] = 5
+    unset &= ~close
+
+    # 9. rural heartland
+    if svc_in is None:
+        centre_ids = np.flatnonzero(s_pop >= p.service_centre_min_pop)
+        centres = np.isin(s_lab, centre_ids[centre_ids > 0])
+        if centres.any():
+            svc = minutes_to(centres, max_minutes=p.sparse_service_minutes, **speed_args)
+        else:
+            svc = np.full(shape, np.inf)
+    else:
+        svc = svc_in
+    with np.errstate(invalid="ignore"):
+        served = svc <= p.sparse_service_minutes
+    w_rural = window_cells(p.rural_radius_m, r)
+    rural_ok = _ge(window_mean(density, w_rural), p.heartland_density)
+    if agri is not None:
+        rural_ok |= _ge(window_mean(agri, w_rural), p.heartland_agri_share)
+    heart = served & rural_ok & unset & valid
+    codes[heart] = 6
+    unset &= ~heart
+
+    # 10. sparse: every remaining land cell;  11. missing population -> 255 (already)
+    sparse = unset & valid
+    codes[sparse] = 7
+
+    info: dict[str, Any] = {
+        "typology": "nordic7",
+        "layers_used": layers_used,
+        "layers_fallback": layers_fallback,
+        "params": p.to_dict(),
+        "cell_size_m": r,
+        "cell_area_km2": area_km2,
+        "windows": {"inner": w_in, "rural": w_rural},
+        "core_max_gap_cells": gap_cells,
+        "density": density,
+        "water": water,
+        "settlement_labels": s_lab,
+        "settlement_population": s_pop,
+        "cores": cores,
+        "filled_holes": filled & ~cores0,
+        "core_labels": c_lab,
+        "n_cores": int(n_core),
+        "inner_candidates": cand,
+        "minutes_to_core": t_core,
+        "linked_settlements": linked,
+        "service_minutes": svc,
+        "service_minutes_computed": svc_in is None,
+    }
+    info["class_cells"] = {int(c): int((codes == c).sum()) for c in (1, 2, 3, 4, 5, 6, 7, 0, 255)}
+    info["class_residents"] = {
+        int(c): float(pop0[codes == c].sum()) for c in (1, 2, 3, 4, 5, 6, 7, 0, 255)
+    }
+    return codes, info
