@@ -162,7 +162,7 @@ def _read_units(obj: Any) -> tuple[gpd.GeoDataFrame, str | None]:
 
 
 def _describe_ids(ids: Sequence[Any], n: int = 5) -> str:
-    ids = list(ids)
+    ids = [i.item() if isinstance(i, np.generic) else i for i in ids]
     shown = ", ".join(repr(i) for i in ids[:n])
     return shown + (f" ... ({len(ids)} in all)" if len(ids) > n else "")
 
