@@ -50,12 +50,14 @@ class ConfigError(PariGeoError, ValueError):
     "parameter 'UC_max_gap': must be an integer, got 'x'"
     """
 
-    def __init__(self, key: str, problem: str, file: str | None = None) -> None:
+    def __init__(self, key: str, problem: str, file: str | None = None, *,
+                 what: str = "parameter") -> None:
         self.key = key
         self.problem = problem
         self.file = file
+        self.what = what
         prefix = f"{file}: " if file else ""
-        super().__init__(f"{prefix}parameter '{key}': {problem}")
+        super().__init__(f"{prefix}{what} '{key}': {problem}")
 
 
 class OutputError(PariGeoError, OSError):

@@ -198,6 +198,8 @@ def write_table(df: Any, path: str | os.PathLike, *, overwrite: bool = False,
 def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Yield a staging folder beside ``path``; on success it replaces ``path`` as a whole.
 
+    Missing parent folders are created.
+
     A run directory therefore appears complete or not at all: on error (or a kill) only a
     hidden ``.NAME.part-*`` folder can remain, never a half-filled ``NAME``.
     """
@@ -205,8 +207,14 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pat
 
     target = Path(path)
     parent = target.parent
+    if not parent.exists():
+        try:
+            parent.mkdir(parents=True)
+        except OSError as err:
+            raise OutputError(str(target), f"cannot create parent directory ({err.strerror})"
+                              ) from None
     if not parent.is_dir():
-        raise OutputError(str(target), f"parent directory {str(parent)!r} does not exist")
+        raise OutputError(str(target), f"parent {str(parent)!r} is not a directory")
     if not os.access(parent, os.W_OK):
         raise OutputError(str(target), f"parent directory {str(parent)!r} is not writable")
     if target.exists() and not overwrite:

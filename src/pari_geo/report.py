@@ -6,8 +6,8 @@ Examples
 >>> from pari_geo.classes import DEGURBA_L1
 >>> t = population_by_class(np.array([[3, 1], [0, 1]]), np.array([[10.0, 2.0], [np.nan, 3.0]]),
 ...                         DEGURBA_L1, cell_area_km2=1.0)
->>> t[["code", "cells", "population"]].values.tolist()
-[[3, 1, 10.0], [2, 0, 0.0], [1, 2, 5.0], [0, 1, 0.0]]
+>>> t[["code", "cells"]].values.tolist(), t["population"].tolist()
+([[3, 1], [2, 0], [1, 2], [0, 1]], [10.0, 0.0, 5.0, 0.0])
 """
 
 from __future__ import annotations

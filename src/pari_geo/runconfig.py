@@ -30,9 +30,15 @@ from pathlib import Path
 from typing import Any
 
 from .config import load_toml
-from .errors import ConfigError
+from .errors import ConfigError as _ConfigError
+
 
 __all__ = ["LayerInput", "RunConfig", "load_run"]
+
+
+def ConfigError(key: str, problem: str, file: str | None = None) -> _ConfigError:  # noqa: N802
+    """A :class:`~pari_geo.errors.ConfigError` about a run-file key."""
+    return _ConfigError(key, problem, file, what="key")
 
 _LAYER_KEYS = {"path": str, "unit": str, "id": str, "mapping": str, "band": int, "layer": str}
 _INPUT_LAYERS = ("population", "built", "land", "units", "agri", "landcover", "commuting",
@@ -111,8 +117,9 @@ def load_run(path: str | Path) -> RunConfig:
     --------
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (d / "run.toml").write_text('[inputs]\\npopulation = "pop.tif"\\n'
-    ...                                  '[typology]\\nname = "degurba"\\n[outputs]\\ndir = "out"\\n')
+    >>> _ = (d / "run.toml").write_text(
+    ...     '[inputs]\\npopulation = "pop.tif"\\nbuilt = "b.tif"\\nland = "l.tif"\\n'
+    ...     '[typology]\\nname = "degurba"\\n[outputs]\\ndir = "out"\\n')
     >>> cfg = load_run(d / "run.toml")
     >>> cfg.typology, cfg.level, cfg.out_dir.name
     ('degurba', 2, 'out')
@@ -202,7 +209,7 @@ def _validate_parameters(name: str, preset: str | None, params: dict, file: str)
 
         try:
             Nordic7Params.from_mapping(params)
-        except ConfigError as err:
+        except _ConfigError as err:
             raise ConfigError(f"typology.parameters.{err.key}", err.problem, file) from None
 
 
