@@ -1,0 +1,684 @@
+"""Numba kernels for exact two-dimensional Euclidean DBSCAN on a uniform grid.
+
+Only ``@numba.njit`` functions over arrays live here; all validation and orchestration
+is in :mod:`pari_geo.clustering.estimator`. No object mode, no warm-up at import.
+Set the environment variable ``PARI_GEO_NUMBA_CACHE=0`` (before importing pari_geo) to
+turn numba's on-disk cache off.
+
+Geometry and exactness
+----------------------
+Points are binned into square cells of side slightly below ``eps / sqrt(2)`` and the
+cells are sorted by key ``cx * ny + cy``. A point's eps-neighbours lie in the 5 x 5
+window of cells around its own cell. Two points ``p`` and ``q`` are neighbours iff::
+
+    dx = p.x - q.x; dy = p.y - q.y; dx * dx + dy * dy <= eps * eps
+
+evaluated in float64 exactly in that order (the reduced distance scikit-learn's
+KD-tree compares). Cell-level shortcuts compare the bounding boxes of the points actually
+in a cell (not the nominal cell square), with the same floating-point operations; since
+rounding is monotone, a box bound is a valid bound on every computed point distance, so
+the shortcuts never change the result.
+
+A cell is *tight* when the computed reduced diameter of its bounding box is ``<= eps**2``:
+all its points are then mutual neighbours. Cells are tight by construction except in
+pathological floating-point situations, which take an exact point-level (serial) path.
+
+All arrays of per-point data are in *sorted* order (by cell) unless named ``orig``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from numba import njit, prange
+
+_CACHE = os.environ.get("PARI_GEO_NUMBA_CACHE", "1").strip().lower() not in {
+    "0",
+    "false",
+    "no",
+    "off",
+}
+
+# The 25 cell offsets of the 5 x 5 window, nearest first (helps early exits).
+_OFFSETS = sorted(
+    ((dx, dy) for dx in range(-2, 3) for dy in range(-2, 3)),
+    key=lambda o: (o[0] * o[0] + o[1] * o[1], o),
+)
+OFF_DX = np.array([o[0] for o in _OFFSETS], dtype=np.int64)
+OFF_DY = np.array([o[1] for o in _OFFSETS], dtype=np.int64)
+BIG = np.int64(2**62)
+
+
+# ---------------------------------------------------------------------------------------
+# small inline helpers
+# ---------------------------------------------------------------------------------------
+@njit(inline="always", cache=_CACHE)
+def _pt_box_min(px, py, x0, x1, y0, y1):
+    dx = 0.0
+    if px < x0:
+        dx = x0 - px
+    elif px > x1:
+        dx = px - x1
+    dy = 0.0
+    if py < y0:
+        dy = y0 - py
+    elif py > y1:
+        dy = py - y1
+    return dx * dx + dy * dy
+
+
+@njit(inline="always", cache=_CACHE)
+def _pt_box_max(px, py, x0, x1, y0, y1):
+    dx = max(px - x0, x1 - px)
+    dy = max(py - y0, y1 - py)
+    return dx * dx + dy * dy
+
+
+@njit(inline="always", cache=_CACHE)
+def _box_box_min(ax0, ax1, ay0, ay1, bx0, bx1, by0, by1):
+    dx = max(0.0, max(bx0 - ax1, ax0 - bx1))
+    dy = max(0.0, max(by0 - ay1, ay0 - by1))
+    return dx * dx + dy * dy
+
+
+@njit(inline="always", cache=_CACHE)
+def _box_box_max(ax0, ax1, ay0, ay1, bx0, bx1, by0, by1):
+    dx = max(bx1 - ax0, ax1 - bx0)
+    dy = max(by1 - ay0, ay1 - by0)
+    return dx * dx + dy * dy
+
+
+@njit(inline="always", cache=_CACHE)
+def _lookup(key, cell_key, dense_map, dense):
+    """Index of the cell with ``key``, or -1."""
+    if dense:
+        return dense_map[key]
+    lo = 0
+    hi = cell_key.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if cell_key[mid] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < cell_key.shape[0] and cell_key[lo] == key:
+        return lo
+    return -1
+
+
+@njit(cache=_CACHE)
+def _window(c, cell_key, nx, ny, dense_map, dense, out_cell, out_bit):
+    """Non-empty cells of the 5 x 5 window around cell ``c`` (itself included).
+
+    Fills ``out_cell`` (cell indices) and ``out_bit`` (offset number 0..24, nearest
+    first) and returns how many were found.
+    """
+    key = cell_key[c]
+    cx = key // ny
+    cy = key - cx * ny
+    m = 0
+    for t in range(25):
+        ux = cx + OFF_DX[t]
+        uy = cy + OFF_DY[t]
+        if ux < 0 or ux >= nx or uy < 0 or uy >= ny:
+            continue
+        d = _lookup(ux * ny + uy, cell_key, dense_map, dense)
+        if d >= 0:
+            out_cell[m] = d
+            out_bit[m] = t
+            m += 1
+    return m
+
+
+# ---------------------------------------------------------------------------------------
+# 1. binning and sorting
+# ---------------------------------------------------------------------------------------
+@njit(cache=_CACHE, parallel=True)
+def cell_keys(x, y, xmin, ymin, inv_side, ny):
+    """Cell key ``cx * ny + cy`` of every point (coordinates already validated)."""
+    n = x.shape[0]
+    keys = np.empty(n, np.int64)
+    for i in prange(n):
+        cx = np.int64((x[i] - xmin) * inv_side)
+        cy = np.int64((y[i] - ymin) * inv_side)
+        keys[i] = cx * ny + cy
+    return keys
+
+
+@njit(cache=_CACHE)
+def counting_sort(keys, nkeys):
+    """Stable counting sort of ``keys`` in ``[0, nkeys)``.
+
+    Returns ``order`` (original index of each sorted position), ``cell_start``
+    (``ncells + 1``), ``cell_key`` (sorted distinct keys) and ``dense_map`` (key -> cell
+    index or -1, length ``nkeys + 1``).
+    """
+    n = keys.shape[0]
+    head = np.zeros(nkeys + 1, np.int64)
+    for i in range(n):
+        head[keys[i] + 1] += 1
+    ncells = 0
+    for k in range(nkeys):
+        if head[k + 1] > 0:
+            ncells += 1
+        head[k + 1] += head[k]
+    order = np.empty(n, np.int64)
+    for i in range(n):
+        k = keys[i]
+        order[head[k]] = i
+        head[k] += 1
+    # head[k] is now the end of bucket k
+    cell_start = np.empty(ncells + 1, np.int64)
+    cell_key = np.empty(ncells, np.int64)
+    c = 0
+    prev = 0
+    for k in range(nkeys):
+        end = head[k]
+        if end > prev:
+            cell_key[c] = k
+            cell_start[c] = prev
+            head[k] = c
+            c += 1
+        else:
+            head[k] = -1
+        prev = end
+    head[nkeys] = -1
+    cell_start[ncells] = n
+    return order, cell_start, cell_key, head
+
+
+@njit(cache=_CACHE, parallel=True)
+def gather_points(x, y, w, weighted, order):
+    """Coordinates (and weights) in sorted order."""
+    n = order.shape[0]
+    xs = np.empty(n, np.float64)
+    ys = np.empty(n, np.float64)
+    ws = np.empty(n if weighted else 0, np.float64)
+    for i in prange(n):
+        j = order[i]
+        xs[i] = x[j]
+        ys[i] = y[j]
+        if weighted:
+            ws[i] = w[j]
+    return xs, ys, ws
+
+
+@njit(cache=_CACHE, parallel=True)
+def cell_boxes(xs, ys, ws, weighted, cell_start, blocks, eps2):
+    """Bounding box, weight (or size) and tightness of every cell."""
+    ncells = cell_start.shape[0] - 1
+    box = np.empty((ncells, 4), np.float64)
+    cw = np.empty(ncells, np.float64)
+    tight = np.empty(ncells, np.bool_)
+    for b in prange(blocks.shape[0] - 1):
+        for c in range(blocks[b], blocks[b + 1]):
+            s0 = cell_start[c]
+            s1 = cell_start[c + 1]
+            x0 = xs[s0]
+            x1 = x0
+            y0 = ys[s0]
+            y1 = y0
+            acc = 0.0
+            for i in range(s0, s1):
+                xi = xs[i]
+                yi = ys[i]
+                if xi < x0:
+                    x0 = xi
+                if xi > x1:
+                    x1 = xi
+                if yi < y0:
+                    y0 = yi
+                if yi > y1:
+                    y1 = yi
+                if weighted:
+                    acc += ws[i]
+            box[c, 0] = x0
+            box[c, 1] = x1
+            box[c, 2] = y0
+            box[c, 3] = y1
+            cw[c] = acc if weighted else float(s1 - s0)
+            dx = x1 - x0
+            dy = y1 - y0
+            tight[c] = dx * dx + dy * dy <= eps2
+    return box, cw, tight
+
+
+# ---------------------------------------------------------------------------------------
+# 2. core points
+# ---------------------------------------------------------------------------------------
+@njit(cache=_CACHE, parallel=True)
+def core_flags(
+    xs, ys, ws, weighted, cell_start, cell_key, nx, ny, dense_map, dense,
+    box, cw, tight, blocks, eps2, min_samples,
+):
+    """Core flag (sorted order) of every point.
+
+    A point is core iff the total weight (count when unweighted) of the points within
+    eps, itself included, is ``>= min_samples``. Weights are non-negative, so the running
+    sum may stop as soon as it reaches ``min_samples``.
+    """
+    n = xs.shape[0]
+    core = np.zeros(n, np.bool_)
+    for b in prange(blocks.shape[0] - 1):
+        nb = np.empty(25, np.int64)
+        nbit = np.empty(25, np.int64)
+        for c in range(blocks[b], blocks[b + 1]):
+            s0 = cell_start[c]
+            s1 = cell_start[c + 1]
+            tc = tight[c]
+            if tc and cw[c] >= min_samples:
+                for i in range(s0, s1):
+                    core[i] = True
+                continue
+            m0 = _window(c, cell_key, nx, ny, dense_map, dense, nb, nbit)
+            # keep the cells that can hold a neighbour of some point of c
+            m = 0
+            for t in range(m0):
+                d = nb[t]
+                if tc and d == c:
+                    continue
+                if _box_box_min(box[c, 0], box[c, 1], box[c, 2], box[c, 3],
+                                box[d, 0], box[d, 1], box[d, 2], box[d, 3]) <= eps2:
+                    nb[m] = d
+                    m += 1
+            base = cw[c] if tc else 0.0
+            for i in range(s0, s1):
+                px = xs[i]
+                py = ys[i]
+                acc = base
+                if acc < min_samples:
+                    for t in range(m):
+                        d = nb[t]
+                        if _pt_box_min(px, py, box[d, 0], box[d, 1], box[d, 2],
+                                       box[d, 3]) > eps2:
+                            continue
+                        if _pt_box_max(px, py, box[d, 0], box[d, 1], box[d, 2],
+                                       box[d, 3]) <= eps2:
+                            acc += cw[d]
+                        else:
+                            for j in range(cell_start[d], cell_start[d + 1]):
+                                dx = px - xs[j]
+                                dy = py - ys[j]
+                                if dx * dx + dy * dy <= eps2:
+                                    if weighted:
+                                        acc += ws[j]
+                                    else:
+                                        acc += 1.0
+                        if acc >= min_samples:
+                            break
+                core[i] = acc >= min_samples
+    return core
+
+
+@njit(cache=_CACHE, parallel=True)
+def core_first(xs, ys, order, core, cell_start, blocks):
+    """Reorder each cell stably so that its core points come first.
+
+    Returns the new ``xs``, ``ys``, ``order``, the number of core points per cell and the
+    bounding box of each cell's core points (``+inf``/``-inf`` when it has none).
+    """
+    n = xs.shape[0]
+    ncells = cell_start.shape[0] - 1
+    xs2 = np.empty(n, np.float64)
+    ys2 = np.empty(n, np.float64)
+    order2 = np.empty(n, np.int64)
+    ncore = np.zeros(ncells, np.int64)
+    cbox = np.empty((ncells, 4), np.float64)
+    for b in prange(blocks.shape[0] - 1):
+        for c in range(blocks[b], blocks[b + 1]):
+            s0 = cell_start[c]
+            s1 = cell_start[c + 1]
+            k = s0
+            x0 = np.inf
+            x1 = -np.inf
+            y0 = np.inf
+            y1 = -np.inf
+            for i in range(s0, s1):
+                if core[i]:
+                    xi = xs[i]
+                    yi = ys[i]
+                    xs2[k] = xi
+                    ys2[k] = yi
+                    order2[k] = order[i]
+                    k += 1
+                    if xi < x0:
+                        x0 = xi
+                    if xi > x1:
+                        x1 = xi
+                    if yi < y0:
+                        y0 = yi
+                    if yi > y1:
+                        y1 = yi
+            ncore[c] = k - s0
+            for i in range(s0, s1):
+                if not core[i]:
+                    xs2[k] = xs[i]
+                    ys2[k] = ys[i]
+                    order2[k] = order[i]
+                    k += 1
+            cbox[c, 0] = x0
+            cbox[c, 1] = x1
+            cbox[c, 2] = y0
+            cbox[c, 3] = y1
+    return xs2, ys2, order2, ncore, cbox
+
+
+# ---------------------------------------------------------------------------------------
+# 3. connecting core points (union-find)
+# ---------------------------------------------------------------------------------------
+@njit(inline="always", cache=_CACHE)
+def _find(parent, i):
+    """Root of ``i`` without modifying ``parent`` (safe to call from parallel code)."""
+    while parent[i] != i:
+        i = parent[i]
+    return i
+
+
+@njit(inline="always", cache=_CACHE)
+def _find_compress(parent, i):
+    r = i
+    while parent[r] != r:
+        r = parent[r]
+    while parent[i] != r:
+        nxt = parent[i]
+        parent[i] = r
+        i = nxt
+    return r
+
+
+@njit(inline="always", cache=_CACHE)
+def _union(parent, a, b):
+    ra = _find_compress(parent, a)
+    rb = _find_compress(parent, b)
+    if ra == rb:
+        return
+    # the smaller sorted position becomes the root: deterministic
+    if ra < rb:
+        parent[rb] = ra
+    else:
+        parent[ra] = rb
+
+
+@njit(cache=_CACHE, parallel=True)
+def edge_candidates(cell_start, cell_key, nx, ny, dense_map, dense, ncore, cbox, tight,
+                    blocks, eps2):
+    """Classify the links from each core cell to its *forward* core neighbours.
+
+    Only cells with a larger key are considered (each pair once). Returns two bit masks
+    per cell over the 25 window offsets: ``sure`` (all core points of both cells are
+    within eps of each other) and ``maybe`` (a point-level test is needed). Pairs that
+    involve a non-tight cell are left to :func:`link_slow`.
+    """
+    ncells = cell_start.shape[0] - 1
+    sure = np.zeros(ncells, np.int64)
+    maybe = np.zeros(ncells, np.int64)
+    for b in prange(blocks.shape[0] - 1):
+        nb = np.empty(25, np.int64)
+        nbit = np.empty(25, np.int64)
+        for c in range(blocks[b], blocks[b + 1]):
+            if ncore[c] == 0 or not tight[c]:
+                continue
+            m = _window(c, cell_key, nx, ny, dense_map, dense, nb, nbit)
+            s = np.int64(0)
+            u = np.int64(0)
+            for t in range(m):
+                d = nb[t]
+                if d <= c or ncore[d] == 0 or not tight[d]:
+                    continue
+                if _box_box_min(cbox[c, 0], cbox[c, 1], cbox[c, 2], cbox[c, 3],
+                                cbox[d, 0], cbox[d, 1], cbox[d, 2], cbox[d, 3]) > eps2:
+                    continue
+                bit = np.int64(1) << nbit[t]
+                if _box_box_max(cbox[c, 0], cbox[c, 1], cbox[c, 2], cbox[c, 3],
+                                cbox[d, 0], cbox[d, 1], cbox[d, 2], cbox[d, 3]) <= eps2:
+                    s |= bit
+                else:
+                    u |= bit
+            sure[c] = s
+            maybe[c] = u
+    return sure, maybe
+
+
+@njit(cache=_CACHE)
+def init_parent(cell_start, ncore, tight):
+    """Union-find parents over sorted positions: the core points of a tight cell all
+    point at the cell's first core point; every other position is its own root."""
+    n = cell_start[-1]
+    parent = np.arange(n)
+    for c in range(cell_start.shape[0] - 1):
+        if tight[c] and ncore[c] > 1:
+            s0 = cell_start[c]
+            for i in range(s0 + 1, s0 + ncore[c]):
+                parent[i] = s0
+    return parent
+
+
+@njit(cache=_CACHE)
+def link_masks(parent, masks, cell_start, cell_key, ny, dense_map, dense):
+    """Union the first core points of cell pairs flagged in ``masks`` (serial)."""
+    for c in range(masks.shape[0]):
+        mk = masks[c]
+        if mk == 0:
+            continue
+        key = cell_key[c]
+        cx = key // ny
+        cy = key - cx * ny
+        for t in range(25):
+            if (mk >> t) & 1:
+                d = _lookup((cx + OFF_DX[t]) * ny + cy + OFF_DY[t], cell_key, dense_map,
+                            dense)
+                _union(parent, cell_start[c], cell_start[d])
+
+
+@njit(cache=_CACHE, parallel=True)
+def resolve_maybe(xs, ys, parent, maybe, cell_start, cell_key, ny, dense_map, dense, ncore,
+                  cbox, blocks, eps2):
+    """Point-level test of the ``maybe`` links whose cells are not yet connected.
+
+    ``parent`` is only read here, so the result does not depend on scheduling.
+    """
+    ncells = maybe.shape[0]
+    found = np.zeros(ncells, np.int64)
+    for b in prange(blocks.shape[0] - 1):
+        for c in range(blocks[b], blocks[b + 1]):
+            mk = maybe[c]
+            if mk == 0:
+                continue
+            key = cell_key[c]
+            cx = key // ny
+            cy = key - cx * ny
+            sc = cell_start[c]
+            rc = _find(parent, sc)
+            res = np.int64(0)
+            for t in range(25):
+                if not (mk >> t) & 1:
+                    continue
+                d = _lookup((cx + OFF_DX[t]) * ny + cy + OFF_DY[t], cell_key, dense_map,
+                            dense)
+                sd = cell_start[d]
+                if _find(parent, sd) == rc:
+                    continue
+                hit = False
+                for i in range(sc, sc + ncore[c]):
+                    px = xs[i]
+                    py = ys[i]
+                    if _pt_box_min(px, py, cbox[d, 0], cbox[d, 1], cbox[d, 2],
+                                   cbox[d, 3]) > eps2:
+                        continue
+                    for j in range(sd, sd + ncore[d]):
+                        dx = px - xs[j]
+                        dy = py - ys[j]
+                        if dx * dx + dy * dy <= eps2:
+                            hit = True
+                            break
+                    if hit:
+                        break
+                if hit:
+                    res |= np.int64(1) << t
+            found[c] = res
+    return found
+
+
+@njit(cache=_CACHE)
+def link_slow(xs, ys, parent, cell_start, cell_key, nx, ny, dense_map, dense, ncore, tight,
+              eps2):
+    """Exact point-level linking for cells that are not tight (serial, rarely used)."""
+    nb = np.empty(25, np.int64)
+    nbit = np.empty(25, np.int64)
+    for c in range(cell_start.shape[0] - 1):
+        if tight[c] or ncore[c] == 0:
+            continue
+        m = _window(c, cell_key, nx, ny, dense_map, dense, nb, nbit)
+        sc = cell_start[c]
+        for i in range(sc, sc + ncore[c]):
+            for t in range(m):
+                d = nb[t]
+                sd = cell_start[d]
+                for j in range(sd, sd + ncore[d]):
+                    dx = xs[i] - xs[j]
+                    dy = ys[i] - ys[j]
+                    if dx * dx + dy * dy <= eps2:
+                        _union(parent, i, j)
+
+
+@njit(cache=_CACHE)
+def number_clusters(parent, order, cell_start, ncore):
+    """Cluster number of every core point (sorted order; -1 elsewhere).
+
+    Clusters are numbered in increasing order of their smallest original core index,
+    which is how scikit-learn numbers them.
+    """
+    n = parent.shape[0]
+    ncells = cell_start.shape[0] - 1
+    big = np.int64(2**62)
+    root_min = np.full(n, big, np.int64)
+    nroots = 0
+    for c in range(ncells):
+        s0 = cell_start[c]
+        for i in range(s0, s0 + ncore[c]):
+            r = _find_compress(parent, i)
+            if root_min[r] == big:
+                nroots += 1
+            if order[i] < root_min[r]:
+                root_min[r] = order[i]
+    roots = np.empty(nroots, np.int64)
+    mins = np.empty(nroots, np.int64)
+    k = 0
+    for c in range(ncells):
+        s0 = cell_start[c]
+        for i in range(s0, s0 + ncore[c]):
+            if parent[i] == i:
+                roots[k] = i
+                mins[k] = root_min[i]
+                k += 1
+    rank = np.argsort(mins)
+    # reuse root_min as root -> cluster number
+    for k in range(nroots):
+        root_min[roots[rank[k]]] = k
+    labels = np.full(n, -1, np.int64)
+    for c in range(ncells):
+        s0 = cell_start[c]
+        for i in range(s0, s0 + ncore[c]):
+            labels[i] = root_min[parent[i]]
+    return labels
+
+
+# ---------------------------------------------------------------------------------------
+# 4. border points
+# ---------------------------------------------------------------------------------------
+@njit(cache=_CACHE)
+def cell_labels(labels, cell_start, ncore):
+    """Common cluster number of a cell's core points, -1 without core points, -2 if they
+    belong to several clusters (possible only in a non-tight cell)."""
+    ncells = cell_start.shape[0] - 1
+    out = np.full(ncells, -1, np.int64)
+    for c in range(ncells):
+        s0 = cell_start[c]
+        if ncore[c] > 0:
+            lab = labels[s0]
+            for i in range(s0 + 1, s0 + ncore[c]):
+                if labels[i] != lab:
+                    lab = -2
+                    break
+            out[c] = lab
+    return out
+
+
+@njit(cache=_CACHE, parallel=True)
+def border_labels(xs, ys, labels, cell_start, cell_key, nx, ny, dense_map, dense, ncore,
+                  cbox, clab, blocks, eps2):
+    """Give each non-core point the lowest cluster number among the clusters of the core
+    points within eps of it (scikit-learn's rule), in place on ``labels``."""
+    big = np.int64(2**62)
+    for b in prange(blocks.shape[0] - 1):
+        nb = np.empty(25, np.int64)
+        nbit = np.empty(25, np.int64)
+        for c in range(blocks[b], blocks[b + 1]):
+            s0 = cell_start[c] + ncore[c]
+            s1 = cell_start[c + 1]
+            if s0 == s1:
+                continue
+            m0 = _window(c, cell_key, nx, ny, dense_map, dense, nb, nbit)
+            # candidate cells with core points, sorted by cluster number (insertion sort)
+            m = 0
+            for t in range(m0):
+                d = nb[t]
+                if ncore[d] == 0:
+                    continue
+                k = m
+                while k > 0 and clab[nb[k - 1]] > clab[d]:
+                    nb[k] = nb[k - 1]
+                    k -= 1
+                nb[k] = d
+                m += 1
+            for i in range(s0, s1):
+                px = xs[i]
+                py = ys[i]
+                best = big
+                for t in range(m):
+                    d = nb[t]
+                    lab = clab[d]
+                    if lab >= best:
+                        break
+                    if _pt_box_min(px, py, cbox[d, 0], cbox[d, 1], cbox[d, 2],
+                                   cbox[d, 3]) > eps2:
+                        continue
+                    sd = cell_start[d]
+                    if lab == -2:
+                        for j in range(sd, sd + ncore[d]):
+                            dx = px - xs[j]
+                            dy = py - ys[j]
+                            if dx * dx + dy * dy <= eps2 and labels[j] < best:
+                                best = labels[j]
+                        continue
+                    if _pt_box_max(px, py, cbox[d, 0], cbox[d, 1], cbox[d, 2],
+                                   cbox[d, 3]) <= eps2:
+                        best = lab
+                        break
+                    for j in range(sd, sd + ncore[d]):
+                        dx = px - xs[j]
+                        dy = py - ys[j]
+                        if dx * dx + dy * dy <= eps2:
+                            best = lab
+                            break
+                    if best == lab:
+                        break
+                labels[i] = best if best != big else -1
+
+
+@njit(cache=_CACHE, parallel=True)
+def scatter_result(labels, order, cell_start, ncore, blocks):
+    """Labels and core mask in the caller's original order."""
+    n = labels.shape[0]
+    out = np.empty(n, np.intp)
+    core = np.zeros(n, np.bool_)
+    for b in prange(blocks.shape[0] - 1):
+        for c in range(blocks[b], blocks[b + 1]):
+            s0 = cell_start[c]
+            s1 = cell_start[c + 1]
+            for i in range(s0, s1):
+                j = order[i]
+                out[j] = labels[i]
+                core[j] = i < s0 + ncore[c]
+    return out, core
