@@ -143,6 +143,22 @@ def test_missing_class_counts_in_total_only():
     assert out.loc[0, "L1"] == 2  # UCentre < 0.5, Rural <= 0.5
 
 
+def test_nodata_code_and_geotiff_paths(tmp_path):
+    # uint8 classification with nodata 255: that cell belongs to no group (like NaN)
+    cls = grid([[3, 255], [1, 1]]).astype("uint8").rio.write_nodata(255)
+    cls = cls.rio.write_crs(MOLL).rio.write_transform(Affine(1000.0, 0, 0, 0, -1000.0, 2000.0))
+    pop = grid([[10.0, 10.0], [5.0, 5.0]])
+    u = units([box(0, 0, 2000, 2000)], [1])
+    out = classify_units(u, cls, pop)
+    assert out.loc[0, "Tot_Pop"] == 30 and out.loc[0, "UCentre_share"] == pytest.approx(1 / 3)
+    # the same through files
+    cls.rio.to_raster(tmp_path / "cls.tif")
+    pop.rio.to_raster(tmp_path / "pop.tif")
+    u.to_file(tmp_path / "units.gpkg")
+    out2 = classify_units(tmp_path / "units.gpkg", tmp_path / "cls.tif", str(tmp_path / "pop.tif"))
+    assert out2.drop(columns="geometry").equals(out.drop(columns="geometry"))
+
+
 # ------------------------------------------------------------------------------------------
 # level-2 rules (7.6): 2024 with SDUC (default) or SUrb split, 2021 rules
 # ------------------------------------------------------------------------------------------

@@ -62,9 +62,10 @@ _TOL = 1e-6  # tolerance (in cells) of the integer checks on resolutions and gri
 
 @dataclass
 class _Grid:
-    """A north-up raster as plain numbers: values (float64, NaN = missing) and geometry."""
+    """A north-up raster: the 2-D DataArray (read lazily, window by window) and its geometry."""
 
-    values: np.ndarray
+    da: xr.DataArray  # dims (y, x)
+    nodata: float | None  # value to treat as missing besides NaN
     x0: float  # left edge
     y0: float  # top edge
     res: float  # cell size (square cells)
@@ -74,11 +75,20 @@ class _Grid:
 
     @property
     def x1(self) -> float:
-        return self.x0 + self.values.shape[1] * self.res
+        return self.x0 + self.da.shape[1] * self.res
 
     @property
     def y1(self) -> float:  # bottom edge
-        return self.y0 - self.values.shape[0] * self.res
+        return self.y0 - self.da.shape[0] * self.res
+
+    def read(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+        """Cells [r0:r1, c0:c1] as a new float64 array, NaN where missing."""
+        y, x = self.da.dims
+        window = self.da.isel({y: slice(r0, r1), x: slice(c0, c1)})
+        values = np.array(window.values, dtype="float64")  # a copy: never modify the input
+        if self.nodata is not None:
+            values[values == self.nodata] = np.nan
+        return values
 
 
 def _is_path(obj: Any) -> bool:
@@ -134,11 +144,14 @@ def _read_grid(obj: Any, layer: str) -> _Grid:
         )
     if not math.isclose(t.a, -t.e, rel_tol=1e-9):
         raise InputError(source, layer, f"has non-square cells ({t.a} x {-t.e}); expected square")
-    values = np.array(da.values, dtype="float64")  # copy: never modify the caller's data
     nodata = da.rio.nodata
-    if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
-        values[values == nodata] = np.nan
-    return _Grid(values, float(t.c), float(t.f), float(t.a), crs, source, layer)
+    if nodata is not None and math.isnan(float(nodata)):
+        nodata = None
+    try:
+        da = da.transpose(da.rio.y_dim, da.rio.x_dim)
+    except Exception as exc:  # rioxarray raises its own DimensionError
+        raise InputError(source, layer, f"has no recognisable x/y dimensions ({exc})") from exc
+    return _Grid(da, nodata, float(t.c), float(t.f), float(t.a), crs, source, layer)
 
 
 def _read_units(obj: Any) -> tuple[gpd.GeoDataFrame, str | None]:
@@ -301,7 +314,9 @@ def _disaggregate_window(
     off_y = round((g.y0 - Y0) / rs)
     ci = (off_y + np.arange(rows.start, rows.stop)) // f
     cj = (off_x + np.arange(cols.start, cols.stop)) // f
-    return g.values[np.ix_(ci, cj)]
+    # read only the coarse cells under the window, then repeat them by fancy indexing
+    coarse = g.read(int(ci[0]), int(ci[-1]) + 1, int(cj[0]), int(cj[-1]) + 1)
+    return coarse[np.ix_(ci - ci[0], cj - cj[0])]
 
 
 def _preprocess(
@@ -685,7 +700,8 @@ def classify_units(
         semi-dense towns (22, sum < 0.5) and suburban or peri-urban areas (21, sum >= 0.5).
         ``"SDUC"`` uses the semi-dense urban cluster share, as flexurba's code and tests do;
         ``"SUrb"`` uses the suburban or peri-urban share, as flexurba's documentation words
-        the rule. The two differ on real data (25 of the 64 West Flanders municipalities).
+        the rule. The two give different classes for many real towns (section 9 of
+        ``docs/degurba.md``).
     dissolve_by : str, optional
         Column of ``units`` to merge units by (one unit per distinct value, ordered by
         value); that column becomes the id and ``id`` is ignored.
@@ -694,8 +710,11 @@ def classify_units(
         two grid resolutions. Both resolutions must be integer multiples of it. The
         classification is disaggregated by nearest neighbour, the population too and divided
         by the square of the factor (totals preserved). The grids are cropped to their common
-        extent, then to the units' bounding box with edges snapped to the nearest cell
-        boundary; units outside the cropped extent are dropped with a warning.
+        extent, then to the units' bounding box with edges snapped to the *nearest* cell
+        boundary (as ``terra::crop``); units outside the cropped extent are dropped with a
+        warning. The snapping never loses a cell centre inside a unit, but a cell that a
+        unit at the edge of the bounding box covers by less than half its width is cropped
+        away, which the alternative workflow and exception 2 (all-touched) can notice.
 
     Returns
     -------
