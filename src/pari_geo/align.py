@@ -2,8 +2,8 @@
 
 * ``kind="count"`` (population, built-up m², land m²): totals are preserved. Aligned grids
   of the same or an integer-multiple cell size are cropped, padded or block-summed exactly;
-  anything else is reprojected as a density (area-weighted average) times the target cell
-  area.
+  anything else is reprojected with GDAL's ``sum`` resampling, which weights each source
+  cell by the fraction of it inside the target cell (totals preserved both ways).
 * ``kind="share"`` (0..1 shares): area-weighted mean of the non-missing values.
 * ``kind="class"`` (land-cover codes): the most frequent class (mode), or the identical
   class when only cropping.
@@ -151,13 +151,13 @@ def _block_mode(blocks: np.ndarray, present: np.ndarray, n: np.ndarray) -> np.nd
 def _reproject(values: np.ndarray, src: GridSpec, grid: GridSpec, kind: str) -> np.ndarray:
     from rasterio.warp import Resampling, reproject
 
-    src_vals = values
-    if kind == "count":
-        src_vals = values / (src.cell_size_m**2)  # density per m² (cell areas in the CRS)
-    resampling = Resampling.mode if kind == "class" else Resampling.average
+    # GDAL's "sum" weights each source cell by the fraction of it inside the target cell,
+    # so totals are preserved whether cells are split (finer target) or merged (coarser).
+    resampling = {"count": Resampling.sum, "share": Resampling.average,
+                  "class": Resampling.mode}[kind]
     out = np.full(grid.shape, np.nan)
     reproject(
-        source=src_vals,
+        source=values,
         destination=out,
         src_transform=src.transform,
         src_crs=src.crs,
@@ -167,8 +167,6 @@ def _reproject(values: np.ndarray, src: GridSpec, grid: GridSpec, kind: str) -> 
         dst_nodata=np.nan,
         resampling=resampling,
     )
-    if kind == "count":
-        out = out * grid.cell_size_m**2
     return out
 
 
