@@ -9,13 +9,20 @@ import rasterio
 from affine import Affine
 
 
-def write_tif(path: Path, values: np.ndarray, *, crs="ESRI:54009", transform=None,
-              nodata=None, dtype=None) -> Path:
+def write_tif(
+    path: Path, values: np.ndarray, *, crs="ESRI:54009", transform=None, nodata=None, dtype=None
+) -> Path:
     """Write a single-band GeoTIFF and return its path."""
     values = np.asarray(values)
     transform = transform or Affine(1000, 0, 0, 0, -1000, values.shape[0] * 1000)
-    profile = {"driver": "GTiff", "height": values.shape[0], "width": values.shape[1],
-               "count": 1, "dtype": dtype or values.dtype, "transform": transform}
+    profile = {
+        "driver": "GTiff",
+        "height": values.shape[0],
+        "width": values.shape[1],
+        "count": 1,
+        "dtype": dtype or values.dtype,
+        "transform": transform,
+    }
     if crs is not None:
         profile["crs"] = crs
     if nodata is not None:

@@ -16,8 +16,19 @@ from pari_geo.cli import main
 
 
 def grid_args(b, out, *extra):
-    return ["degurba", "grid", "--population", str(b["population"]), "--built",
-            str(b["built"]), "--land", str(b["land"]), "--out", str(out), *extra]
+    return [
+        "degurba",
+        "grid",
+        "--population",
+        str(b["population"]),
+        "--built",
+        str(b["built"]),
+        "--land",
+        str(b["land"]),
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def run(args, capsys):
@@ -28,14 +39,32 @@ def run(args, capsys):
 
 def test_grid_level2_default_counts(belgium, tmp_path, capsys):
     out = tmp_path / "l2.tif"
-    code, stdout, err = run(grid_args(belgium, out, "--level", "2", "--map",
-                                      str(tmp_path / "l2.png"), "--table",
-                                      str(tmp_path / "t.csv")), capsys)
+    code, stdout, err = run(
+        grid_args(
+            belgium,
+            out,
+            "--level",
+            "2",
+            "--map",
+            str(tmp_path / "l2.png"),
+            "--table",
+            str(tmp_path / "t.csv"),
+        ),
+        capsys,
+    )
     assert code == 0, err
     with rasterio.open(out) as src:
         vals, counts = np.unique(src.read(1), return_counts=True)
     assert dict(zip(vals.tolist(), counts.tolist(), strict=True)) == {
-        30: 2145, 23: 1511, 22: 575, 21: 6789, 13: 2091, 12: 20955, 11: 29713, 10: 2578}
+        30: 2145,
+        23: 1511,
+        22: 575,
+        21: 6789,
+        13: 2091,
+        12: 20955,
+        11: 29713,
+        10: 2578,
+    }
     table = pd.read_csv(tmp_path / "t.csv")
     pop = rasterio.open(belgium["population"]).read(1)
     assert np.isclose(table["population"].sum(), np.nansum(pop))
@@ -44,11 +73,23 @@ def test_grid_level2_default_counts(belgium, tmp_path, capsys):
 
 def test_grid_set_and_values(belgium, tmp_path, capsys):
     out = tmp_path / "l1.tif"
-    code, _, err = run(grid_args(belgium, out, "--level", "1",
-                                 "--set", "UC_density_threshold=1000",
-                                 "--set", "UC_smooth_edge_fun=majority_rule_R2022A",
-                                 "--set", "UC_gap_fill=false",
-                                 "--values", "13,12,11,10"), capsys)
+    code, _, err = run(
+        grid_args(
+            belgium,
+            out,
+            "--level",
+            "1",
+            "--set",
+            "UC_density_threshold=1000",
+            "--set",
+            "UC_smooth_edge_fun=majority_rule_R2022A",
+            "--set",
+            "UC_gap_fill=false",
+            "--values",
+            "13,12,11,10",
+        ),
+        capsys,
+    )
     assert code == 0, err
     with rasterio.open(out) as src:
         assert set(np.unique(src.read(1)).tolist()) == {13, 12, 11, 10}
@@ -71,35 +112,66 @@ def _bad_inputs(tmp_path, b):
     empty.write_bytes(b"")
     junk = tmp_path / "junk.tif"
     junk.write_bytes(b"GIF89a not a tiff" * 20)
-    geo = write_tif(tmp_path / "geo.tif", np.ones((5, 5), np.float32), crs="EPSG:4326",
-                    transform=Affine(0.01, 0, 4.0, 0, -0.01, 51.0))
-    far = write_tif(tmp_path / "far.tif", np.ones((5, 5), np.float32) * 1e5,
-                    transform=Affine(1000, 0, 5e6, 0, -1000, 1e6))
-    share = write_tif(tmp_path / "share.tif", np.full((219, 303), 1.5, np.float32),
-                      transform=Affine(1000, 0, 187000, 0, -1000, 6035000))
+    geo = write_tif(
+        tmp_path / "geo.tif",
+        np.ones((5, 5), np.float32),
+        crs="EPSG:4326",
+        transform=Affine(0.01, 0, 4.0, 0, -0.01, 51.0),
+    )
+    far = write_tif(
+        tmp_path / "far.tif",
+        np.ones((5, 5), np.float32) * 1e5,
+        transform=Affine(1000, 0, 5e6, 0, -1000, 1e6),
+    )
+    share = write_tif(
+        tmp_path / "share.tif",
+        np.full((219, 303), 1.5, np.float32),
+        transform=Affine(1000, 0, 187000, 0, -1000, 6035000),
+    )
     p, bu, la = str(b["population"]), str(b["built"]), str(b["land"])
     return {
-        "missing file": (["--population", str(tmp_path / "nope.tif"), "--built", bu, "--land", la],
-                         "file not found"),
+        "missing file": (
+            ["--population", str(tmp_path / "nope.tif"), "--built", bu, "--land", la],
+            "file not found",
+        ),
         "empty file": (["--population", str(empty), "--built", bu, "--land", la], "empty"),
-        "unreadable raster": (["--population", str(junk), "--built", bu, "--land", la],
-                              "cannot be read as a raster"),
-        "geographic CRS": (["--population", str(geo), "--built", bu, "--land", la],
-                           "geographic CRS"),
-        "no overlap": (["--population", p, "--built", str(far), "--land", la],
-                       "does not overlap"),
-        "unknown --set": (["--population", p, "--built", bu, "--land", la,
-                           "--set", "UC_density=1000"], "unknown DEGURBA parameter"),
-        "wrong value type": (["--population", p, "--built", bu, "--land", la,
-                              "--set", "UC_gap_fill=maybe"], "true or false"),
-        "share outside 0..1": (["--population", p, "--built", str(share), "--built-unit",
-                                "share", "--land", la], "outside 0..1"),
+        "unreadable raster": (
+            ["--population", str(junk), "--built", bu, "--land", la],
+            "cannot be read as a raster",
+        ),
+        "geographic CRS": (
+            ["--population", str(geo), "--built", bu, "--land", la],
+            "geographic CRS",
+        ),
+        "no overlap": (["--population", p, "--built", str(far), "--land", la], "does not overlap"),
+        "unknown --set": (
+            ["--population", p, "--built", bu, "--land", la, "--set", "UC_density=1000"],
+            "unknown DEGURBA parameter",
+        ),
+        "wrong value type": (
+            ["--population", p, "--built", bu, "--land", la, "--set", "UC_gap_fill=maybe"],
+            "true or false",
+        ),
+        "share outside 0..1": (
+            ["--population", p, "--built", str(share), "--built-unit", "share", "--land", la],
+            "outside 0..1",
+        ),
     }
 
 
-@pytest.mark.parametrize("case", ["missing file", "empty file", "unreadable raster",
-                                  "geographic CRS", "no overlap", "unknown --set",
-                                  "wrong value type", "share outside 0..1"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing file",
+        "empty file",
+        "unreadable raster",
+        "geographic CRS",
+        "no overlap",
+        "unknown --set",
+        "wrong value type",
+        "share outside 0..1",
+    ],
+)
 def test_bad_input_gives_one_line_and_writes_nothing(case, belgium, tmp_path, capsys):
     args, message = _bad_inputs(tmp_path, belgium)[case]
     outdir = tmp_path / "out"
@@ -117,9 +189,25 @@ def test_units_command_contract(belgium, tmp_path, capsys):
     l2 = tmp_path / "l2.tif"
     assert run(grid_args(belgium, l2), capsys)[0] == 0
     out = tmp_path / "units.csv"
-    code, _, err = run(["degurba", "units", "--units", str(belgium["units"]), "--id", "UID",
-                        "--classification", str(l2), "--population", str(belgium["population"]),
-                        "--level", "2", "--out", str(out)], capsys)
+    code, _, err = run(
+        [
+            "degurba",
+            "units",
+            "--units",
+            str(belgium["units"]),
+            "--id",
+            "UID",
+            "--classification",
+            str(l2),
+            "--population",
+            str(belgium["population"]),
+            "--level",
+            "2",
+            "--out",
+            str(out),
+        ],
+        capsys,
+    )
     assert code == 0, err
     df = pd.read_csv(out)
     assert len(df) == 581
@@ -130,8 +218,18 @@ def test_units_command_contract(belgium, tmp_path, capsys):
 
 def test_console_script_debug_shows_traceback(tmp_path):
     exe = [sys.executable, "-m", "pari_geo.cli"]
-    args = ["degurba", "grid", "--population", str(tmp_path / "no.tif"), "--built", "b",
-            "--land", "l", "--out", str(tmp_path / "o.tif")]
+    args = [
+        "degurba",
+        "grid",
+        "--population",
+        str(tmp_path / "no.tif"),
+        "--built",
+        "b",
+        "--land",
+        "l",
+        "--out",
+        str(tmp_path / "o.tif"),
+    ]
     plain = subprocess.run([*exe, *args], capture_output=True, text=True)
     assert plain.returncode != 0 and len(plain.stderr.strip().splitlines()) == 1
     debug = subprocess.run([*exe, "--debug", *args], capture_output=True, text=True)

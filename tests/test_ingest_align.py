@@ -57,8 +57,9 @@ def test_no_crs_and_rotated_and_non_square(tmp_path):
 
 def test_geographic_crs_is_refused_with_a_projected_suggestion(tmp_path):
     a = np.ones((3, 3), np.float32)
-    f = write_tif(tmp_path / "g.tif", a, crs="EPSG:4326",
-                  transform=Affine(0.01, 0, 4.0, 0, -0.01, 51.0))
+    f = write_tif(
+        tmp_path / "g.tif", a, crs="EPSG:4326", transform=Affine(0.01, 0, 4.0, 0, -0.01, 51.0)
+    )
     with pytest.raises(InputError, match="geographic CRS.*EPSG:3035"):
         GridSpec.from_dataarray(open_raster(f, "population"), layer="population")
 
@@ -98,14 +99,15 @@ def test_align_integer_aggregation_is_exactly_sum_preserving():
     assert np.isclose(np.nansum(out.values), np.nansum(vals), rtol=0, atol=1e-9)
     # each coarse cell is the sum of its 10 x 10 block
     assert np.isclose(out.values[1, 2], np.nansum(vals[10:20, 20:30]))
-    shares = align_to_grid(fine.to_dataarray(np.where(np.isnan(vals), np.nan, 0.25)), coarse,
-                           "share")
+    shares = align_to_grid(
+        fine.to_dataarray(np.where(np.isnan(vals), np.nan, 0.25)), coarse, "share"
+    )
     np.testing.assert_allclose(shares.values, 0.25)
 
 
 def test_align_crops_and_pads_offset_grids():
     src = _grid(1000, (3, 3), x0=1000, y0=3000)  # covers x 1000..4000, y 0..3000
-    dst = _grid(1000, (3, 3), x0=0, y0=3000)     # covers x 0..3000
+    dst = _grid(1000, (3, 3), x0=0, y0=3000)  # covers x 0..3000
     out = align_to_grid(src.to_dataarray(np.arange(9.0).reshape(3, 3)), dst, "count")
     expected = np.array([[np.nan, 0, 1], [np.nan, 3, 4], [np.nan, 6, 7]])
     np.testing.assert_array_equal(out.values, expected)
@@ -119,9 +121,18 @@ def test_align_reprojection_preserves_population_total():
     from rasterio.warp import transform_bounds
 
     left, bottom, right, top = transform_bounds("EPSG:3035", "ESRI:54009", *src.bounds)
-    dst = GridSpec("ESRI:54009", Affine(1000, 0, np.floor(left / 1000) * 1000 - 2000, 0, -1000,
-                                        np.ceil(top / 1000) * 1000 + 2000),
-                   (int((top - bottom) // 1000) + 6, int((right - left) // 1000) + 6))
+    dst = GridSpec(
+        "ESRI:54009",
+        Affine(
+            1000,
+            0,
+            np.floor(left / 1000) * 1000 - 2000,
+            0,
+            -1000,
+            np.ceil(top / 1000) * 1000 + 2000,
+        ),
+        (int((top - bottom) // 1000) + 6, int((right - left) // 1000) + 6),
+    )
     out = align_to_grid(da, dst, "count")
     assert np.isclose(np.nansum(out.values), vals.sum(), rtol=0.01)
 

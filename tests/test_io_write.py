@@ -23,10 +23,18 @@ def test_class_raster_is_tiled_deflate_uint8_with_smod_colours_and_tags(belgium_
         assert src.profile["tiled"] and src.profile["compress"] == "deflate"
         assert src.overviews(1)  # COG layout with overviews
         cmap = src.colormap(1)
-        expected = {30: "#FF0000", 23: "#732600", 22: "#A87000", 21: "#FFFF00",
-                    13: "#375623", 12: "#ABCD66", 11: "#CDF57A", 10: "#7AB6F5"}
+        expected = {
+            30: "#FF0000",
+            23: "#732600",
+            22: "#A87000",
+            21: "#FFFF00",
+            13: "#375623",
+            12: "#ABCD66",
+            11: "#CDF57A",
+            10: "#7AB6F5",
+        }
         for code, hexcol in expected.items():
-            r, g, b = (int(hexcol[i:i + 2], 16) for i in (1, 3, 5))
+            r, g, b = (int(hexcol[i : i + 2], 16) for i in (1, 3, 5))
             assert cmap[code][:3] == (r, g, b)
         tags = src.tags()
         assert json.loads(tags["CLASS_NAMES"])["22"] == "Semi-dense urban cluster"
@@ -106,8 +114,9 @@ def test_tables_csv_gpkg_parquet(tmp_path, belgium):
 def test_custom_codes_keep_colours(tmp_path):
     g = GridSpec("ESRI:54009", Affine(1000, 0, 0, 0, -1000, 1000), (1, 2))
     scheme = DEGURBA_L2.with_codes((8, 7, 6, 5, 4, 3, 2, 1))
-    out = write_class_raster(g.to_dataarray(np.array([[8, 1]], np.uint8)), tmp_path / "c.tif",
-                             scheme)
+    out = write_class_raster(
+        g.to_dataarray(np.array([[8, 1]], np.uint8)), tmp_path / "c.tif", scheme
+    )
     with rasterio.open(out) as src:
         assert src.colormap(1)[8][:3] == (255, 0, 0)
         assert src.colormap(1)[1][:3] == (0x7A, 0xB6, 0xF5)

@@ -18,9 +18,9 @@ B = ROOT / "data" / "sample_grids" / "belgium"
 
 BASE = f"""
 [inputs]
-population = "{B / 'POP.tif'}"
-built = {{ path = "{B / 'BUILT_S.tif'}", unit = "m2" }}
-land = {{ path = "{B / 'LAND.tif'}", unit = "m2" }}
+population = "{B / "POP.tif"}"
+built = {{ path = "{B / "BUILT_S.tif"}", unit = "m2" }}
+land = {{ path = "{B / "LAND.tif"}", unit = "m2" }}
 
 [typology]
 name = "degurba"
@@ -44,19 +44,24 @@ def test_valid_run_resolves_paths_relative_to_file(tmp_path):
     assert cfg.to_dict()["typology"]["level"] == 2
 
 
-@pytest.mark.parametrize("edit, key", [
-    (lambda t: t.replace('level = 2', 'level = 2\nlevle = 1'), "typology.levle"),
-    (lambda t: t.replace('level = 2', 'level = "two"'), "typology.level"),
-    (lambda t: t.replace('dir = "out"', 'dir = "out"\nrasterr = "x"'), "outputs.rasterr"),
-    (lambda t: t.replace('unit = "m2" }\nland', 'unit = "km2" }\nland'), "inputs.built.unit"),
-    (lambda t: t + '\n[typology.parameters]\nUC_max_gap = "x"\n', "UC_max_gap"),
-    (lambda t: t + "\n[typology.parameters]\nUC_foo = 1\n", "UC_foo"),
-    (lambda t: t + "\n[typology.parameters]\nwater_land_threshold = 2\n",
-     "water_land_threshold"),
-    (lambda t: t.replace('name = "degurba"', 'name = "urbanity"'), "typology.name"),
-    (lambda t: t + "\n[extra]\n", "extra"),
-    (lambda t: t.replace("[outputs]\ndir = \"out\"", "[outputs]"), "outputs.dir"),
-])
+@pytest.mark.parametrize(
+    "edit, key",
+    [
+        (lambda t: t.replace("level = 2", "level = 2\nlevle = 1"), "typology.levle"),
+        (lambda t: t.replace("level = 2", 'level = "two"'), "typology.level"),
+        (lambda t: t.replace('dir = "out"', 'dir = "out"\nrasterr = "x"'), "outputs.rasterr"),
+        (lambda t: t.replace('unit = "m2" }\nland', 'unit = "km2" }\nland'), "inputs.built.unit"),
+        (lambda t: t + '\n[typology.parameters]\nUC_max_gap = "x"\n', "UC_max_gap"),
+        (lambda t: t + "\n[typology.parameters]\nUC_foo = 1\n", "UC_foo"),
+        (
+            lambda t: t + "\n[typology.parameters]\nwater_land_threshold = 2\n",
+            "water_land_threshold",
+        ),
+        (lambda t: t.replace('name = "degurba"', 'name = "urbanity"'), "typology.name"),
+        (lambda t: t + "\n[extra]\n", "extra"),
+        (lambda t: t.replace('[outputs]\ndir = "out"', "[outputs]"), "outputs.dir"),
+    ],
+)
 def test_bad_keys_and_types_name_the_key(tmp_path, edit, key):
     with pytest.raises(ConfigError) as err:
         load_run(write(tmp_path, edit(BASE)))
@@ -70,13 +75,16 @@ def test_malformed_toml(tmp_path):
 
 
 def test_classify_writes_complete_run_folder(tmp_path, capsys):
-    run_file = write(tmp_path, BASE.replace(
-        'level = 2', 'level = 2\npreset = "degurba_2023"'))
+    run_file = write(tmp_path, BASE.replace("level = 2", 'level = 2\npreset = "degurba_2023"'))
     assert main(["classify", str(run_file), "--quiet"]) == 0
     out = tmp_path / "out"
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["degurba_l2.png", "degurba_l2.tif", "degurba_l2_population_by_class.csv",
-                     "provenance.json"]
+    assert names == [
+        "degurba_l2.png",
+        "degurba_l2.tif",
+        "degurba_l2_population_by_class.csv",
+        "provenance.json",
+    ]
     with rasterio.open(out / "degurba_l2.tif") as src:
         tags = src.tags()
     params = json.loads(tags["PARAMETERS"])

@@ -7,7 +7,6 @@ comments; the Belgium tests run the 581 municipalities of the bundled sample dat
 
 from __future__ import annotations
 
-import time
 import warnings
 from pathlib import Path
 

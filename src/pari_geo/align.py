@@ -36,7 +36,9 @@ __all__ = ["align_to_grid", "common_extent"]
 KINDS = ("count", "share", "class")
 
 
-def _offset_cells(src: GridSpec, dst_origin: tuple[float, float], size: float) -> tuple[float, float]:
+def _offset_cells(
+    src: GridSpec, dst_origin: tuple[float, float], size: float
+) -> tuple[float, float]:
     return ((src.transform.c - dst_origin[0]) / size, (dst_origin[1] - src.transform.f) / size)
 
 
@@ -81,8 +83,9 @@ def align_to_grid(da: Any, grid: GridSpec, kind: str, *, layer: str | None = Non
         ratio = grid.cell_size_m / src.cell_size_m
         off_c, off_r = _offset_cells(src, (grid.transform.c, grid.transform.f), src.cell_size_m)
         if _is_int(ratio) and round(ratio) >= 1 and _is_int(off_c) and _is_int(off_r):
-            out = _block_aggregate(values, int(round(ratio)), int(round(off_r)),
-                                   int(round(off_c)), grid.shape, kind)
+            out = _block_aggregate(
+                values, int(round(ratio)), int(round(off_r)), int(round(off_c)), grid.shape, kind
+            )
             return grid.to_dataarray(out, name=layer, attrs=da.attrs)
     return grid.to_dataarray(_reproject(values, src, grid, kind), name=layer, attrs=da.attrs)
 
@@ -94,13 +97,18 @@ def _check_overlap(src: GridSpec, grid: GridSpec, file: str | None, layer: str |
     left, bottom, right, top = transform_bounds(src.crs, grid.crs, *src.bounds, densify_pts=21)
     g = grid.bounds
     if left >= g[2] or right <= g[0] or bottom >= g[3] or top <= g[1]:
-        raise InputError(file, layer, f"does not overlap the population grid (layer bounds "
-                         f"{tuple(round(v) for v in (left, bottom, right, top))}, grid bounds "
-                         f"{tuple(round(v) for v in g)})")
+        raise InputError(
+            file,
+            layer,
+            f"does not overlap the population grid (layer bounds "
+            f"{tuple(round(v) for v in (left, bottom, right, top))}, grid bounds "
+            f"{tuple(round(v) for v in g)})",
+        )
 
 
-def _block_aggregate(values: np.ndarray, k: int, off_r: int, off_c: int,
-                     shape: tuple[int, int], kind: str) -> np.ndarray:
+def _block_aggregate(
+    values: np.ndarray, k: int, off_r: int, off_c: int, shape: tuple[int, int], kind: str
+) -> np.ndarray:
     """Crop/pad the source so that it covers the target exactly, then reduce k x k blocks."""
     rows, cols = shape
     canvas = np.full((rows * k, cols * k), np.nan)
@@ -109,7 +117,7 @@ def _block_aggregate(values: np.ndarray, k: int, off_r: int, off_c: int,
     r1 = min(rows * k, off_r + values.shape[0])
     c1 = min(cols * k, off_c + values.shape[1])
     if r1 > r0 and c1 > c0:
-        canvas[r0:r1, c0:c1] = values[r0 - off_r:r1 - off_r, c0 - off_c:c1 - off_c]
+        canvas[r0:r1, c0:c1] = values[r0 - off_r : r1 - off_r, c0 - off_c : c1 - off_c]
     if k == 1:
         return canvas
     blocks = canvas.reshape(rows, k, cols, k).transpose(0, 2, 1, 3).reshape(rows, cols, k * k)
@@ -126,26 +134,11 @@ def _block_aggregate(values: np.ndarray, k: int, off_r: int, off_c: int,
 
 
 def _block_mode(blocks: np.ndarray, present: np.ndarray, n: np.ndarray) -> np.ndarray:
-    rows, cols, kk = blocks.shape
-    out = np.full((rows, cols), np.nan)
-    flat = blocks.reshape(-1, kk)
-    ok = n.ravel() > 0
-    srt = np.sort(flat, axis=1)  # NaN sorts last
-    best = np.full(flat.shape[0], np.nan)
-    best_n = np.zeros(flat.shape[0], dtype=int)
-    run = np.ones(flat.shape[0], dtype=int)
-    for j in range(1, kk + 1):
-        if j < kk:
-            same = srt[:, j] == srt[:, j - 1]
-        else:
-            same = np.zeros(flat.shape[0], dtype=bool)
-        ended = ~same
-        better = ended & (run > best_n) & ~np.isnan(srt[:, j - 1])
-        best = np.where(better, srt[:, j - 1], best)
-        best_n = np.where(better, run, best_n)
-        run = np.where(same, run + 1, 1)
-    out.ravel()[ok] = best[ok]
-    return out
+    """Most frequent non-missing value of each block (ties: the smallest value)."""
+    from scipy import stats
+
+    mode = stats.mode(blocks, axis=2, nan_policy="omit", keepdims=False).mode
+    return np.where(n > 0, np.asarray(mode, dtype=np.float64), np.nan)
 
 
 def _reproject(values: np.ndarray, src: GridSpec, grid: GridSpec, kind: str) -> np.ndarray:
@@ -153,8 +146,9 @@ def _reproject(values: np.ndarray, src: GridSpec, grid: GridSpec, kind: str) -> 
 
     # GDAL's "sum" weights each source cell by the fraction of it inside the target cell,
     # so totals are preserved whether cells are split (finer target) or merged (coarser).
-    resampling = {"count": Resampling.sum, "share": Resampling.average,
-                  "class": Resampling.mode}[kind]
+    resampling = {"count": Resampling.sum, "share": Resampling.average, "class": Resampling.mode}[
+        kind
+    ]
     out = np.full(grid.shape, np.nan)
     reproject(
         source=values,

@@ -56,9 +56,7 @@ class ClassScheme:
         (13, 12, 11, 10)
         """
         if len(codes) != len(self.codes):
-            raise ValueError(
-                f"{self.name} has {len(self.codes)} classes, got {len(codes)} codes"
-            )
+            raise ValueError(f"{self.name} has {len(self.codes)} classes, got {len(codes)} codes")
         remap = dict(zip(self.codes, codes, strict=True))
         return ClassScheme(
             self.name,

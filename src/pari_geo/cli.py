@@ -7,7 +7,6 @@ internal error); ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
@@ -31,25 +30,65 @@ def degurba() -> None:
 
 @degurba.command("grid")
 @click.option("--population", required=True, type=click.Path(), help="Residents per cell.")
-@click.option("--built", required=True, type=click.Path(), help="Built-up surface (m² per cell by default).")
-@click.option("--land", required=True, type=click.Path(), help="Permanent land (m² per cell by default).")
+@click.option(
+    "--built", required=True, type=click.Path(), help="Built-up surface (m² per cell by default)."
+)
+@click.option(
+    "--land", required=True, type=click.Path(), help="Permanent land (m² per cell by default)."
+)
 @click.option("--level", type=click.Choice(["1", "2"]), default="2", show_default=True)
-@click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
-              help="Override a parameter (names as in degurba.md section 5); repeatable.")
-@click.option("--preset", type=click.Choice(["degurba", "degurba_2023"]), default="degurba",
-              show_default=True, help="Rule set: current (2025) or pre-2024 semi-dense rules.")
-@click.option("--values", default=None, help="Custom output codes, comma-separated, in class order.")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override a parameter (names as in degurba.md section 5); repeatable.",
+)
+@click.option(
+    "--preset",
+    type=click.Choice(["degurba", "degurba_2023"]),
+    default="degurba",
+    show_default=True,
+    help="Rule set: current (2025) or pre-2024 semi-dense rules.",
+)
+@click.option(
+    "--values", default=None, help="Custom output codes, comma-separated, in class order."
+)
 @click.option("--built-unit", type=click.Choice(["m2", "share"]), default="m2", show_default=True)
 @click.option("--land-unit", type=click.Choice(["m2", "share"]), default="m2", show_default=True)
-@click.option("--buffer-m", type=float, default=0.0, show_default=True,
-              help="Crop this many metres from every side of the result.")
+@click.option(
+    "--buffer-m",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Crop this many metres from every side of the result.",
+)
 @click.option("--out", required=True, type=click.Path(), help="Output GeoTIFF (COG).")
 @click.option("--map", "map_path", type=click.Path(), default=None, help="Also write a PNG map.")
-@click.option("--table", "table_path", type=click.Path(), default=None,
-              help="Also write residents per class (CSV).")
+@click.option(
+    "--table",
+    "table_path",
+    type=click.Path(),
+    default=None,
+    help="Also write residents per class (CSV).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
-def degurba_grid(population, built, land, level, settings, preset, values, built_unit,
-                 land_unit, buffer_m, out, map_path, table_path, overwrite) -> None:
+def degurba_grid(
+    population,
+    built,
+    land,
+    level,
+    settings,
+    preset,
+    values,
+    built_unit,
+    land_unit,
+    buffer_m,
+    out,
+    map_path,
+    table_path,
+    overwrite,
+) -> None:
     """Classify grid cells (level 1: 3/2/1/0, level 2: 30/23/22/21/13/12/11/10)."""
     from .classes import DEGURBA_L1, DEGURBA_L2
     from .config import DegurbaParams
@@ -63,8 +102,16 @@ def degurba_grid(population, built, land, level, settings, preset, values, built
     if values:
         params = params.with_settings([f"values={values}"])
     lvl = int(level)
-    da = classify_grid(population, built, land, level=lvl, params=params,
-                       built_unit=built_unit, land_unit=land_unit, buffer_m=buffer_m)
+    da = classify_grid(
+        population,
+        built,
+        land,
+        level=lvl,
+        params=params,
+        built_unit=built_unit,
+        land_unit=land_unit,
+        buffer_m=buffer_m,
+    )
     scheme = DEGURBA_L1 if lvl == 1 else DEGURBA_L2
     if params.values is not None:
         scheme = scheme.with_codes(params.values)
@@ -75,10 +122,12 @@ def degurba_grid(population, built, land, level, settings, preset, values, built
         from .ingest import open_raster
         from .report import population_by_class
 
-        pop = align_to_grid(open_raster(population, "population"),
-                            GridSpec.from_dataarray(da), "count")
-        table = population_by_class(da.values, pop.values, scheme,
-                                    cell_area_km2=abs(da.rio.transform().a) ** 2 / 1e6)
+        pop = align_to_grid(
+            open_raster(population, "population"), GridSpec.from_dataarray(da), "count"
+        )
+        table = population_by_class(
+            da.values, pop.values, scheme, cell_area_km2=abs(da.rio.transform().a) ** 2 / 1e6
+        )
         write_table(table, table_path, overwrite=overwrite)
     if map_path:
         _write_map(da, scheme, map_path, overwrite)
@@ -109,20 +158,43 @@ def _write_map(da, scheme, path, overwrite):
 @degurba.command("units")
 @click.option("--units", "units_path", required=True, type=click.Path(), help="Unit polygons.")
 @click.option("--id", "id_col", default="UID", show_default=True, help="Unit id column.")
-@click.option("--classification", required=True, type=click.Path(), help="Grid classification raster.")
+@click.option(
+    "--classification", required=True, type=click.Path(), help="Grid classification raster."
+)
 @click.option("--population", required=True, type=click.Path(), help="Population grid.")
 @click.option("--level", type=click.Choice(["1", "2"]), default="1", show_default=True)
 @click.option("--rules", type=click.Choice(["2024", "2021"]), default="2024", show_default=True)
-@click.option("--workflow", type=click.Choice(["official", "alternative"]), default="official",
-              show_default=True)
-@click.option("--split-share", type=click.Choice(["SDUC", "SUrb"]), default="SDUC",
-              show_default=True, help="Level-2 towns: share that splits 22 from 21.")
+@click.option(
+    "--workflow",
+    type=click.Choice(["official", "alternative"]),
+    default="official",
+    show_default=True,
+)
+@click.option(
+    "--split-share",
+    type=click.Choice(["SDUC", "SUrb"]),
+    default="SDUC",
+    show_default=True,
+    help="Level-2 towns: share that splits 22 from 21.",
+)
 @click.option("--dissolve-by", default=None, help="Merge units by this column first.")
 @click.option("--values", default=None, help="Custom grid codes, comma-separated (without water).")
 @click.option("--out", required=True, type=click.Path(), help="Output table (.csv or .gpkg).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
-def degurba_units(units_path, id_col, classification, population, level, rules, workflow,
-                  split_share, dissolve_by, values, out, overwrite) -> None:
+def degurba_units(
+    units_path,
+    id_col,
+    classification,
+    population,
+    level,
+    rules,
+    workflow,
+    split_share,
+    dissolve_by,
+    values,
+    out,
+    overwrite,
+) -> None:
     """Classify spatial units (municipalities) from a classified grid."""
     from .io_write import check_output, write_table
     from .typology.units import classify_units
@@ -135,15 +207,27 @@ def degurba_units(units_path, id_col, classification, population, level, rules, 
         except ValueError:
             from .errors import ConfigError
 
-            raise ConfigError("values", f"must be comma-separated integers, got {values!r}") from None
-    table = classify_units(units_path, classification, population, id=id_col, level=int(level),
-                           values=vals, workflow=workflow, rules=rules, split_share=split_share,
-                           dissolve_by=dissolve_by)
+            raise ConfigError(
+                "values", f"must be comma-separated integers, got {values!r}"
+            ) from None
+    table = classify_units(
+        units_path,
+        classification,
+        population,
+        id=id_col,
+        level=int(level),
+        values=vals,
+        workflow=workflow,
+        rules=rules,
+        split_share=split_share,
+        dissolve_by=dissolve_by,
+    )
     write_table(table, out, overwrite=overwrite)
     col = "L2" if level == "2" else "L1"
     counts = table[col].value_counts(dropna=False).sort_index()
-    click.echo(f"wrote {out}: {len(table)} units; " +
-               ", ".join(f"{k}: {v}" for k, v in counts.items()))
+    click.echo(
+        f"wrote {out}: {len(table)} units; " + ", ".join(f"{k}: {v}" for k, v in counts.items())
+    )
 
 
 @cli.command("classify")
@@ -160,8 +244,10 @@ def classify(run_file, overwrite, quiet) -> None:
     table = result["table"]
     click.echo(f"wrote {result['out_dir']}")
     for row in table.itertuples():
-        click.echo(f"  {row.code:>3} {row.name:<32} {row.cells:>8} cells "
-                   f"{row.population:>14,.0f} residents")
+        click.echo(
+            f"  {row.code:>3} {row.name:<32} {row.cells:>8} cells "
+            f"{row.population:>14,.0f} residents"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,8 +276,10 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         first = str(e).splitlines()[0] if str(e) else ""
-        click.echo(f"pari-geo: internal error: {type(e).__name__}: {first} "
-                   "(run with --debug for details)", err=True)
+        click.echo(
+            f"pari-geo: internal error: {type(e).__name__}: {first} (run with --debug for details)",
+            err=True,
+        )
         return 1
     return 0
 

@@ -107,7 +107,9 @@ class DegurbaParams:
     def from_preset(cls, name: str = "degurba") -> DegurbaParams:
         """Load a shipped preset (``degurba`` or ``degurba_2023``)."""
         if name not in DEGURBA_PRESETS:
-            raise ConfigError("preset", f"unknown DEGURBA preset {name!r}; use one of {DEGURBA_PRESETS}")
+            raise ConfigError(
+                "preset", f"unknown DEGURBA preset {name!r}; use one of {DEGURBA_PRESETS}"
+            )
         data = load_toml(preset_path(name))
         return cls.from_mapping(data.get("parameters", {}), source=f"preset {name}")
 
@@ -200,7 +202,7 @@ def _coerce(name: str, v: Any) -> Any:
         if v == "optimal":
             return v
         if not _is_number(v) or not 0 <= v <= 1:
-            raise ConfigError(name, f"must be a share in 0..1 or \"optimal\", got {v!r}")
+            raise ConfigError(name, f'must be a share in 0..1 or "optimal", got {v!r}')
         return float(v)
     if name == "UC_smooth_edge_fun":
         if v not in EDGE_FUNS:

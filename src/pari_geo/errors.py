@@ -50,8 +50,9 @@ class ConfigError(PariGeoError, ValueError):
     "parameter 'UC_max_gap': must be an integer, got 'x'"
     """
 
-    def __init__(self, key: str, problem: str, file: str | None = None, *,
-                 what: str = "parameter") -> None:
+    def __init__(
+        self, key: str, problem: str, file: str | None = None, *, what: str = "parameter"
+    ) -> None:
         self.key = key
         self.problem = problem
         self.file = file

@@ -45,8 +45,12 @@ def suggest_projected_crs(crs: Any, lon: float | None = None, lat: float | None 
     return "ESRI:54009 (World Mollweide, used by GHSL) or a local equal-area CRS in metres"
 
 
-def require_projected(crs: Any, file: str | None, layer: str | None,
-                      bounds: tuple[float, float, float, float] | None = None) -> CRS:
+def require_projected(
+    crs: Any,
+    file: str | None,
+    layer: str | None,
+    bounds: tuple[float, float, float, float] | None = None,
+) -> CRS:
     """Return ``crs`` as a pyproj CRS or raise :class:`InputError` if it is unusable.
 
     Refuses a missing CRS, a geographic CRS (degrees; the message names a projected CRS to
@@ -92,8 +96,9 @@ class GridSpec:
         object.__setattr__(self, "shape", (int(self.shape[0]), int(self.shape[1])))
 
     @classmethod
-    def from_dataarray(cls, da: Any, *, file: str | None = None, layer: str | None = None
-                       ) -> GridSpec:
+    def from_dataarray(
+        cls, da: Any, *, file: str | None = None, layer: str | None = None
+    ) -> GridSpec:
         """The grid of a rioxarray-backed DataArray, validated (projected, square, north-up)."""
         transform = da.rio.transform()
         rows, cols = da.shape[-2:]
@@ -117,8 +122,12 @@ class GridSpec:
         """(left, bottom, right, top)."""
         rows, cols = self.shape
         left, top = self.transform.c, self.transform.f
-        return (float(left), float(top + rows * self.transform.e),
-                float(left + cols * self.transform.a), float(top))
+        return (
+            float(left),
+            float(top + rows * self.transform.e),
+            float(left + cols * self.transform.a),
+            float(top),
+        )
 
     def coords(self) -> dict[str, np.ndarray]:
         """Cell-centre coordinates ``{"y": ..., "x": ...}``."""
@@ -136,14 +145,20 @@ class GridSpec:
             and self.transform.almost_equals(other.transform, precision=tol * self.cell_size_m)
         )
 
-    def to_dataarray(self, values: np.ndarray, name: str | None = None,
-                     attrs: dict[str, Any] | None = None, nodata: Any = None):
+    def to_dataarray(
+        self,
+        values: np.ndarray,
+        name: str | None = None,
+        attrs: dict[str, Any] | None = None,
+        nodata: Any = None,
+    ):
         """Wrap an array on this grid as a georeferenced ``xarray.DataArray``."""
         import rioxarray  # noqa: F401  (registers the .rio accessor)
         import xarray as xr
 
-        da = xr.DataArray(values, dims=("y", "x"), coords=self.coords(), name=name,
-                          attrs=dict(attrs or {}))
+        da = xr.DataArray(
+            values, dims=("y", "x"), coords=self.coords(), name=name, attrs=dict(attrs or {})
+        )
         da = da.rio.write_crs(self.crs).rio.write_transform(self.transform)
         if nodata is not None:
             da = da.rio.write_nodata(nodata, encoded=False)
@@ -151,18 +166,30 @@ class GridSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly description (for provenance)."""
-        return {"crs": self.crs.to_string(), "transform": list(self.transform)[:6],
-                "shape": list(self.shape)}
+        return {
+            "crs": self.crs.to_string(),
+            "transform": list(self.transform)[:6],
+            "shape": list(self.shape),
+        }
 
 
 def check_transform(transform: Affine, file: str | None, layer: str | None) -> None:
     """Refuse rotated/sheared, south-up or non-square grids with a clear message."""
     if transform.b != 0 or transform.d != 0:
-        raise InputError(file, layer, "has a rotated or sheared geotransform; warp it to a "
-                         "north-up grid first (gdalwarp)")
+        raise InputError(
+            file,
+            layer,
+            "has a rotated or sheared geotransform; warp it to a north-up grid first (gdalwarp)",
+        )
     if transform.a <= 0 or transform.e >= 0:
-        raise InputError(file, layer, "is not a north-up grid (negative cell width or "
-                         "positive cell height); warp it first")
+        raise InputError(
+            file,
+            layer,
+            "is not a north-up grid (negative cell width or positive cell height); warp it first",
+        )
     if not np.isclose(transform.a, -transform.e, rtol=1e-9, atol=0):
-        raise InputError(file, layer, f"has non-square cells ({transform.a} x {-transform.e} "
-                         "m); resample it to square cells")
+        raise InputError(
+            file,
+            layer,
+            f"has non-square cells ({transform.a} x {-transform.e} m); resample it to square cells",
+        )

@@ -92,8 +92,13 @@ def open_raster(path: str | os.PathLike, layer: str | None = None, *, band: int 
     rows, cols = values.shape
     x = transform.c + (np.arange(cols) + 0.5) * transform.a
     y = transform.f + (np.arange(rows) + 0.5) * transform.e
-    da = xr.DataArray(values, dims=("y", "x"), coords={"y": y, "x": x}, name=layer,
-                      attrs={"source": fname, "source_nodata": nodata, "tags": tags})
+    da = xr.DataArray(
+        values,
+        dims=("y", "x"),
+        coords={"y": y, "x": x},
+        name=layer,
+        attrs={"source": fname, "source_nodata": nodata, "tags": tags},
+    )
     return da.rio.write_crs(crs).rio.write_transform(transform)
 
 
@@ -117,7 +122,9 @@ def as_dataarray(obj: Any, layer: str | None = None):
             if nod is not None and not np.isnan(nod):
                 da = da.where(da != nod)
         return da
-    raise InputError(None, layer, f"expected a file path or xarray.DataArray, got {type(obj).__name__}")
+    raise InputError(
+        None, layer, f"expected a file path or xarray.DataArray, got {type(obj).__name__}"
+    )
 
 
 def check_counts(values: np.ndarray, file: str | None, layer: str) -> None:
@@ -129,8 +136,9 @@ def check_counts(values: np.ndarray, file: str | None, layer: str) -> None:
         raise InputError(file, layer, f"contains negative values (minimum {finite.min():g})")
 
 
-def check_share(values: np.ndarray, file: str | None, layer: str, unit: str,
-                cell_area_m2: float) -> None:
+def check_share(
+    values: np.ndarray, file: str | None, layer: str, unit: str, cell_area_m2: float
+) -> None:
     """Check that a built-up/land layer agrees with its stated unit.
 
     ``unit="share"`` requires 0..1; ``unit="m2"`` requires 0..cell area and refuses a
@@ -143,15 +151,27 @@ def check_share(values: np.ndarray, file: str | None, layer: str, unit: str,
     vmax = float(finite.max())
     if unit == "share":
         if vmax > 1 + 1e-9:
-            raise InputError(file, layer, f"is declared a share but has values up to {vmax:g} "
-                             "(outside 0..1); if it holds m2 per cell, declare unit 'm2'")
+            raise InputError(
+                file,
+                layer,
+                f"is declared a share but has values up to {vmax:g} "
+                "(outside 0..1); if it holds m2 per cell, declare unit 'm2'",
+            )
     elif unit == "m2":
         if vmax > cell_area_m2 * (1 + 1e-6):
-            raise InputError(file, layer, f"is declared m2 per cell but has values up to "
-                             f"{vmax:g}, more than the cell area {cell_area_m2:g} m2")
+            raise InputError(
+                file,
+                layer,
+                f"is declared m2 per cell but has values up to "
+                f"{vmax:g}, more than the cell area {cell_area_m2:g} m2",
+            )
         if 0 < vmax <= 1:
-            raise InputError(file, layer, "is declared m2 per cell but no value exceeds 1; it "
-                             "looks like a share 0..1: declare unit 'share'")
+            raise InputError(
+                file,
+                layer,
+                "is declared m2 per cell but no value exceeds 1; it "
+                "looks like a share 0..1: declare unit 'share'",
+            )
     else:
         raise InputError(file, layer, f"unknown unit {unit!r}; use 'm2' or 'share'")
 
@@ -193,12 +213,16 @@ def open_units(path_or_gdf: Any, *, id_col: str | None = None, layer: str | None
         raise InputError(fname, name, "has no CRS")
     if id_col is not None:
         if id_col not in gdf.columns:
-            raise InputError(fname, name, f"has no id column {id_col!r} (columns: "
-                             f"{', '.join(map(str, gdf.columns[:12]))})")
+            raise InputError(
+                fname,
+                name,
+                f"has no id column {id_col!r} (columns: {', '.join(map(str, gdf.columns[:12]))})",
+            )
         dup = gdf[id_col][gdf[id_col].duplicated()]
         if len(dup):
-            raise InputError(fname, name, f"id column {id_col!r} has duplicate values, e.g. "
-                             f"{dup.iloc[0]!r}")
+            raise InputError(
+                fname, name, f"id column {id_col!r} has duplicate values, e.g. {dup.iloc[0]!r}"
+            )
         if gdf[id_col].isna().any():
             raise InputError(fname, name, f"id column {id_col!r} has missing values")
     geom = gdf.geometry
@@ -207,7 +231,9 @@ def open_units(path_or_gdf: Any, *, id_col: str | None = None, layer: str | None
         raise InputError(fname, name, f"{bad} feature(s) have no or empty geometry")
     invalid = ~geom.is_valid
     if invalid.any():
-        warnings.warn(f"{fname or 'units'}: {int(invalid.sum())} invalid geometries repaired "
-                      "with make_valid", stacklevel=2)
+        warnings.warn(
+            f"{fname or 'units'}: {int(invalid.sum())} invalid geometries repaired with make_valid",
+            stacklevel=2,
+        )
         gdf.loc[invalid, gdf.geometry.name] = geom[invalid].make_valid()
     return gdf

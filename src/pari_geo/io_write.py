@@ -57,8 +57,9 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
     On any error the temporary file is removed and the target is left untouched.
     """
     target = check_output(path, overwrite)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".part{target.suffix}",
-                               dir=target.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=f".part{target.suffix}", dir=target.parent
+    )
     os.close(fd)
     os.unlink(tmp)  # writers (GDAL, OGR) want to create the file themselves
     tmp_path = Path(tmp)
@@ -165,16 +166,24 @@ def write_class_raster(
             dst.update_tags(**all_tags)
             dst.set_band_description(1, scheme.name)
         with mem.open() as src:
-            rio_copy(src, str(tmp), driver="COG", compress="DEFLATE", blocksize=256,
-                     overview_resampling="NEAREST", overviews="AUTO")
+            rio_copy(
+                src,
+                str(tmp),
+                driver="COG",
+                compress="DEFLATE",
+                blocksize=256,
+                overview_resampling="NEAREST",
+                overviews="AUTO",
+            )
         with rasterio.open(tmp) as chk:  # fail loudly if GDAL dropped the palette
             if chk.count != 1:
                 raise OutputError(str(path), "COG writer produced an unexpected layout")
     return Path(path)
 
 
-def write_table(df: Any, path: str | os.PathLike, *, overwrite: bool = False,
-                layer: str | None = None) -> Path:
+def write_table(
+    df: Any, path: str | os.PathLike, *, overwrite: bool = False, layer: str | None = None
+) -> Path:
     """Write a (Geo)DataFrame atomically; the format follows the suffix.
 
     ``.csv`` (geometry dropped), ``.gpkg`` (GeoPackage), ``.parquet`` (GeoParquet).
@@ -211,8 +220,9 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pat
         try:
             parent.mkdir(parents=True)
         except OSError as err:
-            raise OutputError(str(target), f"cannot create parent directory ({err.strerror})"
-                              ) from None
+            raise OutputError(
+                str(target), f"cannot create parent directory ({err.strerror})"
+            ) from None
     if not parent.is_dir():
         raise OutputError(str(target), f"parent {str(parent)!r} is not a directory")
     if not os.access(parent, os.W_OK):

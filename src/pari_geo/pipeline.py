@@ -22,8 +22,9 @@ def _progress(enabled: bool, total: int, desc: str):
     return tqdm(total=total, desc=desc, disable=not enabled, leave=False)
 
 
-def run_classification(cfg: RunConfig, *, overwrite: bool = False, progress: bool = True
-                       ) -> dict[str, Any]:
+def run_classification(
+    cfg: RunConfig, *, overwrite: bool = False, progress: bool = True
+) -> dict[str, Any]:
     """Classify the run's grid and write raster, map, tables and provenance.
 
     Returns a dict with the class raster (``"classes"``), the per-class table
@@ -35,22 +36,31 @@ def run_classification(cfg: RunConfig, *, overwrite: bool = False, progress: boo
     return _run_nordic7(cfg, overwrite=overwrite, progress=progress)
 
 
-def _write_common(stage: Path, cfg: RunConfig, classes, scheme, pop_values, name: str,
-                  units=None, units_table=None) -> Any:
+def _write_common(
+    stage: Path,
+    cfg: RunConfig,
+    classes,
+    scheme,
+    pop_values,
+    name: str,
+    units=None,
+    units_table=None,
+) -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .config import stable_hash
     from .io_write import write_class_raster, write_table
     from .plot import plot_classes, save_figure
     from .report import population_by_class
 
-    from .config import stable_hash
-
     resolved = cfg.to_dict()
-    tags = {"run_config": json.dumps(resolved, sort_keys=True),
-            "run_config_hash": stable_hash(resolved)}
+    tags = {
+        "run_config": json.dumps(resolved, sort_keys=True),
+        "run_config_hash": stable_hash(resolved),
+    }
     write_class_raster(classes, stage / f"{name}.tif", scheme, tags=tags)
     cell_km2 = abs(classes.rio.transform().a) ** 2 / 1e6
     table = population_by_class(classes.values, pop_values, scheme, cell_area_km2=cell_km2)
@@ -64,10 +74,20 @@ def _write_common(stage: Path, cfg: RunConfig, classes, scheme, pop_values, name
     if units_table is not None and cfg.outputs.get("units_table", True):
         write_table(units_table, stage / f"{name}_units.csv")
         write_table(units_table, stage / f"{name}_units.gpkg")
-    (stage / "provenance.json").write_text(json.dumps(
-        {"pari_geo_version": __version__, "run": resolved,
-         "classification": {k: v for k, v in classes.attrs.items() if isinstance(v, str | int)}},
-        sort_keys=True, indent=2) + "\n")
+    (stage / "provenance.json").write_text(
+        json.dumps(
+            {
+                "pari_geo_version": __version__,
+                "run": resolved,
+                "classification": {
+                    k: v for k, v in classes.attrs.items() if isinstance(v, str | int)
+                },
+            },
+            sort_keys=True,
+            indent=2,
+        )
+        + "\n"
+    )
     return table
 
 
@@ -78,18 +98,25 @@ def _run_degurba(cfg: RunConfig, *, overwrite: bool, progress: bool) -> dict[str
     from .typology.degurba import classify_grid
 
     params = DegurbaParams.from_preset(cfg.preset) if cfg.preset else DegurbaParams()
-    params = params.replace(**{k: tuple(v) if isinstance(v, list) else v
-                               for k, v in cfg.parameters.items()})
+    params = params.replace(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.parameters.items()}
+    )
     inp = cfg.inputs
     with _progress(progress, 4, "degurba") as bar:
         classes = classify_grid(
-            inp["population"].path, inp["built"].path, inp["land"].path, level=cfg.level,
-            params=params, built_unit=inp["built"].unit or "m2",
-            land_unit=inp["land"].unit or "m2", buffer_m=cfg.options.get("buffer_m", 0),
+            inp["population"].path,
+            inp["built"].path,
+            inp["land"].path,
+            level=cfg.level,
+            params=params,
+            built_unit=inp["built"].unit or "m2",
+            land_unit=inp["land"].unit or "m2",
+            buffer_m=cfg.options.get("buffer_m", 0),
         )
         bar.update(1)
         scheme = (DEGURBA_L1 if cfg.level == 1 else DEGURBA_L2).with_codes(
-            tuple(int(k) for k in json.loads(classes.attrs["class_names"])))
+            tuple(int(k) for k in json.loads(classes.attrs["class_names"]))
+        )
         from .align import align_to_grid
         from .grid import GridSpec
         from .ingest import open_raster
@@ -103,7 +130,11 @@ def _run_degurba(cfg: RunConfig, *, overwrite: bool, progress: bool) -> dict[str
 
             units = open_units(inp["units"].path, id_col=inp["units"].id or "UID")
             units_table = classify_units(
-                units, classes, pop, id=inp["units"].id or "UID", level=cfg.level,
+                units,
+                classes,
+                pop,
+                id=inp["units"].id or "UID",
+                level=cfg.level,
                 values=None if params.values is None else _unit_values(params.values),
                 workflow=cfg.options.get("workflow", "official"),
                 rules=cfg.options.get("rules", "2024"),
@@ -112,8 +143,7 @@ def _run_degurba(cfg: RunConfig, *, overwrite: bool, progress: bool) -> dict[str
         bar.update(1)
         name = f"degurba_l{cfg.level}"
         with atomic_dir(cfg.out_dir, overwrite) as stage:
-            table = _write_common(stage, cfg, classes, scheme, pop.values, name, units,
-                                  units_table)
+            table = _write_common(stage, cfg, classes, scheme, pop.values, name, units, units_table)
             bar.update(2)
     return {"classes": classes, "table": table, "units": units_table, "out_dir": cfg.out_dir}
 
@@ -124,10 +154,9 @@ def _unit_values(values: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def _run_nordic7(cfg: RunConfig, *, overwrite: bool, progress: bool) -> dict[str, Any]:
-    from .typology.classify import classify_place_types
-
     from .classes import NORDIC7
     from .io_write import atomic_dir
+    from .typology.classify import classify_place_types
 
     with _progress(progress, 3, "nordic7") as bar:
         classes, pop = classify_place_types(cfg)

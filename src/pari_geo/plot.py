@@ -25,9 +25,11 @@ from .classes import ClassScheme
 
 __all__ = ["plot_classes", "save_figure"]
 
-_TITLES = {"degurba_l1": "Degree of Urbanisation, level 1",
-           "degurba_l2": "Degree of Urbanisation, level 2",
-           "nordic7": "Place types (nordic7)"}
+_TITLES = {
+    "degurba_l1": "Degree of Urbanisation, level 1",
+    "degurba_l2": "Degree of Urbanisation, level 2",
+    "nordic7": "Place types (nordic7)",
+}
 
 
 def _nice_length(max_m: float) -> float:
@@ -38,9 +40,18 @@ def _nice_length(max_m: float) -> float:
     return exp
 
 
-def plot_classes(da: Any, scheme: ClassScheme | None = None, *, ax: Any = None,
-                 units: Any = None, points: Any = None, title: str | None = None,
-                 legend: bool = True, scalebar: bool = True, figsize=(9, 7)):
+def plot_classes(
+    da: Any,
+    scheme: ClassScheme | None = None,
+    *,
+    ax: Any = None,
+    units: Any = None,
+    points: Any = None,
+    title: str | None = None,
+    legend: bool = True,
+    scalebar: bool = True,
+    figsize=(9, 7),
+):
     """Draw a class raster with its standard colours.
 
     Parameters
@@ -79,8 +90,7 @@ def plot_classes(da: Any, scheme: ClassScheme | None = None, *, ax: Any = None,
     cmap = ListedColormap([scheme.colours[c] for c in codes])
     norm = BoundaryNorm(np.arange(len(codes) + 1) - 0.5, len(codes))
     left, bottom, right, top = da.rio.bounds()
-    ax.imshow(idx, cmap=cmap, norm=norm, extent=(left, right, bottom, top),
-              interpolation="nearest")
+    ax.imshow(idx, cmap=cmap, norm=norm, extent=(left, right, bottom, top), interpolation="nearest")
     if units is not None:
         units.to_crs(da.rio.crs).boundary.plot(ax=ax, color="#333333", linewidth=0.3)
     if points is not None and len(points):
@@ -92,27 +102,35 @@ def plot_classes(da: Any, scheme: ClassScheme | None = None, *, ax: Any = None,
     ax.set_yticks([])
     ax.set_title(title or _TITLES.get(scheme.name, scheme.name))
     if legend:
-        handles = [Patch(facecolor=scheme.colours[c], edgecolor="none",
-                         label=f"{c} {scheme.names[c]}") for c in scheme.codes]
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8,
-                  frameon=False)
+        handles = [
+            Patch(facecolor=scheme.colours[c], edgecolor="none", label=f"{c} {scheme.names[c]}")
+            for c in scheme.codes
+        ]
+        ax.legend(
+            handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False
+        )
     if scalebar:
         length = _nice_length((right - left) / 4)
         x0 = left + (right - left) * 0.05
         y0 = bottom + (top - bottom) * 0.05
-        ax.plot([x0, x0 + length], [y0, y0], color="black", linewidth=3,
-                solid_capstyle="butt")
+        ax.plot([x0, x0 + length], [y0, y0], color="black", linewidth=3, solid_capstyle="butt")
         label = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
-        ax.text(x0 + length / 2, y0 + (top - bottom) * 0.015, label, ha="center",
-                va="bottom", fontsize=8)
+        ax.text(
+            x0 + length / 2,
+            y0 + (top - bottom) * 0.015,
+            label,
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
     return ax
 
 
-def save_figure(fig: Any, path: str | os.PathLike, *, overwrite: bool = False,
-                dpi: int = 150) -> None:
+def save_figure(
+    fig: Any, path: str | os.PathLike, *, overwrite: bool = False, dpi: int = 150
+) -> None:
     """Save a matplotlib figure as PNG atomically (no timestamp metadata)."""
     from .io_write import atomic_path
 
     with atomic_path(path, overwrite) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight",
-                    metadata={"Software": None})
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})

@@ -20,8 +20,9 @@ from .classes import ClassScheme
 __all__ = ["population_by_class", "scheme_from_attrs"]
 
 
-def population_by_class(classes, population, scheme: ClassScheme, *, cell_area_km2: float
-                        ) -> pd.DataFrame:
+def population_by_class(
+    classes, population, scheme: ClassScheme, *, cell_area_km2: float
+) -> pd.DataFrame:
     """Cells, area and residents per class (missing population counts as 0).
 
     Returns a DataFrame with columns ``code``, ``name``, ``cells``, ``area_km2``,
@@ -39,13 +40,15 @@ def population_by_class(classes, population, scheme: ClassScheme, *, cell_area_k
         codes.append(scheme.nodata)
         names.append("No data")
     total = pop.sum()
-    df = pd.DataFrame({
-        "code": codes,
-        "name": names,
-        "cells": [int(cells[k]) for k in codes],
-        "area_km2": [float(cells[k]) * cell_area_km2 for k in codes],
-        "population": [float(pop[k]) for k in codes],
-    })
+    df = pd.DataFrame(
+        {
+            "code": codes,
+            "name": names,
+            "cells": [int(cells[k]) for k in codes],
+            "area_km2": [float(cells[k]) * cell_area_km2 for k in codes],
+            "population": [float(pop[k]) for k in codes],
+        }
+    )
     df["population_share"] = df["population"] / total if total > 0 else np.nan
     return df
 
@@ -60,11 +63,16 @@ def scheme_from_attrs(da) -> ClassScheme:
     colours = json.loads(da.attrs["class_colours"])
     codes = tuple(int(k) for k in names)
     base_name = {"degurba": f"degurba_l{da.attrs.get('level', 2)}"}.get(
-        da.attrs.get("typology"), da.attrs.get("typology", "classes"))
+        da.attrs.get("typology"), da.attrs.get("typology", "classes")
+    )
     try:
         base = scheme_for(base_name)
         return base.with_codes(codes) if len(codes) == len(base.codes) else base
     except ValueError:
-        return ClassScheme(base_name, codes, {int(k): v for k, v in names.items()},
-                           {int(k): v for k, v in names.items()},
-                           {int(k): v for k, v in colours.items()})
+        return ClassScheme(
+            base_name,
+            codes,
+            {int(k): v for k, v in names.items()},
+            {int(k): v for k, v in names.items()},
+            {int(k): v for k, v in colours.items()},
+        )

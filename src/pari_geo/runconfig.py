@@ -32,7 +32,6 @@ from typing import Any
 from .config import load_toml
 from .errors import ConfigError as _ConfigError
 
-
 __all__ = ["LayerInput", "RunConfig", "load_run"]
 
 
@@ -40,13 +39,38 @@ def ConfigError(key: str, problem: str, file: str | None = None) -> _ConfigError
     """A :class:`~pari_geo.errors.ConfigError` about a run-file key."""
     return _ConfigError(key, problem, file, what="key")
 
+
 _LAYER_KEYS = {"path": str, "unit": str, "id": str, "mapping": str, "band": int, "layer": str}
-_INPUT_LAYERS = ("population", "built", "land", "units", "agri", "landcover", "commuting",
-                 "service_minutes", "speed", "actors")
-_TYPOLOGY_KEYS = {"name": str, "level": int, "preset": str, "parameters": dict,
-                  "rules": str, "workflow": str, "dissolve_by": str, "buffer_m": (int, float)}
-_OUTPUT_KEYS = {"dir": str, "raster": str, "map": bool, "table": bool, "units_table": bool,
-                "prefix": str}
+_INPUT_LAYERS = (
+    "population",
+    "built",
+    "land",
+    "units",
+    "agri",
+    "landcover",
+    "commuting",
+    "service_minutes",
+    "speed",
+    "actors",
+)
+_TYPOLOGY_KEYS = {
+    "name": str,
+    "level": int,
+    "preset": str,
+    "parameters": dict,
+    "rules": str,
+    "workflow": str,
+    "dissolve_by": str,
+    "buffer_m": (int, float),
+}
+_OUTPUT_KEYS = {
+    "dir": str,
+    "raster": str,
+    "map": bool,
+    "table": bool,
+    "units_table": bool,
+    "prefix": str,
+}
 TYPOLOGIES = ("degurba", "nordic7")
 
 
@@ -79,11 +103,21 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         """Resolved configuration as plain data (written into every output)."""
         return {
-            "inputs": {k: {kk: (str(vv) if isinstance(vv, Path) else vv)
-                           for kk, vv in v.__dict__.items() if vv is not None}
-                       for k, v in self.inputs.items()},
-            "typology": {"name": self.typology, "level": self.level, "preset": self.preset,
-                         "parameters": self.parameters, **self.options},
+            "inputs": {
+                k: {
+                    kk: (str(vv) if isinstance(vv, Path) else vv)
+                    for kk, vv in v.__dict__.items()
+                    if vv is not None
+                }
+                for k, v in self.inputs.items()
+            },
+            "typology": {
+                "name": self.typology,
+                "level": self.level,
+                "preset": self.preset,
+                "parameters": self.parameters,
+                **self.options,
+            },
             "outputs": {"dir": str(self.out_dir), **self.outputs},
         }
 
@@ -92,7 +126,8 @@ def _type_name(t: Any) -> str:
     if isinstance(t, tuple):
         return " or ".join(x.__name__ for x in t)
     return {str: "a string", int: "an integer", bool: "true/false", dict: "a table"}.get(
-        t, t.__name__)
+        t, t.__name__
+    )
 
 
 def _check_type(key: str, value: Any, expected: Any, file: str) -> None:
@@ -106,8 +141,11 @@ def _check_type(key: str, value: Any, expected: Any, file: str) -> None:
 def _unknown(section: str, data: dict, allowed, file: str) -> None:
     for k in data:
         if k not in allowed:
-            raise ConfigError(f"{section}.{k}" if section else k,
-                              f"unknown key (allowed: {', '.join(sorted(allowed))})", file)
+            raise ConfigError(
+                f"{section}.{k}" if section else k,
+                f"unknown key (allowed: {', '.join(sorted(allowed))})",
+                file,
+            )
 
 
 def load_run(path: str | Path) -> RunConfig:
@@ -149,17 +187,18 @@ def load_run(path: str | Path) -> RunConfig:
         for k, v in spec.items():
             _check_type(f"{key}.{k}", v, _LAYER_KEYS[k], file)
         if "unit" in spec and spec["unit"] not in ("m2", "share"):
-            raise ConfigError(f"{key}.unit", f"must be 'm2' or 'share', got {spec['unit']!r}",
-                              file)
+            raise ConfigError(f"{key}.unit", f"must be 'm2' or 'share', got {spec['unit']!r}", file)
         p = Path(spec["path"]).expanduser()
         inputs[name] = LayerInput(
             path=p if p.is_absolute() else base / p,
-            unit=spec.get("unit"), id=spec.get("id"), mapping=spec.get("mapping"),
-            band=spec.get("band", 1), layer=spec.get("layer"),
+            unit=spec.get("unit"),
+            id=spec.get("id"),
+            mapping=spec.get("mapping"),
+            band=spec.get("band", 1),
+            layer=spec.get("layer"),
         )
     if "population" not in inputs:
-        raise ConfigError("inputs.population", "missing (the population grid is required)",
-                          file)
+        raise ConfigError("inputs.population", "missing (the population grid is required)", file)
 
     typ = data["typology"]
     _unknown("typology", typ, _TYPOLOGY_KEYS, file)
@@ -177,8 +216,9 @@ def load_run(path: str | Path) -> RunConfig:
                 raise ConfigError(f"inputs.{layer}", "missing (DEGURBA needs it)", file)
     options = {k: typ[k] for k in ("rules", "workflow", "dissolve_by", "buffer_m") if k in typ}
     if options.get("rules", "2024") not in ("2024", "2021"):
-        raise ConfigError("typology.rules", f"must be '2024' or '2021', got {options['rules']!r}",
-                          file)
+        raise ConfigError(
+            "typology.rules", f"must be '2024' or '2021', got {options['rules']!r}", file
+        )
     if options.get("workflow", "official") not in ("official", "alternative"):
         raise ConfigError("typology.workflow", "must be 'official' or 'alternative'", file)
     params = dict(typ.get("parameters", {}))
@@ -193,8 +233,9 @@ def load_run(path: str | Path) -> RunConfig:
     out_dir = Path(outs["dir"]).expanduser()
     out_dir = out_dir if out_dir.is_absolute() else base / out_dir
     outputs = {k: v for k, v in outs.items() if k != "dir"}
-    return RunConfig(path, inputs, name, level, typ.get("preset"), params, options, out_dir,
-                     outputs)
+    return RunConfig(
+        path, inputs, name, level, typ.get("preset"), params, options, out_dir, outputs
+    )
 
 
 def _validate_parameters(name: str, preset: str | None, params: dict, file: str) -> None:
