@@ -35,6 +35,9 @@ _LAZY: dict[str, str] = {
     "classify_grid": "pari_geo.typology.degurba",
     "optimal_built_threshold": "pari_geo.typology.degurba",
     "classify_units": "pari_geo.typology.units",
+    "classify_nordic7": "pari_geo.typology.classify",
+    "Nordic7Params": "pari_geo.typology.nordic7",
+    "minutes_to": "pari_geo.typology.travel_time",
     # clustering
     "DBSCAN": "pari_geo.clustering",
     "dbscan": "pari_geo.clustering",
