@@ -182,11 +182,17 @@ def write_class_raster(
 
 
 def write_table(
-    df: Any, path: str | os.PathLike, *, overwrite: bool = False, layer: str | None = None
+    df: Any,
+    path: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    layer: str | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> Path:
     """Write a (Geo)DataFrame atomically; the format follows the suffix.
 
-    ``.csv`` (geometry dropped), ``.gpkg`` (GeoPackage), ``.parquet`` (GeoParquet).
+    ``.csv`` (geometry dropped), ``.gpkg`` (GeoPackage; ``metadata`` becomes layer
+    metadata), ``.parquet`` (GeoParquet; ``metadata`` goes into the schema metadata).
     """
     p = Path(path)
     suffix = p.suffix.lower()
@@ -195,9 +201,17 @@ def write_table(
             frame = df.drop(columns="geometry") if "geometry" in getattr(df, "columns", []) else df
             frame.to_csv(tmp, index=False, lineterminator="\n")
         elif suffix == ".gpkg":
-            df.to_file(tmp, driver="GPKG", layer=layer or p.stem)
+            kwargs = {"metadata": metadata} if metadata else {}
+            df.to_file(tmp, driver="GPKG", layer=layer or p.stem, **kwargs)
         elif suffix == ".parquet":
             df.to_parquet(tmp, index=False)
+            if metadata:
+                import pyarrow.parquet as pq
+
+                table = pq.read_table(tmp)
+                extra = {k.encode(): str(v).encode() for k, v in metadata.items()}
+                table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
+                pq.write_table(table, tmp)
         else:
             raise OutputError(str(p), "unknown table format; use .csv, .gpkg or .parquet")
     return p

@@ -46,6 +46,7 @@ def _write_common(
     units=None,
     units_table=None,
 ) -> Any:
+    """Write raster, map, tables and provenance of a classification into ``stage``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -54,7 +55,7 @@ def _write_common(
     from .config import stable_hash
     from .io_write import write_class_raster, write_table
     from .plot import plot_classes, save_figure
-    from .report import population_by_class
+    from .report import population_by_class, residents_by_unit_and_class
 
     resolved = cfg.to_dict()
     tags = {
@@ -71,9 +72,19 @@ def _write_common(
         plot_classes(classes, scheme, ax=ax, units=units)
         save_figure(fig, stage / f"{name}.png")
         plt.close(fig)
+    meta = {
+        "pari_geo_version": __version__,
+        "run_config_hash": tags["run_config_hash"],
+        "parameters_hash": str(classes.attrs.get("parameters_hash", "")),
+    }
+    if units is not None and cfg.outputs.get("units_table", True):
+        id_col = cfg.inputs["units"].id or "UID"
+        by_unit = residents_by_unit_and_class(classes, pop_values, units, id_col, scheme)
+        write_table(by_unit, stage / f"{name}_by_unit.csv")
+        write_table(by_unit, stage / f"{name}_by_unit.gpkg", metadata=meta)
     if units_table is not None and cfg.outputs.get("units_table", True):
         write_table(units_table, stage / f"{name}_units.csv")
-        write_table(units_table, stage / f"{name}_units.gpkg")
+        write_table(units_table, stage / f"{name}_units.gpkg", metadata=meta)
     (stage / "provenance.json").write_text(
         json.dumps(
             {

@@ -17,7 +17,7 @@ import pandas as pd
 
 from .classes import ClassScheme
 
-__all__ = ["population_by_class", "scheme_from_attrs"]
+__all__ = ["population_by_class", "residents_by_unit_and_class", "scheme_from_attrs"]
 
 
 def population_by_class(
@@ -76,3 +76,64 @@ def scheme_from_attrs(da) -> ClassScheme:
             {int(k): v for k, v in names.items()},
             {int(k): v for k, v in colours.items()},
         )
+
+
+def residents_by_unit_and_class(classes, population, units, id_col: str, scheme: ClassScheme):
+    """Residents and area per class for each unit (cells assigned by their centre).
+
+    Parameters
+    ----------
+    classes : xarray.DataArray
+        Class codes with a CRS and transform.
+    population : ndarray
+        Residents per cell on the same grid (NaN = missing, counted as 0).
+    units : GeoDataFrame
+        Unit polygons (reprojected to the raster CRS if needed).
+    id_col : str
+        Unit id column.
+    scheme : ClassScheme
+
+    Returns
+    -------
+    GeoDataFrame
+        One row per unit (in the units' order): ``id_col``, ``residents`` (all cells),
+        ``area_km2``, then ``residents_<short>`` and ``area_km2_<short>`` per class (and
+        ``nodata`` when present), plus the unit geometry. Residents summed over the class
+        columns equal ``residents``.
+    """
+    import geopandas as gpd
+    from rasterio import features
+
+    crs = classes.rio.crs
+    u = units.to_crs(crs) if units.crs != crs else units
+    shape = classes.shape
+    transform = classes.rio.transform()
+    unit_index = features.rasterize(
+        ((geom, i + 1) for i, geom in enumerate(u.geometry)),
+        out_shape=shape,
+        transform=transform,
+        fill=0,
+        dtype="int32",
+        all_touched=False,
+    ).ravel()
+    n = len(u)
+    c = np.asarray(classes.values).ravel().astype(np.int64)
+    p = np.asarray(population, dtype=np.float64).ravel()
+    p = np.where(np.isnan(p), 0.0, p)
+    cell_km2 = abs(transform.a * transform.e) / 1e6
+    codes = list(scheme.codes)
+    if scheme.nodata is not None and (c == scheme.nodata).any():
+        codes.append(scheme.nodata)
+    key = unit_index * 256 + c
+    pop_uc = np.bincount(key, weights=p, minlength=(n + 1) * 256).reshape(n + 1, 256)
+    cells_uc = np.bincount(key, minlength=(n + 1) * 256).reshape(n + 1, 256)
+    out = pd.DataFrame({id_col: u[id_col].to_numpy()})
+    out["residents"] = pop_uc[1:].sum(axis=1)
+    out["area_km2"] = cells_uc[1:].sum(axis=1) * cell_km2
+    for code in codes:
+        short = scheme.short.get(code, "nodata")
+        out[f"residents_{short}"] = pop_uc[1:, code]
+    for code in codes:
+        short = scheme.short.get(code, "nodata")
+        out[f"area_km2_{short}"] = cells_uc[1:, code] * cell_km2
+    return gpd.GeoDataFrame(out, geometry=u.geometry.to_numpy(), crs=crs)

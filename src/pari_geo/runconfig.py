@@ -190,7 +190,7 @@ def load_run(path: str | Path) -> RunConfig:
             raise ConfigError(f"{key}.unit", f"must be 'm2' or 'share', got {spec['unit']!r}", file)
         p = Path(spec["path"]).expanduser()
         inputs[name] = LayerInput(
-            path=p if p.is_absolute() else base / p,
+            path=(p if p.is_absolute() else base / p).resolve(),
             unit=spec.get("unit"),
             id=spec.get("id"),
             mapping=spec.get("mapping"),
@@ -231,7 +231,7 @@ def load_run(path: str | Path) -> RunConfig:
     if "dir" not in outs:
         raise ConfigError("outputs.dir", "missing", file)
     out_dir = Path(outs["dir"]).expanduser()
-    out_dir = out_dir if out_dir.is_absolute() else base / out_dir
+    out_dir = (out_dir if out_dir.is_absolute() else base / out_dir).resolve()
     outputs = {k: v for k, v in outs.items() if k != "dir"}
     return RunConfig(
         path, inputs, name, level, typ.get("preset"), params, options, out_dir, outputs
