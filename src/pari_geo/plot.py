@@ -23,7 +23,7 @@ import numpy as np
 
 from .classes import ClassScheme
 
-__all__ = ["plot_classes", "save_figure"]
+__all__ = ["plot_classes", "plot_place_types", "plot_units", "save_figure"]
 
 _TITLES = {
     "degurba_l1": "Degree of Urbanisation, level 1",
@@ -122,6 +122,68 @@ def plot_classes(
             ha="center",
             va="bottom",
             fontsize=8,
+        )
+    return ax
+
+
+plot_place_types = plot_classes
+"""Alias of :func:`plot_classes` for place-type rasters."""
+
+
+def plot_units(
+    units: Any,
+    column: str,
+    scheme: ClassScheme,
+    *,
+    ax: Any = None,
+    title: str | None = None,
+    legend: bool = True,
+    figsize=(9, 7),
+):
+    """Choropleth of unit classes (e.g. the ``L2`` column of ``classify_units``).
+
+    Units whose class is missing are drawn hatched grey.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import pari_geo
+    >>> from pari_geo.classes import DEGURBA_L1
+    >>> p = pari_geo.belgium_paths()
+    >>> l1 = pari_geo.classify_grid(p["population"], p["built"], p["land"], level=1)
+    >>> t = pari_geo.classify_units(p["units"], l1, p["population"], level=1)
+    >>> ax = plot_units(t, "L1", DEGURBA_L1)
+    >>> len(ax.collections) >= 1
+    True
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    values = units[column]
+    colours = values.map(
+        lambda v: (
+            scheme.colours.get(int(v), "#BBBBBB")
+            if v == v and v is not None and str(v) != "<NA>"
+            else "#DDDDDD"
+        )
+    )
+    units.plot(ax=ax, color=list(colours), edgecolor="#555555", linewidth=0.2)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title or f"{column} by unit")
+    if legend:
+        present = {int(v) for v in values.dropna()}
+        handles = [
+            Patch(facecolor=scheme.colours[c], label=f"{c} {scheme.names[c]}")
+            for c in scheme.codes
+            if c in present
+        ]
+        ax.legend(
+            handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False
         )
     return ax
 
