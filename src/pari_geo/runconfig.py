@@ -40,7 +40,38 @@ def ConfigError(key: str, problem: str, file: str | None = None) -> _ConfigError
     return _ConfigError(key, problem, file, what="key")
 
 
-_LAYER_KEYS = {"path": str, "unit": str, "id": str, "mapping": str, "band": int, "layer": str}
+_LAYER_KEYS = {
+    "path": str,
+    "unit": str,
+    "id": str,
+    "mapping": str,
+    "band": int,
+    "layer": str,
+    "sector": str,
+    "social": str,
+    "region": str,
+    "country": str,
+}
+_CLUSTER_KEYS = {
+    "eps_m": (int, float, list),
+    "min_actors": int,
+    "n_sim": int,
+    "alpha": (int, float),
+    "random_state": int,
+    "micro_max_extent_m": (int, float),
+    "micro_max_actors": int,
+    "footprint": str,
+}
+CLUSTER_DEFAULTS = {
+    "eps_m": [300, 1000, 5000, 20000],
+    "min_actors": 5,
+    "n_sim": 999,
+    "alpha": 0.05,
+    "random_state": 0,
+    "micro_max_extent_m": 5000,
+    "micro_max_actors": 50,
+    "footprint": "discs",
+}
 _INPUT_LAYERS = (
     "population",
     "built",
@@ -99,6 +130,7 @@ class RunConfig:
     options: dict[str, Any]
     out_dir: Path
     outputs: dict[str, Any] = field(default_factory=dict)
+    clusters: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Resolved configuration as plain data (written into every output)."""
@@ -119,10 +151,13 @@ class RunConfig:
                 **self.options,
             },
             "outputs": {"dir": str(self.out_dir), **self.outputs},
+            **({"clusters": self.clusters} if self.clusters is not None else {}),
         }
 
 
 def _type_name(t: Any) -> str:
+    if t == (int, float, list):
+        return "a number or a list of numbers"
     if isinstance(t, tuple):
         return " or ".join(x.__name__ for x in t)
     return {str: "a string", int: "an integer", bool: "true/false", dict: "a table"}.get(
@@ -132,7 +167,7 @@ def _type_name(t: Any) -> str:
 
 def _check_type(key: str, value: Any, expected: Any, file: str) -> None:
     ok = isinstance(value, expected)
-    if expected is int or expected == (int, float):
+    if expected is int or (isinstance(expected, tuple) and int in expected):
         ok = ok and not isinstance(value, bool)
     if not ok:
         raise ConfigError(key, f"must be {_type_name(expected)}, got {value!r}", file)
@@ -166,7 +201,7 @@ def load_run(path: str | Path) -> RunConfig:
     file = str(path)
     data = load_toml(path)
     base = path.resolve().parent
-    _unknown("", data, ("inputs", "typology", "outputs"), file)
+    _unknown("", data, ("inputs", "typology", "outputs", "clusters"), file)
     for section in ("inputs", "typology", "outputs"):
         if section not in data:
             raise ConfigError(section, "missing section", file)
@@ -233,9 +268,43 @@ def load_run(path: str | Path) -> RunConfig:
     out_dir = Path(outs["dir"]).expanduser()
     out_dir = (out_dir if out_dir.is_absolute() else base / out_dir).resolve()
     outputs = {k: v for k, v in outs.items() if k != "dir"}
+    clusters = _validate_clusters(data.get("clusters"), inputs, file)
     return RunConfig(
-        path, inputs, name, level, typ.get("preset"), params, options, out_dir, outputs
+        path, inputs, name, level, typ.get("preset"), params, options, out_dir, outputs, clusters
     )
+
+
+def _validate_clusters(section: Any, inputs: dict[str, LayerInput], file: str) -> dict | None:
+    """The optional ``[clusters]`` section (micro-cluster detection of ``pari-geo run``)."""
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise ConfigError("clusters", "must be a table", file)
+    _unknown("clusters", section, _CLUSTER_KEYS, file)
+    for k, v in section.items():
+        _check_type(f"clusters.{k}", v, _CLUSTER_KEYS[k], file)
+    out = {**CLUSTER_DEFAULTS, **section}
+    eps = out["eps_m"] if isinstance(out["eps_m"], list) else [out["eps_m"]]
+    if not eps or not all(
+        isinstance(e, int | float) and not isinstance(e, bool) and e > 0 for e in eps
+    ):
+        raise ConfigError(
+            "clusters.eps_m", f"must be positive distances in metres, got {eps}", file
+        )
+    if sorted(eps) != eps or len(set(eps)) != len(eps):
+        raise ConfigError("clusters.eps_m", f"scales must be strictly increasing, got {eps}", file)
+    out["eps_m"] = [float(e) for e in eps]
+    if out["min_actors"] < 1:
+        raise ConfigError("clusters.min_actors", "must be at least 1", file)
+    if out["n_sim"] < 0:
+        raise ConfigError("clusters.n_sim", "must not be negative", file)
+    if not 0 < out["alpha"] < 1:
+        raise ConfigError("clusters.alpha", f"must be in (0, 1), got {out['alpha']}", file)
+    if out["footprint"] not in ("discs", "hull"):
+        raise ConfigError("clusters.footprint", "must be 'discs' or 'hull'", file)
+    if "actors" not in inputs:
+        raise ConfigError("inputs.actors", "missing (the [clusters] section needs actors)", file)
+    return out
 
 
 def _validate_parameters(name: str, preset: str | None, params: dict, file: str) -> None:
