@@ -100,6 +100,8 @@ def plot_classes(
     ax.set_aspect("equal")
     ax.set_xticks([])
     ax.set_yticks([])
+    ax.set_xlabel("")
+    ax.set_ylabel("")
     ax.set_title(title or _TITLES.get(scheme.name, scheme.name))
     if legend:
         handles = [
