@@ -14,7 +14,7 @@ Conversions from metres and km² to cells (cell side ``r`` metres, 100 m ≤ r �
 * cell area ``a = (r / 1000)²`` km²; density = population / (land_share · a) residents/km²;
 * a radius ``R`` becomes the centred square window of ``w = 2·⌊R/r + ½⌋ + 1`` cells a side
   (``inner_radius_m = 1000``: 3 cells at 1 km, 9 at 250 m, 21 at 100 m, 1 at 5 km;
-  ``rural_radius_m = 2500``: 7 at 1 km, 21 at 250 m, 51 at 100 m, 1 at 5 km);
+  ``rural_radius_m = 2500``: 7 at 1 km, 21 at 250 m, 51 at 100 m, 3 at 5 km);
 * a core hole of ``n`` cells is filled when ``n · a ≤ core_max_gap_km2`` (15 cells at 1 km,
   240 at 250 m, 1500 at 100 m, 0 at 5 km);
 * travel times are minutes from :func:`pari_geo.typology.travel_time.minutes_to`, whose step
