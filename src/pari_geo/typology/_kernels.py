@@ -1,7 +1,15 @@
 """numba kernels of the typology stage (arrays in, arrays out; no Python objects).
 
-Only loops that vectorise badly live here: the iterative majority-rule edge smoothing of
-urban centres. The pure numpy twin used to check it is in ``tests/test_edge_smoothing.py``.
+Only loops that vectorise badly (or only with large temporaries) live here:
+
+* :func:`smooth_centre_edges` / :func:`smooth_centre_edges_inplace`: the iterative
+  majority-rule edge smoothing of urban centres;
+* :func:`label_sums`: per-cluster population sums in raster order, i.e. exactly
+  ``np.bincount(labels.ravel(), weights=np.nan_to_num(w).ravel())`` (same summation order,
+  so bit-identical) without its two 8-byte-per-cell temporaries (``intp`` labels and
+  ``float64`` weights).
+
+The pure numpy twins used to check them are in ``tests/test_degurba_kernels.py``.
 """
 
 from __future__ import annotations
@@ -59,6 +67,37 @@ def _decide(lab, excluded, r, c, rule, dr, dc):
 
 
 @numba.njit(cache=CACHE, nogil=True)
+def label_sums(labels, weights, n):
+    """Sum ``weights`` per label ``0..n`` in raster order; NaN weights count as 0.
+
+    Bit-identical to ``np.bincount(labels.ravel(), weights=np.where(np.isnan(w), 0, w)
+    .astype(float64).ravel(), minlength=n + 1)`` (one sequential pass in the same order).
+
+    Parameters
+    ----------
+    labels : int[:, :]
+        Labels in ``0..n``.
+    weights : float or int [:, :]
+        Same shape as ``labels``; converted to float64 cell by cell.
+    n : int
+        Largest label.
+
+    Returns
+    -------
+    float64[n + 1]
+    """
+    rows, cols = labels.shape
+    out = np.zeros(n + 1, dtype=np.float64)
+    for r in range(rows):
+        for c in range(cols):
+            v = np.float64(weights[r, c])
+            if v != v:
+                v = 0.0
+            out[labels[r, c]] += v
+    return out
+
+
+@numba.njit(cache=CACHE, nogil=True)
 def smooth_centre_edges(labels, excluded, blocked, rule):
     """Majority-rule edge smoothing of labelled urban centres until nothing changes.
 
@@ -80,11 +119,21 @@ def smooth_centre_edges(labels, excluded, blocked, rule):
     int32[:, :]
         The smoothed labels. Each pass is a simultaneous update.
     """
-    rows, cols = labels.shape
     lab = labels.copy()
+    smooth_centre_edges_inplace(lab, excluded, blocked, rule)
+    return lab
+
+
+@numba.njit(cache=CACHE, nogil=True)
+def smooth_centre_edges_inplace(lab, excluded, blocked, rule):
+    """:func:`smooth_centre_edges` writing into ``lab`` (int32[:, :]); returns the passes run.
+
+    Saves the copy of the labels; the candidate de-duplication uses one byte per cell.
+    """
+    rows, cols = lab.shape
     dr = _DR
     dc = _DC
-    seen = np.zeros((rows, cols), dtype=np.int32)  # pass number that queued the cell
+    queued = np.zeros((rows, cols), dtype=np.uint8)  # 1 = already in the next candidate list
     cand = np.empty(rows * cols if rows * cols < 1024 else 1024, dtype=np.int64)
     n_cand = 0
     for r in range(rows):
@@ -140,13 +189,16 @@ def smooth_centre_edges(labels, excluded, blocked, rule):
                 cc = c + dc[j]
                 if rr < 0 or rr >= rows or cc < 0 or cc >= cols:
                     continue
-                if lab[rr, cc] != 0 or blocked[rr, cc] or seen[rr, cc] == pass_no:
+                if lab[rr, cc] != 0 or blocked[rr, cc] or queued[rr, cc] != 0:
                     continue
-                seen[rr, cc] = pass_no
+                queued[rr, cc] = 1
                 if n_cand == cand.shape[0]:
                     grown = np.empty(cand.shape[0] * 2, dtype=np.int64)
                     grown[:n_cand] = cand[:n_cand]
                     cand = grown
                 cand[n_cand] = rr * cols + cc
                 n_cand += 1
-    return lab
+        for i in range(n_cand):  # reset the marks for the next list
+            flat = cand[i]
+            queued[flat // cols, flat - (flat // cols) * cols] = 0
+    return pass_no - 1

@@ -20,7 +20,25 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["label_cells", "cluster_mask", "queen_buffer", "fill_holes_by_part"]
+__all__ = [
+    "label_cells",
+    "cluster_mask",
+    "cluster_labels",
+    "remap_labels",
+    "queen_buffer",
+    "fill_holes_by_part",
+]
+
+#: cells per block of the block-wise passes (bounds their temporaries to a few MB)
+BLOCK_CELLS = 1 << 18
+
+
+def row_blocks(shape: tuple[int, ...], block_cells: int = BLOCK_CELLS):
+    """Row slices covering a 2-D grid in blocks of about ``block_cells`` cells."""
+    rows, cols = shape
+    step = max(1, block_cells // max(cols, 1))
+    for r0 in range(0, rows, step):
+        yield slice(r0, min(rows, r0 + step))
 
 _STRUCTURE = {
     4: ndimage.generate_binary_structure(2, 1),
@@ -35,7 +53,9 @@ def _structure(connectivity: int) -> np.ndarray:
         raise ValueError(f"connectivity must be 4 or 8, got {connectivity!r}") from None
 
 
-def label_cells(mask: np.ndarray, connectivity: int) -> tuple[np.ndarray, int]:
+def label_cells(
+    mask: np.ndarray, connectivity: int, *, output: np.ndarray | None = None
+) -> tuple[np.ndarray, int]:
     """Label the connected components of ``mask``.
 
     Parameters
@@ -43,6 +63,8 @@ def label_cells(mask: np.ndarray, connectivity: int) -> tuple[np.ndarray, int]:
     mask : ndarray of bool, shape (rows, cols)
     connectivity : {4, 8}
         Rook (4) or queen (8) adjacency. Nothing wraps around the grid edge.
+    output : ndarray of int32, optional
+        Preallocated array (same shape) to write the labels into, e.g. to reuse a buffer.
 
     Returns
     -------
@@ -58,8 +80,64 @@ def label_cells(mask: np.ndarray, connectivity: int) -> tuple[np.ndarray, int]:
     >>> label_cells(np.array([[1, 1, 0, 1]], bool), 4)[0].tolist()
     [[1, 1, 0, 2]]
     """
-    labels, n = ndimage.label(mask, structure=_structure(connectivity), output=np.int32)
-    return labels, int(n)
+    structure = _structure(connectivity)
+    if output is None:
+        labels, n = ndimage.label(mask, structure=structure, output=np.int32)
+        return labels, int(n)
+    if output.dtype != np.int32 or output.shape != mask.shape:
+        raise ValueError("output must be an int32 array of the mask's shape")
+    n = ndimage.label(mask, structure=structure, output=output)
+    return output, int(n)
+
+
+def remap_labels(labels: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Replace every label ``l`` by ``table[l]`` in place, block by block.
+
+    Same result as ``labels[...] = table[labels]`` without a full-size temporary.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lab = np.array([[0, 1, 2, 2]], np.int32)
+    >>> remap_labels(lab, np.array([0, 0, 1], np.int32)).tolist()
+    [[0, 0, 1, 1]]
+    """
+    for sl in row_blocks(labels.shape):
+        labels[sl] = table[labels[sl]]
+    return labels
+
+
+def cluster_labels(
+    dense: np.ndarray,
+    size_layer: np.ndarray,
+    connectivity: int,
+    *,
+    output: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Label the components of ``dense`` and sum ``size_layer`` over each (DEGURBA 2.1).
+
+    Returns
+    -------
+    labels : ndarray of int32
+        1..n in raster order of each component's first cell, 0 outside ``dense``.
+    sizes : ndarray of float64, shape (n + 1,)
+        ``sizes[l]`` = sum of the size layer over label ``l`` (NaN counted as 0), summed
+        in raster order exactly like ``np.bincount`` (``sizes[0]`` is the background).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> labels, sizes = cluster_labels(np.array([[1, 0, 1]], bool),
+    ...                                np.array([[2.0, 9.0, np.nan]]), 4)
+    >>> labels.tolist(), sizes.tolist()
+    ([[1, 0, 2]], [9.0, 2.0, 0.0])
+    """
+    from ._kernels import label_sums
+
+    labels, n = label_cells(dense, connectivity, output=output)
+    if n == 0:
+        return labels, np.zeros(1)
+    return labels, label_sums(labels, size_layer, n)
 
 
 def cluster_mask(
@@ -96,16 +174,14 @@ def cluster_mask(
     >>> labels.tolist(), sizes.tolist()
     ([[1, 1, 0, 0]], [7.0])
     """
-    labels, n = label_cells(dense, connectivity)
-    if n == 0:
+    labels, sizes = cluster_labels(dense, size_layer, connectivity)
+    if sizes.size == 1:
         return labels, np.zeros(0)
-    weights = np.where(np.isnan(size_layer), 0.0, size_layer).astype(np.float64, copy=False)
-    sizes = np.bincount(labels.ravel(), weights=weights.ravel(), minlength=n + 1)
     keep = sizes >= size_threshold
     keep[0] = False
-    new_id = np.zeros(n + 1, dtype=np.int32)
+    new_id = np.zeros(sizes.size, dtype=np.int32)
     new_id[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
-    return new_id[labels], sizes[keep]
+    return remap_labels(labels, new_id), sizes[keep]
 
 
 def queen_buffer(mask: np.ndarray, steps: int) -> np.ndarray:
@@ -120,10 +196,59 @@ def queen_buffer(mask: np.ndarray, steps: int) -> np.ndarray:
     """
     if steps <= 0 or not mask.any():
         return mask.copy()
-    size = 2 * int(steps) + 1
-    return ndimage.maximum_filter(mask.view(np.uint8), size=size, mode="constant", cval=0).astype(
-        bool
-    )
+    mask = np.asarray(mask, dtype=bool)
+    k = int(steps)
+    # separable: a 2k+1 wide OR along the rows, then along the columns (= maximum_filter
+    # of size 2k+1 with a constant 0 border, without its uint8 round trip)
+    rows = mask.copy()
+    for s in range(1, min(k, mask.shape[1] - 1) + 1):
+        rows[:, s:] |= mask[:, :-s]
+        rows[:, :-s] |= mask[:, s:]
+    out = rows.copy()
+    for s in range(1, min(k, mask.shape[0] - 1) + 1):
+        out[s:, :] |= rows[:-s, :]
+        out[:-s, :] |= rows[s:, :]
+    return out
+
+
+def _centres_with_possible_holes(centre_labels: np.ndarray) -> np.ndarray:
+    """Ids of the centres that may have a hole; the others certainly have none.
+
+    A hole H of a part P is rook-bounded by P, so P is rook-adjacent to a cell of H that is
+    either a cell of another centre (different id: same-id neighbours are in the same part)
+    or a non-centre cell whose rook component of non-centre cells lies inside H and so
+    does not reach the grid border (a "pocket"). Hence a centre none of whose cells is
+    rook-adjacent to a pocket or to another centre has no hole. This replaces one
+    ``ndimage.label`` per centre part by one labelling of the grid.
+    """
+    lab = centre_labels
+    rows, cols = lab.shape
+    outside, n_out = ndimage.label(lab == 0, structure=_STRUCTURE[4], output=np.int32)
+    ids = []
+    if n_out:
+        border = np.zeros(n_out + 1, dtype=bool)
+        for edge in (outside[0, :], outside[-1, :], outside[:, 0], outside[:, -1]):
+            border[edge] = True
+        border[0] = True
+        if not border.all():
+            pr, pc = np.nonzero(~border[outside])
+            for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+                r, c = pr + dr, pc + dc
+                ok = (r >= 0) & (r < rows) & (c >= 0) & (c < cols)
+                ids.append(lab[r[ok], c[ok]])
+    del outside
+    # centres touching another centre (rook)
+    for a, b in ((lab[:, 1:], lab[:, :-1]), (lab[1:, :], lab[:-1, :])):
+        touch = a != b
+        touch &= a > 0
+        touch &= b > 0
+        if touch.any():
+            ids.append(a[touch])
+            ids.append(b[touch])
+    if not ids:
+        return np.zeros(0, dtype=np.int64)
+    ids = np.unique(np.concatenate(ids))
+    return ids[ids > 0].astype(np.int64)
 
 
 def fill_holes_by_part(centre_labels: np.ndarray, max_hole_cells: int | None) -> np.ndarray:
@@ -156,7 +281,12 @@ def fill_holes_by_part(centre_labels: np.ndarray, max_hole_cells: int | None) ->
     """
     fill = np.zeros(centre_labels.shape, dtype=bool)
     rook = _STRUCTURE[4]
-    for k, sl in enumerate(ndimage.find_objects(centre_labels), start=1):
+    candidates = _centres_with_possible_holes(centre_labels)
+    if candidates.size == 0:
+        return fill
+    objects = ndimage.find_objects(centre_labels)
+    for k in candidates.tolist():
+        sl = objects[k - 1]
         if sl is None:
             continue
         in_k = centre_labels[sl] == k

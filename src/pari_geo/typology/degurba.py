@@ -14,7 +14,6 @@ windows are counted in cells. Population size thresholds are resolution-independ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,7 +23,14 @@ from scipy import ndimage
 from ..classes import DEGURBA_L1, DEGURBA_L2
 from ..config import DegurbaParams
 from ..errors import ConfigError, InputError
-from .contiguity import cluster_mask, fill_holes_by_part, queen_buffer
+from .contiguity import (
+    cluster_labels,
+    cluster_mask,
+    fill_holes_by_part,
+    queen_buffer,
+    remap_labels,
+    row_blocks,
+)
 
 __all__ = [
     "DegurbaLayers",
@@ -40,14 +46,18 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
 class DegurbaLayers:
     """Input and derived layers of the grid classification (section 1).
+
+    The inputs are kept as given (native dtypes: e.g. ``float64``/``float32`` population,
+    ``uint32`` m² of GHSL built-up and land); the derived float64 layers are computed when
+    an attribute is read (each read builds a new full-size array), and the classification
+    itself derives them block by block, so a grid never holds five float64 layers at once.
 
     Attributes
     ----------
     pop : ndarray
-        Residents per cell, NaN = missing.
+        Residents per cell, NaN = missing (float64).
     built : ndarray
         Built-up share of the whole cell (0..1), NaN = missing.
     land : ndarray
@@ -56,13 +66,117 @@ class DegurbaLayers:
         ``pop / land`` (IEEE: +inf for land 0 with residents, NaN for 0/0).
     built_per_land : ndarray
         ``round3(built / land)`` with R's rounding.
+    cell_size_m : float
+        Cell side ``r`` in metres (used to turn m² into shares).
+    built_unit, land_unit : {"m2", "share"}
+        Unit of the stored built-up and land inputs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lay = DegurbaLayers(np.array([[4.0]]), np.array([[0.1]]), np.array([[0.5]]))
+    >>> lay.density.tolist(), lay.built_per_land.tolist()
+    ([[8.0]], [[0.2]])
     """
 
-    pop: np.ndarray
-    built: np.ndarray
-    land: np.ndarray
-    density: np.ndarray
-    built_per_land: np.ndarray
+    __slots__ = ("_pop", "_built", "_land", "_density", "_bpl", "cell_size_m", "built_unit",
+                 "land_unit")
+
+    def __init__(
+        self,
+        pop: np.ndarray,
+        built: np.ndarray,
+        land: np.ndarray,
+        density: np.ndarray | None = None,
+        built_per_land: np.ndarray | None = None,
+        *,
+        cell_size_m: float = 1000.0,
+        built_unit: str = "share",
+        land_unit: str = "share",
+    ) -> None:
+        for unit in (built_unit, land_unit):
+            if unit not in ("m2", "share"):
+                raise ValueError(f"unit must be 'm2' or 'share', got {unit!r}")
+        pop, built, land = np.asarray(pop), np.asarray(built), np.asarray(land)
+        if not (pop.shape == built.shape == land.shape) or pop.ndim != 2:
+            raise ValueError(f"pop, built and land must be 2-D arrays of one shape, got "
+                             f"{pop.shape}, {built.shape}, {land.shape}")
+        for name, a in (("pop", pop), ("built", built), ("land", land)):
+            if a.dtype.kind not in "fiub":
+                raise ValueError(f"{name} must be numeric, got dtype {a.dtype}")
+        self._pop, self._built, self._land = pop, built, land
+        self._density = None if density is None else np.asarray(density, dtype=np.float64)
+        self._bpl = None if built_per_land is None else np.asarray(built_per_land,
+                                                                   dtype=np.float64)
+        self.cell_size_m = float(cell_size_m)
+        self.built_unit, self.land_unit = built_unit, land_unit
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if hasattr(self, "land_unit"):
+            raise AttributeError("DegurbaLayers is immutable")
+        object.__setattr__(self, name, value)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self._pop.shape
+
+    # block-wise access (float64, same operations as the whole-array attributes)
+    def _share(self, a: np.ndarray, unit: str, sl: Any = ...) -> np.ndarray:
+        v = np.asarray(a[sl], dtype=np.float64)
+        if unit == "m2":
+            r = self.cell_size_m
+            return v / r / r  # two divisions, as the reference does
+        return v
+
+    def pop_block(self, sl: Any = ...) -> np.ndarray:
+        return np.asarray(self._pop[sl], dtype=np.float64)
+
+    def built_block(self, sl: Any = ...) -> np.ndarray:
+        return self._share(self._built, self.built_unit, sl)
+
+    def land_block(self, sl: Any = ...) -> np.ndarray:
+        return self._share(self._land, self.land_unit, sl)
+
+    def density_block(self, sl: Any = ..., pop=None, land=None) -> np.ndarray:
+        if self._density is not None:
+            return self._density[sl]
+        pop = self.pop_block(sl) if pop is None else pop
+        land = self.land_block(sl) if land is None else land
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return pop / land
+
+    def bpl_block(self, sl: Any = ..., built=None, land=None) -> np.ndarray:
+        if self._bpl is not None:
+            return self._bpl[sl]
+        built = self.built_block(sl) if built is None else built
+        land = self.land_block(sl) if land is None else land
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return round_half_even_3(built / land)
+
+    @property
+    def pop(self) -> np.ndarray:
+        return self.pop_block()
+
+    @property
+    def built(self) -> np.ndarray:
+        return self.built_block()
+
+    @property
+    def land(self) -> np.ndarray:
+        return self.land_block()
+
+    @property
+    def density(self) -> np.ndarray:
+        return self.density_block()
+
+    @property
+    def built_per_land(self) -> np.ndarray:
+        return self.bpl_block()
+
+    @property
+    def pop_raw(self) -> np.ndarray:
+        """Population as given (any numeric dtype; NaN = missing)."""
+        return self._pop
 
 
 def round_half_even_3(x: np.ndarray) -> np.ndarray:
@@ -93,6 +207,25 @@ def round_half_even_3(x: np.ndarray) -> np.ndarray:
     return np.where(finite, out, x)
 
 
+def _round3_at_least(x: np.ndarray, t: float) -> np.ndarray:
+    """``round_half_even_3(x) >= t``, rounding only the values within 0.01 of ``t``.
+
+    For a threshold in 0..1 the R rounding moves a value by at most 0.0005 (plus a few
+    ulps; values beyond 1e12 stay far from ``t``), so outside the band ``|x - t| < 0.01``
+    the rounded and the unrounded value are on the same side of ``t``. Inside the band
+    the exact rounding decides. NaN fails, +inf passes, as with the full rounding.
+    """
+    t = float(t)
+    with np.errstate(invalid="ignore"):
+        if not 0.0 <= t <= 1.0:
+            return round_half_even_3(x) >= t
+        res = x >= t
+        near = (x > t - 0.01) & (x < t + 0.01)
+        if near.any():
+            res[near] = round_half_even_3(x[near]) >= t
+    return res
+
+
 def degurba_layers(
     pop: np.ndarray,
     built: np.ndarray,
@@ -104,10 +237,14 @@ def degurba_layers(
 ) -> DegurbaLayers:
     """Derive shares, density and built-up per land from the three inputs (section 1).
 
+    The inputs are kept in their own dtypes (no float64 copies); the derived layers are
+    computed on access (see :class:`DegurbaLayers`).
+
     Parameters
     ----------
     pop, built, land : ndarray
-        Co-registered grids; NaN marks missing values.
+        Co-registered grids; NaN marks missing values (integer inputs have none, so pass
+        no-data cells of an integer raster as NaN in a float array).
     cell_size_m : float
         Cell side ``r`` in metres.
     built_unit, land_unit : {"m2", "share"}
@@ -121,23 +258,11 @@ def degurba_layers(
     >>> lay.density.tolist(), lay.built_per_land.tolist()
     ([[20.0, inf, nan]], [[0.4, nan, nan]])
     """
-    r = float(cell_size_m)
-
-    def share(a: np.ndarray, unit: str) -> np.ndarray:
-        a = np.asarray(a, dtype=np.float64)
-        if unit == "m2":
-            return a / r / r  # two divisions, as the reference does
-        if unit == "share":
-            return a.copy()
-        raise ValueError(f"unit must be 'm2' or 'share', got {unit!r}")
-
-    pop = np.asarray(pop, dtype=np.float64)
-    built_s = share(built, built_unit)
-    land_s = share(land, land_unit)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        density = pop / land_s
-        bpl = round_half_even_3(built_s / land_s)
-    return DegurbaLayers(pop, built_s, land_s, density, bpl)
+    for unit in (built_unit, land_unit):
+        if unit not in ("m2", "share"):
+            raise ValueError(f"unit must be 'm2' or 'share', got {unit!r}")
+    return DegurbaLayers(pop, built, land, cell_size_m=float(cell_size_m),
+                         built_unit=built_unit, land_unit=land_unit)
 
 
 def smooth_mean(values: np.ndarray, window: int) -> np.ndarray:
@@ -160,6 +285,16 @@ def smooth_mean(values: np.ndarray, window: int) -> np.ndarray:
         return np.where(count > 0, total / np.where(count > 0, count, 1.0), np.nan)
 
 
+def _water_block(pop, built, land, land_threshold, pop_threshold, built_threshold):
+    with np.errstate(invalid="ignore"):
+        low_land = (land < land_threshold) | np.isnan(land)
+        no_pop = (pop <= pop_threshold) | np.isnan(pop)
+        no_built = (built <= built_threshold) | np.isnan(built)
+    low_land &= no_pop
+    low_land &= no_built
+    return low_land
+
+
 def water_mask(
     lay: DegurbaLayers,
     land_threshold: float = 0.5,
@@ -176,16 +311,154 @@ def water_mask(
     >>> water_mask(lay).tolist()
     [[True, True, False]]
     """
-    with np.errstate(invalid="ignore"):
-        low_land = (lay.land < land_threshold) | np.isnan(lay.land)
-        no_pop = (lay.pop <= pop_threshold) | np.isnan(lay.pop)
-        no_built = (lay.built <= built_threshold) | np.isnan(lay.built)
-    return low_land & no_pop & no_built
+    out = np.empty(lay.shape, dtype=bool)
+    for sl in row_blocks(lay.shape):
+        out[sl] = _water_block(lay.pop_block(sl), lay.built_block(sl), lay.land_block(sl),
+                               land_threshold, pop_threshold, built_threshold)
+    return out
 
 
 def _dense(x: np.ndarray, threshold: float) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         return x >= threshold  # NaN fails, +inf passes
+
+
+_WATER = 1  # water test with the user's thresholds
+_PWATER = 2  # permanent water: water test with the default thresholds (R2023A)
+_IGNORE = 4  # land < 0.5 and POP == 0 (R2023A "ignorable")
+_BUILT0 = 8  # bits 3..7: built_per_land >= the i-th built-up threshold
+
+
+class _CellCodes:
+    """The per-cell tests of a classification, derived block by block in one pass.
+
+    Instead of keeping the float64 layers (8 bytes per cell each), every threshold test the
+    classification needs is precomputed into two bytes per cell:
+
+    * ``dcode`` (uint8) = number of the sorted density thresholds ``t`` with ``D >= t``
+      (NaN passes none, +inf all), so ``D >= t_i`` is ``dcode > i``;
+    * ``flags`` (uint8) bits: water test, permanent water, ignorable, and
+      ``built_per_land >= b`` for up to five built-up thresholds ``b``.
+
+    The block-wise arithmetic is the same as on whole arrays (``/ r / r``, ``pop / land``,
+    R rounding), so every test is bit-identical.
+    """
+
+    def __init__(self, lay, density_thresholds=(), built_thresholds=(), water=None,
+                 permanent_water=False):
+        self.dthr = sorted({float(t) for t in density_thresholds})
+        self.bthr = list(dict.fromkeys(float(t) for t in built_thresholds))
+        if len(self.dthr) > 255 or len(self.bthr) > 5:
+            raise ValueError("too many distinct thresholds")
+        shape = lay.shape
+        self.dcode = np.zeros(shape, dtype=np.uint8)
+        self.flags = np.zeros(shape, dtype=np.uint8)
+        if not (self.dthr or self.bthr or water is not None or permanent_water):
+            return
+        for sl in row_blocks(shape):
+            pop = lay.pop_block(sl)
+            land = lay.land_block(sl)
+            fl = self.flags[sl]
+            with np.errstate(invalid="ignore"):
+                if self.dthr:
+                    d = lay.density_block(sl, pop, land)
+                    dc = self.dcode[sl]
+                    for t in self.dthr:
+                        np.add(dc, d >= t, out=dc)
+                    del d
+                built = None
+                if self.bthr:
+                    built = lay.built_block(sl)
+                    if lay._bpl is not None:
+                        bpl = lay._bpl[sl]
+                        tests = [bpl >= t for t in self.bthr]
+                    else:
+                        with np.errstate(divide="ignore"):
+                            ratio = built / land
+                        tests = [_round3_at_least(ratio, t) for t in self.bthr]
+                    for i, test in enumerate(tests):
+                        np.bitwise_or(fl, _BUILT0 << i, out=fl, where=test)
+                    del tests
+                if water is not None or permanent_water:
+                    if built is None:
+                        built = lay.built_block(sl)
+                    if water is not None:
+                        np.bitwise_or(fl, _WATER, out=fl,
+                                      where=_water_block(pop, built, land, *water))
+                    if permanent_water:
+                        np.bitwise_or(fl, _PWATER, out=fl,
+                                      where=_water_block(pop, built, land, 0.5, 0.0, 0.0))
+                        np.bitwise_or(fl, _IGNORE, out=fl, where=(land < 0.5) & (pop == 0))
+
+    def dense(self, density_threshold: float, built_threshold: float | None = None):
+        """New bool array: ``D >= density_threshold`` (or ``BPL >= built_threshold``)."""
+        m = self.dcode > self.dthr.index(float(density_threshold))
+        if built_threshold is not None:
+            np.logical_or(m, self.flags & self.built_bit(built_threshold), out=m)
+        return m
+
+    def built_bit(self, built_threshold: float) -> int:
+        return _BUILT0 << self.bthr.index(float(built_threshold))
+
+    def flag(self, bit: int) -> np.ndarray:
+        """New bool array of the cells with flag ``bit``."""
+        m = np.empty(self.flags.shape, dtype=bool)
+        np.bitwise_and(self.flags, bit, out=m, casting="unsafe")
+        return m
+
+
+def _is_r2023a(params: DegurbaParams) -> bool:
+    return bool(params.UC_smooth_edge) and params.UC_smooth_edge_fun != "majority_rule_R2022A"
+
+
+def _centre_clusters(lay, params, built_threshold, codes, smooth_pop, output=None):
+    """Labels + sizes of the urban-centre candidate clusters and the size layer used."""
+    if smooth_pop:
+        size_layer = smooth_mean(lay.pop, params.UC_smooth_pop_window)
+        dense = _dense(smooth_mean(lay.density, params.UC_smooth_pop_window),
+                       params.UC_density_threshold)
+    else:
+        size_layer = lay.pop_raw
+        dense = codes.dense(params.UC_density_threshold)
+    if params.UC_built_criterium:
+        np.logical_or(dense, codes.flags & codes.built_bit(built_threshold), out=dense)
+    labels, sizes = cluster_labels(dense, size_layer, params.UC_contiguity_rule, output=output)
+    return labels, sizes, size_layer
+
+
+def _finish_centres(labels, sizes, lay, params, codes, size_layer, smooth_pop):
+    """Keep the centres, smooth their edges and find the gaps to fill (in place).
+
+    Returns the centre labels (1..k in raster order, as ``cluster_mask`` numbers them)
+    and the bool array of gap-filled cells (or None).
+    """
+    from ._kernels import RULE_R2022A, RULE_R2023A, smooth_centre_edges_inplace
+
+    keep = sizes >= params.UC_size_threshold
+    keep[0] = False
+    k = int(keep.sum())
+    new_id = np.zeros(sizes.size, dtype=np.int32)
+    new_id[keep] = np.arange(1, k + 1, dtype=np.int32)
+    remap_labels(labels, new_id)
+    if params.UC_smooth_edge and k > 0:
+        if params.UC_smooth_edge_fun == "majority_rule_R2022A":
+            none = np.zeros(labels.shape, dtype=bool)
+            smooth_centre_edges_inplace(labels, none, none, RULE_R2022A)
+        else:
+            permanent_water = codes.flag(_PWATER)  # default thresholds, whatever the user set
+            if smooth_pop:
+                with np.errstate(invalid="ignore"):
+                    excluded = (lay.land < 0.5) & (size_layer == 0)
+            else:
+                excluded = codes.flag(_IGNORE)
+            excluded |= permanent_water
+            smooth_centre_edges_inplace(labels, excluded, permanent_water, RULE_R2023A)
+            del excluded, permanent_water
+    fill = None
+    if params.UC_gap_fill and k > 0:
+        limit = params.UC_max_gap - 1
+        fill = fill_holes_by_part(labels, None if limit <= 0 else limit)
+    return labels, fill
 
 
 def urban_centre_labels(
@@ -200,33 +473,18 @@ def urban_centre_labels(
     Returns int32 centre ids (0 = not a centre). Ids are those of the dense clusters
     before smoothing; gap-filled cells take the id of the part that encloses them.
     """
-    pop, density = lay.pop, lay.density
-    if smooth_pop:
-        pop = smooth_mean(lay.pop, params.UC_smooth_pop_window)
-        density = smooth_mean(lay.density, params.UC_smooth_pop_window)
-    dense = _dense(density, params.UC_density_threshold)
-    if params.UC_built_criterium:
-        dense |= _dense(lay.built_per_land, built_threshold)
-    labels, _ = cluster_mask(dense, pop, params.UC_size_threshold, params.UC_contiguity_rule)
-    if params.UC_smooth_edge and labels.any():
-        from ._kernels import RULE_R2022A, RULE_R2023A, smooth_centre_edges
-
-        if params.UC_smooth_edge_fun == "majority_rule_R2022A":
-            none = np.zeros(labels.shape, dtype=bool)
-            labels = smooth_centre_edges(labels, none, none, RULE_R2022A)
-        else:
-            permanent_water = water_mask(lay)  # default thresholds, whatever the user set
-            with np.errstate(invalid="ignore"):
-                ignorable = (lay.land < 0.5) & (pop == 0)
-            excluded = permanent_water | ignorable
-            labels = smooth_centre_edges(labels, excluded, permanent_water, RULE_R2023A)
-    if params.UC_gap_fill and labels.any():
-        limit = params.UC_max_gap - 1
-        fill = fill_holes_by_part(labels, None if limit <= 0 else limit)
-        if fill.any():
-            labels = labels.copy()
-            # the id of filled cells is irrelevant downstream; mark them with the max id + 1
-            labels[fill & (labels == 0)] = labels.max() + 1
+    codes = _CellCodes(
+        lay,
+        [] if smooth_pop else [params.UC_density_threshold],
+        [built_threshold] if params.UC_built_criterium else [],
+        permanent_water=_is_r2023a(params),
+    )
+    labels, sizes, size_layer = _centre_clusters(lay, params, built_threshold, codes,
+                                                 smooth_pop)
+    labels, fill = _finish_centres(labels, sizes, lay, params, codes, size_layer, smooth_pop)
+    if fill is not None and fill.any():
+        # the id of filled cells is irrelevant downstream; mark them with the max id + 1
+        labels[fill & (labels == 0)] = labels.max() + 1
     return labels
 
 
@@ -255,9 +513,13 @@ def optimal_built_threshold(
     >>> optimal_built_threshold(lay, 1500, 3000, 4)
     (0.2717, 0.28)
     """
-    labels, _ = cluster_mask(_dense(lay.density, density_threshold), lay.pop, size_threshold,
+    codes = _CellCodes(lay, [density_threshold])
+    labels, _ = cluster_mask(codes.dense(density_threshold), lay.pop_raw, size_threshold,
                              contiguity)
-    values = lay.built[labels > 0]
+    del codes
+    # same values in the same (raster) order as lay.built[labels > 0]
+    values = np.concatenate([lay.built_block(sl)[labels[sl] > 0]
+                             for sl in row_blocks(lay.shape)])
     values = values[~np.isnan(values)]
     if values.size == 0:
         raise InputError(
@@ -308,6 +570,13 @@ def _codes(params: DegurbaParams, level: int) -> tuple[int, ...]:
     return params.values
 
 
+def _keep_cells(labels: np.ndarray, sizes: np.ndarray, threshold: float) -> np.ndarray:
+    """New bool array: cells of the clusters whose size is ``>= threshold``."""
+    keep = sizes >= threshold
+    keep[0] = False
+    return keep[labels]
+
+
 def classify_level1_array(
     lay: DegurbaLayers,
     params: DegurbaParams | None = None,
@@ -322,19 +591,42 @@ def classify_level1_array(
     params = params or DegurbaParams()
     v_centre, v_cluster, v_rural, v_water = _codes(params, 1)
     uc_built, _, info = _resolve_built_thresholds(lay, params, 1, optimal_data)
-    centres = urban_centre_labels(lay, params, uc_built, smooth_pop=params.UC_smooth_pop) > 0
-    pop, density = lay.pop, lay.density
+    dthr = [] if params.UC_smooth_pop else [params.UC_density_threshold]
+    if not params.UCL_smooth_pop:
+        dthr.append(params.UCL_density_threshold)
+    codes = _CellCodes(
+        lay, dthr, [uc_built] if params.UC_built_criterium else [],
+        water=(params.water_land_threshold, params.water_pop_threshold,
+               params.water_built_threshold),
+        permanent_water=_is_r2023a(params),
+    )
+    labels, sizes, size_layer = _centre_clusters(lay, params, uc_built, codes,
+                                                 params.UC_smooth_pop)
+    labels, fill = _finish_centres(labels, sizes, lay, params, codes, size_layer,
+                                   params.UC_smooth_pop)
+    centres = labels > 0
+    if fill is not None:
+        centres |= fill
+    del fill, size_layer
     if params.UCL_smooth_pop:
-        pop = smooth_mean(lay.pop, params.UCL_smooth_pop_window)
-        density = smooth_mean(lay.density, params.UCL_smooth_pop_window)
-    clusters, _ = cluster_mask(_dense(density, params.UCL_density_threshold), pop,
-                               params.UCL_size_threshold, params.UCL_contiguity_rule)
-    out = np.full(lay.pop.shape, v_rural, dtype=np.uint8)
-    out[clusters > 0] = v_cluster
-    out[centres] = v_centre
-    water = water_mask(lay, params.water_land_threshold, params.water_pop_threshold,
-                       params.water_built_threshold)
-    out[water & (out == v_rural)] = v_water
+        size_layer = smooth_mean(lay.pop, params.UCL_smooth_pop_window)
+        dense = _dense(smooth_mean(lay.density, params.UCL_smooth_pop_window),
+                       params.UCL_density_threshold)
+    else:
+        size_layer = lay.pop_raw
+        dense = codes.dense(params.UCL_density_threshold)
+    labels, sizes = cluster_labels(dense, size_layer, params.UCL_contiguity_rule,
+                                   output=labels)
+    del dense, size_layer
+    clusters = _keep_cells(labels, sizes, params.UCL_size_threshold)
+    del labels
+    out = np.full(lay.shape, v_rural, dtype=np.uint8)
+    np.copyto(out, v_cluster, where=clusters)
+    np.copyto(out, v_centre, where=centres)
+    del clusters, centres
+    water = codes.flag(_WATER)
+    water &= out == v_rural
+    np.copyto(out, v_water, where=water)
     info["urban_centre_built_threshold"] = uc_built
     return out, info
 
@@ -349,53 +641,98 @@ def classify_level2_array(
 
     Returns the uint8 class array (codes ``params.values`` or 30/23/22/21/13/12/11/10)
     and a dict of resolved values.
+
+    Memory: besides the inputs and the uint8 result, about 10 bytes per cell at the peak
+    (two bytes of precomputed tests, int32 cluster labels and a few bool masks); the
+    float64 layers are only ever materialised block by block.
     """
     params = params or DegurbaParams()
     c30, c23, c22, c21, c13, c12, c11, c10 = _codes(params, 2)
     uc_built, duc_built, info = _resolve_built_thresholds(lay, params, 2, optimal_data)
-    pop, density = lay.pop, lay.density
-    unclassified = np.ones(pop.shape, dtype=bool)
-    out = np.zeros(pop.shape, dtype=np.uint8)
+    uc_b = uc_built if params.UC_built_criterium else None
+    duc_b = duc_built if params.DUC_built_criterium else None
+    p = params
+    codes = _CellCodes(
+        lay,
+        [p.UC_density_threshold, p.DUC_density_threshold, p.SDUC_density_threshold,
+         p.SUrb_density_threshold, p.RC_density_threshold, p.LDR_density_threshold],
+        [b for b in (uc_b, duc_b) if b is not None],
+        water=(p.water_land_threshold, p.water_pop_threshold, p.water_built_threshold),
+        permanent_water=_is_r2023a(p),
+    )
+    pop = lay.pop_raw
+    out = np.zeros(lay.shape, dtype=np.uint8)
+    unclassified = np.ones(lay.shape, dtype=bool)
 
-    def assign(mask: np.ndarray, code: int) -> None:
-        take = mask & unclassified
-        out[take] = code
-        unclassified[take] = False
+    def assign(mask: np.ndarray, code: int) -> None:  # mask: a temporary, modified
+        mask &= unclassified
+        np.copyto(out, code, where=mask)
+        np.copyto(unclassified, False, where=mask)
+
+    cache: dict[str, Any] = {"key": None, "labels": None, "sizes": None}
+
+    def clusters(density_t, built_t, contiguity):
+        """Labels and sizes of the clusters of one dense mask (reused when it repeats)."""
+        key = (float(density_t), None if built_t is None else float(built_t), int(contiguity))
+        if cache["key"] != key:
+            labels, sizes = cluster_labels(codes.dense(density_t, built_t), pop, contiguity,
+                                           output=cache["labels"])
+            cache.update(key=key, labels=labels, sizes=sizes)
+        return cache["labels"], cache["sizes"]
 
     # 30: urban centres (population smoothing never applies at level 2)
-    assign(urban_centre_labels(lay, params, uc_built, smooth_pop=False) > 0, c30)
+    labels, sizes = clusters(p.UC_density_threshold, uc_b, p.UC_contiguity_rule)
+    duc_key = (float(p.DUC_density_threshold), None if duc_b is None else float(duc_b),
+               int(p.DUC_contiguity_rule))
+    duc_cells = None
+    if duc_key == cache["key"]:  # same dense mask as the centres (the default)
+        duc_cells = _keep_cells(labels, sizes, p.DUC_size_threshold)
+    cache["key"] = None  # the labels are modified in place below
+    labels, fill = _finish_centres(labels, sizes, lay, p, codes, pop, False)
+    centre = labels > 0
+    if fill is not None:
+        centre |= fill
+    del fill
+    assign(centre, c30)
+    del centre
     # 23: dense urban clusters
-    dense = _dense(density, params.DUC_density_threshold)
-    if params.DUC_built_criterium:
-        dense |= _dense(lay.built_per_land, duc_built)
-    duc, _ = cluster_mask(dense, pop, params.DUC_size_threshold, params.DUC_contiguity_rule)
-    assign(duc > 0, c23)
+    if duc_cells is None:
+        labels, sizes = clusters(p.DUC_density_threshold, duc_b, p.DUC_contiguity_rule)
+        duc_cells = _keep_cells(labels, sizes, p.DUC_size_threshold)
+    assign(duc_cells, c23)
+    del duc_cells
     # 22: semi-dense urban clusters, rejected whole when touching the buffer of 30/23
-    n = params.SDUC_buffer_size
+    n = p.SDUC_buffer_size
     steps = n if n >= 1 else 2 - n
-    buffer = queen_buffer(~unclassified, steps)
-    sduc, _ = cluster_mask(_dense(density, params.SDUC_density_threshold), pop,
-                           params.SDUC_size_threshold, params.SDUC_contiguity_rule)
-    if sduc.any():
-        touching = np.zeros(int(sduc.max()) + 1, dtype=bool)
-        touching[np.unique(sduc[buffer & (sduc > 0)])] = True
-        touching[0] = True
-        assign(~touching[sduc], c22)
+    classified = ~unclassified
+    buffer = queen_buffer(classified, steps)
+    del classified
+    labels, sizes = clusters(p.SDUC_density_threshold, None, p.SDUC_contiguity_rule)
+    keep = sizes >= p.SDUC_size_threshold
+    keep[0] = False
+    if keep.any():
+        touching = np.zeros(sizes.size, dtype=bool)
+        for sl in row_blocks(lay.shape):
+            touching[labels[sl][buffer[sl]]] = True
+        keep &= ~touching
+        assign(keep[labels], c22)
+    del buffer
     # 21: suburban / peri-urban
-    surb, _ = cluster_mask(_dense(density, params.SUrb_density_threshold), pop,
-                           params.SUrb_size_threshold, params.SUrb_contiguity_rule)
-    assign(surb > 0, c21)
+    labels, sizes = clusters(p.SUrb_density_threshold, None, p.SUrb_contiguity_rule)
+    assign(_keep_cells(labels, sizes, p.SUrb_size_threshold), c21)
     # 13: rural clusters
-    rc, _ = cluster_mask(_dense(density, params.RC_density_threshold), pop,
-                         params.RC_size_threshold, params.RC_contiguity_rule)
-    assign(rc > 0, c13)
+    labels, sizes = clusters(p.RC_density_threshold, None, p.RC_contiguity_rule)
+    assign(_keep_cells(labels, sizes, p.RC_size_threshold), c13)
+    del labels, sizes
+    cache.clear()
     # 12: low-density rural; 11: the rest
-    assign(_dense(density, params.LDR_density_threshold), c12)
-    assign(unclassified.copy(), c11)
+    assign(codes.dense(p.LDR_density_threshold), c12)
+    np.copyto(out, c11, where=unclassified)
+    del unclassified
     # 10: water over very-low-density rural only
-    water = water_mask(lay, params.water_land_threshold, params.water_pop_threshold,
-                       params.water_built_threshold)
-    out[water & (out == c11)] = c10
+    water = codes.flag(_WATER)
+    water &= out == c11
+    np.copyto(out, c10, where=water)
     info["urban_centre_built_threshold"] = uc_built
     info["dense_cluster_built_threshold"] = duc_built
     return out, info
