@@ -22,20 +22,147 @@ import numpy as np
 from .errors import InputError
 from .grid import check_transform
 
-__all__ = ["open_raster", "open_units", "check_share", "check_counts", "as_dataarray"]
+__all__ = [
+    "open_raster",
+    "open_units",
+    "check_share",
+    "check_counts",
+    "check_population",
+    "check_built_land",
+    "as_dataarray",
+    "MAX_DENSITY_PER_KM2",
+]
+
+#: Residents per km² above which a population cell is refused as implausible (the densest
+#: districts on Earth hold a few 10⁵ per km²; 10⁷ means a wrong unit or a corrupt file).
+MAX_DENSITY_PER_KM2 = 1e7
 
 
-def _check_file(path: str | os.PathLike, layer: str | None) -> str:
+def _check_file(path: str | os.PathLike, layer: str | None, *, allow_dir: bool = False) -> str:
     p = Path(path)
-    if not p.exists():
+    try:
+        exists = p.exists()
+        is_dir = p.is_dir()
+    except (OSError, ValueError) as err:  # e.g. a name too long, an embedded NUL byte
+        raise InputError(str(path), layer, f"is not a usable path ({err})") from None
+    if not exists:
         raise InputError(str(path), layer, "file not found")
-    if p.is_dir():
+    if is_dir and not allow_dir:
         raise InputError(str(path), layer, "is a directory, not a file")
     if not os.access(p, os.R_OK):
         raise InputError(str(path), layer, "file is not readable (permission denied)")
-    if p.stat().st_size == 0:
+    if not is_dir and p.stat().st_size == 0:
         raise InputError(str(path), layer, "file is empty (0 bytes)")
     return str(path)
+
+
+def _first_line(err: BaseException) -> str:
+    """One line describing ``err``; GDAL's "see previous exception" points to the cause."""
+    text = str(err).splitlines()[0] if str(err) else ""
+    if "previous exception" in text:
+        cause = err.__cause__ or err.__context__
+        if cause is not None and str(cause):
+            text = str(cause).splitlines()[0]
+        else:
+            text = "the file is truncated or corrupt"
+    return text or type(err).__name__
+
+
+def check_population(
+    values: np.ndarray, file: str | None, layer: str | None, cell_area_km2: float
+) -> None:
+    """Refuse an unusable population grid.
+
+    All cells missing, infinite or negative values, or a cell denser than
+    :data:`MAX_DENSITY_PER_KM2` residents per km² (NaN cells are missing data and allowed).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_population(np.array([[1.0, np.nan]]), "P.tif", "population", 1.0)
+    >>> check_population(np.array([[2e7]]), "P.tif", "population", 1.0)
+    Traceback (most recent call last):
+    ...
+    pari_geo.errors.InputError: P.tif [population]: has 2e+07 residents in one cell ...
+    """
+    layer = layer or "population"
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0 or np.isnan(values).all():
+        raise InputError(file, layer, "has no data (every cell is no-data/NaN)")
+    check_counts(values, file, layer)
+    vmax = float(np.nanmax(values))
+    if cell_area_km2 > 0 and vmax / cell_area_km2 > MAX_DENSITY_PER_KM2:
+        raise InputError(
+            file,
+            layer,
+            f"has {vmax:g} residents in one cell ({vmax / cell_area_km2:g} per km2, more than "
+            f"{MAX_DENSITY_PER_KM2:g}); is it residents per cell, and is the cell size right?",
+        )
+
+
+def check_built_land(
+    built: np.ndarray,
+    land: np.ndarray,
+    file: str | None,
+    *,
+    built_unit: str = "m2",
+    land_unit: str = "m2",
+    cell_area_m2: float = 1e6,
+) -> int:
+    """Warn (``UserWarning``) when built-up exceeds permanent land; return the cell count.
+
+    GHSL has such cells where buildings stand on water (ports, piers); the classification
+    handles them (built-up per land above 1), so they are accepted, but named.
+
+    Examples
+    --------
+    >>> import numpy as np, warnings
+    >>> with warnings.catch_warnings(record=True) as w:
+    ...     warnings.simplefilter("always")
+    ...     check_built_land(np.array([[5.0, 1.0]]), np.array([[2.0, 3.0]]), "B.tif")
+    1
+    >>> "more built-up than permanent land" in str(w[0].message)
+    True
+    """
+    import warnings
+
+    def share(a: np.ndarray, unit: str) -> np.ndarray:
+        a = np.asarray(a, dtype=np.float64)
+        return a / cell_area_m2 if unit == "m2" else a
+
+    b, la = share(built, built_unit), share(land, land_unit)
+    with np.errstate(invalid="ignore"):
+        over = b > la * (1 + 1e-9) + 1e-12
+    n = int(over.sum())
+    if n:
+        warnings.warn(
+            f"{file or '<in-memory>'} [built]: {n} cell(s) have more built-up than permanent "
+            "land (e.g. buildings on water); accepted, built-up per land is then above 1",
+            UserWarning,
+            stacklevel=2,
+        )
+    return n
+
+
+def _check_layer_values(da: Any, fname: str | None, layer: str | None) -> None:
+    """Checks every reader applies: population plausibility, no all-missing layer."""
+    if layer == "population":
+        t = da.rio.transform()
+        crs = da.rio.crs
+        metres = (
+            crs is not None
+            and crs.is_projected
+            and (crs.linear_units or "").lower()
+            in {
+                "metre",
+                "meter",
+                "m",
+            }
+        )
+        # the density test needs metres; other CRSs are refused later with a better message
+        check_population(da.values, fname, layer, abs(t.a * t.e) / 1e6 if metres else 0.0)
+    elif layer in ("built", "land") and np.isnan(np.asarray(da.values, np.float64)).all():
+        raise InputError(fname, layer, "has no data (every cell is no-data/NaN)")
 
 
 def open_raster(path: str | os.PathLike, layer: str | None = None, *, band: int = 1):
@@ -55,8 +182,10 @@ def open_raster(path: str | os.PathLike, layer: str | None = None, *, band: int 
     Raises
     ------
     InputError
-        Missing, empty, unreadable or non-raster file; band out of range; no CRS; rotated
-        or non-square cells.
+        Missing, empty, unreadable, truncated or non-raster file; band out of range; no
+        CRS; rotated or non-square cells; for ``layer="population"`` also no data at all,
+        infinite or negative values and implausible densities (:func:`check_population`);
+        for ``built``/``land`` no data at all.
 
     Examples
     --------
@@ -83,13 +212,18 @@ def open_raster(path: str | os.PathLike, layer: str | None = None, *, band: int 
     except InputError:
         raise
     except (RasterioError, OSError, ValueError) as err:
-        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise InputError(fname, layer, f"cannot be read as a raster ({msg})") from None
+        raise InputError(fname, layer, f"cannot be read as a raster ({_first_line(err)})") from None
+    except MemoryError:
+        raise InputError(fname, layer, "is too large to read into memory") from None
+    except Exception as err:  # GDAL raises CPLE_* errors outside RasterioError
+        raise InputError(fname, layer, f"cannot be read as a raster ({_first_line(err)})") from None
     if crs is None:
         raise InputError(fname, layer, "has no CRS; assign one (e.g. gdal_edit.py -a_srs)")
     check_transform(transform, fname, layer)
     values = data.astype(np.float64).filled(np.nan)
     rows, cols = values.shape
+    if rows == 0 or cols == 0:
+        raise InputError(fname, layer, "has no cells")
     x = transform.c + (np.arange(cols) + 0.5) * transform.a
     y = transform.f + (np.arange(rows) + 0.5) * transform.e
     da = xr.DataArray(
@@ -99,7 +233,9 @@ def open_raster(path: str | os.PathLike, layer: str | None = None, *, band: int 
         name=layer,
         attrs={"source": fname, "source_nodata": nodata, "tags": tags},
     )
-    return da.rio.write_crs(crs).rio.write_transform(transform)
+    da = da.rio.write_crs(crs).rio.write_transform(transform)
+    _check_layer_values(da, fname, layer)
+    return da
 
 
 def as_dataarray(obj: Any, layer: str | None = None):
@@ -121,6 +257,7 @@ def as_dataarray(obj: Any, layer: str | None = None):
             nod = obj.rio.nodata
             if nod is not None and not np.isnan(nod):
                 da = da.where(da != nod)
+        _check_layer_values(da, da.attrs.get("source"), layer)
         return da
     raise InputError(
         None, layer, f"expected a file path or xarray.DataArray, got {type(obj).__name__}"
@@ -179,9 +316,11 @@ def check_share(
 def open_units(path_or_gdf: Any, *, id_col: str | None = None, layer: str | None = None):
     """Read administrative units (GeoPackage, GeoParquet, shapefile ...) as a GeoDataFrame.
 
-    Refuses unreadable or empty files, a missing id column, duplicate ids, a missing CRS,
-    and empty geometries; repairs nothing silently (invalid geometries are fixed with
-    ``make_valid`` and a warning).
+    Refuses unreadable or empty files, a missing id column, duplicate or missing ids, a
+    missing CRS, empty geometries and geometries that are not (multi)polygons (e.g. points
+    among polygons); repairs nothing silently (invalid geometries are fixed with
+    ``make_valid`` and a warning). Folder-based formats (shapefile folder, FileGDB) are
+    accepted as paths.
 
     Examples
     --------
@@ -198,15 +337,18 @@ def open_units(path_or_gdf: Any, *, id_col: str | None = None, layer: str | None
     if isinstance(path_or_gdf, gpd.GeoDataFrame):
         gdf, fname = path_or_gdf.copy(), None
     else:
-        fname = _check_file(path_or_gdf, name)
+        fname = _check_file(path_or_gdf, name, allow_dir=True)
         try:
             if str(fname).lower().endswith(".parquet"):
                 gdf = gpd.read_parquet(fname)
             else:
                 gdf = gpd.read_file(fname, layer=layer)
         except Exception as err:  # pyogrio/fiona/arrow raise many types
-            msg = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise InputError(fname, name, f"cannot be read as a vector layer ({msg})") from None
+            raise InputError(
+                fname, name, f"cannot be read as a vector layer ({_first_line(err)})"
+            ) from None
+        if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry is None:
+            raise InputError(fname, name, "has no geometry column")
     if len(gdf) == 0:
         raise InputError(fname, name, "has no features")
     if gdf.crs is None:
@@ -218,17 +360,27 @@ def open_units(path_or_gdf: Any, *, id_col: str | None = None, layer: str | None
                 name,
                 f"has no id column {id_col!r} (columns: {', '.join(map(str, gdf.columns[:12]))})",
             )
+        if gdf[id_col].isna().any():
+            raise InputError(fname, name, f"id column {id_col!r} has missing values")
         dup = gdf[id_col][gdf[id_col].duplicated()]
         if len(dup):
             raise InputError(
                 fname, name, f"id column {id_col!r} has duplicate values, e.g. {dup.iloc[0]!r}"
             )
-        if gdf[id_col].isna().any():
-            raise InputError(fname, name, f"id column {id_col!r} has missing values")
     geom = gdf.geometry
     if geom.isna().any() or geom.is_empty.any():
         bad = int((geom.isna() | geom.is_empty).sum())
         raise InputError(fname, name, f"{bad} feature(s) have no or empty geometry")
+    kinds = geom.geom_type
+    not_poly = ~kinds.isin(["Polygon", "MultiPolygon"])
+    if not_poly.any():
+        found = sorted(set(kinds[not_poly]))
+        raise InputError(
+            fname,
+            name,
+            f"{int(not_poly.sum())} feature(s) are not (multi)polygons ({', '.join(found)}); "
+            "units must be areas",
+        )
     invalid = ~geom.is_valid
     if invalid.any():
         warnings.warn(

@@ -32,7 +32,18 @@ import numpy as np
 from .classes import ClassScheme
 from .errors import OutputError
 
-__all__ = ["atomic_path", "atomic_dir", "write_class_raster", "write_table", "check_output"]
+__all__ = [
+    "atomic_path",
+    "atomic_dir",
+    "write_class_raster",
+    "write_table",
+    "check_output",
+    "clean_stale_parts",
+]
+
+#: ``last_change`` written into GeoPackages (``gpkg_contents``) so that the same table gives
+#: the same bytes; ``SOURCE_DATE_EPOCH`` (reproducible-builds convention) overrides it.
+GPKG_FIXED_DATE = "2000-01-01T00:00:00.000Z"
 
 
 def check_output(path: str | os.PathLike, overwrite: bool) -> Path:
@@ -50,16 +61,116 @@ def check_output(path: str | os.PathLike, overwrite: bool) -> Path:
     return p
 
 
+def _writer_errors() -> tuple[type[BaseException], ...]:
+    """Exception types that GDAL/OGR/Arrow writers raise for I/O failures (disk full ...)."""
+    errs: list[type[BaseException]] = [OSError]
+    try:
+        from rasterio._err import CPLE_BaseError
+        from rasterio.errors import RasterioError
+
+        errs += [RasterioError, CPLE_BaseError]
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from pyogrio.errors import DataLayerError, DataSourceError
+
+        errs += [DataSourceError, DataLayerError]
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from pyarrow import ArrowException
+
+        errs.append(ArrowException)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errs)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. EPERM: the process exists but belongs to someone else
+        return True
+    return True
+
+
+def clean_stale_parts(path: str | os.PathLike) -> list[Path]:
+    """Remove hidden leftovers of killed writers of ``path``; return what was removed.
+
+    Temporaries are named ``.NAME.part-PID-*`` (files and run folders being written) and
+    ``.NAME.old-PID-*`` (a replaced run folder being deleted). Those whose process no
+    longer runs on this machine are removed; those of a live process (a concurrent run)
+    are kept. :func:`atomic_path` and :func:`atomic_dir` call this before writing.
+    """
+    import shutil
+
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    removed: list[Path] = []
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return removed
+    for kind in ("part", "old"):
+        prefix = f".{target.name}.{kind}-"
+        for q in entries:
+            if not q.name.startswith(prefix):
+                continue
+            pid_text = q.name[len(prefix) :].split("-", 1)[0]
+            if not pid_text.isdigit() or _pid_alive(int(pid_text)):
+                continue
+            try:
+                if q.is_dir() and not q.is_symlink():
+                    shutil.rmtree(q)
+                else:
+                    q.unlink()
+            except OSError:
+                continue  # not ours to remove (permissions); hidden and harmless
+            removed.append(q)
+    return removed
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename in folder ``path`` durable where the platform allows it."""
+    try:
+        dfd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return  # Windows cannot open folders; the rename itself is still atomic
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass  # some file systems refuse fsync on folders; the rename itself is atomic
+    finally:
+        os.close(dfd)
+
+
+def _one_line(err: BaseException) -> str:
+    text = getattr(err, "strerror", None) or str(err)
+    text = text.splitlines()[0] if text else ""
+    return text or type(err).__name__
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success fsync it and rename it into place.
 
-    On any error the temporary file is removed and the target is left untouched.
+    The temporary is a hidden ``.NAME.part-PID-*`` file in the target directory (so the
+    final rename never crosses file systems). On any error the temporary file is removed
+    and the target is left untouched; I/O errors of the writer (``OSError``, GDAL/OGR and
+    Arrow errors, e.g. a full disk) become one :class:`OutputError` naming the target.
     """
     target = check_output(path, overwrite)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=f".part{target.suffix}", dir=target.parent
-    )
+    clean_stale_parts(target)
+    try:
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{target.name}.part-{os.getpid()}-", suffix=target.suffix, dir=target.parent
+        )
+    except OSError as err:
+        raise OutputError(str(target), f"cannot be written ({_one_line(err)})") from None
     os.close(fd)
     os.unlink(tmp)  # writers (GDAL, OGR) want to create the file themselves
     tmp_path = Path(tmp)
@@ -72,17 +183,13 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
         if target.exists() and not overwrite:  # appeared meanwhile
             raise OutputError(str(target), "exists; pass overwrite=True to replace it")
         os.replace(tmp_path, target)
-        with contextlib.suppress(OSError):  # make the rename durable where supported
-            dfd = os.open(target.parent, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-    except OSError as err:
+        _fsync_dir(target.parent)
+    except OutputError:
         _remove(tmp_path)
-        if isinstance(err, OutputError):
-            raise
-        raise OutputError(str(target), f"cannot be written ({err.strerror or err})") from None
+        raise
+    except _writer_errors() as err:
+        _remove(tmp_path)
+        raise OutputError(str(target), f"cannot be written ({_one_line(err)})") from None
     except BaseException:
         _remove(tmp_path)
         raise
@@ -202,7 +309,8 @@ def write_table(
             frame.to_csv(tmp, index=False, lineterminator="\n")
         elif suffix == ".gpkg":
             kwargs = {"metadata": metadata} if metadata else {}
-            df.to_file(tmp, driver="GPKG", layer=layer or p.stem, **kwargs)
+            with _fixed_ogr_date():  # no clock time in gpkg_contents.last_change
+                df.to_file(tmp, driver="GPKG", layer=layer or p.stem, **kwargs)
         elif suffix == ".parquet":
             df.to_parquet(tmp, index=False)
             if metadata:
@@ -218,45 +326,102 @@ def write_table(
 
 
 @contextlib.contextmanager
+def _fixed_ogr_date() -> Iterator[None]:
+    """Make OGR stamp ``gpkg_contents.last_change`` with a fixed date, not the clock.
+
+    GDAL takes this timestamp from the ``OGR_CURRENT_DATE`` config option when set; it is
+    set only for the duration of the write and restored afterwards.
+    """
+    import pyogrio
+
+    date = GPKG_FIXED_DATE
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch.isdigit():
+        import datetime as _dt
+
+        t = _dt.datetime.fromtimestamp(int(epoch), tz=_dt.UTC)
+        date = t.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": date})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
+
+
+@contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Yield a staging folder beside ``path``; on success it replaces ``path`` as a whole.
 
-    Missing parent folders are created.
+    Missing parent folders are created (and removed again if the run fails).
 
-    A run directory therefore appears complete or not at all: on error (or a kill) only a
-    hidden ``.NAME.part-*`` folder can remain, never a half-filled ``NAME``.
+    A run directory therefore appears complete or not at all: on error the staging folder
+    is removed; after a kill only a hidden ``.NAME.part-PID-*`` folder can remain, never a
+    half-filled ``NAME``, and the next write of ``NAME`` removes it (see
+    :func:`clean_stale_parts`). Every file and folder is fsynced before the rename.
     """
     import shutil
 
     target = Path(path)
     parent = target.parent
+    created: list[Path] = []  # parents made here, removed again on failure
     if not parent.exists():
+        missing = [q for q in [parent, *parent.parents] if not q.exists()]
         try:
             parent.mkdir(parents=True)
         except OSError as err:
             raise OutputError(
                 str(target), f"cannot create parent directory ({err.strerror})"
             ) from None
+        created = sorted(missing, key=lambda q: len(q.parts), reverse=True)
     if not parent.is_dir():
         raise OutputError(str(target), f"parent {str(parent)!r} is not a directory")
     if not os.access(parent, os.W_OK):
         raise OutputError(str(target), f"parent directory {str(parent)!r} is not writable")
     if target.exists() and not overwrite:
         raise OutputError(str(target), "exists; pass overwrite=True (--overwrite) to replace it")
-    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.part-", dir=parent))
+    if target.exists() and not target.is_dir():
+        raise OutputError(str(target), "exists and is not a directory")
+    clean_stale_parts(target)
+    pid = os.getpid()
+    try:
+        stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.part-{pid}-", dir=parent))
+    except OSError as err:
+        _rmdirs(created)
+        raise OutputError(str(target), f"cannot be written ({_one_line(err)})") from None
     try:
         yield stage
-        for f in stage.iterdir():
-            if f.is_file():
+        for f in sorted(stage.rglob("*")):
+            if f.is_file() and not f.is_symlink():
                 with open(f, "rb") as fh:
                     os.fsync(fh.fileno())
+        for d in sorted((q for q in stage.rglob("*") if q.is_dir()), reverse=True):
+            _fsync_dir(d)
+        _fsync_dir(stage)
         old = None
         if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=parent))
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-{pid}-", dir=parent))
             os.replace(target, old / target.name)
         os.replace(stage, target)
+        _fsync_dir(parent)
         if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            shutil.rmtree(old, ignore_errors=True)  # hidden; clean_stale_parts retries
+    except OutputError:
+        shutil.rmtree(stage, ignore_errors=True)
+        _rmdirs(created)
+        raise
+    except OSError as err:
+        shutil.rmtree(stage, ignore_errors=True)
+        _rmdirs(created)
+        raise OutputError(str(target), f"cannot be written ({_one_line(err)})") from None
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
+        _rmdirs(created)
         raise
+
+
+def _rmdirs(dirs: list[Path]) -> None:
+    """Remove folders this module created (deepest first) while they are empty."""
+    for d in dirs:
+        with contextlib.suppress(OSError):
+            d.rmdir()
