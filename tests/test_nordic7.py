@@ -6,6 +6,7 @@ speed of 60 km/h makes a rook step 1 minute and a diagonal step sqrt(2) minutes.
 
 from __future__ import annotations
 
+import json
 import tomllib
 from dataclasses import fields
 from importlib import resources
@@ -393,6 +394,10 @@ def test_fallback_bookkeeping():
                   commuting_share=ones * 0, service_minutes=ones, speed_kmh=ones * 50)  # fmt: skip
     assert info["layers_fallback"] == {}
     assert len(info["layers_used"]) == 7
+    meta = json.loads(json.dumps(info["metadata"]))  # JSON-serialisable, no arrays
+    assert meta["layers_used"] == info["layers_used"]
+    assert meta["params"] == Nordic7Params().to_dict()
+    assert meta["windows"] == {"inner": 3, "rural": 7}
 
 
 def test_input_errors():

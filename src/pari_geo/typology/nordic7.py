@@ -474,7 +474,8 @@ def classify_nordic7_array(
         ``minutes_to_core`` (``inf`` beyond ``max(close_to_urban_minutes,
         peri_urban_core_minutes)``), ``linked_settlements``, ``service_minutes`` (given, or
         computed: ``inf`` beyond ``sparse_service_minutes``), ``service_minutes_computed``
-        (bool), and ``class_cells`` / ``class_residents`` (per code).
+        (bool), ``class_cells`` / ``class_residents`` (per code), and ``metadata``: the
+        JSON-serialisable subset of all this (no arrays) for output tags and sidecars.
 
     Notes
     -----
@@ -529,7 +530,7 @@ def classify_nordic7_array(
         )
     with np.errstate(invalid="ignore"):
         if np.any(pop < 0):
-            raise InputError(None, "population", "has negative residents")
+            raise InputError(None, "population", "has negative residents (nodata not set to NaN?)")
     built = _layer("built_share", built_share, shape, share=True)
     land = _layer("land_share", land_share, shape, share=True)
     agri = _layer("agri_share", agri_share, shape, share=True)
@@ -725,5 +726,22 @@ def classify_nordic7_array(
     info["class_cells"] = {int(c): int((codes == c).sum()) for c in (1, 2, 3, 4, 5, 6, 7, 0, 255)}
     info["class_residents"] = {
         int(c): float(pop0[codes == c].sum()) for c in (1, 2, 3, 4, 5, 6, 7, 0, 255)
+    }
+    info["metadata"] = {
+        k: info[k]
+        for k in (
+            "typology",
+            "layers_used",
+            "layers_fallback",
+            "params",
+            "cell_size_m",
+            "cell_area_km2",
+            "windows",
+            "core_max_gap_cells",
+            "n_cores",
+            "service_minutes_computed",
+            "class_cells",
+            "class_residents",
+        )
     }
     return codes, info
