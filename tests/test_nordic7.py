@@ -169,6 +169,8 @@ def test_agri_share_from_landcover_corine():
     np.testing.assert_array_equal(custom, [[0.5, 0.0]])
     with pytest.raises(ValueError, match="multiple"):
         agri_share_from_landcover(classes, factor=3)
+    # any shape at factor 1 (e.g. the valid cells of a raster, flattened)
+    np.testing.assert_array_equal(agri_share_from_landcover(np.array([211, 311])), [1.0, 0.0])
 
 
 # --------------------------------------------------------------------------------------

@@ -347,9 +347,9 @@ def agri_share_from_landcover(
     Parameters
     ----------
     classes : ndarray of int
-        Land-cover classes, either on the grid itself (``factor=1``) or on a finer grid whose
-        cells nest ``factor × factor`` in each grid cell (e.g. 100 m CORINE in 1 km cells:
-        ``factor=10``).
+        Land-cover classes, either on the grid itself (``factor=1``; any shape) or on a finer
+        2-D grid whose cells nest ``factor × factor`` in each grid cell (e.g. 100 m CORINE in
+        1 km cells: ``factor=10``).
     mapping : dict, optional
         Class → agricultural weight in 0..1 (usually 0/1). Default
         :data:`CORINE_AGRICULTURAL` (CORINE level-3 codes 211–244 agricultural).
@@ -374,11 +374,11 @@ def agri_share_from_landcover(
     """
     mapping = CORINE_AGRICULTURAL if mapping is None else mapping
     cls = np.asarray(classes)
-    if cls.ndim != 2:
-        raise ValueError(f"classes must be a 2-D raster, got shape {cls.shape}")
     factor = int(factor)
-    if factor < 1 or cls.shape[0] % factor or cls.shape[1] % factor:
-        raise ValueError(f"shape {cls.shape} is not a multiple of factor {factor}")
+    if factor < 1:
+        raise ValueError(f"factor must be a positive integer, got {factor}")
+    if factor > 1 and (cls.ndim != 2 or cls.shape[0] % factor or cls.shape[1] % factor):
+        raise ValueError(f"shape {cls.shape} is not a 2-D multiple of factor {factor}")
     keys = np.array(sorted(mapping), dtype=np.int64)
     weights = np.array([float(mapping[k]) for k in keys], dtype=np.float64)
     if np.any((weights < 0) | (weights > 1)):
