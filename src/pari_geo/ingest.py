@@ -265,7 +265,13 @@ def as_dataarray(obj: Any, layer: str | None = None):
 
 
 def check_counts(values: np.ndarray, file: str | None, layer: str) -> None:
-    """Refuse negative or infinite counts (population, m²)."""
+    """Refuse negative or infinite counts (population, m²) and, for the population, built-up
+    and land layers, a layer without any data."""
+    values = np.asarray(values)
+    if values.dtype.kind != "f":
+        values = values.astype(np.float64)
+    if layer in ("population", "built", "land") and (values.size == 0 or np.isnan(values).all()):
+        raise InputError(file, layer, "has no data (every cell is no-data/NaN)")
     finite = values[~np.isnan(values)]
     if np.isinf(finite).any():
         raise InputError(file, layer, "contains infinite values")

@@ -402,7 +402,13 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pat
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-{pid}-", dir=parent))
             os.replace(target, old / target.name)
-        os.replace(stage, target)
+        try:
+            os.replace(stage, target)
+        except BaseException:
+            if old is not None:  # put the previous run back
+                os.replace(old / target.name, target)
+                old.rmdir()
+            raise
         _fsync_dir(parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)  # hidden; clean_stale_parts retries
