@@ -223,7 +223,9 @@ def _centres_with_possible_holes(centre_labels: np.ndarray) -> np.ndarray:
     """
     lab = centre_labels
     rows, cols = lab.shape
-    outside, n_out = ndimage.label(lab == 0, structure=_STRUCTURE[4], output=np.int32)
+    background = lab == 0
+    outside, n_out = ndimage.label(background, structure=_STRUCTURE[4], output=np.int32)
+    del background
     ids = []
     if n_out:
         border = np.zeros(n_out + 1, dtype=bool)
@@ -231,7 +233,13 @@ def _centres_with_possible_holes(centre_labels: np.ndarray) -> np.ndarray:
             border[edge] = True
         border[0] = True
         if not border.all():
-            pr, pc = np.nonzero(~border[outside])
+            pocket = ~border
+            pr, pc = [], []
+            for sl in row_blocks(lab.shape):
+                r, c = np.nonzero(pocket[outside[sl]])
+                pr.append(r + sl.start)
+                pc.append(c)
+            pr, pc = np.concatenate(pr), np.concatenate(pc)
             for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
                 r, c = pr + dr, pc + dc
                 ok = (r >= 0) & (r < rows) & (c >= 0) & (c < cols)

@@ -190,7 +190,9 @@ def round_half_even_3(x: np.ndarray) -> np.ndarray:
     --------
     >>> import numpy as np
     >>> round_half_even_3(np.array([0.1995, 0.19949, 0.0125, np.inf])).tolist()
-    [0.2, 0.199, 0.012, inf]
+    [0.2, 0.199, 0.013, inf]
+
+    (0.0125 is stored as 0.01250000000000000069..., so it is not a tie and goes up.)
     """
     x = np.asarray(x, dtype=np.float64)
     with np.errstate(invalid="ignore"):
@@ -746,7 +748,93 @@ def _crop_to(da, bounds):
     return da.isel(x=np.flatnonzero(xs), y=np.flatnonzero(ys))
 
 
+def _read_band_native(src) -> np.ndarray:
+    """Band 1 in its own dtype; cells masked by GDAL become NaN (ints: float64 then).
+
+    Same values as ingest's ``read(masked=True).astype(float64).filled(nan)`` up to the
+    dtype: the classification converts block by block, so results are identical.
+    """
+    from rasterio.enums import MaskFlags
+
+    a = src.read(1)
+    flags = src.mask_flag_enums[0]
+    nodata = src.nodata
+    if MaskFlags.all_valid in flags:
+        return a
+    if list(flags) == [MaskFlags.nodata] and nodata is not None:
+        if a.dtype.kind == "f" and np.isnan(nodata):
+            return a  # no-data cells are NaN already
+        if a.dtype.kind in "iu" and float(nodata).is_integer():
+            info = np.iinfo(a.dtype)
+            if not info.min <= nodata <= info.max:
+                return a
+            invalid = a == a.dtype.type(int(nodata))
+        else:
+            invalid = src.read_masks(1) == 0
+    else:
+        invalid = src.read_masks(1) == 0
+    if invalid.any():
+        if a.dtype.kind != "f":
+            a = a.astype(np.float64)
+        a[invalid] = np.nan
+    return a
+
+
+def _load_lean(population, built, land, built_unit, land_unit):
+    """Fast path: three raster files on one identical grid, read in their own dtypes.
+
+    Avoids the float64 copies (and xarray/rioxarray deep copies) of the general path, so
+    the inputs cost their file dtypes (16 bytes per cell for GHSL's float64 POP and uint32
+    BUILT_S/LAND). Returns None whenever anything is unusual (other grids, a problem with
+    a file, a failed check): the general path then runs and raises the usual errors.
+    """
+    import os
+
+    if not all(isinstance(x, str | os.PathLike) for x in (population, built, land)):
+        return None
+    try:
+        import rasterio
+
+        from ..grid import GridSpec, check_transform, require_projected
+        from ..ingest import check_counts, check_share
+
+        names = ("population", "built", "land")
+        paths = [str(x) for x in (population, built, land)]
+        meta = []
+        for path in paths:
+            if not os.path.isfile(path) or not os.access(path, os.R_OK):
+                return None
+            with rasterio.open(path) as src:
+                if src.count < 1 or src.crs is None:
+                    return None
+                meta.append((src.crs, src.transform, src.shape, src.bounds))
+        crs, transform, shape, bounds = meta[0]
+        if any(m[0] != crs or m[1] != transform or m[2] != shape for m in meta[1:]):
+            return None
+        for path, name in zip(paths, names, strict=True):
+            check_transform(transform, path, name)
+        grid = GridSpec(require_projected(crs, paths[0], "population", tuple(bounds)),
+                        transform, shape)
+        r = grid.cell_size_m
+        arrays = []
+        for path in paths:
+            with rasterio.open(path) as src:
+                arrays.append(_read_band_native(src))
+        pop, built_v, land_v = arrays
+        del arrays
+        check_counts(pop, paths[0], "population")
+        check_share(built_v, paths[1], "built", built_unit, r * r)
+        check_share(land_v, paths[2], "land", land_unit, r * r)
+    except Exception:
+        return None
+    lay = degurba_layers(pop, built_v, land_v, r, built_unit=built_unit, land_unit=land_unit)
+    return grid, lay, dict(zip(names, paths, strict=True))
+
+
 def _load_inputs(population, built, land, built_unit, land_unit):
+    lean = _load_lean(population, built, land, built_unit, land_unit)
+    if lean is not None:
+        return lean
     from ..align import align_to_grid, common_extent
     from ..grid import GridSpec
     from ..ingest import as_dataarray, check_counts, check_share
@@ -790,6 +878,23 @@ def _load_inputs(population, built, land, built_unit, land_unit):
                          built_unit=built_unit, land_unit=land_unit)
     sources = {k: v.attrs.get("source") for k, v in src.items()}
     return base, lay, sources
+
+
+def _small_gdal_cache():
+    """GDAL block cache of 64 MB while the inputs are read (unless GDAL_CACHEMAX is set).
+
+    Each raster is read once, whole, so cached blocks are never reused; with GDAL's
+    default (5 % of RAM) the cache would hold up to that much decompressed data on top
+    of the arrays.
+    """
+    import contextlib
+    import os
+
+    if os.environ.get("GDAL_CACHEMAX"):
+        return contextlib.nullcontext()
+    import rasterio
+
+    return rasterio.Env(GDAL_CACHEMAX=64)
 
 
 def classify_grid(
@@ -865,10 +970,11 @@ def classify_grid(
         if unit not in ("m2", "share"):
             raise ConfigError(name, f"must be 'm2' or 'share', got {unit!r}")
     codes = _codes(params, level)
-    grid, lay, sources = _load_inputs(population, built, land, built_unit, land_unit)
-    opt = None
-    if built_optimal_data is not None:
-        _, opt, _ = _load_inputs(*built_optimal_data, built_unit, land_unit)
+    with _small_gdal_cache():
+        grid, lay, sources = _load_inputs(population, built, land, built_unit, land_unit)
+        opt = None
+        if built_optimal_data is not None:
+            _, opt, _ = _load_inputs(*built_optimal_data, built_unit, land_unit)
     fn = classify_level1_array if level == 1 else classify_level2_array
     out, info = fn(lay, params, optimal_data=opt)
     scheme = (DEGURBA_L1 if level == 1 else DEGURBA_L2).with_codes(codes)
