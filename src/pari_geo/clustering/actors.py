@@ -1,0 +1,741 @@
+"""Micro-clusters of actors: DBSCAN clusters with their context, significance and rung.
+
+:func:`find_microclusters` clusters actors (farm shops, breweries, artists, cooperatives ...)
+with the exact DBSCAN of :mod:`pari_geo.clustering` and describes every cluster (design
+``clustering.md`` sections 2-4): its sectors, footprint, extent, the administrative units it
+spans, the dominant place type and residents of its footprint, whether it stands out against
+its own unit (:mod:`pari_geo.clustering.significance`) and its rung on the Cluster Ladder
+(:mod:`pari_geo.clustering.ladder`). :func:`label_actors` gives every actor its cluster id.
+
+Examples
+--------
+>>> import geopandas as gpd
+>>> from shapely.geometry import Point
+>>> pts = [Point(0, 0), Point(0, 200), Point(200, 0), Point(5000, 5000)]
+>>> actors = gpd.GeoDataFrame({"sector": ["farm shop", "brewery", "artist", "care"]},
+...                           geometry=pts, crs="EPSG:3006")
+>>> out = find_microclusters(actors, eps_m=300, min_actors=3, sector_col="sector")
+>>> out[["cluster_id", "n_actors", "sectors", "n_sectors", "rung"]]
+   cluster_id  n_actors                   sectors  n_sectors   rung
+0           0         3  artist;brewery;farm shop          3  micro
+>>> label_actors(actors, eps_m=300, min_actors=3).tolist()
+[0, 0, 0, -1]
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError, InputError
+from . import significance as sig
+from .ladder import rung_of
+
+__all__ = ["find_microclusters", "label_actors", "CLUSTER_COLUMNS"]
+
+#: Output columns of :func:`find_microclusters` and their dtypes (geometry: GeoSeries).
+CLUSTER_COLUMNS: dict[str, str | None] = {
+    "cluster_id": "int64",
+    "n_actors": "int64",
+    "sectors": "str",
+    "n_sectors": "int64",
+    "sector_entropy": "float64",
+    "social_economy_share": "float64",
+    "geometry": None,
+    "area_km2": "float64",
+    "extent_m": "float64",
+    "unit_ids": "str",
+    "n_units": "int64",
+    "dominant_place_type": "Int64",
+    "residents": "float64",
+    "expected": "float64",
+    "ratio": "float64",
+    "llr": "float64",
+    "p_value": "float64",
+    "q_value": "float64",
+    "hidden": "bool",
+    "rung": "str",
+}
+
+_LAYER = "actors"
+
+
+@dataclass
+class _Prepared:
+    """Validated inputs in the working CRS."""
+
+    crs: Any
+    xy: np.ndarray
+    index: pd.Index
+    sectors: np.ndarray | None
+    social: np.ndarray | None
+    actor_unit: np.ndarray
+    unit_ids: np.ndarray | None
+    unit_geoms: np.ndarray | None
+    regions: np.ndarray | None
+    countries: np.ndarray | None
+    pop: np.ndarray | None
+    pop_transform: Any
+    ptype: np.ndarray | None
+    ptype_transform: Any
+    ptype_xy: np.ndarray | None
+
+
+def _check_options(
+    *,
+    eps_m: Any,
+    min_actors: Any,
+    n_sim: Any = 999,
+    alpha: Any = 0.05,
+    footprint: Any = "discs",
+    micro_max_extent_m: Any = 5000,
+    micro_max_actors: Any = 50,
+    null_cell_m: Any = 1000.0,
+) -> None:
+    def positive(key: str, value: Any) -> None:
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        if not ok or not math.isfinite(float(value)) or float(value) <= 0:
+            raise ConfigError(key, f"must be a positive number of metres, got {value!r}")
+
+    def integer(key: str, value: Any, low: int) -> None:
+        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        if not ok or int(value) < low:
+            raise ConfigError(key, f"must be an integer >= {low}, got {value!r}")
+
+    positive("eps_m", eps_m)
+    integer("min_actors", min_actors, 1)
+    integer("n_sim", n_sim, 0)
+    positive("micro_max_extent_m", micro_max_extent_m)
+    integer("micro_max_actors", micro_max_actors, 1)
+    positive("null_cell_m", null_cell_m)
+    if not isinstance(alpha, numbers.Real) or not 0 < float(alpha) <= 1:
+        raise ConfigError("alpha", f"must be in (0, 1], got {alpha!r}")
+    if footprint not in ("discs", "hull"):
+        raise ConfigError("footprint", f"must be 'discs' or 'hull', got {footprint!r}")
+
+
+def _raster(obj: Any, layer: str):
+    """(values 2-D float64 with NaN for nodata, transform, crs) of a raster input."""
+    from ..grid import GridSpec
+    from ..ingest import as_dataarray
+
+    da = as_dataarray(obj, layer)
+    src = da.attrs.get("source")
+    grid = GridSpec.from_dataarray(da, file=src, layer=layer)
+    values = np.asarray(da.values, dtype=np.float64)
+    return values, grid.transform, grid.crs, src
+
+
+def _prepare(
+    actors: Any,
+    *,
+    units: Any = None,
+    unit_id: str | None = None,
+    region_col: str | None = None,
+    country_col: str | None = None,
+    population: Any = None,
+    place_types: Any = None,
+    sector_col: str | None = None,
+    social_col: str | None = None,
+) -> _Prepared:
+    import geopandas as gpd
+    import shapely
+    from pyproj import CRS
+
+    from ..grid import require_projected
+    from ..ingest import check_counts, open_units
+
+    if not isinstance(actors, gpd.GeoDataFrame):
+        raise InputError(
+            None, _LAYER, f"must be a geopandas.GeoDataFrame, got {type(actors).__name__}"
+        )
+    if actors.crs is None:
+        raise InputError(None, _LAYER, "has no CRS; set one with GeoDataFrame.set_crs")
+    geom = actors.geometry
+    bad = (geom.isna() | geom.is_empty).to_numpy()
+    if bad.any():
+        raise InputError(
+            None,
+            _LAYER,
+            f"{int(bad.sum())} actor(s) have no or empty geometry (first at index "
+            f"{actors.index[np.flatnonzero(bad)[0]]!r}); drop or fix them",
+        )
+    for key, col in (("sector_col", sector_col), ("social_col", social_col)):
+        if col is not None and col not in actors.columns:
+            raise InputError(
+                None,
+                _LAYER,
+                f"has no column {col!r} ({key}); columns: {', '.join(map(str, actors.columns))}",
+            )
+    if units is None and (region_col is not None or country_col is not None):
+        raise ConfigError("region_col/country_col", "need units (they are columns of units)")
+
+    pop = pop_t = pop_crs = None
+    if population is not None:
+        pop, pop_t, pop_crs, src = _raster(population, "population")
+        check_counts(pop, src, "population")
+    pt = pt_t = pt_crs = None
+    if place_types is not None:
+        pt, pt_t, pt_crs, _ = _raster(place_types, "place_types")
+        pt = np.where(pt == 255, np.nan, pt)
+    units_gdf = None
+    if units is not None:
+        units_gdf = open_units(units, id_col=unit_id)
+        for key, col in (("region_col", region_col), ("country_col", country_col)):
+            if col is not None and col not in units_gdf.columns:
+                raise InputError(None, "units", f"has no column {col!r} ({key})")
+
+    # working CRS: the population grid's, else the actors', else the units' / place types'
+    acrs = CRS.from_user_input(actors.crs)
+    if pop_crs is not None:
+        work = pop_crs
+    elif acrs.is_projected:
+        work = require_projected(acrs, None, _LAYER)
+    elif units_gdf is not None and CRS.from_user_input(units_gdf.crs).is_projected:
+        work = require_projected(units_gdf.crs, None, "units")
+    elif pt_crs is not None:
+        work = pt_crs
+    else:
+        bounds = tuple(actors.total_bounds) if len(actors) else None
+        require_projected(acrs, None, _LAYER, bounds)  # raises, naming a projected CRS
+        work = acrs  # pragma: no cover
+
+    geom = actors.geometry if acrs == work else actors.geometry.to_crs(work)
+    arr = geom.to_numpy()
+    not_point = shapely.get_type_id(arr) != 0
+    if not_point.any():
+        arr = arr.copy()
+        arr[not_point] = shapely.point_on_surface(arr[not_point])
+    xy = shapely.get_coordinates(arr) if len(arr) else np.zeros((0, 2))
+    if xy.shape != (len(actors), 2) or not np.isfinite(xy).all():
+        raise InputError(None, _LAYER, "has non-finite coordinates (NaN or infinite)")
+    xy = np.ascontiguousarray(xy, dtype=np.float64)
+
+    sectors = social = None
+    if sector_col is not None:
+        s = actors[sector_col]
+        sectors = np.where(s.isna().to_numpy(), None, s.astype(str).to_numpy()).astype(object)
+    if social_col is not None:
+        s = actors[social_col]
+        social = np.where(s.isna().to_numpy(), np.nan, s.fillna(0).astype(float).to_numpy())
+
+    actor_unit = np.full(len(actors), -1, dtype=np.int64)
+    unit_ids = unit_geoms = regions = countries = None
+    if units_gdf is not None:
+        if CRS.from_user_input(units_gdf.crs) != work:
+            units_gdf = units_gdf.to_crs(work)
+        unit_geoms = units_gdf.geometry.to_numpy()
+        ids = units_gdf[unit_id] if unit_id is not None else units_gdf.index.to_series()
+        unit_ids = np.asarray(ids.astype(str).to_numpy(), dtype=object)
+        regions = units_gdf[region_col].to_numpy() if region_col else None
+        countries = units_gdf[country_col].to_numpy() if country_col else None
+        if len(xy):
+            tree = shapely.STRtree(unit_geoms)
+            pts = shapely.points(xy)
+            a, u = tree.query(pts, predicate="intersects")
+            best = np.full(len(xy), np.iinfo(np.int64).max, dtype=np.int64)
+            np.minimum.at(best, a, u)
+            actor_unit = np.where(best == np.iinfo(np.int64).max, -1, best)
+        outside = int((actor_unit < 0).sum())
+        if outside:
+            warnings.warn(
+                f"{outside} actor(s) lie outside every unit: they take part in the clustering "
+                "but stay fixed in the null model and count in no unit's rate",
+                stacklevel=3,
+            )
+    elif pop is None:
+        actor_unit[:] = -1
+    else:
+        actor_unit[:] = 0  # the whole grid is one unit
+
+    pt_xy = None
+    if pt is not None:
+        pt_xy = xy
+        if pt_crs != work:
+            from pyproj import Transformer
+
+            tr = Transformer.from_crs(work, pt_crs, always_xy=True)
+            pt_xy = np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))
+    return _Prepared(
+        crs=work,
+        xy=xy,
+        index=actors.index,
+        sectors=sectors,
+        social=social,
+        actor_unit=actor_unit,
+        unit_ids=unit_ids,
+        unit_geoms=unit_geoms,
+        regions=regions,
+        countries=countries,
+        pop=pop,
+        pop_transform=pop_t,
+        ptype=pt,
+        ptype_transform=pt_t,
+        ptype_xy=pt_xy,
+    )
+
+
+def _empty(crs: Any):
+    import geopandas as gpd
+
+    data = {}
+    for col, dtype in CLUSTER_COLUMNS.items():
+        if col == "geometry":
+            data[col] = gpd.GeoSeries([], crs=crs)
+        else:
+            data[col] = pd.Series([], dtype=dtype)
+    return gpd.GeoDataFrame(data, geometry="geometry", crs=crs)
+
+
+def _extent(points: np.ndarray) -> float:
+    """Largest distance between two points, computed on the convex-hull vertices."""
+    import shapely
+
+    pts = np.unique(points, axis=0)
+    if len(pts) < 2:
+        return 0.0
+    hull = shapely.convex_hull(shapely.multipoints(pts))
+    v = np.unique(shapely.get_coordinates(hull), axis=0)
+    d = v[:, None, :] - v[None, :, :]
+    return float(np.sqrt((d**2).sum(-1).max()))
+
+
+def _footprint(points: np.ndarray, eps_m: float, kind: str):
+    import shapely
+
+    pts = np.unique(points, axis=0)
+    mp = shapely.multipoints(pts)
+    if kind == "discs":
+        # union of individual discs: much faster than buffering the MultiPoint
+        return shapely.union_all(shapely.buffer(shapely.points(pts), eps_m / 2.0, quad_segs=8))
+    hull = shapely.convex_hull(mp)
+    if shapely.get_type_id(hull) != 3 or shapely.area(hull) <= 0:
+        hull = shapely.buffer(hull, eps_m / 2.0, quad_segs=8)
+    return hull
+
+
+def _footprint_residents(geom, pop: np.ndarray, t) -> float:
+    """Residents of the grid cells under ``geom``, weighted by the share of each cell inside.
+
+    Residents are taken as evenly spread inside a cell: a cell half inside contributes half
+    its residents. Exact polygon overlay on the cells the footprint touches.
+    """
+    import shapely
+
+    rows, cols = pop.shape
+    xmin, ymin, xmax, ymax = shapely.bounds(geom)
+    c0 = max(0, int(np.floor((xmin - t.c) / t.a)))
+    c1 = min(cols - 1, int(np.floor((xmax - t.c) / t.a)))
+    r0 = max(0, int(np.floor((t.f - ymax) / -t.e)))
+    r1 = min(rows - 1, int(np.floor((t.f - ymin) / -t.e)))
+    if c0 > c1 or r0 > r1:
+        return 0.0
+    rr, cc = np.mgrid[r0 : r1 + 1, c0 : c1 + 1]
+    rr, cc = rr.ravel(), cc.ravel()
+    vals = pop[rr, cc]
+    keep = np.isfinite(vals) & (vals > 0)
+    if not keep.any():
+        return 0.0
+    rr, cc, vals = rr[keep], cc[keep], vals[keep]
+    x0 = t.c + cc * t.a
+    y1 = t.f + rr * t.e
+    boxes = shapely.box(x0, y1 + t.e, x0 + t.a, y1)
+    shapely.prepare(geom)
+    inside = shapely.contains(geom, boxes)
+    share = np.ones(len(boxes))
+    edge = ~inside
+    if edge.any():
+        share[edge] = shapely.area(shapely.intersection(boxes[edge], geom)) / (t.a * -t.e)
+    return float((vals * share).sum())
+
+
+def _raster_values(values: np.ndarray, t, xy: np.ndarray) -> np.ndarray:
+    rows, cols = values.shape
+    c = np.floor((xy[:, 0] - t.c) / t.a)
+    r = np.floor((xy[:, 1] - t.f) / t.e)
+    ok = (c >= 0) & (c < cols) & (r >= 0) & (r < rows)
+    out = np.full(len(xy), np.nan)
+    out[ok] = values[r[ok].astype(np.int64), c[ok].astype(np.int64)]
+    return out
+
+
+def _clusters(
+    prep: _Prepared,
+    *,
+    eps_m: float,
+    min_actors: int,
+    n_sim: int = 999,
+    alpha: float = 0.05,
+    random_state: Any = 0,
+    micro_max_extent_m: float = 5000,
+    micro_max_actors: int = 50,
+    footprint: str = "discs",
+    null_cell_m: float = 1000.0,
+):
+    """Cluster table and per-actor labels of one scale."""
+    import geopandas as gpd
+
+    from .estimator import dbscan
+
+    _check_options(
+        eps_m=eps_m,
+        min_actors=min_actors,
+        n_sim=n_sim,
+        alpha=alpha,
+        footprint=footprint,
+        micro_max_extent_m=micro_max_extent_m,
+        micro_max_actors=micro_max_actors,
+        null_cell_m=null_cell_m,
+    )
+    n = len(prep.xy)
+    if n == 0:
+        return _empty(prep.crs), np.zeros(0, dtype=np.int64)
+    labels, _ = dbscan(prep.xy, float(eps_m), int(min_actors), n_jobs=1)
+    labels = labels.astype(np.int64)
+    k = int(labels.max()) + 1
+    if k == 0:
+        return _empty(prep.crs), labels
+
+    # --- significance -----------------------------------------------------------------
+    model = sig.build_null_model(
+        prep.xy,
+        prep.actor_unit,
+        prep.unit_geoms,
+        population=prep.pop,
+        transform=prep.pop_transform,
+        null_cell_m=float(null_cell_m),
+    )
+    if model is not None:
+        n_free, expected = sig.cluster_counts(
+            labels, model.free, model.actor_cell, model.cell_expected
+        )
+        llr = sig.poisson_llr(n_free, expected)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(n_free > 0, n_free / expected, np.nan)
+        rng = np.random.default_rng(random_state)
+        sim_max = sig.simulate_max_llr(
+            prep.xy,
+            model,
+            eps_m=float(eps_m),
+            min_actors=int(min_actors),
+            n_sim=int(n_sim),
+            rng=rng,
+        )
+        p = sig.monte_carlo_pvalues(llr, sim_max) if n_sim > 0 else np.full(k, np.nan)
+        q = sig.benjamini_hochberg(p)
+        unit_rate = model.unit_rate_per_resident()
+        has_weight = (
+            model.unit_residents > 0 if model.basis == "residents" else model.unit_weight > 0
+        )
+        median_rate = float(np.median(unit_rate[has_weight])) if has_weight.any() else np.nan
+    else:
+        expected = ratio = llr = p = q = np.full(k, np.nan)
+        unit_rate, median_rate = None, np.nan
+
+    # --- per-cluster description --------------------------------------------------------
+    clustered = np.flatnonzero(labels >= 0)
+    order = clustered[np.argsort(labels[clustered], kind="stable")]
+    bounds = np.searchsorted(labels[order], np.arange(k + 1))
+    ptype_vals = None
+    if prep.ptype is not None:
+        ptype_vals = _raster_values(prep.ptype, prep.ptype_transform, prep.ptype_xy)
+    rows: dict[str, list] = {c: [] for c in CLUSTER_COLUMNS}
+    for cid in range(k):
+        mem = order[bounds[cid] : bounds[cid + 1]]
+        pts = prep.xy[mem]
+        rows["cluster_id"].append(cid)
+        rows["n_actors"].append(len(mem))
+        if prep.sectors is not None:
+            vals = [v for v in prep.sectors[mem] if v is not None]
+            names, counts = np.unique(np.asarray(vals, dtype=str), return_counts=True)
+            rows["sectors"].append(";".join(names.tolist()))
+            rows["n_sectors"].append(len(names))
+            if len(names):
+                share = counts / counts.sum()
+                rows["sector_entropy"].append(float(-(share * np.log(share)).sum()) + 0.0)
+            else:
+                rows["sector_entropy"].append(np.nan)
+        else:
+            rows["sectors"].append("")
+            rows["n_sectors"].append(0)
+            rows["sector_entropy"].append(np.nan)
+        if prep.social is not None:
+            s = prep.social[mem]
+            s = s[np.isfinite(s)]
+            rows["social_economy_share"].append(float((s != 0).mean()) if len(s) else np.nan)
+        else:
+            rows["social_economy_share"].append(np.nan)
+        geom = _footprint(pts, float(eps_m), footprint)
+        rows["geometry"].append(geom)
+        rows["area_km2"].append(float(geom.area) / 1e6)
+        ext = _extent(pts)
+        rows["extent_m"].append(ext)
+        mu = prep.actor_unit[mem]
+        mu_in = mu[mu >= 0]
+        distinct = np.unique(mu_in)
+        if prep.unit_ids is not None:
+            rows["unit_ids"].append(";".join(sorted(prep.unit_ids[distinct].tolist())))
+            rows["n_units"].append(len(distinct))
+        else:
+            rows["unit_ids"].append("")
+            rows["n_units"].append(0)
+        dom = pd.NA
+        if ptype_vals is not None:
+            pv = ptype_vals[mem]
+            pv = pv[np.isfinite(pv)].astype(np.int64)
+            if len(pv):
+                codes, cnt = np.unique(pv, return_counts=True)
+                dom = int(codes[np.argmax(cnt)])
+        rows["dominant_place_type"].append(dom)
+        rows["residents"].append(
+            _footprint_residents(geom, prep.pop, prep.pop_transform)
+            if prep.pop is not None
+            else np.nan
+        )
+        rows["expected"].append(float(expected[cid]))
+        rows["ratio"].append(float(ratio[cid]))
+        rows["llr"].append(float(llr[cid]))
+        rows["p_value"].append(float(p[cid]))
+        rows["q_value"].append(float(q[cid]))
+        hidden = False
+        significant = np.isfinite(q[cid]) and q[cid] <= alpha
+        if unit_rate is not None and significant and len(mu_in):
+            ucodes, ucnt = np.unique(mu_in, return_counts=True)
+            main = int(ucodes[np.argmax(ucnt)])
+            r = unit_rate[main]
+            hidden = bool(np.isfinite(r) and r <= median_rate)
+        rows["hidden"].append(hidden)
+        rows["rung"].append(
+            rung_of(
+                distinct,
+                regions=prep.regions,
+                countries=prep.countries,
+                extent_m=ext,
+                n_actors=len(mem),
+                micro_max_extent_m=float(micro_max_extent_m),
+                micro_max_actors=int(micro_max_actors),
+            )
+        )
+    data = {}
+    for col, dtype in CLUSTER_COLUMNS.items():
+        if col == "geometry":
+            data[col] = gpd.GeoSeries(rows[col], crs=prep.crs)
+        else:
+            data[col] = pd.Series(rows[col], dtype=dtype)
+    return gpd.GeoDataFrame(data, geometry="geometry", crs=prep.crs), labels
+
+
+def find_microclusters(
+    actors: Any,
+    *,
+    eps_m: float,
+    min_actors: int,
+    units: Any = None,
+    unit_id: str | None = None,
+    region_col: str | None = None,
+    country_col: str | None = None,
+    population: Any = None,
+    place_types: Any = None,
+    sector_col: str | None = None,
+    social_col: str | None = None,
+    n_sim: int = 999,
+    alpha: float = 0.05,
+    random_state: Any = 0,
+    micro_max_extent_m: float = 5000,
+    micro_max_actors: int = 50,
+    footprint: str = "discs",
+    null_cell_m: float = 1000.0,
+):
+    """Find clusters of actors, describe them and test whether they hide in their unit.
+
+    Actors are clustered with exact DBSCAN (``eps_m``, ``min_samples=min_actors``); every
+    cluster is described (sectors, footprint, extent, units, place type, residents), tested
+    against a null model that spreads each unit's actors in proportion to its residents
+    (Monte Carlo p-value, Benjamini-Hochberg q-value, ``hidden`` flag) and given its rung on
+    the Cluster Ladder.
+
+    Parameters
+    ----------
+    actors : geopandas.GeoDataFrame
+        One row per actor. Points; polygons and lines become a point on their surface
+        (``point_on_surface``). A geographic CRS is reprojected to the CRS of the population
+        grid, else of the units, else of the place types; with none of them projected an
+        :class:`~pari_geo.errors.InputError` names a projected CRS to use. A projected
+        ``actors`` CRS is kept unless a population grid is given (then the grid's CRS is the
+        working CRS). Missing or empty geometries raise ``InputError``.
+    eps_m : float
+        DBSCAN radius in metres (inclusive).
+    min_actors : int
+        DBSCAN ``min_samples``: actors within ``eps_m`` (itself included) that make a core
+        actor.
+    units : geopandas.GeoDataFrame or path, optional
+        Administrative units (municipalities), read with :func:`pari_geo.ingest.open_units`.
+        Actors are assigned to the unit they intersect (on a shared border: the first unit).
+    unit_id : str, optional
+        Id column of ``units`` (default: the index).
+    region_col, country_col : str, optional
+        Columns of ``units`` naming each unit's region and country (for the ladder rung).
+    population : xarray.DataArray or path, optional
+        Residents per cell of a projected, north-up grid (rioxarray CRS and transform).
+    place_types : xarray.DataArray or path, optional
+        Place-type codes (e.g. from :func:`pari_geo.classify_nordic7`; 255 = no class).
+    sector_col : str, optional
+        Column with each actor's sector. Missing sectors are left out of ``sectors``,
+        ``n_sectors`` and ``sector_entropy``.
+    social_col : str, optional
+        Column flagging social-economy actors (truthy = yes; missing values are left out).
+    n_sim : int, default=999
+        Monte Carlo simulations of the null model. ``0`` skips them: ``p_value`` and
+        ``q_value`` are NaN and ``hidden`` is False.
+    alpha : float, default=0.05
+        q-value threshold of ``hidden``.
+    random_state : int, numpy Generator or None, default=0
+        Seed of ``numpy.random.default_rng``; the same seed gives identical output.
+    micro_max_extent_m, micro_max_actors : default 5000 and 50
+        Largest extent and size of a ``micro`` cluster (larger single-unit clusters are
+        ``municipal``).
+    footprint : {"discs", "hull"}, default="discs"
+        Cluster geometry: the union of discs of radius ``eps_m / 2`` around the members
+        (its pieces touch exactly where members are within ``eps_m``), or their convex hull
+        (a hull of collinear or coincident members is buffered by ``eps_m / 2``).
+    null_cell_m : float, default=1000
+        Cell side of the area grid of the null model when there is no population grid.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per cluster, ordered by ``cluster_id``, with the columns and dtypes of
+        :data:`CLUSTER_COLUMNS`:
+
+        - ``cluster_id`` (int64): the DBSCAN label (see :func:`label_actors`).
+        - ``n_actors``; ``sectors`` (sorted distinct sectors joined by ``;``);
+          ``n_sectors``; ``sector_entropy`` (Shannon entropy of the members' sector
+          shares, in nats; NaN without sectors); ``social_economy_share`` (share of
+          flagged members; NaN without ``social_col``).
+        - ``geometry`` (see ``footprint``), ``area_km2``, ``extent_m`` (largest distance
+          between two members, on the convex-hull vertices).
+        - ``unit_ids`` (ids of the units holding members, sorted, ``;``-joined; empty
+          without units), ``n_units``, ``dominant_place_type`` (Int64: the most frequent
+          place-type code of the members' cells, ties to the lowest code; ``<NA>`` without
+          place types), ``residents`` (residents of the footprint geometry: each
+          population cell counts with the share of its area inside the footprint; NaN
+          without population).
+        - ``expected`` (expected actors under the null in the population cells holding the
+          members), ``ratio`` (members / expected), ``llr`` (Poisson log-likelihood ratio of
+          the excess), ``p_value`` (Monte Carlo, max-statistic), ``q_value`` (BH across the
+          clusters of this call), ``hidden`` (bool) and ``rung`` (str). See
+          :mod:`pari_geo.clustering.significance` and :mod:`pari_geo.clustering.ladder`.
+
+    Raises
+    ------
+    InputError
+        Bad actors (not a GeoDataFrame, no CRS, geographic CRS with nothing projected to
+        reproject to, missing/empty geometries, a missing column) or bad units/rasters.
+    ConfigError
+        An invalid option (``eps_m <= 0``, ``min_actors < 1``, ``footprint`` ...).
+
+    Notes
+    -----
+    *Null model and statistic*: see :mod:`pari_geo.clustering.significance`. ``expected``
+    uses the population cells holding the members (the footprint at grid resolution,
+    which makes the expected count exact under the null and cheap to compute for every
+    simulated cluster); ``residents`` describes the footprint geometry and is not used in
+    the test.
+
+    *hidden* is ``q_value <= alpha`` and the actor rate per resident of the cluster's unit
+    (the unit holding most members; ties: the first unit) is at or below the median rate of
+    all units with residents (per km² of the area null without population). Without units
+    the whole population grid is one unit. Without units and population there is no null
+    model: ``expected``, ``ratio``, ``llr``, ``p_value`` and ``q_value`` are NaN.
+
+    *Edge cases*: no actors, or no cluster, gives an empty GeoDataFrame with every column
+    and dtype. Actors outside every unit are clustered but stay fixed in the simulations
+    and count neither in a unit rate nor in ``expected`` and the statistic (a warning says
+    how many); a cluster of such actors only has ``ratio`` NaN and ``p_value`` 1. A unit
+    without residents spreads its actors uniformly over its cells in the null model and has
+    an infinite rate per resident (never ``hidden``). Duplicate locations count as separate
+    actors (a point with ``min_actors`` actors is a cluster of extent 0).
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import Point
+    >>> pts = [Point(0, 0), Point(100, 0), Point(0, 100), Point(9000, 0)]
+    >>> actors = gpd.GeoDataFrame(geometry=pts, crs="EPSG:3006")
+    >>> out = find_microclusters(actors, eps_m=150, min_actors=3, n_sim=0)
+    >>> out[["cluster_id", "n_actors", "extent_m", "rung", "hidden"]]
+       cluster_id  n_actors    extent_m   rung  hidden
+    0           0         3  141.421356  micro   False
+    """
+    prep = _prepare(
+        actors,
+        units=units,
+        unit_id=unit_id,
+        region_col=region_col,
+        country_col=country_col,
+        population=population,
+        place_types=place_types,
+        sector_col=sector_col,
+        social_col=social_col,
+    )
+    out, _ = _clusters(
+        prep,
+        eps_m=eps_m,
+        min_actors=min_actors,
+        n_sim=n_sim,
+        alpha=alpha,
+        random_state=random_state,
+        micro_max_extent_m=micro_max_extent_m,
+        micro_max_actors=micro_max_actors,
+        footprint=footprint,
+        null_cell_m=null_cell_m,
+    )
+    return out
+
+
+def label_actors(actors: Any, *, eps_m: float, min_actors: int, **options: Any) -> pd.Series:
+    """Cluster id of every actor (``-1`` = in no cluster), as in :func:`find_microclusters`.
+
+    Takes the same keywords as :func:`find_microclusters` so one option dict serves both;
+    only ``eps_m``, ``min_actors`` and the layers that fix the working CRS (``units``,
+    ``population``, ``place_types``) matter. The ids equal ``cluster_id`` of
+    ``find_microclusters`` with the same options.
+
+    Returns
+    -------
+    pandas.Series
+        int64, named ``cluster_id``, indexed like ``actors``.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import Point
+    >>> actors = gpd.GeoDataFrame(geometry=[Point(0, 0), Point(0, 50), Point(900, 0)],
+    ...                           index=["a", "b", "c"], crs="EPSG:3006")
+    >>> label_actors(actors, eps_m=100, min_actors=2)
+    a    0
+    b    0
+    c   -1
+    Name: cluster_id, dtype: int64
+    """
+    import inspect
+
+    from .estimator import dbscan
+
+    known = set(inspect.signature(find_microclusters).parameters) - {"actors"}
+    unknown = set(options) - known
+    if unknown:
+        raise TypeError(f"label_actors() got unexpected keyword(s): {', '.join(sorted(unknown))}")
+    _check_options(eps_m=eps_m, min_actors=min_actors)
+    prep_keys = {"units", "unit_id", "population", "place_types"}
+    prep = _prepare(actors, **{k: v for k, v in options.items() if k in prep_keys})
+    if len(prep.xy) == 0:
+        return pd.Series([], index=prep.index, dtype="int64", name="cluster_id")
+    labels, _ = dbscan(prep.xy, float(eps_m), int(min_actors), n_jobs=1)
+    return pd.Series(labels.astype(np.int64), index=prep.index, name="cluster_id")

@@ -1,0 +1,237 @@
+"""The Cluster Ladder: the rung of a cluster, and clusters at several scales as a tree.
+
+A cluster's rung comes from the administrative hierarchy its members span (design
+``clustering.md`` section 4), first match from the top:
+
+=================  ==============================================================
+rung               rule
+=================  ==============================================================
+multinational      members in >= 2 countries (``country_col`` of the units)
+national           members in >= 2 regions (``region_col`` of the units)
+inter-municipal    members in >= 2 units (municipalities)
+municipal          one unit (or no units), and ``extent_m > micro_max_extent_m`` or
+                   ``n_actors > micro_max_actors``
+micro              one unit (or no units), small and compact
+=================  ==============================================================
+
+Members outside every unit do not count towards the units, regions or countries spanned.
+Without units (or when no member lies in a unit) only the last two rungs are possible: the
+rung then follows from extent and size alone. Without ``region_col``/``country_col`` the
+national/multinational rules cannot fire.
+
+:func:`ladder` runs :func:`pari_geo.clustering.actors.find_microclusters` at several ``eps_m``
+(300 m, 1 km, 5 km, 20 km by default) and links each cluster to its parent at the next
+larger scale: the cluster there holding most of its members (ties: the lowest id). With the
+same ``min_actors`` at every scale the clusters nest exactly (a core point stays core when
+``eps`` grows, so a cluster's members stay together), which is the ladder drawn as a tree.
+
+Examples
+--------
+>>> import numpy as np
+>>> rung_of(np.array([0, 1]), regions=np.array(["A", "A"]), countries=None,
+...         extent_m=800.0, n_actors=6)
+'inter-municipal'
+>>> rung_of(np.array([0]), regions=None, countries=None, extent_m=7000.0, n_actors=6)
+'municipal'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["RUNGS", "rung_of", "parents", "ladder"]
+
+#: Rungs from the top of the ladder down.
+RUNGS = ("multinational", "national", "inter-municipal", "municipal", "micro")
+
+
+def _n_distinct(values: np.ndarray | None, units: np.ndarray) -> int:
+    if values is None or len(units) == 0:
+        return 0
+    v = pd.Series(values[units]).dropna()
+    return int(v.nunique())
+
+
+def rung_of(
+    units: np.ndarray,
+    *,
+    regions: np.ndarray | None,
+    countries: np.ndarray | None,
+    extent_m: float,
+    n_actors: int,
+    micro_max_extent_m: float = 5000.0,
+    micro_max_actors: int = 50,
+) -> str:
+    """The rung of one cluster.
+
+    Parameters
+    ----------
+    units : ndarray of int
+        Distinct unit positions of the members (those outside every unit left out).
+    regions, countries : ndarray or None
+        Region / country of every unit (by position), or None when not known.
+    extent_m : float
+        Largest distance between two members.
+    n_actors : int
+        Number of members.
+    micro_max_extent_m, micro_max_actors
+        Largest extent and size of a micro-cluster.
+
+    Returns
+    -------
+    str
+        One of :data:`RUNGS`.
+    """
+    units = np.unique(np.asarray(units, dtype=np.int64))
+    units = units[units >= 0]
+    if _n_distinct(countries, units) >= 2:
+        return "multinational"
+    if _n_distinct(regions, units) >= 2:
+        return "national"
+    if len(units) >= 2:
+        return "inter-municipal"
+    if extent_m > micro_max_extent_m or n_actors > micro_max_actors:
+        return "municipal"
+    return "micro"
+
+
+def parents(child: np.ndarray, parent: np.ndarray) -> dict[int, int]:
+    """Parent of each child cluster: the parent cluster holding most of its members.
+
+    Parameters
+    ----------
+    child, parent : ndarray of int, shape (n_actors,)
+        Cluster labels of the same actors at a scale and at the next larger scale
+        (``-1`` = noise).
+
+    Returns
+    -------
+    dict
+        ``{child_id: parent_id}``; children none of whose members is clustered at the
+        larger scale are absent. Ties go to the lowest parent id.
+
+    Examples
+    --------
+    >>> parents(np.array([0, 0, 0, 1, 1, -1]), np.array([2, 2, 1, 1, 2, 0]))
+    {0: 2, 1: 1}
+    """
+    child = np.asarray(child, dtype=np.int64)
+    parent = np.asarray(parent, dtype=np.int64)
+    m = (child >= 0) & (parent >= 0)
+    if not m.any():
+        return {}
+    pairs, counts = np.unique(np.stack([child[m], parent[m]], axis=1), axis=0, return_counts=True)
+    order = np.lexsort((pairs[:, 1], -counts, pairs[:, 0]))
+    pairs = pairs[order]
+    first = np.r_[True, pairs[1:, 0] != pairs[:-1, 0]]
+    return {int(c): int(p) for c, p in pairs[first]}
+
+
+def ladder(
+    actors: Any,
+    *,
+    eps_m: Sequence[float] = (300.0, 1000.0, 5000.0, 20000.0),
+    min_actors: int | Sequence[int] = 5,
+    **options: Any,
+):
+    """Micro-clusters at several scales, each linked to its parent at the next scale.
+
+    Parameters
+    ----------
+    actors : geopandas.GeoDataFrame
+        As for :func:`~pari_geo.clustering.actors.find_microclusters`.
+    eps_m : sequence of float, default=(300, 1000, 5000, 20000)
+        Scales (DBSCAN radius in metres), strictly increasing after sorting.
+    min_actors : int or sequence of int, default=5
+        DBSCAN ``min_samples`` at every scale, or one value per scale (in the order of
+        ``eps_m`` as given).
+    **options
+        Every other keyword of ``find_microclusters`` (units, population, n_sim ...).
+        Each scale runs its own Monte Carlo with the same ``random_state``, so a scale's rows
+        equal a standalone ``find_microclusters`` call at that ``eps_m``; BH q-values are
+        computed within each scale.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The clusters of all scales, smallest scale first: a ``scale_eps_m`` column
+        (float64), the columns of ``find_microclusters``, and ``parent_cluster`` (Int64):
+        the ``cluster_id`` at the next larger scale holding most of the cluster's members
+        (ties: lowest id), ``<NA>`` at the largest scale or when none of its members is
+        clustered there.
+
+    Raises
+    ------
+    ConfigError
+        For an empty or repeated ``eps_m`` or a ``min_actors`` sequence of another length.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import Point
+    >>> pts = [Point(x, 0) for x in (0, 100, 200, 1000, 1100, 1200)]
+    >>> actors = gpd.GeoDataFrame(geometry=pts, crs="EPSG:3006")
+    >>> out = ladder(actors, eps_m=(150, 1000), min_actors=3, n_sim=0)
+    >>> out[["scale_eps_m", "cluster_id", "n_actors", "parent_cluster"]]
+       scale_eps_m  cluster_id  n_actors  parent_cluster
+    0        150.0           0         3               0
+    1        150.0           1         3               0
+    2       1000.0           0         6            <NA>
+    """
+    import geopandas as gpd
+
+    from ..errors import ConfigError
+    from .actors import _clusters, _prepare
+
+    eps = [float(e) for e in np.atleast_1d(np.asarray(eps_m, dtype=np.float64))]
+    if not eps:
+        raise ConfigError("eps_m", "needs at least one scale")
+    if isinstance(min_actors, int | np.integer):
+        mins = [int(min_actors)] * len(eps)
+    else:
+        mins = [int(m) for m in min_actors]
+        if len(mins) != len(eps):
+            raise ConfigError(
+                "min_actors", f"has {len(mins)} values for {len(eps)} scales in eps_m"
+            )
+    order = np.argsort(eps, kind="stable")
+    eps = [eps[i] for i in order]
+    mins = [mins[i] for i in order]
+    if len(set(eps)) != len(eps):
+        raise ConfigError("eps_m", f"has repeated scales: {sorted(eps)}")
+    prep = _prepare(actors, **_prepare_kwargs(options))
+    run_opts = {k: v for k, v in options.items() if k not in _PREPARE_KEYS}
+    tables, labels = [], []
+    for e, m in zip(eps, mins, strict=True):
+        gdf, lab = _clusters(prep, eps_m=e, min_actors=m, **run_opts)
+        tables.append(gdf)
+        labels.append(lab)
+    for i, gdf in enumerate(tables):
+        gdf.insert(0, "scale_eps_m", np.float64(eps[i]))
+        par = pd.array([pd.NA] * len(gdf), dtype="Int64")
+        if i + 1 < len(tables) and len(gdf):
+            link = parents(labels[i], labels[i + 1])
+            par = pd.array([link.get(int(c), pd.NA) for c in gdf["cluster_id"]], dtype="Int64")
+        gdf["parent_cluster"] = par
+    out = pd.concat(tables, ignore_index=True)
+    return gpd.GeoDataFrame(out, geometry="geometry", crs=prep.crs)
+
+
+_PREPARE_KEYS = (
+    "units",
+    "unit_id",
+    "region_col",
+    "country_col",
+    "population",
+    "place_types",
+    "sector_col",
+    "social_col",
+)
+
+
+def _prepare_kwargs(options: dict[str, Any]) -> dict[str, Any]:
+    return {k: options[k] for k in _PREPARE_KEYS if k in options}
