@@ -97,6 +97,7 @@ def _check_options(
     micro_max_extent_m: Any = 5000,
     micro_max_actors: Any = 50,
     null_cell_m: Any = 1000.0,
+    p_method: Any = "max",
 ) -> None:
     def positive(key: str, value: Any) -> None:
         ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
@@ -116,6 +117,8 @@ def _check_options(
     positive("null_cell_m", null_cell_m)
     if not isinstance(alpha, numbers.Real) or not 0 < float(alpha) <= 1:
         raise ConfigError("alpha", f"must be in (0, 1], got {alpha!r}")
+    if p_method not in ("max", "pooled"):
+        raise ConfigError("p_method", f"must be 'max' or 'pooled', got {p_method!r}")
     if footprint not in ("discs", "hull"):
         raise ConfigError("footprint", f"must be 'discs' or 'hull', got {footprint!r}")
 
@@ -377,6 +380,7 @@ def _clusters(
     micro_max_actors: int = 50,
     footprint: str = "discs",
     null_cell_m: float = 1000.0,
+    p_method: str = "max",
 ):
     """Cluster table and per-actor labels of one scale."""
     import geopandas as gpd
@@ -392,6 +396,7 @@ def _clusters(
         micro_max_extent_m=micro_max_extent_m,
         micro_max_actors=micro_max_actors,
         null_cell_m=null_cell_m,
+        p_method=p_method,
     )
     n = len(prep.xy)
     if n == 0:
@@ -419,15 +424,17 @@ def _clusters(
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(n_free > 0, n_free / expected, np.nan)
         rng = np.random.default_rng(random_state)
-        sim_max = sig.simulate_max_llr(
+        sim_max, pool = sig.simulate_max_llr(
             prep.xy,
             model,
             eps_m=float(eps_m),
             min_actors=int(min_actors),
             n_sim=int(n_sim),
             rng=rng,
+            return_pool=True,
         )
-        p = sig.monte_carlo_pvalues(llr, sim_max) if n_sim > 0 else np.full(k, np.nan)
+        ref = sim_max if p_method == "max" else pool
+        p = sig.monte_carlo_pvalues(llr, ref) if n_sim > 0 else np.full(k, np.nan)
         q = sig.benjamini_hochberg(p)
         unit_rate = model.unit_rate_per_resident()
         has_weight = (
@@ -551,6 +558,7 @@ def find_microclusters(
     micro_max_actors: int = 50,
     footprint: str = "discs",
     null_cell_m: float = 1000.0,
+    p_method: str = "max",
 ):
     """Find clusters of actors, describe them and test whether they hide in their unit.
 
@@ -606,6 +614,11 @@ def find_microclusters(
         (a hull of collinear or coincident members is buffered by ``eps_m / 2``).
     null_cell_m : float, default=1000
         Cell side of the area grid of the null model when there is no population grid.
+    p_method : {"max", "pooled"}, default="max"
+        Monte Carlo p-value: against the largest simulated LLR of each simulation
+        (family-wise, conservative; smallest p is ``1 / (n_sim + 1)``) or against the pooled
+        LLRs of all simulated clusters (calibrated per cluster; BH on it controls the false
+        discovery rate). See :mod:`pari_geo.clustering.significance`.
 
     Returns
     -------
@@ -628,7 +641,7 @@ def find_microclusters(
           without population).
         - ``expected`` (expected actors under the null in the population cells holding the
           members), ``ratio`` (members / expected), ``llr`` (Poisson log-likelihood ratio of
-          the excess), ``p_value`` (Monte Carlo, max-statistic), ``q_value`` (BH across the
+          the excess), ``p_value`` (Monte Carlo, see ``p_method``), ``q_value`` (BH across the
           clusters of this call), ``hidden`` (bool) and ``rung`` (str). See
           :mod:`pari_geo.clustering.significance` and :mod:`pari_geo.clustering.ladder`.
 
@@ -695,6 +708,7 @@ def find_microclusters(
         micro_max_actors=micro_max_actors,
         footprint=footprint,
         null_cell_m=null_cell_m,
+        p_method=p_method,
     )
     return out
 

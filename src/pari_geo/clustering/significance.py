@@ -32,10 +32,21 @@ on ``e``, so a small rural cluster and a large town cluster are judged on the sa
 
 **Calibration.** DBSCAN *selects* clusters where actors are dense, so a Poisson p-value of a
 selected cluster is far too small. Each simulation redistributes every unit's free actors
-under the null, reruns the same DBSCAN and records the largest LLR of any simulated cluster;
-a cluster's p-value is ``(1 + #{simulations whose maximum >= its LLR}) / (n_sim + 1)``. This
-max-statistic p-value controls the family-wise error over all clusters of a run, so it is
-valid (conservative) for each cluster. Benjamini-Hochberg q-values are computed on top.
+under the null, reruns the same DBSCAN and scores every simulated cluster. Two p-values:
+
+- ``p_method="max"`` (default, the design): ``(1 + #{simulations whose largest LLR >= the
+  cluster's LLR}) / (n_sim + 1)``. This max-statistic p-value controls the family-wise
+  error over all clusters of a run; it is valid (conservative) for each cluster, but its
+  smallest value is ``1 / (n_sim + 1)``, so Benjamini-Hochberg over ``K`` clusters can only
+  reach ``q <= alpha`` when enough clusters are extreme (``K / (n_sim + 1) <= alpha`` for
+  a single one).
+- ``p_method="pooled"``: ``(1 + #{simulated clusters with LLR >= the cluster's LLR}) /
+  (1 + #{simulated clusters})``, pooling the clusters of all simulations. Under the null an
+  observed cluster is exchangeable with a simulated one, so this p-value is calibrated per
+  cluster (uniform over the clusters DBSCAN selects) and BH on it controls the false
+  discovery rate; it is less conservative than the max-statistic.
+
+Benjamini-Hochberg q-values are computed across the clusters of a run either way.
 
 Examples
 --------
@@ -369,7 +380,8 @@ def simulate_max_llr(
     min_actors: int,
     n_sim: int,
     rng: np.random.Generator,
-) -> np.ndarray:
+    return_pool: bool = False,
+):
     """Largest cluster LLR in each of ``n_sim`` simulations of the null model.
 
     Each simulation draws all free actors at once (one ``rng.random((n_free, 3))`` call:
@@ -377,15 +389,25 @@ def simulate_max_llr(
     leaves fixed actors in place, reruns :func:`pari_geo.clustering.dbscan` with the same
     ``eps_m`` and ``min_actors`` (single-threaded; its result does not depend on threads)
     and scores the simulated clusters with :func:`cluster_counts` and :func:`poisson_llr`.
+
+    Returns
+    -------
+    sim_max : ndarray of shape (n_sim,)
+        Largest LLR per simulation (0 for a simulation without clusters).
+    pool : ndarray
+        Only with ``return_pool=True``: the LLR of every simulated cluster, a simulation
+        without clusters counting as one cluster without excess (LLR 0).
     """
     from .estimator import dbscan
 
     out = np.zeros(n_sim)
+    pool: list[np.ndarray] = []
     free_idx = np.flatnonzero(model.free)
     if len(free_idx) == 0 or n_sim == 0:
-        return out
+        return (out, np.zeros(n_sim)) if return_pool else out
     sim_xy = np.array(xy, dtype=np.float64, copy=True)
     cells = model.actor_cell.copy()
+    zero = np.zeros(1)
     for s in range(n_sim):
         u = rng.random((len(free_idx), 3))
         c, x, y = model.sample(u)
@@ -394,9 +416,16 @@ def simulate_max_llr(
         cells[free_idx] = c
         labels, _ = dbscan(sim_xy, eps_m, min_actors, n_jobs=1)
         if labels.max() < 0:
+            if return_pool:
+                pool.append(zero)
             continue
         n, e = cluster_counts(labels, model.free, cells, model.cell_expected)
-        out[s] = poisson_llr(n, e).max()
+        llr = poisson_llr(n, e)
+        out[s] = llr.max()
+        if return_pool:
+            pool.append(llr)
+    if return_pool:
+        return out, np.concatenate(pool)
     return out
 
 
