@@ -32,9 +32,13 @@ The result is deterministic for a given ``seed`` (and sample region).
 
 Examples
 --------
->>> actors, truth = make_actors()
+>>> region = make_ostergotland()
+>>> actors, truth = make_actors(region)
 >>> len(actors), actors.crs.to_epsg()
 (20000, 3006)
+>>> t = municipal_targets(region, 20000)
+>>> t["0512"], t["0580"], sum(t.values())  # Ydre: 3,700 residents x 0.04
+(148, 7141, 20000)
 >>> truth.groupby("kind").size().to_dict()
 {'hidden_ordinary_unit': 6, 'hiking': 5, 'inter_municipal': 4, 'seed_trio': 6}
 """
@@ -181,14 +185,7 @@ def municipal_targets(sample: Any, n_actors: int) -> dict[str, int]:
     ``c = max(1, round(95 * n_actors / residents))`` (5 % below the county mean, rounded to a
     whole number per 100 residents so that their rates tie exactly); the other
     municipalities share the remaining actors in proportion to residents (largest
-    remainders).
-
-    Examples
-    --------
-    >>> from pari_geo.datasets.ostergotland import make_ostergotland
-    >>> t = municipal_targets(make_ostergotland(), 20000)
-    >>> t["0512"], t["0580"], sum(t.values())
-    (148, 7141, 20000)
+    remainders). Raises ``ValueError`` when ``n_actors`` is too small for that.
     """
     res = {str(r.code): int(r.population) for r in sample.municipalities.itertuples()}
     total_res = sum(res.values())
