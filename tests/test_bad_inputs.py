@@ -554,8 +554,6 @@ def _cases() -> dict[str, Callable]:
 
 CASES = _cases()
 XFAIL = {
-    "absurd population density": "degurba._load_lean (fast path for three files on one "
-    "grid) calls ingest.check_counts, not check_population, so the density limit is skipped",
     "TOML not UTF-8": "config.load_toml does not catch UnicodeDecodeError (tomllib raises it "
     "for bytes that are not UTF-8), so a raw traceback-worthy error escapes",
     "unreadable file": "cli: click.Path() checks readability itself and ClickException.show() "
