@@ -48,6 +48,12 @@ _OFFSETS = sorted(
 OFF_DX = np.array([o[0] for o in _OFFSETS], dtype=np.int64)
 OFF_DY = np.array([o[1] for o in _OFFSETS], dtype=np.int64)
 BIG = np.int64(2**62)
+# Links are resolved in rounds of increasing cell distance: once the nearest cells are
+# joined, most farther pairs are already connected and skip the point-level test.
+ROUND_MASKS = [
+    sum(1 << t for t, (dx, dy) in enumerate(_OFFSETS) if dx * dx + dy * dy in group)
+    for group in ({1}, {2}, {4, 5}, {8})
+]
 
 
 # ---------------------------------------------------------------------------------------
@@ -147,12 +153,13 @@ def cell_keys(x, y, xmin, ymin, inv_side, ny):
 
 
 @njit(cache=_CACHE)
-def counting_sort(keys, nkeys):
-    """Stable counting sort of ``keys`` in ``[0, nkeys)``.
+def counting_sort(keys, nkeys, x, y, w, weighted):
+    """Stable counting sort of the points by cell key (``keys`` in ``[0, nkeys)``).
 
-    Returns ``order`` (original index of each sorted position), ``cell_start``
-    (``ncells + 1``), ``cell_key`` (sorted distinct keys) and ``dense_map`` (key -> cell
-    index or -1, length ``nkeys + 1``).
+    Returns ``order`` (original index of each sorted position), the sorted ``xs``,
+    ``ys`` and ``ws`` (empty when unweighted), ``cell_start`` (``ncells + 1``),
+    ``cell_key`` (sorted distinct keys) and ``dense_map`` (key -> cell index or -1,
+    length ``nkeys + 1``). (A two-pass radix variant was measured slower here.)
     """
     n = keys.shape[0]
     head = np.zeros(nkeys + 1, np.int64)
@@ -164,10 +171,18 @@ def counting_sort(keys, nkeys):
             ncells += 1
         head[k + 1] += head[k]
     order = np.empty(n, np.int64)
+    xs = np.empty(n, np.float64)
+    ys = np.empty(n, np.float64)
+    ws = np.empty(n if weighted else 0, np.float64)
     for i in range(n):
         k = keys[i]
-        order[head[k]] = i
-        head[k] += 1
+        p = head[k]
+        order[p] = i
+        xs[p] = x[i]
+        ys[p] = y[i]
+        if weighted:
+            ws[p] = w[i]
+        head[k] = p + 1
     # head[k] is now the end of bucket k
     cell_start = np.empty(ncells + 1, np.int64)
     cell_key = np.empty(ncells, np.int64)
@@ -185,17 +200,17 @@ def counting_sort(keys, nkeys):
         prev = end
     head[nkeys] = -1
     cell_start[ncells] = n
-    return order, cell_start, cell_key, head
+    return order, xs, ys, ws, cell_start, cell_key, head
 
 
-@njit(cache=_CACHE, parallel=True)
+@njit(cache=_CACHE)
 def gather_points(x, y, w, weighted, order):
-    """Coordinates (and weights) in sorted order."""
+    """Coordinates (and weights) in sorted order (used with the generic sort)."""
     n = order.shape[0]
     xs = np.empty(n, np.float64)
     ys = np.empty(n, np.float64)
     ws = np.empty(n if weighted else 0, np.float64)
-    for i in prange(n):
+    for i in range(n):
         j = order[i]
         xs[i] = x[j]
         ys[i] = y[j]
@@ -313,35 +328,29 @@ def core_flags(
 
 @njit(cache=_CACHE, parallel=True)
 def core_first(xs, ys, order, core, cell_start, blocks):
-    """Reorder each cell stably so that its core points come first.
+    """Reorder each cell in place, stably, so that its core points come first.
 
-    Returns the new ``xs``, ``ys``, ``order``, the number of core points per cell and the
-    bounding box of each cell's core points (``+inf``/``-inf`` when it has none).
+    Returns the number of core points per cell and the bounding box of each cell's core
+    points (``+inf``/``-inf`` when it has none). Cells that are all core or all non-core
+    are left untouched.
     """
-    n = xs.shape[0]
     ncells = cell_start.shape[0] - 1
-    xs2 = np.empty(n, np.float64)
-    ys2 = np.empty(n, np.float64)
-    order2 = np.empty(n, np.int64)
     ncore = np.zeros(ncells, np.int64)
     cbox = np.empty((ncells, 4), np.float64)
     for b in prange(blocks.shape[0] - 1):
         for c in range(blocks[b], blocks[b + 1]):
             s0 = cell_start[c]
             s1 = cell_start[c + 1]
-            k = s0
             x0 = np.inf
             x1 = -np.inf
             y0 = np.inf
             y1 = -np.inf
+            k = 0
             for i in range(s0, s1):
                 if core[i]:
+                    k += 1
                     xi = xs[i]
                     yi = ys[i]
-                    xs2[k] = xi
-                    ys2[k] = yi
-                    order2[k] = order[i]
-                    k += 1
                     if xi < x0:
                         x0 = xi
                     if xi > x1:
@@ -350,18 +359,35 @@ def core_first(xs, ys, order, core, cell_start, blocks):
                         y0 = yi
                     if yi > y1:
                         y1 = yi
-            ncore[c] = k - s0
-            for i in range(s0, s1):
-                if not core[i]:
-                    xs2[k] = xs[i]
-                    ys2[k] = ys[i]
-                    order2[k] = order[i]
-                    k += 1
+            ncore[c] = k
             cbox[c, 0] = x0
             cbox[c, 1] = x1
             cbox[c, 2] = y0
             cbox[c, 3] = y1
-    return xs2, ys2, order2, ncore, cbox
+            if k == 0 or k == s1 - s0:
+                continue
+            m = s1 - s0 - k
+            tx = np.empty(m, np.float64)
+            ty = np.empty(m, np.float64)
+            to = np.empty(m, np.int64)
+            k = s0
+            t = 0
+            for i in range(s0, s1):
+                if core[i]:
+                    xs[k] = xs[i]
+                    ys[k] = ys[i]
+                    order[k] = order[i]
+                    k += 1
+                else:
+                    tx[t] = xs[i]
+                    ty[t] = ys[i]
+                    to[t] = order[i]
+                    t += 1
+            for t in range(m):
+                xs[k + t] = tx[t]
+                ys[k + t] = ty[t]
+                order[k + t] = to[t]
+    return ncore, cbox
 
 
 # ---------------------------------------------------------------------------------------
@@ -441,20 +467,6 @@ def edge_candidates(cell_start, cell_key, nx, ny, dense_map, dense, ncore, cbox,
 
 
 @njit(cache=_CACHE)
-def init_parent(cell_start, ncore, tight):
-    """Union-find parents over sorted positions: the core points of a tight cell all
-    point at the cell's first core point; every other position is its own root."""
-    n = cell_start[-1]
-    parent = np.arange(n)
-    for c in range(cell_start.shape[0] - 1):
-        if tight[c] and ncore[c] > 1:
-            s0 = cell_start[c]
-            for i in range(s0 + 1, s0 + ncore[c]):
-                parent[i] = s0
-    return parent
-
-
-@njit(cache=_CACHE)
 def link_masks(parent, masks, cell_start, cell_key, ny, dense_map, dense):
     """Union the first core points of cell pairs flagged in ``masks`` (serial)."""
     for c in range(masks.shape[0]):
@@ -472,9 +484,10 @@ def link_masks(parent, masks, cell_start, cell_key, ny, dense_map, dense):
 
 
 @njit(cache=_CACHE, parallel=True)
-def resolve_maybe(xs, ys, parent, maybe, cell_start, cell_key, ny, dense_map, dense, ncore,
-                  cbox, blocks, eps2):
-    """Point-level test of the ``maybe`` links whose cells are not yet connected.
+def resolve_maybe(xs, ys, parent, maybe, round_mask, cell_start, cell_key, ny, dense_map,
+                  dense, ncore, cbox, blocks, eps2):
+    """Point-level test of the ``maybe`` links (restricted to the offsets in
+    ``round_mask``) whose cells are not yet connected.
 
     ``parent`` is only read here, so the result does not depend on scheduling.
     """
@@ -482,7 +495,7 @@ def resolve_maybe(xs, ys, parent, maybe, cell_start, cell_key, ny, dense_map, de
     found = np.zeros(ncells, np.int64)
     for b in prange(blocks.shape[0] - 1):
         for c in range(blocks[b], blocks[b + 1]):
-            mk = maybe[c]
+            mk = maybe[c] & round_mask
             if mk == 0:
                 continue
             key = cell_key[c]
@@ -539,48 +552,61 @@ def link_slow(xs, ys, parent, cell_start, cell_key, nx, ny, dense_map, dense, nc
                     dx = xs[i] - xs[j]
                     dy = ys[i] - ys[j]
                     if dx * dx + dy * dy <= eps2:
-                        _union(parent, i, j)
+                        # a tight cell is represented by its first core point
+                        _union(parent, i, sd if tight[d] else j)
+                        if tight[d]:
+                            break
 
 
 @njit(cache=_CACHE)
-def number_clusters(parent, order, cell_start, ncore):
-    """Cluster number of every core point (sorted order; -1 elsewhere).
+def number_clusters(parent, order, cell_start, ncore, tight):
+    """Cluster number of every core point (sorted order; other entries are left
+    uninitialised and must be written by :func:`border_labels`).
 
     Clusters are numbered in increasing order of their smallest original core index,
-    which is how scikit-learn numbers them.
+    which is how scikit-learn numbers them. Only *representatives* take part in the
+    union-find: the first core point of a tight cell (also its smallest original index,
+    the order being stable) and every core point of a non-tight cell.
     """
     n = parent.shape[0]
     ncells = cell_start.shape[0] - 1
-    big = np.int64(2**62)
-    root_min = np.full(n, big, np.int64)
+    slot = np.empty(n, np.int64)  # only entries at roots are used
     nroots = 0
     for c in range(ncells):
         s0 = cell_start[c]
-        for i in range(s0, s0 + ncore[c]):
-            r = _find_compress(parent, i)
-            if root_min[r] == big:
-                nroots += 1
-            if order[i] < root_min[r]:
-                root_min[r] = order[i]
-    roots = np.empty(nroots, np.int64)
-    mins = np.empty(nroots, np.int64)
-    k = 0
+        e = s0 + ncore[c] if not tight[c] else s0 + min(ncore[c], 1)
+        for i in range(s0, e):
+            _find_compress(parent, i)
     for c in range(ncells):
         s0 = cell_start[c]
-        for i in range(s0, s0 + ncore[c]):
+        e = s0 + ncore[c] if not tight[c] else s0 + min(ncore[c], 1)
+        for i in range(s0, e):
             if parent[i] == i:
-                roots[k] = i
-                mins[k] = root_min[i]
-                k += 1
-    rank = np.argsort(mins)
-    # reuse root_min as root -> cluster number
-    for k in range(nroots):
-        root_min[roots[rank[k]]] = k
-    labels = np.full(n, -1, np.int64)
+                slot[i] = nroots
+                nroots += 1
+    mins = np.full(nroots, np.int64(2**62), np.int64)
     for c in range(ncells):
         s0 = cell_start[c]
-        for i in range(s0, s0 + ncore[c]):
-            labels[i] = root_min[parent[i]]
+        e = s0 + ncore[c] if not tight[c] else s0 + min(ncore[c], 1)
+        for i in range(s0, e):
+            k = slot[parent[i]]
+            if order[i] < mins[k]:
+                mins[k] = order[i]
+    rank = np.argsort(mins)
+    number = np.empty(nroots, np.int64)
+    for k in range(nroots):
+        number[rank[k]] = k
+    labels = np.empty(n, np.int64)
+    for c in range(ncells):
+        s0 = cell_start[c]
+        if tight[c]:
+            if ncore[c] > 0:
+                lab = number[slot[parent[s0]]]
+                for i in range(s0, s0 + ncore[c]):
+                    labels[i] = lab
+        else:
+            for i in range(s0, s0 + ncore[c]):
+                labels[i] = number[slot[parent[i]]]
     return labels
 
 

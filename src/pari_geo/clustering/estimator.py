@@ -29,6 +29,7 @@ _SKLEARN_HINT = "use sklearn.cluster.DBSCAN for other metrics or dimensions"
 # never makes a cell wider than eps across its diagonal
 _SIDE_FACTOR = (1.0 - 2.0**-12) / math.sqrt(2.0)
 _DENSE_EXTRA = 2**21
+_POINTS_PER_THREAD = 200_000
 
 
 def _resolve_threads(n_jobs):
@@ -45,19 +46,24 @@ def _resolve_threads(n_jobs):
 
 
 @contextmanager
-def _numba_threads(n_jobs):
+def _numba_threads(n_jobs, n_samples):
+    """Run with ``n_jobs`` numba threads, but never more than one thread per
+    ``_POINTS_PER_THREAD`` points: starting a parallel region costs more than it saves on
+    small inputs (and much more on a busy machine)."""
     import numba
 
     k = _resolve_threads(n_jobs)
-    if k is None:
+    cur = numba.get_num_threads()
+    k = cur if k is None else k
+    k = max(1, min(k, n_samples // _POINTS_PER_THREAD))
+    if k == cur:
         yield
         return
-    old = numba.get_num_threads()
     numba.set_num_threads(k)
     try:
         yield
     finally:
-        numba.set_num_threads(old)
+        numba.set_num_threads(cur)
 
 
 def _check_params(eps, min_samples):
@@ -144,7 +150,9 @@ def _dbscan_xy(x, y, w, eps, min_samples):
 
     keys = kern.cell_keys(x, y, xmin, ymin, inv_side, ny)
     if nkeys <= 2 * n + _DENSE_EXTRA:
-        order, cell_start, cell_key, dense_map = kern.counting_sort(keys, nkeys)
+        order, xs, ys, ws, cell_start, cell_key, dense_map = kern.counting_sort(
+            keys, nkeys, x, y, w, weighted
+        )
         dense = True
     else:
         order = np.argsort(keys, kind="stable").astype(np.int64, copy=False)
@@ -155,32 +163,35 @@ def _dbscan_xy(x, y, w, eps, min_samples):
         dense_map = np.empty(0, np.int64)
         dense = False
         del skeys
+        xs, ys, ws = kern.gather_points(x, y, w, weighted, order)
     del keys
 
     blocks = _blocks(cell_start, numba.get_num_threads())
-    xs, ys, ws = kern.gather_points(x, y, w, weighted, order)
     box, cw, tight = kern.cell_boxes(xs, ys, ws, weighted, cell_start, blocks, eps2)
-    core = kern.core_flags(xs, ys, ws, weighted, cell_start, cell_key, nx, ny, dense_map, dense,
-                        box, cw, tight, blocks, eps2, float(min_samples))
-    del ws, cw
-    xs, ys, order, ncore, cbox = kern.core_first(xs, ys, order, core, cell_start, blocks)
+    core = kern.core_flags(xs, ys, ws, weighted, cell_start, cell_key, nx, ny, dense_map,
+                           dense, box, cw, tight, blocks, eps2, float(min_samples))
+    del ws, cw, box
+    ncore, cbox = kern.core_first(xs, ys, order, core, cell_start, blocks)
     del core
 
-    parent = kern.init_parent(cell_start, ncore, tight)
+    parent = np.arange(n, dtype=np.int64)
     sure, maybe = kern.edge_candidates(cell_start, cell_key, nx, ny, dense_map, dense, ncore,
-                                    cbox, tight, blocks, eps2)
+                                       cbox, tight, blocks, eps2)
     kern.link_masks(parent, sure, cell_start, cell_key, ny, dense_map, dense)
-    found = kern.resolve_maybe(xs, ys, parent, maybe, cell_start, cell_key, ny, dense_map, dense,
-                            ncore, cbox, blocks, eps2)
-    kern.link_masks(parent, found, cell_start, cell_key, ny, dense_map, dense)
+    for round_mask in kern.ROUND_MASKS:
+        if not np.any(maybe & round_mask):
+            continue
+        found = kern.resolve_maybe(xs, ys, parent, maybe, round_mask, cell_start, cell_key, ny,
+                                   dense_map, dense, ncore, cbox, blocks, eps2)
+        kern.link_masks(parent, found, cell_start, cell_key, ny, dense_map, dense)
     if not tight.all():
         kern.link_slow(xs, ys, parent, cell_start, cell_key, nx, ny, dense_map, dense, ncore,
-                    tight, eps2)
-    labels = kern.number_clusters(parent, order, cell_start, ncore)
+                       tight, eps2)
+    labels = kern.number_clusters(parent, order, cell_start, ncore, tight)
     del parent
     clab = kern.cell_labels(labels, cell_start, ncore)
     kern.border_labels(xs, ys, labels, cell_start, cell_key, nx, ny, dense_map, dense, ncore,
-                    cbox, clab, blocks, eps2)
+                       cbox, clab, blocks, eps2)
     return kern.scatter_result(labels, order, cell_start, ncore, blocks)
 
 
@@ -249,7 +260,7 @@ def dbscan(X, eps, min_samples=5, *, sample_weight=None, n_jobs=None):
                     input_name="X")
     w = _check_weights(sample_weight, X)
     x, y = _check_points(X)
-    with _numba_threads(n_jobs):
+    with _numba_threads(n_jobs, X.shape[0]):
         return _dbscan_xy(x, y, w, eps, min_samples)
 
 
@@ -356,7 +367,7 @@ class DBSCAN(ClusterMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=1)
         w = _check_weights(sample_weight, X)
         x, yy = _check_points(X)
-        with _numba_threads(self.n_jobs):
+        with _numba_threads(self.n_jobs, X.shape[0]):
             labels, core = _dbscan_xy(x, yy, w, eps, min_samples)
         self.labels_ = labels
         self.core_sample_indices_ = np.flatnonzero(core)
