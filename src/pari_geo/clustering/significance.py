@@ -54,7 +54,7 @@ Examples
 >>> poisson_llr(np.array([10, 2, 5]), np.array([2.0, 4.0, 0.0]))
 array([8.09437912, 0.        ,        inf])
 >>> benjamini_hochberg(np.array([0.01, 0.04, 0.03, 0.5]))
-array([0.04      , 0.04      , 0.04      , 0.5       ])
+array([0.04      , 0.05333333, 0.05333333, 0.5       ])
 """
 
 from __future__ import annotations
