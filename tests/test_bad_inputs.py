@@ -531,7 +531,7 @@ def _cases() -> dict[str, Callable]:
                         patch=_enospc_rename_dir)
     c["disk full at the final rename keeps the old run"] = run_rename
 
-    # -- known bugs outside the files owned here (strict xfails, see the report) -------------
+    # -- regressions of bugs found by this matrix (fixed) ---------------------------------
     def table_format(d, w, o):
         case = grid_case(d, w, o, OutputError, "t.xlsx", "unknown table format",
                          extra=("--table", str(o / "t.xlsx")))
@@ -553,18 +553,7 @@ def _cases() -> dict[str, Callable]:
 
 
 CASES = _cases()
-XFAIL = {
-    "TOML not UTF-8": "config.load_toml does not catch UnicodeDecodeError (tomllib raises it "
-    "for bytes that are not UTF-8), so a raw traceback-worthy error escapes",
-    "unreadable file": "cli: click.Path() checks readability itself and ClickException.show() "
-    "prints usage + error on 4 lines",
-    "unknown --table format leaves the raster behind": "cli.degurba_grid writes the raster "
-    "before the table format is checked/written; a failing --table/--map leaves l2.tif",
-    "disk full on --table leaves the raster behind": "cli.degurba_grid writes the raster "
-    "before the table; a failing --table/--map leaves l2.tif",
-    "dissolve_by without units": "runconfig.load_run accepts typology.dissolve_by without "
-    "inputs.units and the option is silently ignored",
-}
+XFAIL: dict[str, str] = {}
 
 
 def _snapshot(root: Path) -> list[tuple[str, int, int]]:

@@ -82,7 +82,6 @@ def test_vector_reader_raises_only_input_errors(tmp_path, suffix, data):
 
 
 # --- regressions found by fuzzing --------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="config.load_toml lets UnicodeDecodeError escape")
 def test_regression_run_file_not_utf8(tmp_path):
     f = tmp_path / "run.toml"
     f.write_bytes(b"[inputs]\npopulation = '\xff'\n")

@@ -7,6 +7,7 @@ internal error); ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -14,6 +15,9 @@ from ._version import __version__
 from .errors import PariGeoError
 
 __all__ = ["main", "cli"]
+
+# Paths are checked by pari_geo's readers, which name the layer in their one-line errors.
+_PATH = click.Path(readable=False, writable=False)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,13 +33,11 @@ def degurba() -> None:
 
 
 @degurba.command("grid")
-@click.option("--population", required=True, type=click.Path(), help="Residents per cell.")
+@click.option("--population", required=True, type=_PATH, help="Residents per cell.")
 @click.option(
-    "--built", required=True, type=click.Path(), help="Built-up surface (m² per cell by default)."
+    "--built", required=True, type=_PATH, help="Built-up surface (m² per cell by default)."
 )
-@click.option(
-    "--land", required=True, type=click.Path(), help="Permanent land (m² per cell by default)."
-)
+@click.option("--land", required=True, type=_PATH, help="Permanent land (m² per cell by default).")
 @click.option("--level", type=click.Choice(["1", "2"]), default="2", show_default=True)
 @click.option(
     "--set",
@@ -63,12 +65,12 @@ def degurba() -> None:
     show_default=True,
     help="Crop this many metres from every side of the result.",
 )
-@click.option("--out", required=True, type=click.Path(), help="Output GeoTIFF (COG).")
-@click.option("--map", "map_path", type=click.Path(), default=None, help="Also write a PNG map.")
+@click.option("--out", required=True, type=_PATH, help="Output GeoTIFF (COG).")
+@click.option("--map", "map_path", type=_PATH, default=None, help="Also write a PNG map.")
 @click.option(
     "--table",
     "table_path",
-    type=click.Path(),
+    type=_PATH,
     default=None,
     help="Also write residents per class (CSV).",
 )
@@ -92,12 +94,16 @@ def degurba_grid(
     """Classify grid cells (level 1: 3/2/1/0, level 2: 30/23/22/21/13/12/11/10)."""
     from .classes import DEGURBA_L1, DEGURBA_L2
     from .config import DegurbaParams
-    from .io_write import check_output, write_class_raster, write_table
+    from .io_write import atomic_files, check_output, write_class_raster, write_table
     from .typology.degurba import classify_grid
 
-    for p in (out, map_path, table_path):
-        if p:
-            check_output(p, overwrite)
+    outputs = [p for p in (out, map_path, table_path) if p]
+    for p in outputs:
+        check_output(p, overwrite)
+    if table_path and Path(table_path).suffix.lower() not in (".csv", ".gpkg", ".parquet"):
+        from .errors import OutputError
+
+        raise OutputError(table_path, "unknown table format; use .csv, .gpkg or .parquet")
     params = DegurbaParams.from_preset(preset).with_settings(list(settings))
     if values:
         params = params.with_settings([f"values={values}"])
@@ -115,7 +121,7 @@ def degurba_grid(
     scheme = DEGURBA_L1 if lvl == 1 else DEGURBA_L2
     if params.values is not None:
         scheme = scheme.with_codes(params.values)
-    write_class_raster(da, out, scheme, overwrite=overwrite)
+    table = None
     if table_path:
         from .align import align_to_grid
         from .grid import GridSpec
@@ -128,9 +134,13 @@ def degurba_grid(
         table = population_by_class(
             da.values, pop.values, scheme, cell_area_km2=abs(da.rio.transform().a) ** 2 / 1e6
         )
-        write_table(table, table_path, overwrite=overwrite)
-    if map_path:
-        _write_map(da, scheme, map_path, overwrite)
+    # the raster, the map and the table appear together or not at all
+    with atomic_files(outputs, overwrite) as tmp:
+        write_class_raster(da, tmp[Path(out)], scheme)
+        if table is not None:
+            write_table(table, tmp[Path(table_path)])
+        if map_path:
+            _write_map(da, scheme, tmp[Path(map_path)], False)
     counts = {int(k): int(v) for k, v in zip(*_unique(da.values), strict=True)}
     click.echo(f"wrote {out}: " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
 
@@ -156,12 +166,10 @@ def _write_map(da, scheme, path, overwrite):
 
 
 @degurba.command("units")
-@click.option("--units", "units_path", required=True, type=click.Path(), help="Unit polygons.")
+@click.option("--units", "units_path", required=True, type=_PATH, help="Unit polygons.")
 @click.option("--id", "id_col", default="UID", show_default=True, help="Unit id column.")
-@click.option(
-    "--classification", required=True, type=click.Path(), help="Grid classification raster."
-)
-@click.option("--population", required=True, type=click.Path(), help="Population grid.")
+@click.option("--classification", required=True, type=_PATH, help="Grid classification raster.")
+@click.option("--population", required=True, type=_PATH, help="Population grid.")
 @click.option("--level", type=click.Choice(["1", "2"]), default="1", show_default=True)
 @click.option("--rules", type=click.Choice(["2024", "2021"]), default="2024", show_default=True)
 @click.option(
@@ -179,7 +187,7 @@ def _write_map(da, scheme, path, overwrite):
 )
 @click.option("--dissolve-by", default=None, help="Merge units by this column first.")
 @click.option("--values", default=None, help="Custom grid codes, comma-separated (without water).")
-@click.option("--out", required=True, type=click.Path(), help="Output table (.csv or .gpkg).")
+@click.option("--out", required=True, type=_PATH, help="Output table (.csv or .gpkg).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 def degurba_units(
     units_path,
@@ -231,7 +239,7 @@ def degurba_units(
 
 
 @cli.command("classify")
-@click.argument("run_file", type=click.Path())
+@click.argument("run_file", type=_PATH)
 @click.option("--overwrite", is_flag=True, help="Replace the output folder if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def classify(run_file, overwrite, quiet) -> None:
@@ -262,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as e:
         return e.exit_code
     except click.ClickException as e:
-        e.show()
+        click.echo(f"pari-geo: error: {e.format_message()}", err=True)
         return e.exit_code
     except PariGeoError as e:
         if debug:

@@ -288,5 +288,9 @@ def load_toml(path) -> dict[str, Any]:
         raise ConfigError("file", "configuration file not found", str(path)) from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError("file", f"not valid TOML: {err}", str(path)) from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            "file", f"not valid TOML: not UTF-8 text (byte {err.start})", str(path)
+        ) from None
     except OSError as err:
         raise ConfigError("file", f"cannot read: {err.strerror}", str(path)) from None

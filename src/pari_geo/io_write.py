@@ -195,6 +195,58 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
         raise
 
 
+@contextlib.contextmanager
+def atomic_files(
+    paths: list[str | os.PathLike], overwrite: bool = False
+) -> Iterator[dict[Path, Path]]:
+    """Several outputs that appear together or not at all.
+
+    Yields ``{target: temporary path}`` (temporaries are hidden files beside each target,
+    not yet created). When the block succeeds every temporary is fsynced and renamed onto
+    its target; when it fails every temporary is removed and no target is touched.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with atomic_files([d / "a.txt", d / "b.txt"]) as tmp:
+    ...     for target, t in tmp.items():
+    ...         _ = t.write_text(target.name)
+    >>> sorted(p.name for p in d.iterdir())
+    ['a.txt', 'b.txt']
+    """
+    targets = [check_output(p, overwrite) for p in paths]
+    if len(set(targets)) != len(targets):
+        raise OutputError(str(targets[0]), "the same output path is given twice")
+    token = next(tempfile._get_candidate_names())  # noqa: SLF001 - a short random name
+    stage = {t: t.parent / f".{t.name}.part-{os.getpid()}-{token}{t.suffix}" for t in targets}
+    try:
+        yield stage
+        for target, tmp in stage.items():
+            if not tmp.exists():
+                raise OutputError(str(target), "writer produced no file")
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+        for target in stage:
+            if target.exists() and not overwrite:
+                raise OutputError(str(target), "exists; pass overwrite=True to replace it")
+        for target, tmp in stage.items():
+            os.replace(tmp, target)
+            _fsync_dir(target.parent)
+    except OutputError:
+        for tmp in stage.values():
+            _remove(tmp)
+        raise
+    except _writer_errors() as err:
+        for tmp in stage.values():
+            _remove(tmp)
+        raise OutputError(str(targets[0]), f"cannot be written ({_one_line(err)})") from None
+    except BaseException:
+        for tmp in stage.values():
+            _remove(tmp)
+        raise
+
+
 def _remove(p: Path) -> None:
     for q in (p, Path(str(p) + ".aux.xml")):
         with contextlib.suppress(OSError):

@@ -254,6 +254,10 @@ def load_run(path: str | Path) -> RunConfig:
         raise ConfigError(
             "typology.rules", f"must be '2024' or '2021', got {options['rules']!r}", file
         )
+    if "dissolve_by" in options and "units" not in inputs:
+        raise ConfigError(
+            "typology.dissolve_by", "needs inputs.units (the units to dissolve)", file
+        )
     if options.get("workflow", "official") not in ("official", "alternative"):
         raise ConfigError("typology.workflow", "must be 'official' or 'alternative'", file)
     params = dict(typ.get("parameters", {}))
