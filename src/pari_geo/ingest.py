@@ -23,6 +23,7 @@ from .errors import InputError
 from .grid import check_transform
 
 __all__ = [
+    "open_actors",
     "open_raster",
     "open_units",
     "check_share",
@@ -319,6 +320,76 @@ def check_share(
         raise InputError(file, layer, f"unknown unit {unit!r}; use 'm2' or 'share'")
 
 
+def _read_vector(path_or_gdf: Any, name: str, layer: str | None):
+    """A GeoDataFrame (copied) or a vector file read into one; returns (gdf, file name)."""
+    import geopandas as gpd
+
+    if isinstance(path_or_gdf, gpd.GeoDataFrame):
+        return path_or_gdf.copy(), None
+    if not isinstance(path_or_gdf, str | os.PathLike):
+        raise InputError(
+            None, name, f"expected a GeoDataFrame or a file path, got {type(path_or_gdf).__name__}"
+        )
+    fname = _check_file(path_or_gdf, name, allow_dir=True)
+    try:
+        if str(fname).lower().endswith(".parquet"):
+            gdf = gpd.read_parquet(fname)
+        else:
+            gdf = gpd.read_file(fname, layer=layer)
+    except Exception as err:  # pyogrio/fiona/arrow raise many types; all become one line
+        raise InputError(
+            fname, name, f"cannot be read as a vector layer ({_first_line(err)})"
+        ) from None
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry is None:
+        raise InputError(fname, name, "has no geometry column")
+    return gdf, fname
+
+
+def open_actors(
+    path_or_gdf: Any,
+    *,
+    sector_col: str | None = None,
+    social_col: str | None = None,
+    layer: str | None = None,
+):
+    """Read actors (points; polygons are kept for the clustering stage to turn into points).
+
+    An empty layer is allowed (it gives no clusters). Refuses an unreadable file, a missing
+    CRS, missing or empty geometries, non-finite coordinates and missing named columns.
+
+    Examples
+    --------
+    >>> from pari_geo.datasets import sample_data_dir
+    >>> a = open_actors(sample_data_dir() / "sample_grids/ostergotland/actors.gpkg",
+    ...                 sector_col="sector")
+    >>> len(a), a.crs.to_epsg()
+    (20000, 3006)
+    """
+    name = "actors"
+    gdf, fname = _read_vector(path_or_gdf, name, layer)
+    if gdf.crs is None:
+        raise InputError(fname, name, "has no CRS")
+    for col in (sector_col, social_col):
+        if col is not None and col not in gdf.columns:
+            raise InputError(
+                fname,
+                name,
+                f"has no column {col!r} (columns: {', '.join(map(str, gdf.columns[:12]))})",
+            )
+    if len(gdf) == 0:
+        return gdf
+    geom = gdf.geometry
+    bad = geom.isna() | geom.is_empty
+    if bad.any():
+        raise InputError(fname, name, f"{int(bad.sum())} actor(s) have no or empty geometry")
+    pts = geom.representative_point() if (geom.geom_type != "Point").any() else geom
+    xy = np.column_stack([pts.x.to_numpy(), pts.y.to_numpy()])
+    if not np.isfinite(xy).all():
+        n = int((~np.isfinite(xy).all(axis=1)).sum())
+        raise InputError(fname, name, f"{n} actor(s) have non-finite (NaN or inf) coordinates")
+    return gdf
+
+
 def open_units(path_or_gdf: Any, *, id_col: str | None = None, layer: str | None = None):
     """Read administrative units (GeoPackage, GeoParquet, shapefile ...) as a GeoDataFrame.
 
@@ -337,24 +408,8 @@ def open_units(path_or_gdf: Any, *, id_col: str | None = None, layer: str | None
     """
     import warnings
 
-    import geopandas as gpd
-
     name = "units"
-    if isinstance(path_or_gdf, gpd.GeoDataFrame):
-        gdf, fname = path_or_gdf.copy(), None
-    else:
-        fname = _check_file(path_or_gdf, name, allow_dir=True)
-        try:
-            if str(fname).lower().endswith(".parquet"):
-                gdf = gpd.read_parquet(fname)
-            else:
-                gdf = gpd.read_file(fname, layer=layer)
-        except Exception as err:  # pyogrio/fiona/arrow raise many types
-            raise InputError(
-                fname, name, f"cannot be read as a vector layer ({_first_line(err)})"
-            ) from None
-        if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry is None:
-            raise InputError(fname, name, "has no geometry column")
+    gdf, fname = _read_vector(path_or_gdf, name, layer)
     if len(gdf) == 0:
         raise InputError(fname, name, "has no features")
     if gdf.crs is None:
