@@ -424,17 +424,24 @@ def _clusters(
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(n_free > 0, n_free / expected, np.nan)
         rng = np.random.default_rng(random_state)
+        # no cluster has an excess: every p-value is exactly 1, skip the simulations
+        sims = int(n_sim) if (llr > 0).any() else 0
         sim_max, pool = sig.simulate_max_llr(
             prep.xy,
             model,
             eps_m=float(eps_m),
             min_actors=int(min_actors),
-            n_sim=int(n_sim),
+            n_sim=sims,
             rng=rng,
             return_pool=True,
         )
         ref = sim_max if p_method == "max" else pool
-        p = sig.monte_carlo_pvalues(llr, ref) if n_sim > 0 else np.full(k, np.nan)
+        if n_sim == 0:
+            p = np.full(k, np.nan)
+        elif sims == 0:
+            p = np.ones(k)
+        else:
+            p = sig.monte_carlo_pvalues(llr, ref)
         q = sig.benjamini_hochberg(p)
         unit_rate = model.unit_rate_per_resident()
         has_weight = (

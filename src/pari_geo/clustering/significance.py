@@ -105,10 +105,11 @@ class NullModel:
         Sampling weight of each unit (residents, or km² on the area basis or fallback).
     unit_residents : ndarray of float64, shape (n_units,)
         Residents of each unit's cells (NaN on the area basis).
-    samp_cells, samp_cum, seg_start, seg_end, actor_seg
+    samp_cells, samp_cum, seg_start, seg_end, actor_seg, free_order
         Concatenated per-unit sampling tables: the cells with positive weight of each unit,
         their cumulative normalised weights shifted by the unit's segment rank, segment
-        bounds, and each free actor's segment.
+        bounds; the free actors' indices ordered by segment (``free_order``) and their
+        segments (``actor_seg``, non-decreasing).
     """
 
     x0: float
@@ -131,6 +132,7 @@ class NullModel:
     seg_start: np.ndarray
     seg_end: np.ndarray
     actor_seg: np.ndarray
+    free_order: np.ndarray
 
     @property
     def n_cells(self) -> int:
@@ -157,8 +159,10 @@ class NullModel:
         Returns
         -------
         cells, x, y : ndarrays of shape (n_free,)
+            The new places of the actors ``free_order`` (actors of one unit are
+            exchangeable, so the draws are sorted, which makes the cell look-up faster).
         """
-        v = self.actor_seg + u[:, 0]
+        v = np.sort(self.actor_seg + u[:, 0])
         pos = np.searchsorted(self.samp_cum, v, side="right")
         pos = np.clip(pos, self.seg_start[self.actor_seg], self.seg_end[self.actor_seg] - 1)
         cells = self.samp_cells[pos]
@@ -230,7 +234,6 @@ def build_null_model(
     """
     from affine import Affine
 
-    n = len(xy)
     if population is not None:
         pop = np.where(np.isfinite(population), population, 0.0).astype(np.float64)
         shape = (int(pop.shape[0]), int(pop.shape[1]))
@@ -307,7 +310,10 @@ def build_null_model(
     base = np.concatenate([[0.0], cum])[seg_start]
     tot = np.add.reduceat(w, seg_start) if len(w) else np.zeros(0)
     samp_cum = seg + (cum - base[seg]) / tot[seg] if len(w) else np.zeros(0)
-    actor_seg = seg_of_unit[au[free]] if n else np.zeros(0, dtype=np.int64)
+    free_idx = np.flatnonzero(free)
+    actor_seg = seg_of_unit[au[free_idx]]
+    by_seg = np.argsort(actor_seg, kind="stable")
+    free_order, actor_seg = free_idx[by_seg], actor_seg[by_seg]
 
     return NullModel(
         x0=float(t.c),
@@ -330,6 +336,7 @@ def build_null_model(
         seg_start=seg_start.astype(np.int64),
         seg_end=seg_end.astype(np.int64),
         actor_seg=actor_seg.astype(np.int64),
+        free_order=free_order.astype(np.int64),
     )
 
 
@@ -402,7 +409,7 @@ def simulate_max_llr(
 
     out = np.zeros(n_sim)
     pool: list[np.ndarray] = []
-    free_idx = np.flatnonzero(model.free)
+    free_idx = model.free_order
     if len(free_idx) == 0 or n_sim == 0:
         return (out, np.zeros(n_sim)) if return_pool else out
     sim_xy = np.array(xy, dtype=np.float64, copy=True)
