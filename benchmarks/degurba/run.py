@@ -146,7 +146,8 @@ def main() -> None:
             results["runs"].append(r)
         if not args.no_files:
             paths = write_tiles(ty, tx)
-            r = run_worker([py, worker, "--mode", "files", "--files", *paths, *rep])
+            r = run_worker([py, worker, "--mode", "files", "--tiles", str(ty), str(tx), "--files",
+                            *paths, *rep])
             r["case"] = size
             results["runs"].append(r)
 

@@ -136,24 +136,29 @@ def smooth_centre_edges_inplace(lab, excluded, blocked, rule):
     queued = np.zeros((rows, cols), dtype=np.uint8)  # 1 = already in the next candidate list
     cand = np.empty(rows * cols if rows * cols < 1024 else 1024, dtype=np.int64)
     n_cand = 0
+    # first candidates: the non-centre, non-blocked neighbours of centre cells (found from
+    # the centre side; the order of a list does not matter, each pass is simultaneous)
     for r in range(rows):
         for c in range(cols):
-            if lab[r, c] != 0 or blocked[r, c]:
+            if lab[r, c] <= 0:
                 continue
-            touches = False
             for j in range(8):
                 rr = r + dr[j]
                 cc = c + dc[j]
-                if 0 <= rr < rows and 0 <= cc < cols and lab[rr, cc] > 0:
-                    touches = True
-                    break
-            if touches:
+                if rr < 0 or rr >= rows or cc < 0 or cc >= cols:
+                    continue
+                if lab[rr, cc] != 0 or blocked[rr, cc] or queued[rr, cc] != 0:
+                    continue
+                queued[rr, cc] = 1
                 if n_cand == cand.shape[0]:
                     grown = np.empty(cand.shape[0] * 2, dtype=np.int64)
                     grown[:n_cand] = cand[:n_cand]
                     cand = grown
-                cand[n_cand] = r * cols + c
+                cand[n_cand] = rr * cols + cc
                 n_cand += 1
+    for i in range(n_cand):
+        flat = cand[i]
+        queued[flat // cols, flat - (flat // cols) * cols] = 0
     pass_no = 1
     joined_idx = np.empty(max(n_cand, 1), dtype=np.int64)
     joined_lab = np.empty(max(n_cand, 1), dtype=np.int32)

@@ -780,6 +780,23 @@ def _read_band_native(src) -> np.ndarray:
     return a
 
 
+def _value_summary(a: np.ndarray) -> np.ndarray:
+    """``[min, max]`` of the non-NaN values (float64), or ``[nan]`` when there are none."""
+    lo, hi, seen = np.inf, -np.inf, False
+    for sl in row_blocks(a.shape):
+        b = a[sl]
+        if b.size == 0:
+            continue
+        if b.dtype.kind == "f":
+            b_lo, b_hi = np.fmin.reduce(b, axis=None), np.fmax.reduce(b, axis=None)
+            if np.isnan(b_lo):
+                continue  # every value of the block is NaN
+        else:
+            b_lo, b_hi = b.min(), b.max()
+        lo, hi, seen = min(lo, float(b_lo)), max(hi, float(b_hi)), True
+    return np.array([lo, hi]) if seen else np.array([np.nan])
+
+
 def _load_lean(population, built, land, built_unit, land_unit):
     """Fast path: three raster files on one identical grid, read in their own dtypes.
 
@@ -822,9 +839,23 @@ def _load_lean(population, built, land, built_unit, land_unit):
                 arrays.append(_read_band_native(src))
         pop, built_v, land_v = arrays
         del arrays
-        check_counts(pop, paths[0], "population")
-        check_share(built_v, paths[1], "built", built_unit, r * r)
-        check_share(land_v, paths[2], "land", land_unit, r * r)
+        # The value checks of the general path (ingest's reader checks, check_counts,
+        # check_share) only look at: no data at all, infinite or negative values and the
+        # maximum. Run those very functions on a [min, max] summary computed block by
+        # block (no float64 copy); if one of them objects, the general path reruns on
+        # the full layers and raises its exact message.
+        from ..ingest import _check_layer_values
+
+        for a, path, name in zip((pop, built_v, land_v), paths, names, strict=True):
+            summary = _value_summary(a)
+            probe = GridSpec(crs, transform, (1, summary.size)).to_dataarray(
+                summary.reshape(1, -1), name=name)
+            _check_layer_values(probe, path, name)
+            if name == "population":
+                check_counts(summary, path, name)
+            else:
+                check_share(summary, path, name, built_unit if name == "built" else land_unit,
+                            r * r)
     except Exception:
         return None
     lay = degurba_layers(pop, built_v, land_v, r, built_unit=built_unit, land_unit=land_unit)
