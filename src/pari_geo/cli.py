@@ -258,6 +258,24 @@ def classify(run_file, overwrite, quiet) -> None:
         )
 
 
+@cli.command("run")
+@click.argument("run_file", type=_PATH)
+@click.option("--overwrite", is_flag=True, help="Replace the output folder if it exists.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def run(run_file, overwrite, quiet) -> None:
+    """Full run: place types, micro-clusters at every scale, tables, maps and a summary."""
+    from .pipeline import run_pipeline
+    from .runconfig import load_run
+
+    cfg = load_run(run_file)
+    result = run_pipeline(cfg, overwrite=overwrite, progress=not quiet)
+    clusters = result["clusters"]
+    click.echo(f"wrote {result['out_dir']}")
+    if len(clusters):
+        for eps, at in clusters.groupby("scale_eps_m"):
+            click.echo(f"  {eps:>7g} m: {len(at):>5} clusters, {int(at['hidden'].sum()):>4} hidden")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pari-geo`` script."""
     args = list(sys.argv[1:] if argv is None else argv)

@@ -13,7 +13,7 @@ from typing import Any
 from ._version import __version__
 from .runconfig import RunConfig
 
-__all__ = ["run_classification"]
+__all__ = ["run_classification", "run_pipeline", "municipality_table", "summary_markdown"]
 
 
 def _progress(enabled: bool, total: int, desc: str):
@@ -181,3 +181,308 @@ def _run_nordic7(cfg: RunConfig, *, overwrite: bool, progress: bool) -> dict[str
             table = _write_common(stage, cfg, classes, NORDIC7, pop, "place_types", units)
             bar.update(2)
     return {"classes": classes, "table": table, "units": None, "out_dir": cfg.out_dir}
+
+
+RURAL_PLACE_TYPES = (4, 5, 6, 7)
+"""nordic7 codes counted as rural for the summary of hidden clusters."""
+
+
+def run_pipeline(
+    cfg: RunConfig, *, overwrite: bool = False, progress: bool = True
+) -> dict[str, Any]:
+    """The full run: place types → micro-clusters at every scale → tables, maps, summary.
+
+    Needs a run file with ``inputs.actors``, ``inputs.units`` and a ``[clusters]``
+    section. Everything is written into a staging folder that replaces ``outputs.dir``
+    only when the whole run succeeded.
+
+    Returns a dict with ``classes``, ``clusters`` (all scales), ``municipalities`` and
+    ``out_dir``.
+    """
+    from .errors import ConfigError
+
+    if cfg.clusters is None:
+        raise ConfigError(
+            "clusters",
+            "missing section (pari-geo run needs [clusters])",
+            str(cfg.source),
+            what="key",
+        )
+    if "units" not in cfg.inputs:
+        raise ConfigError(
+            "inputs.units",
+            "missing (pari-geo run needs municipalities)",
+            str(cfg.source),
+            what="key",
+        )
+    from .classes import DEGURBA_L1, DEGURBA_L2, NORDIC7
+    from .clustering.ladder import ladder
+    from .ingest import open_actors, open_units
+    from .io_write import atomic_dir, write_table
+
+    steps = 3 + len(cfg.clusters["eps_m"])
+    with _progress(progress, steps, "pari-geo run") as bar:
+        bar.set_postfix_str("place types")
+        if cfg.typology == "nordic7":
+            from .typology.classify import classify_place_types
+
+            classes, pop = classify_place_types(cfg)
+            scheme, name = NORDIC7, "place_types"
+        else:
+            classes, pop = _classify_degurba(cfg)
+            scheme = DEGURBA_L1 if cfg.level == 1 else DEGURBA_L2
+            name = f"degurba_l{cfg.level}"
+        bar.update(1)
+        u = cfg.inputs["units"]
+        a = cfg.inputs["actors"]
+        units = open_units(u.path, id_col=u.id)
+        actors = open_actors(a.path, sector_col=a.sector, social_col=a.social, layer=a.layer)
+        pop_da = classes.copy(data=pop)
+        c = cfg.clusters
+        bar.set_postfix_str("micro-clusters")
+        clusters = ladder(
+            actors,
+            eps_m=tuple(c["eps_m"]),
+            min_actors=c["min_actors"],
+            units=units,
+            unit_id=u.id,
+            region_col=u.region,
+            country_col=u.country,
+            population=pop_da,
+            place_types=classes if cfg.typology == "nordic7" else None,
+            sector_col=a.sector,
+            social_col=a.social,
+            n_sim=c["n_sim"],
+            alpha=c["alpha"],
+            random_state=c["random_state"],
+            micro_max_extent_m=c["micro_max_extent_m"],
+            micro_max_actors=c["micro_max_actors"],
+            footprint=c["footprint"],
+        )
+        bar.update(len(c["eps_m"]))
+        bar.set_postfix_str("writing")
+        munis = municipality_table(classes, pop, units, u.id, scheme, actors, clusters)
+        with atomic_dir(cfg.out_dir, overwrite) as stage:
+            _write_common(stage, cfg, classes, scheme, pop, name, units)
+            meta = {"pari_geo_version": __version__}
+            write_table(clusters, stage / "clusters.gpkg", metadata=meta)
+            write_table(clusters, stage / "clusters.parquet", metadata=meta)
+            write_table(munis, stage / "municipalities.csv")
+            write_table(munis, stage / "municipalities.gpkg", metadata=meta)
+            _cluster_maps(stage, classes, scheme, units, u.id, clusters)
+            (stage / "summary.md").write_text(
+                summary_markdown(cfg, clusters, units, u.id, scheme), encoding="utf-8"
+            )
+        bar.update(2)
+    return {
+        "classes": classes,
+        "clusters": clusters,
+        "municipalities": munis,
+        "out_dir": cfg.out_dir,
+    }
+
+
+def _classify_degurba(cfg: RunConfig):
+    from .align import align_to_grid
+    from .config import DegurbaParams
+    from .grid import GridSpec
+    from .ingest import open_raster
+    from .typology.degurba import classify_grid
+
+    params = DegurbaParams.from_preset(cfg.preset) if cfg.preset else DegurbaParams()
+    params = params.replace(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.parameters.items()}
+    )
+    inp = cfg.inputs
+    classes = classify_grid(
+        inp["population"].path,
+        inp["built"].path,
+        inp["land"].path,
+        level=cfg.level,
+        params=params,
+        built_unit=inp["built"].unit or "m2",
+        land_unit=inp["land"].unit or "m2",
+    )
+    pop = align_to_grid(
+        open_raster(inp["population"].path, "population"), GridSpec.from_dataarray(classes), "count"
+    ).values
+    return classes, pop
+
+
+def municipality_table(classes, pop, units, id_col, scheme, actors, clusters):
+    """Per unit: residents and area per class, actors, clusters and hidden clusters per rung.
+
+    Cluster counts are per scale (``clusters_<eps>m_<rung>`` and ``hidden_<eps>m_<rung>``);
+    a cluster counts for every unit it has members in (``unit_ids``).
+    """
+    import geopandas as gpd
+    import numpy as np
+
+    from .report import residents_by_unit_and_class
+
+    table = residents_by_unit_and_class(classes, pop, units, id_col, scheme)
+    pts = actors.to_crs(table.crs) if actors.crs != table.crs else actors
+    if len(pts):
+        pts = pts.set_geometry(pts.geometry.representative_point())
+        joined = gpd.sjoin(
+            pts[[pts.geometry.name]], table[[id_col, "geometry"]], predicate="within", how="left"
+        )
+        joined = joined[~joined.index.duplicated(keep="first")]
+        counts = joined[id_col].value_counts()
+    else:
+        counts = {}
+    table["actors"] = [int(counts.get(k, 0)) for k in table[id_col]]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        table["actors_per_1000_residents"] = np.where(
+            table["residents"] > 0, 1000 * table["actors"] / table["residents"], np.nan
+        )
+    rungs = ("micro", "municipal", "inter-municipal", "national", "multinational")
+    ids = [str(k) for k in table[id_col]]
+    for eps in sorted(clusters["scale_eps_m"].unique()) if len(clusters) else []:
+        at = clusters[clusters["scale_eps_m"] == eps]
+        tag = f"{eps:g}m"
+        for rung in rungs:
+            sel = at[at["rung"] == rung]
+            n_all = {k: 0 for k in ids}
+            n_hidden = {k: 0 for k in ids}
+            for unit_ids, hidden in zip(sel["unit_ids"], sel["hidden"], strict=True):
+                for k in str(unit_ids).split(";"):
+                    if k in n_all:
+                        n_all[k] += 1
+                        n_hidden[k] += int(bool(hidden))
+            key = rung.replace("-", "_")
+            table[f"clusters_{tag}_{key}"] = [n_all[k] for k in ids]
+            table[f"hidden_{tag}_{key}"] = [n_hidden[k] for k in ids]
+    return table
+
+
+def _cluster_maps(stage: Path, classes, scheme, units, id_col, clusters) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .plot import plot_classes, save_figure
+
+    finest = (
+        clusters[clusters["scale_eps_m"] == clusters["scale_eps_m"].min()]
+        if len(clusters)
+        else clusters
+    )
+    fig, ax = plt.subplots(figsize=(10, 7.5))
+    plot_classes(
+        classes,
+        scheme,
+        ax=ax,
+        units=units,
+        title="Place types and micro-clusters (hidden in black)",
+    )
+    if len(finest):
+        _draw_clusters(ax, finest, classes.rio.crs)
+    save_figure(fig, stage / "clusters_map.png")
+    plt.close(fig)
+    hidden = finest[finest["hidden"]] if len(finest) else finest
+    if not len(hidden):
+        return
+    maps = stage / "maps"
+    maps.mkdir()
+    for uid in sorted({k for ids in hidden["unit_ids"] for k in str(ids).split(";") if k}):
+        unit = units[units[id_col].astype(str) == uid]
+        if not len(unit):
+            continue
+        unit = unit.to_crs(classes.rio.crs)
+        left, bottom, right, top = unit.total_bounds
+        pad = 0.05 * max(right - left, top - bottom)
+        sub = classes.rio.clip_box(left - pad, bottom - pad, right + pad, top + pad)
+        fig, ax = plt.subplots(figsize=(8, 7))
+        name = f"{uid} {unit.iloc[0]['name']}" if "name" in unit.columns else uid
+        plot_classes(sub, scheme, ax=ax, units=units, title=f"Hidden micro-clusters: {name}")
+        ax.set_xlim(left - pad, right + pad)
+        ax.set_ylim(bottom - pad, top + pad)
+        _draw_clusters(ax, finest, classes.rio.crs)
+        save_figure(fig, maps / f"hidden_{uid}.png")
+        plt.close(fig)
+
+
+def _draw_clusters(ax, clusters, crs) -> None:
+    c = clusters.to_crs(crs)
+    shown = c[~c["hidden"]]
+    if len(shown):
+        shown.boundary.plot(ax=ax, color="#555555", linewidth=0.6)
+    hid = c[c["hidden"]]
+    if len(hid):
+        hid.plot(ax=ax, facecolor="none", edgecolor="black", linewidth=1.5)
+        cent = hid.geometry.centroid
+        ax.scatter(cent.x, cent.y, s=40, facecolor="none", edgecolor="black", linewidth=1.2)
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+
+
+def summary_markdown(cfg: RunConfig, clusters, units, id_col, scheme) -> str:
+    """A short human-readable report listing hidden rural micro-clusters."""
+    names = {}
+    if "name" in units.columns:
+        names = dict(zip(units[id_col].astype(str), units["name"], strict=True))
+    lines = [
+        "# pari_geo run summary",
+        "",
+        f"Run file: `{cfg.source.name}` · pari_geo {__version__} · typology "
+        f"`{cfg.typology}` · scales {', '.join(f'{e:g} m' for e in cfg.clusters['eps_m'])}"
+        f" · min_actors {cfg.clusters['min_actors']} · n_sim {cfg.clusters['n_sim']} · "
+        f"alpha {cfg.clusters['alpha']} · seed {cfg.clusters['random_state']}",
+        "",
+    ]
+    lines += [
+        "## Clusters per scale and rung",
+        "",
+        "| scale | clusters | hidden | micro | municipal | inter-municipal | national |"
+        " multinational |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for eps in sorted(clusters["scale_eps_m"].unique()) if len(clusters) else []:
+        at = clusters[clusters["scale_eps_m"] == eps]
+        rc = at["rung"].value_counts()
+        lines.append(
+            f"| {eps:g} m | {len(at)} | {int(at['hidden'].sum())} | "
+            + " | ".join(
+                str(int(rc.get(r, 0)))
+                for r in ("micro", "municipal", "inter-municipal", "national", "multinational")
+            )
+            + " |"
+        )
+    rural = clusters[clusters["hidden"]] if len(clusters) else clusters
+    if cfg.typology == "nordic7" and len(rural):
+        rural = rural[rural["dominant_place_type"].isin(RURAL_PLACE_TYPES)]
+    lines += [
+        "",
+        "## Hidden rural micro-clusters: candidate clusters of social and ecological innovation",
+        "",
+        "Clusters of actors that stand out against their municipality (Monte Carlo "
+        "test against actors spread in proportion to residents, Benjamini–Hochberg "
+        f"q ≤ {cfg.clusters['alpha']}) in municipalities whose overall actor rate is "
+        "ordinary, so that municipal statistics do not show them.",
+        "",
+    ]
+    if not len(rural):
+        lines.append("None found.")
+    else:
+        lines += [
+            "| scale | cluster | municipalities | rung | actors | sectors | place type"
+            " | expected | ratio | q |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in rural.sort_values(["scale_eps_m", "q_value", "cluster_id"]).itertuples():
+            munis = ", ".join(names.get(k, k) for k in str(r.unit_ids).split(";") if k)
+            pt = (
+                scheme.names.get(int(r.dominant_place_type), "")
+                if r.dominant_place_type == r.dominant_place_type
+                and str(r.dominant_place_type) != "<NA>"
+                else ""
+            )
+            lines.append(
+                f"| {r.scale_eps_m:g} m | {r.cluster_id} | {munis} | {r.rung} | {r.n_actors} |"
+                f" {str(r.sectors).replace(';', ', ')} | {pt} | {r.expected:.2f} | "
+                f"{r.ratio:.1f} | {r.q_value:.3g} |"
+            )
+    lines.append("")
+    return "\n".join(lines)

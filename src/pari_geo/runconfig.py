@@ -115,6 +115,10 @@ class LayerInput:
     mapping: str | None = None
     band: int = 1
     layer: str | None = None
+    sector: str | None = None
+    social: str | None = None
+    region: str | None = None
+    country: str | None = None
 
 
 @dataclass(frozen=True)
@@ -231,6 +235,10 @@ def load_run(path: str | Path) -> RunConfig:
             mapping=spec.get("mapping"),
             band=spec.get("band", 1),
             layer=spec.get("layer"),
+            sector=spec.get("sector"),
+            social=spec.get("social"),
+            region=spec.get("region"),
+            country=spec.get("country"),
         )
     if "population" not in inputs:
         raise ConfigError("inputs.population", "missing (the population grid is required)", file)
