@@ -397,3 +397,49 @@ def test_simulate_max_llr_reproducible_and_zero_without_free_actors():
     z = sig.simulate_max_llr(xy, none, eps_m=200, min_actors=4, n_sim=5,
                              rng=np.random.default_rng(0))  # fmt: skip
     np.testing.assert_array_equal(z, np.zeros(5))
+
+
+def test_monte_carlo_test_matches_simulated_maxima_and_pool():
+    pop, units = four_units()
+    rng = np.random.default_rng(9)
+    xy = draw_null(pop, units, [60, 60, 60, 250], rng)
+    au = np.repeat(np.arange(4), [60, 60, 60, 250])
+    t = Affine(1000, 0, 0, 0, -1000, 20000)
+    model = sig.build_null_model(xy, au, units.geometry.to_numpy(), population=pop, transform=t)
+    obs = np.array([0.0, 1.0, 3.0, 8.0])
+    kw = dict(eps_m=300, min_actors=4, n_sim=40)
+    smax, pool = sig.simulate_max_llr(xy, model, rng=np.random.default_rng(1), return_pool=True,
+                                      **kw)  # fmt: skip
+    for method, ref in (("max", smax), ("pooled", pool)):
+        p, done = sig.monte_carlo_test(xy, model, obs, rng=np.random.default_rng(1),
+                                       p_method=method, **kw)  # fmt: skip
+        assert done == 40
+        np.testing.assert_allclose(p, sig.monte_carlo_pvalues(obs, ref))
+    # sequential: stops once every cluster has 5 exceedances; p = exceedances / draws
+    weak = float(np.sort(smax)[-8])  # reached by 8 of the 40 simulations
+    assert weak > 0
+    p, done = sig.monte_carlo_test(xy, model, np.array([0.0, weak]),
+                                   rng=np.random.default_rng(1), early_stop=5, **kw)  # fmt: skip
+    first = int(np.argmax(np.cumsum(smax >= weak) >= 5)) + 1  # draws when the 5th came
+    assert done == max(first, 5) < 40
+    assert p[0] == 1.0  # every simulation reaches LLR 0: 5 of 5
+    assert p[1] == pytest.approx(5 / first)
+
+
+def test_early_stop_keeps_strong_clusters_and_saves_weak_scales():
+    pop, units = four_units()
+    rng = np.random.default_rng(42)
+    res = [3000, 3000, 3000, 100 * 30 + 9 * (1500 - 30)]
+    xy = draw_null(pop, units, [22, 36, 36, round(0.012 * res[3])], rng)
+    planted = np.array([(4500, 15500)]) + rng.uniform(-120, 120, (8, 2))
+    actors = points(np.vstack([xy, planted]))
+    kw = dict(eps_m=300, min_actors=5, units=units, unit_id="mid", population=grid(pop),
+              n_sim=199, random_state=1)  # fmt: skip
+    full = find_microclusters(actors, **kw)
+    seq = find_microclusters(actors, **kw, early_stop=20)
+    strong = full["p_value"] == full["p_value"].min()
+    # clusters nothing in the simulations reaches keep the full-run p-value
+    np.testing.assert_allclose(seq.loc[strong, "p_value"], full.loc[strong, "p_value"])
+    assert seq["hidden"].tolist() == full["hidden"].tolist()
+    # weak clusters: Besag-Clifford p-values, >= 20 / 199 and not tiny
+    assert (seq.loc[~strong, "p_value"] >= 20 / 199).all()
