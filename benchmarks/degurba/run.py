@@ -3,7 +3,7 @@
 Usage (from the repository root, pari_geo's virtualenv active)::
 
     bash benchmarks/degurba/setup_gost.sh          # once: GOSTurban in its own venv
-    python benchmarks/degurba/run.py               # everything (about 15 min on 2 cores)
+    python benchmarks/degurba/run.py --float64-inputs   # everything (~15 min, 2 cores)
     python benchmarks/degurba/run.py --sizes 1M 10M --no-files   # a subset
 
 Every measurement is a fresh subprocess (``pari_worker.py`` / ``gost_worker.py``): one
@@ -106,7 +106,8 @@ def machine() -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", nargs="*", default=list(SIZES), choices=list(SIZES))
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5, help="timed runs of pari_geo (median)")
+    ap.add_argument("--gost-repeats", type=int, default=3, help="timed runs of GOSTurban")
     ap.add_argument("--gost-python", default=str(WORK / "gost-venv" / "bin" / "python"))
     ap.add_argument("--no-gost", action="store_true")
     ap.add_argument("--no-files", action="store_true", help="skip the end-to-end file runs")
@@ -122,7 +123,8 @@ def main() -> None:
     # 1. Belgium, both tools in this invocation
     if not args.no_gost:
         g = run_worker([args.gost_python, str(HERE / "gost_worker.py"), "--pop",
-                        str(BELGIUM / "POP.tif"), *rep])
+                        str(BELGIUM / "POP.tif"), "--repeats", str(args.gost_repeats),
+                        "--warmup", "1"])
         g.update(case="belgium", mode="file (GOSTurban reads POP.tif)")
         results["runs"].append(g)
     for mode in ("arrays", "files"):

@@ -27,11 +27,9 @@ _DC = np.array([-1, 0, 1, -1, 1, -1, 0, 1], dtype=np.int64)
 
 
 @numba.njit(cache=CACHE, nogil=True)
-def _decide(lab, excluded, r, c, rule, dr, dc):
-    """Centre id that cell (r, c) joins in this pass, or 0."""
+def _decide(lab, excluded, r, c, rule, dr, dc, ids, counts):
+    """Centre id that cell (r, c) joins in this pass, or 0 (``ids``/``counts``: scratch)."""
     rows, cols = lab.shape
-    ids = np.zeros(8, dtype=np.int32)
-    counts = np.zeros(8, dtype=np.int64)
     n_ids = 0
     n_valid = 0
     for j in range(8):
@@ -68,10 +66,11 @@ def _decide(lab, excluded, r, c, rule, dr, dc):
 
 @numba.njit(cache=CACHE, nogil=True)
 def label_sums(labels, weights, n):
-    """Sum ``weights`` per label ``0..n`` in raster order; NaN weights count as 0.
+    """Sum ``weights`` per label ``1..n`` in raster order; NaN weights count as 0.
 
-    Bit-identical to ``np.bincount(labels.ravel(), weights=np.where(np.isnan(w), 0, w)
-    .astype(float64).ravel(), minlength=n + 1)`` (one sequential pass in the same order).
+    ``out[1:]`` is bit-identical to ``np.bincount(labels.ravel(), weights=np.where(
+    np.isnan(w), 0, w).astype(float64).ravel(), minlength=n + 1)[1:]`` (one sequential
+    pass in the same order); the background ``out[0]`` is not summed and stays 0.
 
     Parameters
     ----------
@@ -90,10 +89,13 @@ def label_sums(labels, weights, n):
     out = np.zeros(n + 1, dtype=np.float64)
     for r in range(rows):
         for c in range(cols):
+            k = labels[r, c]
+            if k == 0:
+                continue
             v = np.float64(weights[r, c])
             if v != v:
                 v = 0.0
-            out[labels[r, c]] += v
+            out[k] += v
     return out
 
 
@@ -134,6 +136,8 @@ def smooth_centre_edges_inplace(lab, excluded, blocked, rule):
     dr = _DR
     dc = _DC
     queued = np.zeros((rows, cols), dtype=np.uint8)  # 1 = already in the next candidate list
+    ids = np.zeros(8, dtype=np.int32)  # scratch of _decide
+    counts = np.zeros(8, dtype=np.int64)
     cand = np.empty(rows * cols if rows * cols < 1024 else 1024, dtype=np.int64)
     n_cand = 0
     # first candidates: the non-centre, non-blocked neighbours of centre cells (found from
@@ -173,7 +177,7 @@ def smooth_centre_edges_inplace(lab, excluded, blocked, rule):
             c = flat - r * cols
             if lab[r, c] != 0:
                 continue
-            k = _decide(lab, excluded, r, c, rule, dr, dc)
+            k = _decide(lab, excluded, r, c, rule, dr, dc, ids, counts)
             if k > 0:
                 joined_idx[n_join] = flat
                 joined_lab[n_join] = k

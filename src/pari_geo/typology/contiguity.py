@@ -122,7 +122,7 @@ def cluster_labels(
         1..n in raster order of each component's first cell, 0 outside ``dense``.
     sizes : ndarray of float64, shape (n + 1,)
         ``sizes[l]`` = sum of the size layer over label ``l`` (NaN counted as 0), summed
-        in raster order exactly like ``np.bincount`` (``sizes[0]`` is the background).
+        in raster order exactly like ``np.bincount``; ``sizes[0]`` (background) is 0.
 
     Examples
     --------
@@ -130,7 +130,7 @@ def cluster_labels(
     >>> labels, sizes = cluster_labels(np.array([[1, 0, 1]], bool),
     ...                                np.array([[2.0, 9.0, np.nan]]), 4)
     >>> labels.tolist(), sizes.tolist()
-    ([[1, 0, 2]], [9.0, 2.0, 0.0])
+    ([[1, 0, 2]], [0.0, 2.0, 0.0])
     """
     from ._kernels import label_sums
 
