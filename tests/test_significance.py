@@ -443,3 +443,42 @@ def test_early_stop_keeps_strong_clusters_and_saves_weak_scales():
     assert seq["hidden"].tolist() == full["hidden"].tolist()
     # weak clusters: Besag-Clifford p-values, >= 20 / 199 and not tiny
     assert (seq.loc[~strong, "p_value"] >= 20 / 199).all()
+
+
+def test_actors_off_the_population_grid_are_fixed_with_a_warning():
+    pop, units, actors = two_unit_setup()
+    # the grid covers only the top row of cells: the loners at y < 1000 fall off it
+    with pytest.warns(UserWarning, match="3 actor.*off the population grid"):
+        out = find_microclusters(
+            actors, eps_m=200, min_actors=4, units=units, unit_id="mid",
+            population=grid(pop[:1], y0=2000), n_sim=9,
+        )  # fmt: skip
+    # rates now count only the on-grid actors: L 6 / 30, R 2 / 70
+    np.testing.assert_allclose(out["expected"], [6 / 30 * 10, 6 / 30 * 20 + 2 / 70 * 30])
+
+
+def test_hidden_uses_the_unit_holding_most_members():
+    """A cluster straddling L|R is judged by the unit holding most of its members.
+
+    Cells (1 km) hold 190, 10 | 10, 190 residents. Ten scattered actors in R's east cell
+    (200 m apart, never clustered at eps 100 m) make R busy.
+    """
+    pop = np.array([[190.0, 10.0, 10.0, 190.0]])
+    units = units_gdf({"L": (0, 0, 2000, 1000), "R": (2000, 0, 4000, 1000)})
+    scattered = [(x, y) for x in range(3100, 4000, 200) for y in (200, 800)]
+    kw = dict(eps_m=100, min_actors=5, units=units, unit_id="mid", population=grid(pop),
+              n_sim=99, random_state=0)  # fmt: skip
+    # 4 members in L, 2 in R: rates L 4/200 = 0.02, R 12/200 = 0.06, median 0.04
+    # expected = 0.02 x 10 + 0.06 x 10 = 0.8 for 6 members
+    xy = [(1960, 500), (1970, 500), (1980, 500), (1990, 500), (2010, 500), (2020, 500)]
+    out = find_microclusters(points(xy + scattered), **kw)
+    assert out["unit_ids"].tolist() == ["L;R"]
+    assert out["expected"].iloc[0] == pytest.approx(0.8)
+    assert out["q_value"].iloc[0] <= 0.05
+    assert bool(out["hidden"].iloc[0])  # L (0.02) is at/below the median rate
+    # 2 members in L, 4 in R: rates L 0.01, R 0.07; the same excess, but R stands out
+    xy = [(1980, 500), (1990, 500), (2010, 500), (2020, 500), (2030, 500), (2040, 500)]
+    out = find_microclusters(points(xy + scattered), **kw)
+    assert out["expected"].iloc[0] == pytest.approx(0.8)
+    assert out["q_value"].iloc[0] <= 0.05
+    assert not bool(out["hidden"].iloc[0])

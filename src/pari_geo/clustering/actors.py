@@ -422,6 +422,13 @@ def _clusters(
         null_cell_m=float(null_cell_m),
     )
     if model is not None:
+        stuck = int(((prep.actor_unit >= 0) & ~model.free).sum())
+        if stuck:
+            warnings.warn(
+                f"{stuck} actor(s) in a unit lie off the population grid or in a unit that owns "
+                "no grid cell: they stay fixed in the null model and count in no unit's rate",
+                stacklevel=3,
+            )
         n_free, expected = sig.cluster_counts(
             labels, model.free, model.actor_cell, model.cell_expected
         )
