@@ -233,6 +233,19 @@ def build_null_model(
     -------
     NullModel or None
         None when there is neither a population grid nor units (no null model).
+
+    Examples
+    --------
+    One unit on a 1 x 2 grid of 1 km cells with 10 and 30 residents, 4 actors:
+
+    >>> import numpy as np
+    >>> from affine import Affine
+    >>> xy = np.array([[100.0, 500.0], [200.0, 500.0], [1500.0, 500.0], [1600.0, 500.0]])
+    >>> m = build_null_model(xy, np.zeros(4, dtype=np.int64), None,
+    ...                      population=np.array([[10.0, 30.0]]),
+    ...                      transform=Affine(1000, 0, 0, 0, -1000, 1000))
+    >>> m.unit_rate_per_resident(), m.cell_expected, m.actor_cell
+    (array([0.1]), array([1., 3.]), array([0, 0, 1, 1]))
     """
     from affine import Affine
 
@@ -369,6 +382,14 @@ def cluster_counts(
 
     ``e`` sums the expected actors of the distinct cells holding the cluster's free
     members, so ``n`` and ``e`` refer to the same footprint.
+
+    Examples
+    --------
+    >>> labels = np.array([0, 0, 0, 1, 1, -1])
+    >>> free = np.array([True, True, False, True, True, True])
+    >>> cells = np.array([0, 0, 1, 2, 3, 3])
+    >>> cluster_counts(labels, free, cells, np.array([0.5, 9.0, 1.0, 2.0]))
+    (array([2, 2]), array([0.5, 3. ]))
     """
     k = int(labels.max()) + 1 if len(labels) else 0
     m = free & (labels >= 0)
