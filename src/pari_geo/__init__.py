@@ -28,6 +28,7 @@ _LAZY: dict[str, str] = {
     # ingest / grid / align
     "open_raster": "pari_geo.ingest",
     "open_units": "pari_geo.ingest",
+    "open_actors": "pari_geo.ingest",
     "GridSpec": "pari_geo.grid",
     "align_to_grid": "pari_geo.align",
     # typology
@@ -41,12 +42,22 @@ _LAZY: dict[str, str] = {
     # clustering
     "DBSCAN": "pari_geo.clustering",
     "dbscan": "pari_geo.clustering",
+    "find_microclusters": "pari_geo.clustering.actors",
+    "label_actors": "pari_geo.clustering.actors",
+    "ladder": "pari_geo.clustering.ladder",
     # output
     "write_class_raster": "pari_geo.io_write",
     "write_table": "pari_geo.io_write",
     "plot_classes": "pari_geo.plot",
+    "plot_place_types": "pari_geo.plot",
+    "plot_units": "pari_geo.plot",
+    "explore": "pari_geo.plot",
+    "population_by_class": "pari_geo.report",
+    "residents_by_unit_and_class": "pari_geo.report",
     # sample data
     "belgium_paths": "pari_geo.datasets",
+    "make_ostergotland": "pari_geo.datasets.ostergotland",
+    "make_actors": "pari_geo.datasets.actors",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -23,7 +23,7 @@ import numpy as np
 
 from .classes import ClassScheme
 
-__all__ = ["plot_classes", "plot_place_types", "plot_units", "save_figure"]
+__all__ = ["plot_classes", "plot_place_types", "plot_units", "explore", "save_figure"]
 
 _TITLES = {
     "degurba_l1": "Degree of Urbanisation, level 1",
@@ -198,3 +198,155 @@ def save_figure(
 
     with atomic_path(path, overwrite) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+
+
+def _rgba_image(da: Any, scheme: ClassScheme):
+    """The class raster reprojected to Web Mercator as an RGBA array and its lat/lon bounds."""
+    from rasterio.warp import Resampling, calculate_default_transform, reproject, transform_bounds
+
+    src_crs = da.rio.crs
+    rows, cols = da.shape
+    left, bottom, right, top = da.rio.bounds()
+    dst_t, w, h = calculate_default_transform(
+        src_crs, "EPSG:3857", cols, rows, left, bottom, right, top
+    )
+    fill = 255 if scheme.nodata is None else scheme.nodata
+    out = np.full((h, w), fill, dtype=np.uint8)
+    reproject(
+        np.asarray(da.values, dtype=np.uint8),
+        out,
+        src_transform=da.rio.transform(),
+        src_crs=src_crs,
+        dst_transform=dst_t,
+        dst_crs="EPSG:3857",
+        resampling=Resampling.nearest,
+        src_nodata=fill,
+        dst_nodata=fill,
+    )
+    lut = np.zeros((256, 4), dtype=np.uint8)
+    for code in scheme.codes:
+        h_ = scheme.colours[code].lstrip("#")
+        lut[code] = (int(h_[0:2], 16), int(h_[2:4], 16), int(h_[4:6], 16), 200)
+    rgba = lut[out]
+    x0, y0 = dst_t.c, dst_t.f
+    x1, y1 = x0 + w * dst_t.a, y0 + h * dst_t.e
+    west, south, east, north = transform_bounds("EPSG:3857", "EPSG:4326", x0, y1, x1, y0)
+    return rgba, [[south, west], [north, east]]
+
+
+def explore(
+    da: Any,
+    *,
+    clusters: Any = None,
+    units: Any = None,
+    scheme: ClassScheme | None = None,
+    m: Any = None,
+    tiles: str | None = "OpenStreetMap",
+    name: str | None = None,
+):
+    """Interactive web map (folium/Leaflet) of a class raster with units and clusters on top.
+
+    Needs the optional ``folium`` package (``pip install "pari_geo[maps]"``).
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        Class raster (place types or DEGURBA).
+    clusters : GeoDataFrame, optional
+        Micro-clusters (e.g. from ``find_microclusters``); hidden ones are drawn in black,
+        with a tooltip of their statistics.
+    units : GeoDataFrame, optional
+        Boundaries with a tooltip of every column except geometry.
+    scheme : ClassScheme, optional
+        Defaults to the scheme recorded on ``da``.
+    m : folium.Map, optional
+        Add to an existing map.
+    tiles : str or None
+        Base map; ``None`` for none (offline use).
+    name : str, optional
+        Layer name of the raster.
+
+    Returns
+    -------
+    folium.Map
+
+    Examples
+    --------
+    >>> import pari_geo
+    >>> p = pari_geo.belgium_paths()
+    >>> l2 = pari_geo.classify_grid(p["population"], p["built"], p["land"])
+    >>> m = explore(l2, tiles=None)
+    >>> "Degree of Urbanisation" in m.get_root().render()
+    True
+    """
+    try:
+        import folium
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "explore() needs folium: pip install folium (or pari_geo[maps])"
+        ) from None
+    if scheme is None:
+        from .report import scheme_from_attrs
+
+        scheme = scheme_from_attrs(da)
+    rgba, bounds = _rgba_image(da, scheme)
+    if m is None:
+        m = folium.Map(tiles=tiles, control_scale=True)
+        m.fit_bounds(bounds)
+    title = name or _TITLES.get(scheme.name, scheme.name)
+    folium.raster_layers.ImageOverlay(
+        rgba, bounds=bounds, name=title, opacity=0.8, mercator_project=False
+    ).add_to(m)
+    if units is not None:
+        u = units.to_crs("EPSG:4326")
+        fields = [c for c in u.columns if c != u.geometry.name][:8]
+        folium.GeoJson(
+            u,
+            name="units",
+            style_function=lambda _: {"color": "#333333", "weight": 1, "fillOpacity": 0},
+            tooltip=folium.GeoJsonTooltip(fields=fields) if fields else None,
+        ).add_to(m)
+    if clusters is not None and len(clusters):
+        c = clusters.to_crs("EPSG:4326")
+        keep = [
+            k
+            for k in (
+                "scale_eps_m",
+                "cluster_id",
+                "n_actors",
+                "sectors",
+                "unit_ids",
+                "rung",
+                "expected",
+                "ratio",
+                "q_value",
+                "hidden",
+            )
+            if k in c.columns
+        ]
+        c = c[[*keep, c.geometry.name]].copy()
+        if "hidden" in c.columns:
+            c["hidden"] = c["hidden"].astype(bool)
+        folium.GeoJson(
+            c,
+            name="micro-clusters",
+            style_function=lambda f: {
+                "color": "black" if f["properties"].get("hidden") else "#666666",
+                "weight": 2 if f["properties"].get("hidden") else 1,
+                "fillOpacity": 0.1,
+            },
+            tooltip=folium.GeoJsonTooltip(fields=keep) if keep else None,
+        ).add_to(m)
+    legend = "".join(
+        f'<div><span style="display:inline-block;width:12px;height:12px;'
+        f'background:{scheme.colours[k]}"></span> {k} {scheme.names[k]}</div>'
+        for k in scheme.codes
+    )
+    m.get_root().html.add_child(
+        folium.Element(
+            '<div style="position:fixed;bottom:20px;left:20px;z-index:9999;background:white;'
+            f'padding:6px;font:12px sans-serif;border:1px solid #999"><b>{title}</b>{legend}</div>'
+        )
+    )
+    folium.LayerControl().add_to(m)
+    return m
