@@ -137,8 +137,9 @@ def lattice_case(draw):
     side = draw(st.integers(1, 25))
     unit = draw(st.sampled_from(UNITS))
     off = (draw(st.sampled_from(OFFSETS)), draw(st.sampled_from(OFFSETS)))
-    ij = draw(st.lists(st.tuples(st.integers(0, side), st.integers(0, side)), min_size=n,
-                       max_size=n))
+    ij = draw(
+        st.lists(st.tuples(st.integers(0, side), st.integers(0, side)), min_size=n, max_size=n)
+    )
     X = np.asarray(ij, float) * unit + np.asarray(off)
     eps = draw(st.sampled_from(EPS_FACTORS)) * unit
     min_samples = draw(st.integers(1, 8))
@@ -156,15 +157,13 @@ def float_case(draw):
     scale = draw(st.sampled_from([1.0, 1e3, 1e-2]))
     coords = st.floats(-1e7, 1e7, allow_nan=False, allow_infinity=False)
     base = (draw(coords), draw(coords))
-    pts = draw(st.lists(st.tuples(st.floats(-10, 10), st.floats(-10, 10)), min_size=n,
-                        max_size=n))
+    pts = draw(st.lists(st.tuples(st.floats(-10, 10), st.floats(-10, 10)), min_size=n, max_size=n))
     X = np.asarray(pts, float) * scale + np.asarray(base)
     eps = draw(st.floats(0.05, 8.0)) * scale
     return X, eps, draw(st.integers(1, 6))
 
 
-FAST = settings(max_examples=120, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FAST
@@ -293,9 +292,10 @@ def _clustered(n, seed):
     centres = rng.uniform(0, 50_000, size=(k, 2))
     sizes = rng.multinomial(int(0.8 * n), np.full(k, 1 / k))
     spread = rng.uniform(100, 2_000, size=k)
-    pts = np.repeat(centres, sizes, axis=0) + rng.normal(size=(sizes.sum(), 2)) * np.repeat(
-        spread, sizes
-    )[:, None]
+    pts = (
+        np.repeat(centres, sizes, axis=0)
+        + rng.normal(size=(sizes.sum(), 2)) * np.repeat(spread, sizes)[:, None]
+    )
     bg = rng.uniform(0, 50_000, size=(n - sizes.sum(), 2))
     X = np.round(np.concatenate([pts, bg])) + 3.0e6
     return X[rng.permutation(n)]

@@ -32,9 +32,10 @@ def actor_points(n: int, seed: int = 0) -> np.ndarray:
     counts = rng.multinomial(n_town, weights)
     centres = rng.uniform(10_000, EXTENT_M - 10_000, size=(n_towns, 2))
     spreads = rng.uniform(500.0, 4_000.0, size=n_towns)
-    town = np.repeat(centres, counts, axis=0) + rng.normal(size=(n_town, 2)) * np.repeat(
-        spreads, counts
-    )[:, None]
+    town = (
+        np.repeat(centres, counts, axis=0)
+        + rng.normal(size=(n_town, 2)) * np.repeat(spreads, counts)[:, None]
+    )
 
     # rural micro-clusters of 5..50 actors
     sizes = []
@@ -46,9 +47,9 @@ def actor_points(n: int, seed: int = 0) -> np.ndarray:
     sizes = np.array(sizes, dtype=np.int64)
     mc = rng.uniform(0, EXTENT_M, size=(sizes.size, 2))
     ms = rng.uniform(50.0, 400.0, size=sizes.size)
-    micro = np.repeat(mc, sizes, axis=0) + rng.normal(size=(n_micro, 2)) * np.repeat(ms, sizes)[
-        :, None
-    ]
+    micro = (
+        np.repeat(mc, sizes, axis=0) + rng.normal(size=(n_micro, 2)) * np.repeat(ms, sizes)[:, None]
+    )
 
     bg = rng.uniform(0, EXTENT_M, size=(n_bg, 2))
     pts = np.concatenate([town, micro, bg])

@@ -99,7 +99,8 @@ def _make_runner(peer: str):
 
         def run(X):
             m = fast_hdbscan.HDBSCAN(
-                min_samples=MIN_SAMPLES, min_cluster_size=MIN_SAMPLES,
+                min_samples=MIN_SAMPLES,
+                min_cluster_size=MIN_SAMPLES,
                 cluster_selection_epsilon=EPS,
             ).fit(X)
             return m.labels_, None
@@ -164,9 +165,12 @@ def main(argv=None) -> None:
     p.add_argument("--peers", nargs="+", default=PEERS)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--sklearn-max", type=float, default=1e6)
-    p.add_argument("--sklearn-big-repeats", type=int, default=1,
-                   help="repeats for sklearn and fast_hdbscan at sizes >= 1e6 (no full-size "
-                   "warm-up there)")
+    p.add_argument(
+        "--sklearn-big-repeats",
+        type=int,
+        default=1,
+        help="repeats for sklearn and fast_hdbscan at sizes >= 1e6 (no full-size warm-up there)",
+    )
     p.add_argument("--hdbscan-max", type=float, default=1e6)
     p.add_argument("--timeout", type=float, default=1800)
     p.add_argument("--out", default=str(HERE / "results.json"))
@@ -210,8 +214,18 @@ def main(argv=None) -> None:
                     if n >= 1e6:
                         reps, warm = a.sklearn_big_repeats, False
                 out = os.path.join(tmp, f"{peer}_{n}")
-                cmd = [sys.executable, __file__, "--worker", peer, "--data", data,
-                       "--repeats", str(reps), "--result", out]
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    peer,
+                    "--data",
+                    data,
+                    "--repeats",
+                    str(reps),
+                    "--result",
+                    out,
+                ]
                 if not warm:
                     cmd.append("--no-warmup")
                 print(f"[{time.strftime('%H:%M:%S')}] {peer} n={n} ...", flush=True)
@@ -225,8 +239,11 @@ def main(argv=None) -> None:
                     r = json.load(fh)
                 r["warmup_runs"] = int(warm)
                 results.append(r)
-                print(f"   median {r['median_s']:.3f} s  peak RSS {r['peak_rss_mib']:.0f} MiB "
-                      f"(+{r['peak_over_base_mib']:.0f} over base)", flush=True)
+                print(
+                    f"   median {r['median_s']:.3f} s  peak RSS {r['peak_rss_mib']:.0f} MiB "
+                    f"(+{r['peak_over_base_mib']:.0f} over base)",
+                    flush=True,
+                )
             # label checks for this size
             pg = os.path.join(tmp, f"pari_geo_{n}")
             if os.path.exists(pg + ".labels.npy"):

@@ -59,7 +59,7 @@ ROUND_MASKS = [
 # ---------------------------------------------------------------------------------------
 # small inline helpers
 # ---------------------------------------------------------------------------------------
-@njit(inline="always", cache=_CACHE)
+@njit(cache=_CACHE)
 def _pt_box_min(px, py, x0, x1, y0, y1):
     dx = 0.0
     if px < x0:
@@ -74,28 +74,28 @@ def _pt_box_min(px, py, x0, x1, y0, y1):
     return dx * dx + dy * dy
 
 
-@njit(inline="always", cache=_CACHE)
+@njit(cache=_CACHE)
 def _pt_box_max(px, py, x0, x1, y0, y1):
     dx = max(px - x0, x1 - px)
     dy = max(py - y0, y1 - py)
     return dx * dx + dy * dy
 
 
-@njit(inline="always", cache=_CACHE)
+@njit(cache=_CACHE)
 def _box_box_min(ax0, ax1, ay0, ay1, bx0, bx1, by0, by1):
     dx = max(0.0, max(bx0 - ax1, ax0 - bx1))
     dy = max(0.0, max(by0 - ay1, ay0 - by1))
     return dx * dx + dy * dy
 
 
-@njit(inline="always", cache=_CACHE)
+@njit(cache=_CACHE)
 def _box_box_max(ax0, ax1, ay0, ay1, bx0, bx1, by0, by1):
     dx = max(bx1 - ax0, ax1 - bx0)
     dy = max(by1 - ay0, ay1 - by0)
     return dx * dx + dy * dy
 
 
-@njit(inline="always", cache=_CACHE)
+@njit(cache=_CACHE)
 def _lookup(key, cell_key, dense_map, dense):
     """Index of the cell with ``key``, or -1."""
     if dense:
@@ -140,12 +140,12 @@ def _window(c, cell_key, nx, ny, dense_map, dense, out_cell, out_bit):
 # ---------------------------------------------------------------------------------------
 # 1. binning and sorting
 # ---------------------------------------------------------------------------------------
-@njit(cache=_CACHE, parallel=True)
+@njit(cache=_CACHE)
 def cell_keys(x, y, xmin, ymin, inv_side, ny):
     """Cell key ``cx * ny + cy`` of every point (coordinates already validated)."""
     n = x.shape[0]
     keys = np.empty(n, np.int64)
-    for i in prange(n):
+    for i in range(n):
         cx = np.int64((x[i] - xmin) * inv_side)
         cy = np.int64((y[i] - ymin) * inv_side)
         keys[i] = cx * ny + cy
@@ -219,14 +219,14 @@ def gather_points(x, y, w, weighted, order):
     return xs, ys, ws
 
 
-@njit(cache=_CACHE, parallel=True)
+@njit(cache=_CACHE)
 def cell_boxes(xs, ys, ws, weighted, cell_start, blocks, eps2):
     """Bounding box, weight (or size) and tightness of every cell."""
     ncells = cell_start.shape[0] - 1
     box = np.empty((ncells, 4), np.float64)
     cw = np.empty(ncells, np.float64)
     tight = np.empty(ncells, np.bool_)
-    for b in prange(blocks.shape[0] - 1):
+    for b in range(blocks.shape[0] - 1):
         for c in range(blocks[b], blocks[b + 1]):
             s0 = cell_start[c]
             s1 = cell_start[c + 1]
@@ -262,10 +262,104 @@ def cell_boxes(xs, ys, ws, weighted, cell_start, blocks, eps2):
 # ---------------------------------------------------------------------------------------
 # 2. core points
 # ---------------------------------------------------------------------------------------
+@njit(cache=_CACHE)
+def _core_flags_block(
+    xs,
+    ys,
+    ws,
+    weighted,
+    cell_start,
+    cell_key,
+    nx,
+    ny,
+    dense_map,
+    dense,
+    box,
+    cw,
+    tight,
+    blocks,
+    eps2,
+    min_samples,
+    core,
+    b,
+):
+    """One block of cells of :func:`core_flags` (serial)."""
+    nb = np.empty(25, np.int64)
+    nbit = np.empty(25, np.int64)
+    for c in range(blocks[b], blocks[b + 1]):
+        s0 = cell_start[c]
+        s1 = cell_start[c + 1]
+        tc = tight[c]
+        if tc and cw[c] >= min_samples:
+            for i in range(s0, s1):
+                core[i] = True
+            continue
+        m0 = _window(c, cell_key, nx, ny, dense_map, dense, nb, nbit)
+        # keep the cells that can hold a neighbour of some point of c
+        m = 0
+        for t in range(m0):
+            d = nb[t]
+            if tc and d == c:
+                continue
+            if (
+                _box_box_min(
+                    box[c, 0],
+                    box[c, 1],
+                    box[c, 2],
+                    box[c, 3],
+                    box[d, 0],
+                    box[d, 1],
+                    box[d, 2],
+                    box[d, 3],
+                )
+                <= eps2
+            ):
+                nb[m] = d
+                m += 1
+        base = cw[c] if tc else 0.0
+        for i in range(s0, s1):
+            px = xs[i]
+            py = ys[i]
+            acc = base
+            if acc < min_samples:
+                for t in range(m):
+                    d = nb[t]
+                    if _pt_box_min(px, py, box[d, 0], box[d, 1], box[d, 2], box[d, 3]) > eps2:
+                        continue
+                    if _pt_box_max(px, py, box[d, 0], box[d, 1], box[d, 2], box[d, 3]) <= eps2:
+                        acc += cw[d]
+                    else:
+                        for j in range(cell_start[d], cell_start[d + 1]):
+                            dx = px - xs[j]
+                            dy = py - ys[j]
+                            if dx * dx + dy * dy <= eps2:
+                                if weighted:
+                                    acc += ws[j]
+                                else:
+                                    acc += 1.0
+                    if acc >= min_samples:
+                        break
+            core[i] = acc >= min_samples
+
+
 @njit(cache=_CACHE, parallel=True)
 def core_flags(
-    xs, ys, ws, weighted, cell_start, cell_key, nx, ny, dense_map, dense,
-    box, cw, tight, blocks, eps2, min_samples,
+    xs,
+    ys,
+    ws,
+    weighted,
+    cell_start,
+    cell_key,
+    nx,
+    ny,
+    dense_map,
+    dense,
+    box,
+    cw,
+    tight,
+    blocks,
+    eps2,
+    min_samples,
 ):
     """Core flag (sorted order) of every point.
 
@@ -276,57 +370,30 @@ def core_flags(
     n = xs.shape[0]
     core = np.zeros(n, np.bool_)
     for b in prange(blocks.shape[0] - 1):
-        nb = np.empty(25, np.int64)
-        nbit = np.empty(25, np.int64)
-        for c in range(blocks[b], blocks[b + 1]):
-            s0 = cell_start[c]
-            s1 = cell_start[c + 1]
-            tc = tight[c]
-            if tc and cw[c] >= min_samples:
-                for i in range(s0, s1):
-                    core[i] = True
-                continue
-            m0 = _window(c, cell_key, nx, ny, dense_map, dense, nb, nbit)
-            # keep the cells that can hold a neighbour of some point of c
-            m = 0
-            for t in range(m0):
-                d = nb[t]
-                if tc and d == c:
-                    continue
-                if _box_box_min(box[c, 0], box[c, 1], box[c, 2], box[c, 3],
-                                box[d, 0], box[d, 1], box[d, 2], box[d, 3]) <= eps2:
-                    nb[m] = d
-                    m += 1
-            base = cw[c] if tc else 0.0
-            for i in range(s0, s1):
-                px = xs[i]
-                py = ys[i]
-                acc = base
-                if acc < min_samples:
-                    for t in range(m):
-                        d = nb[t]
-                        if _pt_box_min(px, py, box[d, 0], box[d, 1], box[d, 2],
-                                       box[d, 3]) > eps2:
-                            continue
-                        if _pt_box_max(px, py, box[d, 0], box[d, 1], box[d, 2],
-                                       box[d, 3]) <= eps2:
-                            acc += cw[d]
-                        else:
-                            for j in range(cell_start[d], cell_start[d + 1]):
-                                dx = px - xs[j]
-                                dy = py - ys[j]
-                                if dx * dx + dy * dy <= eps2:
-                                    if weighted:
-                                        acc += ws[j]
-                                    else:
-                                        acc += 1.0
-                        if acc >= min_samples:
-                            break
-                core[i] = acc >= min_samples
+        _core_flags_block(
+            xs,
+            ys,
+            ws,
+            weighted,
+            cell_start,
+            cell_key,
+            nx,
+            ny,
+            dense_map,
+            dense,
+            box,
+            cw,
+            tight,
+            blocks,
+            eps2,
+            min_samples,
+            core,
+            b,
+        )
     return core
 
 
-@njit(cache=_CACHE, parallel=True)
+@njit(cache=_CACHE)
 def core_first(xs, ys, order, core, cell_start, blocks):
     """Reorder each cell in place, stably, so that its core points come first.
 
@@ -337,7 +404,7 @@ def core_first(xs, ys, order, core, cell_start, blocks):
     ncells = cell_start.shape[0] - 1
     ncore = np.zeros(ncells, np.int64)
     cbox = np.empty((ncells, 4), np.float64)
-    for b in prange(blocks.shape[0] - 1):
+    for b in range(blocks.shape[0] - 1):
         for c in range(blocks[b], blocks[b + 1]):
             s0 = cell_start[c]
             s1 = cell_start[c + 1]
@@ -393,7 +460,7 @@ def core_first(xs, ys, order, core, cell_start, blocks):
 # ---------------------------------------------------------------------------------------
 # 3. connecting core points (union-find)
 # ---------------------------------------------------------------------------------------
-@njit(inline="always", cache=_CACHE)
+@njit(cache=_CACHE)
 def _find(parent, i):
     """Root of ``i`` without modifying ``parent`` (safe to call from parallel code)."""
     while parent[i] != i:
@@ -401,7 +468,7 @@ def _find(parent, i):
     return i
 
 
-@njit(inline="always", cache=_CACHE)
+@njit(cache=_CACHE)
 def _find_compress(parent, i):
     r = i
     while parent[r] != r:
@@ -413,7 +480,7 @@ def _find_compress(parent, i):
     return r
 
 
-@njit(inline="always", cache=_CACHE)
+@njit(cache=_CACHE)
 def _union(parent, a, b):
     ra = _find_compress(parent, a)
     rb = _find_compress(parent, b)
@@ -426,9 +493,62 @@ def _union(parent, a, b):
         parent[ra] = rb
 
 
+@njit(cache=_CACHE)
+def _edge_candidates_block(
+    cell_start, cell_key, nx, ny, dense_map, dense, ncore, cbox, tight, blocks, eps2, sure, maybe, b
+):
+    """One block of cells of :func:`edge_candidates` (serial)."""
+    nb = np.empty(25, np.int64)
+    nbit = np.empty(25, np.int64)
+    for c in range(blocks[b], blocks[b + 1]):
+        if ncore[c] == 0 or not tight[c]:
+            continue
+        m = _window(c, cell_key, nx, ny, dense_map, dense, nb, nbit)
+        s = np.int64(0)
+        u = np.int64(0)
+        for t in range(m):
+            d = nb[t]
+            if d <= c or ncore[d] == 0 or not tight[d]:
+                continue
+            if (
+                _box_box_min(
+                    cbox[c, 0],
+                    cbox[c, 1],
+                    cbox[c, 2],
+                    cbox[c, 3],
+                    cbox[d, 0],
+                    cbox[d, 1],
+                    cbox[d, 2],
+                    cbox[d, 3],
+                )
+                > eps2
+            ):
+                continue
+            bit = np.int64(1) << nbit[t]
+            if (
+                _box_box_max(
+                    cbox[c, 0],
+                    cbox[c, 1],
+                    cbox[c, 2],
+                    cbox[c, 3],
+                    cbox[d, 0],
+                    cbox[d, 1],
+                    cbox[d, 2],
+                    cbox[d, 3],
+                )
+                <= eps2
+            ):
+                s |= bit
+            else:
+                u |= bit
+        sure[c] = s
+        maybe[c] = u
+
+
 @njit(cache=_CACHE, parallel=True)
-def edge_candidates(cell_start, cell_key, nx, ny, dense_map, dense, ncore, cbox, tight,
-                    blocks, eps2):
+def edge_candidates(
+    cell_start, cell_key, nx, ny, dense_map, dense, ncore, cbox, tight, blocks, eps2
+):
     """Classify the links from each core cell to its *forward* core neighbours.
 
     Only cells with a larger key are considered (each pair once). Returns two bit masks
@@ -440,29 +560,22 @@ def edge_candidates(cell_start, cell_key, nx, ny, dense_map, dense, ncore, cbox,
     sure = np.zeros(ncells, np.int64)
     maybe = np.zeros(ncells, np.int64)
     for b in prange(blocks.shape[0] - 1):
-        nb = np.empty(25, np.int64)
-        nbit = np.empty(25, np.int64)
-        for c in range(blocks[b], blocks[b + 1]):
-            if ncore[c] == 0 or not tight[c]:
-                continue
-            m = _window(c, cell_key, nx, ny, dense_map, dense, nb, nbit)
-            s = np.int64(0)
-            u = np.int64(0)
-            for t in range(m):
-                d = nb[t]
-                if d <= c or ncore[d] == 0 or not tight[d]:
-                    continue
-                if _box_box_min(cbox[c, 0], cbox[c, 1], cbox[c, 2], cbox[c, 3],
-                                cbox[d, 0], cbox[d, 1], cbox[d, 2], cbox[d, 3]) > eps2:
-                    continue
-                bit = np.int64(1) << nbit[t]
-                if _box_box_max(cbox[c, 0], cbox[c, 1], cbox[c, 2], cbox[c, 3],
-                                cbox[d, 0], cbox[d, 1], cbox[d, 2], cbox[d, 3]) <= eps2:
-                    s |= bit
-                else:
-                    u |= bit
-            sure[c] = s
-            maybe[c] = u
+        _edge_candidates_block(
+            cell_start,
+            cell_key,
+            nx,
+            ny,
+            dense_map,
+            dense,
+            ncore,
+            cbox,
+            tight,
+            blocks,
+            eps2,
+            sure,
+            maybe,
+            b,
+        )
     return sure, maybe
 
 
@@ -478,14 +591,83 @@ def link_masks(parent, masks, cell_start, cell_key, ny, dense_map, dense):
         cy = key - cx * ny
         for t in range(25):
             if (mk >> t) & 1:
-                d = _lookup((cx + OFF_DX[t]) * ny + cy + OFF_DY[t], cell_key, dense_map,
-                            dense)
+                d = _lookup((cx + OFF_DX[t]) * ny + cy + OFF_DY[t], cell_key, dense_map, dense)
                 _union(parent, cell_start[c], cell_start[d])
 
 
+@njit(cache=_CACHE)
+def _resolve_maybe_block(
+    xs,
+    ys,
+    parent,
+    maybe,
+    round_mask,
+    cell_start,
+    cell_key,
+    ny,
+    dense_map,
+    dense,
+    ncore,
+    cbox,
+    blocks,
+    eps2,
+    found,
+    b,
+):
+    """One block of cells of :func:`resolve_maybe` (serial)."""
+    for c in range(blocks[b], blocks[b + 1]):
+        mk = maybe[c] & round_mask
+        if mk == 0:
+            continue
+        key = cell_key[c]
+        cx = key // ny
+        cy = key - cx * ny
+        sc = cell_start[c]
+        rc = _find(parent, sc)
+        res = np.int64(0)
+        for t in range(25):
+            if not (mk >> t) & 1:
+                continue
+            d = _lookup((cx + OFF_DX[t]) * ny + cy + OFF_DY[t], cell_key, dense_map, dense)
+            sd = cell_start[d]
+            if _find(parent, sd) == rc:
+                continue
+            hit = False
+            for i in range(sc, sc + ncore[c]):
+                px = xs[i]
+                py = ys[i]
+                if _pt_box_min(px, py, cbox[d, 0], cbox[d, 1], cbox[d, 2], cbox[d, 3]) > eps2:
+                    continue
+                for j in range(sd, sd + ncore[d]):
+                    dx = px - xs[j]
+                    dy = py - ys[j]
+                    if dx * dx + dy * dy <= eps2:
+                        hit = True
+                        break
+                if hit:
+                    break
+            if hit:
+                res |= np.int64(1) << t
+        found[c] = res
+
+
 @njit(cache=_CACHE, parallel=True)
-def resolve_maybe(xs, ys, parent, maybe, round_mask, cell_start, cell_key, ny, dense_map,
-                  dense, ncore, cbox, blocks, eps2):
+def resolve_maybe(
+    xs,
+    ys,
+    parent,
+    maybe,
+    round_mask,
+    cell_start,
+    cell_key,
+    ny,
+    dense_map,
+    dense,
+    ncore,
+    cbox,
+    blocks,
+    eps2,
+):
     """Point-level test of the ``maybe`` links (restricted to the offsets in
     ``round_mask``) whose cells are not yet connected.
 
@@ -494,48 +676,29 @@ def resolve_maybe(xs, ys, parent, maybe, round_mask, cell_start, cell_key, ny, d
     ncells = maybe.shape[0]
     found = np.zeros(ncells, np.int64)
     for b in prange(blocks.shape[0] - 1):
-        for c in range(blocks[b], blocks[b + 1]):
-            mk = maybe[c] & round_mask
-            if mk == 0:
-                continue
-            key = cell_key[c]
-            cx = key // ny
-            cy = key - cx * ny
-            sc = cell_start[c]
-            rc = _find(parent, sc)
-            res = np.int64(0)
-            for t in range(25):
-                if not (mk >> t) & 1:
-                    continue
-                d = _lookup((cx + OFF_DX[t]) * ny + cy + OFF_DY[t], cell_key, dense_map,
-                            dense)
-                sd = cell_start[d]
-                if _find(parent, sd) == rc:
-                    continue
-                hit = False
-                for i in range(sc, sc + ncore[c]):
-                    px = xs[i]
-                    py = ys[i]
-                    if _pt_box_min(px, py, cbox[d, 0], cbox[d, 1], cbox[d, 2],
-                                   cbox[d, 3]) > eps2:
-                        continue
-                    for j in range(sd, sd + ncore[d]):
-                        dx = px - xs[j]
-                        dy = py - ys[j]
-                        if dx * dx + dy * dy <= eps2:
-                            hit = True
-                            break
-                    if hit:
-                        break
-                if hit:
-                    res |= np.int64(1) << t
-            found[c] = res
+        _resolve_maybe_block(
+            xs,
+            ys,
+            parent,
+            maybe,
+            round_mask,
+            cell_start,
+            cell_key,
+            ny,
+            dense_map,
+            dense,
+            ncore,
+            cbox,
+            blocks,
+            eps2,
+            found,
+            b,
+        )
     return found
 
 
 @njit(cache=_CACHE)
-def link_slow(xs, ys, parent, cell_start, cell_key, nx, ny, dense_map, dense, ncore, tight,
-              eps2):
+def link_slow(xs, ys, parent, cell_start, cell_key, nx, ny, dense_map, dense, ncore, tight, eps2):
     """Exact point-level linking for cells that are not tight (serial, rarely used)."""
     nb = np.empty(25, np.int64)
     nbit = np.empty(25, np.int64)
@@ -559,18 +722,17 @@ def link_slow(xs, ys, parent, cell_start, cell_key, nx, ny, dense_map, dense, nc
 
 
 @njit(cache=_CACHE)
-def number_clusters(parent, order, cell_start, ncore, tight):
-    """Cluster number of every core point (sorted order; other entries are left
-    uninitialised and must be written by :func:`border_labels`).
+def cluster_roots(parent, order, cell_start, ncore, tight):
+    """Roots of the union-find and the smallest original core index of each.
 
-    Clusters are numbered in increasing order of their smallest original core index,
-    which is how scikit-learn numbers them. Only *representatives* take part in the
-    union-find: the first core point of a tight cell (also its smallest original index,
-    the order being stable) and every core point of a non-tight cell.
+    Only *representatives* take part in the union-find: the first core point of a tight
+    cell (also its smallest original index, the order being stable) and every core point
+    of a non-tight cell. Returns ``slot`` (root position -> root number; only entries at
+    roots are set) and ``mins`` (smallest original index per root number).
     """
     n = parent.shape[0]
     ncells = cell_start.shape[0] - 1
-    slot = np.empty(n, np.int64)  # only entries at roots are used
+    slot = np.empty(n, np.int64)
     nroots = 0
     for c in range(ncells):
         s0 = cell_start[c]
@@ -592,12 +754,20 @@ def number_clusters(parent, order, cell_start, ncore, tight):
             k = slot[parent[i]]
             if order[i] < mins[k]:
                 mins[k] = order[i]
-    rank = np.argsort(mins)
-    number = np.empty(nroots, np.int64)
-    for k in range(nroots):
-        number[rank[k]] = k
+    return slot, mins
+
+
+@njit(cache=_CACHE)
+def core_labels(parent, slot, number, cell_start, ncore, tight):
+    """Cluster number of every core point (sorted order). The other entries are left
+    uninitialised and must be written by :func:`border_labels`.
+
+    ``number[k]`` is the cluster number of root number ``k``: clusters are numbered in
+    increasing order of their smallest original core index, as scikit-learn does.
+    """
+    n = parent.shape[0]
     labels = np.empty(n, np.int64)
-    for c in range(ncells):
+    for c in range(cell_start.shape[0] - 1):
         s0 = cell_start[c]
         if tight[c]:
             if ncore[c] > 0:
@@ -631,75 +801,112 @@ def cell_labels(labels, cell_start, ncore):
     return out
 
 
-@njit(cache=_CACHE, parallel=True)
-def border_labels(xs, ys, labels, cell_start, cell_key, nx, ny, dense_map, dense, ncore,
-                  cbox, clab, blocks, eps2):
-    """Give each non-core point the lowest cluster number among the clusters of the core
-    points within eps of it (scikit-learn's rule), in place on ``labels``."""
+@njit(cache=_CACHE)
+def _border_labels_block(
+    xs,
+    ys,
+    labels,
+    cell_start,
+    cell_key,
+    nx,
+    ny,
+    dense_map,
+    dense,
+    ncore,
+    cbox,
+    clab,
+    blocks,
+    eps2,
+    b,
+):
+    """One block of cells of :func:`border_labels` (serial)."""
     big = np.int64(2**62)
-    for b in prange(blocks.shape[0] - 1):
-        nb = np.empty(25, np.int64)
-        nbit = np.empty(25, np.int64)
-        for c in range(blocks[b], blocks[b + 1]):
-            s0 = cell_start[c] + ncore[c]
-            s1 = cell_start[c + 1]
-            if s0 == s1:
+    nb = np.empty(25, np.int64)
+    nbit = np.empty(25, np.int64)
+    for c in range(blocks[b], blocks[b + 1]):
+        s0 = cell_start[c] + ncore[c]
+        s1 = cell_start[c + 1]
+        if s0 == s1:
+            continue
+        m0 = _window(c, cell_key, nx, ny, dense_map, dense, nb, nbit)
+        # candidate cells with core points, sorted by cluster number (insertion sort)
+        m = 0
+        for t in range(m0):
+            d = nb[t]
+            if ncore[d] == 0:
                 continue
-            m0 = _window(c, cell_key, nx, ny, dense_map, dense, nb, nbit)
-            # candidate cells with core points, sorted by cluster number (insertion sort)
-            m = 0
-            for t in range(m0):
+            k = m
+            while k > 0 and clab[nb[k - 1]] > clab[d]:
+                nb[k] = nb[k - 1]
+                k -= 1
+            nb[k] = d
+            m += 1
+        for i in range(s0, s1):
+            px = xs[i]
+            py = ys[i]
+            best = big
+            for t in range(m):
                 d = nb[t]
-                if ncore[d] == 0:
+                lab = clab[d]
+                if lab >= best:
+                    break
+                if _pt_box_min(px, py, cbox[d, 0], cbox[d, 1], cbox[d, 2], cbox[d, 3]) > eps2:
                     continue
-                k = m
-                while k > 0 and clab[nb[k - 1]] > clab[d]:
-                    nb[k] = nb[k - 1]
-                    k -= 1
-                nb[k] = d
-                m += 1
-            for i in range(s0, s1):
-                px = xs[i]
-                py = ys[i]
-                best = big
-                for t in range(m):
-                    d = nb[t]
-                    lab = clab[d]
-                    if lab >= best:
-                        break
-                    if _pt_box_min(px, py, cbox[d, 0], cbox[d, 1], cbox[d, 2],
-                                   cbox[d, 3]) > eps2:
-                        continue
-                    sd = cell_start[d]
-                    if lab == -2:
-                        for j in range(sd, sd + ncore[d]):
-                            dx = px - xs[j]
-                            dy = py - ys[j]
-                            if dx * dx + dy * dy <= eps2 and labels[j] < best:
-                                best = labels[j]
-                        continue
-                    if _pt_box_max(px, py, cbox[d, 0], cbox[d, 1], cbox[d, 2],
-                                   cbox[d, 3]) <= eps2:
-                        best = lab
-                        break
+                sd = cell_start[d]
+                if lab == -2:
                     for j in range(sd, sd + ncore[d]):
                         dx = px - xs[j]
                         dy = py - ys[j]
-                        if dx * dx + dy * dy <= eps2:
-                            best = lab
-                            break
-                    if best == lab:
+                        if dx * dx + dy * dy <= eps2 and labels[j] < best:
+                            best = labels[j]
+                    continue
+                if _pt_box_max(px, py, cbox[d, 0], cbox[d, 1], cbox[d, 2], cbox[d, 3]) <= eps2:
+                    best = lab
+                    break
+                for j in range(sd, sd + ncore[d]):
+                    dx = px - xs[j]
+                    dy = py - ys[j]
+                    if dx * dx + dy * dy <= eps2:
+                        best = lab
                         break
-                labels[i] = best if best != big else -1
+                if best == lab:
+                    break
+            labels[i] = best if best != big else -1
 
 
 @njit(cache=_CACHE, parallel=True)
+def border_labels(
+    xs, ys, labels, cell_start, cell_key, nx, ny, dense_map, dense, ncore, cbox, clab, blocks, eps2
+):
+    """Give each non-core point the lowest cluster number among the clusters of the core
+    points within eps of it (scikit-learn's rule), in place on ``labels``."""
+    for b in prange(blocks.shape[0] - 1):
+        _border_labels_block(
+            xs,
+            ys,
+            labels,
+            cell_start,
+            cell_key,
+            nx,
+            ny,
+            dense_map,
+            dense,
+            ncore,
+            cbox,
+            clab,
+            blocks,
+            eps2,
+            b,
+        )
+
+
+@njit(cache=_CACHE)
 def scatter_result(labels, order, cell_start, ncore, blocks):
     """Labels and core mask in the caller's original order."""
     n = labels.shape[0]
     out = np.empty(n, np.intp)
     core = np.zeros(n, np.bool_)
-    for b in prange(blocks.shape[0] - 1):
+    for b in range(blocks.shape[0] - 1):
         for c in range(blocks[b], blocks[b + 1]):
             s0 = cell_start[c]
             s1 = cell_start[c + 1]

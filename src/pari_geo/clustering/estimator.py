@@ -168,30 +168,79 @@ def _dbscan_xy(x, y, w, eps, min_samples):
 
     blocks = _blocks(cell_start, numba.get_num_threads())
     box, cw, tight = kern.cell_boxes(xs, ys, ws, weighted, cell_start, blocks, eps2)
-    core = kern.core_flags(xs, ys, ws, weighted, cell_start, cell_key, nx, ny, dense_map,
-                           dense, box, cw, tight, blocks, eps2, float(min_samples))
+    core = kern.core_flags(
+        xs,
+        ys,
+        ws,
+        weighted,
+        cell_start,
+        cell_key,
+        nx,
+        ny,
+        dense_map,
+        dense,
+        box,
+        cw,
+        tight,
+        blocks,
+        eps2,
+        float(min_samples),
+    )
     del ws, cw, box
     ncore, cbox = kern.core_first(xs, ys, order, core, cell_start, blocks)
     del core
 
     parent = np.arange(n, dtype=np.int64)
-    sure, maybe = kern.edge_candidates(cell_start, cell_key, nx, ny, dense_map, dense, ncore,
-                                       cbox, tight, blocks, eps2)
+    sure, maybe = kern.edge_candidates(
+        cell_start, cell_key, nx, ny, dense_map, dense, ncore, cbox, tight, blocks, eps2
+    )
     kern.link_masks(parent, sure, cell_start, cell_key, ny, dense_map, dense)
     for round_mask in kern.ROUND_MASKS:
         if not np.any(maybe & round_mask):
             continue
-        found = kern.resolve_maybe(xs, ys, parent, maybe, round_mask, cell_start, cell_key, ny,
-                                   dense_map, dense, ncore, cbox, blocks, eps2)
+        found = kern.resolve_maybe(
+            xs,
+            ys,
+            parent,
+            maybe,
+            round_mask,
+            cell_start,
+            cell_key,
+            ny,
+            dense_map,
+            dense,
+            ncore,
+            cbox,
+            blocks,
+            eps2,
+        )
         kern.link_masks(parent, found, cell_start, cell_key, ny, dense_map, dense)
     if not tight.all():
-        kern.link_slow(xs, ys, parent, cell_start, cell_key, nx, ny, dense_map, dense, ncore,
-                       tight, eps2)
-    labels = kern.number_clusters(parent, order, cell_start, ncore, tight)
-    del parent
+        kern.link_slow(
+            xs, ys, parent, cell_start, cell_key, nx, ny, dense_map, dense, ncore, tight, eps2
+        )
+    slot, mins = kern.cluster_roots(parent, order, cell_start, ncore, tight)
+    number = np.empty(mins.shape[0], np.int64)
+    number[np.argsort(mins)] = np.arange(mins.shape[0])
+    labels = kern.core_labels(parent, slot, number, cell_start, ncore, tight)
+    del parent, slot
     clab = kern.cell_labels(labels, cell_start, ncore)
-    kern.border_labels(xs, ys, labels, cell_start, cell_key, nx, ny, dense_map, dense, ncore,
-                       cbox, clab, blocks, eps2)
+    kern.border_labels(
+        xs,
+        ys,
+        labels,
+        cell_start,
+        cell_key,
+        nx,
+        ny,
+        dense_map,
+        dense,
+        ncore,
+        cbox,
+        clab,
+        blocks,
+        eps2,
+    )
     return kern.scatter_result(labels, order, cell_start, ncore, blocks)
 
 
@@ -256,8 +305,7 @@ def dbscan(X, eps, min_samples=5, *, sample_weight=None, n_jobs=None):
     array([ True, False, False, False])
     """
     eps, min_samples = _check_params(eps, min_samples)
-    X = check_array(X, dtype=np.float64, ensure_2d=True, ensure_min_samples=1,
-                    input_name="X")
+    X = check_array(X, dtype=np.float64, ensure_2d=True, ensure_min_samples=1, input_name="X")
     w = _check_weights(sample_weight, X)
     x, y = _check_points(X)
     with _numba_threads(n_jobs, X.shape[0]):
@@ -331,7 +379,7 @@ class DBSCAN(ClusterMixin, BaseEstimator):
         self.n_jobs = n_jobs
 
     def _check_metric(self):
-        if self.metric != "euclidean":
+        if not (isinstance(self.metric, str) and self.metric == "euclidean"):
             raise ValueError(
                 f"pari_geo DBSCAN supports metric='euclidean' only; got "
                 f"metric={self.metric!r}: {_SKLEARN_HINT}"
@@ -360,8 +408,7 @@ class DBSCAN(ClusterMixin, BaseEstimator):
         >>> DBSCAN(eps=1.0, min_samples=2).fit([[0, 0], [0, 1], [5, 5]]).labels_
         array([ 0,  0, -1])
         """
-        if isinstance(self.metric, str) and self.metric != "euclidean":
-            self._check_metric()
+        self._check_metric()
         self._validate_params()
         eps, min_samples = _check_params(self.eps, self.min_samples)
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=1)
