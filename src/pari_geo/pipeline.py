@@ -258,6 +258,8 @@ def run_pipeline(
             micro_max_extent_m=c["micro_max_extent_m"],
             micro_max_actors=c["micro_max_actors"],
             footprint=c["footprint"],
+            early_stop=c["early_stop"] or None,
+            p_method=c["p_method"],
         )
         bar.update(len(c["eps_m"]))
         bar.set_postfix_str("writing")

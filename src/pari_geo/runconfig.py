@@ -61,6 +61,8 @@ _CLUSTER_KEYS = {
     "micro_max_extent_m": (int, float),
     "micro_max_actors": int,
     "footprint": str,
+    "early_stop": int,
+    "p_method": str,
 }
 CLUSTER_DEFAULTS = {
     "eps_m": [300, 1000, 5000, 20000],
@@ -71,6 +73,8 @@ CLUSTER_DEFAULTS = {
     "micro_max_extent_m": 5000,
     "micro_max_actors": 50,
     "footprint": "discs",
+    "early_stop": 20,
+    "p_method": "max",
 }
 _INPUT_LAYERS = (
     "population",
@@ -312,6 +316,10 @@ def _validate_clusters(section: Any, inputs: dict[str, LayerInput], file: str) -
         raise ConfigError("clusters.n_sim", "must not be negative", file)
     if not 0 < out["alpha"] < 1:
         raise ConfigError("clusters.alpha", f"must be in (0, 1), got {out['alpha']}", file)
+    if out["early_stop"] < 0:
+        raise ConfigError("clusters.early_stop", "must be 0 (off) or a positive count", file)
+    if out["p_method"] not in ("max", "pooled"):
+        raise ConfigError("clusters.p_method", "must be 'max' or 'pooled'", file)
     if out["footprint"] not in ("discs", "hull"):
         raise ConfigError("clusters.footprint", "must be 'discs' or 'hull'", file)
     if "actors" not in inputs:
