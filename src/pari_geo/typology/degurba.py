@@ -644,9 +644,10 @@ def classify_level2_array(
     Returns the uint8 class array (codes ``params.values`` or 30/23/22/21/13/12/11/10)
     and a dict of resolved values.
 
-    Memory: besides the inputs and the uint8 result, about 10 bytes per cell at the peak
-    (two bytes of precomputed tests, int32 cluster labels and a few bool masks); the
-    float64 layers are only ever materialised block by block.
+    Memory: besides the inputs, about 15 bytes per cell at the peak (two bytes of
+    precomputed tests, the uint8 result, int32 cluster labels, the int32 labels of the
+    hole search and a few bool masks); the float64 layers are only ever materialised
+    block by block (see ``benchmarks/degurba/README.md``).
     """
     params = params or DegurbaParams()
     c30, c23, c22, c21, c13, c12, c11, c10 = _codes(params, 2)
