@@ -913,20 +913,27 @@ def _load_inputs(population, built, land, built_unit, land_unit):
 
 
 def _small_gdal_cache():
-    """GDAL block cache of 64 MB while the inputs are read (unless GDAL_CACHEMAX is set).
+    """GDAL settings while the inputs are read (each only if not set by the user).
 
-    Each raster is read once, whole, so cached blocks are never reused; with GDAL's
-    default (5 % of RAM) the cache would hold up to that much decompressed data on top
-    of the arrays.
+    * ``GDAL_CACHEMAX`` 64 MB: each raster is read once, whole, so cached blocks are never
+      reused; with GDAL's default (5 % of RAM) the cache would hold up to that much
+      decompressed data on top of the arrays.
+    * ``GDAL_NUM_THREADS=ALL_CPUS``: decompress the blocks of a whole-raster read in
+      parallel (GTiff driver).
     """
     import contextlib
     import os
 
-    if os.environ.get("GDAL_CACHEMAX"):
+    options = {}
+    if not os.environ.get("GDAL_CACHEMAX"):
+        options["GDAL_CACHEMAX"] = 64
+    if not os.environ.get("GDAL_NUM_THREADS"):
+        options["GDAL_NUM_THREADS"] = "ALL_CPUS"
+    if not options:
         return contextlib.nullcontext()
     import rasterio
 
-    return rasterio.Env(GDAL_CACHEMAX=64)
+    return rasterio.Env(**options)
 
 
 def classify_grid(
