@@ -314,20 +314,33 @@ def test_clustered_sets_match_sklearn(n):
         np.testing.assert_array_equal(core, rc)
 
 
-def test_same_result_for_1_and_2_threads():
+def test_same_result_for_1_and_2_threads(monkeypatch):
+    # small inputs normally run on one thread; lower the threshold so 2 threads are used
+    monkeypatch.setattr(est_mod, "_POINTS_PER_THREAD", 1_000)
     X = _clustered(50_000, seed=11)
     old = numba.get_num_threads()
+    seen = []
+    orig = kern.core_flags
+
+    def spy(*args):
+        seen.append(numba.get_num_threads())
+        return orig(*args)
+
+    monkeypatch.setattr(kern, "core_flags", spy)
     try:
         out = []
         for k in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
             numba.set_num_threads(k)
             out.append(dbscan(X, 300.0, 6))
             out.append(dbscan(X, 300.0, 6, n_jobs=k))
+            out.append(dbscan(X, 300.0, 6, sample_weight=np.full(X.shape[0], 0.5), n_jobs=k))
     finally:
         numba.set_num_threads(old)
-    for labels, core in out[1:]:
-        np.testing.assert_array_equal(labels, out[0][0])
-        np.testing.assert_array_equal(core, out[0][1])
+    assert max(seen) == min(2, numba.config.NUMBA_NUM_THREADS)
+    for i, (labels, core) in enumerate(out):
+        ref = out[0] if i % 3 < 2 else out[2]
+        np.testing.assert_array_equal(labels, ref[0])
+        np.testing.assert_array_equal(core, ref[1])
     assert numba.get_num_threads() == old
 
 
