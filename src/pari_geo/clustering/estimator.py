@@ -263,7 +263,8 @@ def dbscan(X, eps, min_samples=5, *, sample_weight=None, n_jobs=None):
         Non-negative weight of each point (negative weights raise ``ValueError``).
     n_jobs : int, optional
         Number of numba threads; ``None`` uses numba's current setting, ``-1`` all
-        threads. The result does not depend on it.
+        threads. At most one thread per 200 000 points is used (parallel start-up costs
+        more than it saves on small inputs). The result does not depend on it.
 
     Returns
     -------
@@ -348,6 +349,14 @@ class DBSCAN(ClusterMixin, BaseEstimator):
     --------
     dbscan : the same as a plain function.
     sklearn.cluster.DBSCAN : any metric and dimension.
+
+    Notes
+    -----
+    Equality with scikit-learn holds exactly against its KD-tree neighbour search, which
+    it uses from 12 points on. Below 12 points scikit-learn switches to a brute-force
+    distance formula that rounds differently, so pairs within a few ulps of ``eps`` may
+    then be classified differently (pari_geo keeps the exact comparison
+    ``dx * dx + dy * dy <= eps * eps``). See :func:`dbscan` for the weights caveat.
 
     Examples
     --------
