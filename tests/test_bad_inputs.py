@@ -653,21 +653,24 @@ def test_nan_population_cells_are_missing_data(data, tmp_path):
 
 
 def test_built_larger_than_land_is_accepted(data, tmp_path):
-    """Decision: accepted (buildings on water exist in GHSL); see the xfail for the warning."""
+    """Decision: accepted (buildings on water exist in GHSL), with a warning (next test)."""
     land = np.full((N, N), 1e6)
     land[:3, :3] = 100.0  # less land than built-up
     f = tif(tmp_path, "lowland.tif", land)
-    da = classify_grid(data / "pop.tif", data / "built.tif", f, level=2)
+    with pytest.warns(UserWarning, match="more built-up than permanent land"):
+        da = classify_grid(data / "pop.tif", data / "built.tif", f, level=2)
     assert set(np.unique(da.values)) <= set(DEGURBA_L2.codes)
 
 
-@pytest.mark.xfail(strict=True, reason="degurba._load_inputs does not call "
-                   "ingest.check_built_land, so built > land passes without a warning")
 def test_built_larger_than_land_warns(data, tmp_path):
     land = np.full((N, N), 1e6)
     land[:3, :3] = 100.0
     f = tif(tmp_path, "lowland.tif", land)
-    with pytest.warns(UserWarning, match="more built-up than permanent land"):
+    with rasterio.open(data / "built.tif") as src:
+        n_over = int((src.read(1).astype(float)[:3, :3] > 100.0).sum())
+    assert n_over > 0
+    with pytest.warns(UserWarning, match=rf"built.tif \[built\]: {n_over} cell\(s\) have more "
+                      "built-up than permanent land"):
         classify_grid(data / "pop.tif", data / "built.tif", f, level=2)
 
 

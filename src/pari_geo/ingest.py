@@ -29,7 +29,9 @@ __all__ = [
     "check_share",
     "check_counts",
     "check_population",
+    "built_over_land_message",
     "check_built_land",
+    "count_built_over_land",
     "as_dataarray",
     "MAX_DENSITY_PER_KM2",
 ]
@@ -101,6 +103,31 @@ def check_population(
         )
 
 
+def count_built_over_land(built_share: np.ndarray, land_share: np.ndarray) -> int:
+    """Number of cells whose built-up share exceeds their permanent-land share.
+
+    A relative tolerance of 1e-9 (plus 1e-12 absolute) absorbs unit-conversion rounding;
+    NaN cells never count.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> count_built_over_land(np.array([0.5, 0.2, np.nan]), np.array([0.4, 0.2, 1.0]))
+    1
+    """
+    with np.errstate(invalid="ignore"):
+        over = built_share > land_share * (1 + 1e-9) + 1e-12
+    return int(np.count_nonzero(over))
+
+
+def built_over_land_message(n: int, file: str | None) -> str:
+    """The one-line warning for ``n`` cells with more built-up than permanent land."""
+    return (
+        f"{file or '<in-memory>'} [built]: {n} cell(s) have more built-up than permanent "
+        "land (e.g. buildings on water); accepted, built-up per land is then above 1"
+    )
+
+
 def check_built_land(
     built: np.ndarray,
     land: np.ndarray,
@@ -131,17 +158,9 @@ def check_built_land(
         a = np.asarray(a, dtype=np.float64)
         return a / cell_area_m2 if unit == "m2" else a
 
-    b, la = share(built, built_unit), share(land, land_unit)
-    with np.errstate(invalid="ignore"):
-        over = b > la * (1 + 1e-9) + 1e-12
-    n = int(over.sum())
+    n = count_built_over_land(share(built, built_unit), share(land, land_unit))
     if n:
-        warnings.warn(
-            f"{file or '<in-memory>'} [built]: {n} cell(s) have more built-up than permanent "
-            "land (e.g. buildings on water); accepted, built-up per land is then above 1",
-            UserWarning,
-            stacklevel=2,
-        )
+        warnings.warn(built_over_land_message(n, file), UserWarning, stacklevel=2)
     return n
 
 

@@ -731,7 +731,6 @@ def classify_level2_array(
     # 12: low-density rural; 11: the rest
     assign(codes.dense(p.LDR_density_threshold), c12)
     np.copyto(out, c11, where=unclassified)
-    del unclassified
     # 10: water over very-low-density rural only
     water = codes.flag(_WATER)
     water &= out == c11
@@ -863,7 +862,26 @@ def _load_lean(population, built, land, built_unit, land_unit):
     return grid, lay, dict(zip(names, paths, strict=True))
 
 
+def _warn_built_over_land(lay: DegurbaLayers, file: Any) -> None:
+    """Warn once, naming the built-up file, when built-up exceeds land (block by block)."""
+    import warnings
+
+    from ..ingest import built_over_land_message, count_built_over_land
+
+    n = sum(count_built_over_land(lay.built_block(sl), lay.land_block(sl))
+            for sl in row_blocks(lay.shape))
+    if n:
+        warnings.warn(built_over_land_message(n, None if file is None else str(file)),
+                      UserWarning, stacklevel=3)
+
+
 def _load_inputs(population, built, land, built_unit, land_unit):
+    loaded = _load_grid_layers(population, built, land, built_unit, land_unit)
+    _warn_built_over_land(loaded[1], loaded[2].get("built"))
+    return loaded
+
+
+def _load_grid_layers(population, built, land, built_unit, land_unit):
     lean = _load_lean(population, built, land, built_unit, land_unit)
     if lean is not None:
         return lean
