@@ -7,12 +7,16 @@ Only loops that vectorise badly (or only with large temporaries) live here:
 * :func:`label_sums`: per-cluster population sums in raster order, i.e. exactly
   ``np.bincount(labels.ravel(), weights=np.nan_to_num(w).ravel())`` (same summation order,
   so bit-identical) without its two 8-byte-per-cell temporaries (``intp`` labels and
-  ``float64`` weights).
+  ``float64`` weights);
+* :func:`least_cost_minutes`: 8-neighbour binary-heap Dijkstra of ``minutes_to``
+  (checked against ``scipy.sparse.csgraph.dijkstra`` in ``tests/test_travel_time.py``).
 
 The pure numpy twins used to check them are in ``tests/test_degurba_kernels.py``.
 """
 
 from __future__ import annotations
+
+import math
 
 import numba
 import numpy as np
@@ -211,3 +215,115 @@ def smooth_centre_edges_inplace(lab, excluded, blocked, rule):
             flat = cand[i]
             queued[flat // cols, flat - (flat // cols) * cols] = 0
     return pass_no - 1
+
+
+@numba.njit(cache=CACHE, nogil=True)
+def _heap_push(keys, vals, size, key, val):
+    """Push onto a binary min-heap held in ``keys``/``vals``; return the new size."""
+    i = size
+    keys[i] = key
+    vals[i] = val
+    while i > 0:
+        parent = (i - 1) >> 1
+        if keys[parent] <= key:
+            break
+        keys[i] = keys[parent]
+        vals[i] = vals[parent]
+        i = parent
+    keys[i] = key
+    vals[i] = val
+    return size + 1
+
+
+@numba.njit(cache=CACHE, nogil=True)
+def _heap_pop_into(keys, vals, size):
+    """Remove the root of the heap (caller has read it); return the new size."""
+    size -= 1
+    if size == 0:
+        return 0
+    key = keys[size]
+    val = vals[size]
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= size:
+            break
+        if child + 1 < size and keys[child + 1] < keys[child]:
+            child += 1
+        if keys[child] >= key:
+            break
+        keys[i] = keys[child]
+        vals[i] = vals[child]
+        i = child
+    keys[i] = key
+    vals[i] = val
+    return size
+
+
+@numba.njit(cache=CACHE, nogil=True)
+def least_cost_minutes(cost, seeds, limit):
+    """Multi-source Dijkstra over the 8-neighbour grid graph (lazy-deletion binary heap).
+
+    ``cost`` is minutes per cell side (``inf`` impassable); a step costs
+    ``(cost[a] + cost[b]) / 2`` times 1 (rook) or √2 (diagonal).
+    """
+    nr, nc = cost.shape
+    n = nr * nc
+    c = cost.ravel()
+    dist = np.full(n, np.inf)
+    done = np.zeros(n, np.bool_)
+    cap = max(1024, seeds.size + n // 4)
+    keys = np.empty(cap, np.float64)
+    vals = np.empty(cap, np.int64)
+    size = 0
+    for s in seeds:
+        if dist[s] > 0.0:
+            dist[s] = 0.0
+            size = _heap_push(keys, vals, size, 0.0, s)
+    diag = math.sqrt(2.0)
+    dr = (-1, -1, -1, 0, 0, 1, 1, 1)
+    dc = (-1, 0, 1, -1, 1, -1, 0, 1)
+    while size > 0:
+        d = keys[0]
+        u = vals[0]
+        size = _heap_pop_into(keys, vals, size)
+        if done[u]:
+            continue
+        if d > limit:
+            break
+        done[u] = True
+        cu = c[u]
+        if not cu < np.inf:
+            continue
+        ur = u // nc
+        uc = u - ur * nc
+        for k in range(8):
+            vr = ur + dr[k]
+            vc = uc + dc[k]
+            if vr < 0 or vr >= nr or vc < 0 or vc >= nc:
+                continue
+            v = vr * nc + vc
+            if done[v]:
+                continue
+            cv = c[v]
+            if not cv < np.inf:
+                continue
+            step = 0.5 * (cu + cv)
+            if dr[k] != 0 and dc[k] != 0:
+                step *= diag
+            nd = d + step
+            if nd < dist[v]:
+                dist[v] = nd
+                if size == keys.size:
+                    nk = np.empty(2 * size, np.float64)
+                    nv = np.empty(2 * size, np.int64)
+                    nk[:size] = keys[:size]
+                    nv[:size] = vals[:size]
+                    keys = nk
+                    vals = nv
+                size = _heap_push(keys, vals, size, nd, v)
+    if limit < np.inf:
+        for i in range(n):
+            if dist[i] > limit:
+                dist[i] = np.inf
+    return dist.reshape(nr, nc)

@@ -15,7 +15,8 @@ mean of the two cells' minutes per metre::
 The travel time of a cell is the smallest sum of step costs over all paths from any source
 cell (exact shortest paths, Dijkstra's algorithm), which is the cost convention of
 ``skimage.graph.MCP_Geometric`` (mean of the two costs times the step length, start cost 0).
-The kernel here is a plain binary-heap Dijkstra compiled with numba; it is about twice as fast
+The kernel (:func:`pari_geo.typology._kernels.least_cost_minutes`) is a plain binary-heap
+Dijkstra compiled with numba; it is about twice as fast
 as ``MCP_Geometric`` on a 10-million-cell grid (see ``benchmarks/travel_time/``) and can stop
 early at ``max_minutes``. The tests check it against ``scipy.sparse.csgraph.dijkstra`` on the
 explicit grid graph and against ``MCP_Geometric``.
@@ -32,10 +33,9 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
-from .._numba import CACHE
+from ._kernels import least_cost_minutes
 
 __all__ = ["minutes_to", "minutes_per_metre"]
 
@@ -172,117 +172,5 @@ def minutes_to(
     # cost per cell in minutes per cell side: the kernel multiplies by 1 or √2
     cost = np.ascontiguousarray(mpm * r)
     seeds = np.flatnonzero(src.ravel()).astype(np.int64)
-    out = _dijkstra8(cost, seeds, limit)
+    out = least_cost_minutes(cost, seeds, limit)
     return out
-
-
-@numba.njit(cache=CACHE, nogil=True)
-def _heap_push(keys, vals, size, key, val):
-    """Push onto a binary min-heap held in ``keys``/``vals``; return the new size."""
-    i = size
-    keys[i] = key
-    vals[i] = val
-    while i > 0:
-        parent = (i - 1) >> 1
-        if keys[parent] <= key:
-            break
-        keys[i] = keys[parent]
-        vals[i] = vals[parent]
-        i = parent
-    keys[i] = key
-    vals[i] = val
-    return size + 1
-
-
-@numba.njit(cache=CACHE, nogil=True)
-def _heap_pop_into(keys, vals, size):
-    """Remove the root of the heap (caller has read it); return the new size."""
-    size -= 1
-    if size == 0:
-        return 0
-    key = keys[size]
-    val = vals[size]
-    i = 0
-    while True:
-        child = 2 * i + 1
-        if child >= size:
-            break
-        if child + 1 < size and keys[child + 1] < keys[child]:
-            child += 1
-        if keys[child] >= key:
-            break
-        keys[i] = keys[child]
-        vals[i] = vals[child]
-        i = child
-    keys[i] = key
-    vals[i] = val
-    return size
-
-
-@numba.njit(cache=CACHE, nogil=True)
-def _dijkstra8(cost, seeds, limit):
-    """Multi-source Dijkstra over the 8-neighbour grid graph (lazy-deletion binary heap).
-
-    ``cost`` is minutes per cell side (``inf`` impassable); a step costs
-    ``(cost[a] + cost[b]) / 2`` times 1 (rook) or √2 (diagonal).
-    """
-    nr, nc = cost.shape
-    n = nr * nc
-    c = cost.ravel()
-    dist = np.full(n, np.inf)
-    done = np.zeros(n, np.bool_)
-    cap = max(1024, seeds.size + n // 4)
-    keys = np.empty(cap, np.float64)
-    vals = np.empty(cap, np.int64)
-    size = 0
-    for s in seeds:
-        if dist[s] > 0.0:
-            dist[s] = 0.0
-            size = _heap_push(keys, vals, size, 0.0, s)
-    diag = math.sqrt(2.0)
-    dr = (-1, -1, -1, 0, 0, 1, 1, 1)
-    dc = (-1, 0, 1, -1, 1, -1, 0, 1)
-    while size > 0:
-        d = keys[0]
-        u = vals[0]
-        size = _heap_pop_into(keys, vals, size)
-        if done[u]:
-            continue
-        if d > limit:
-            break
-        done[u] = True
-        cu = c[u]
-        if not cu < np.inf:
-            continue
-        ur = u // nc
-        uc = u - ur * nc
-        for k in range(8):
-            vr = ur + dr[k]
-            vc = uc + dc[k]
-            if vr < 0 or vr >= nr or vc < 0 or vc >= nc:
-                continue
-            v = vr * nc + vc
-            if done[v]:
-                continue
-            cv = c[v]
-            if not cv < np.inf:
-                continue
-            step = 0.5 * (cu + cv)
-            if dr[k] != 0 and dc[k] != 0:
-                step *= diag
-            nd = d + step
-            if nd < dist[v]:
-                dist[v] = nd
-                if size == keys.size:
-                    nk = np.empty(2 * size, np.float64)
-                    nv = np.empty(2 * size, np.int64)
-                    nk[:size] = keys[:size]
-                    nv[:size] = vals[:size]
-                    keys = nk
-                    vals = nv
-                size = _heap_push(keys, vals, size, nd, v)
-    if limit < np.inf:
-        for i in range(n):
-            if dist[i] > limit:
-                dist[i] = np.inf
-    return dist.reshape(nr, nc)
