@@ -26,3 +26,17 @@ def test_unknown_attribute():
 
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         pari_geo.nope  # noqa: B018
+
+
+def test_cluster_tables_have_the_summary_accessor_without_extra_imports():
+    """``clusters.pari`` works straight after ``find_microclusters`` (fresh interpreter)."""
+    code = (
+        "import numpy as np, geopandas as gpd, pari_geo\n"
+        "xy = np.array([[0, 0], [10, 0], [0, 10], [10, 10], [5, 5], [5000, 5000]], float)\n"
+        "a = gpd.GeoDataFrame(geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=3006)\n"
+        "c = pari_geo.find_microclusters(a, eps_m=50, min_actors=5, n_sim=9)\n"
+        "print(len(c), int(c.pari.summary()['clusters'].sum()), '<table' in c.pari._repr_html_())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1", "1", "True"]

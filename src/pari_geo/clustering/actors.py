@@ -734,6 +734,8 @@ def find_microclusters(
         p_method=p_method,
         early_stop=early_stop,
     )
+    from .. import display  # noqa: F401  (registers the .pari summary accessor)
+
     return out
 
 

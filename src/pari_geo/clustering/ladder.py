@@ -218,6 +218,8 @@ def ladder(
             par = pd.array([link.get(int(c), pd.NA) for c in gdf["cluster_id"]], dtype="Int64")
         gdf["parent_cluster"] = par
     out = pd.concat(tables, ignore_index=True)
+    from .. import display  # noqa: F401  (registers the .pari summary accessor)
+
     return gpd.GeoDataFrame(out, geometry="geometry", crs=prep.crs)
 
 
