@@ -1,0 +1,35 @@
+"""Out-of-core (tiled) processing of grids too large for memory.
+
+* :mod:`~pari_geo.outofcore.components`: connected components of a mask stored by tiles
+  (union-find across tile seams), with per-component sums, counts and bounding boxes;
+* :mod:`~pari_geo.outofcore.degurba`: the DEGURBA grid classification (levels 1 and 2)
+  by tiles, cell for cell identical to :func:`pari_geo.typology.degurba.classify_grid`.
+
+Submodules are imported on first use (no numba compilation at import).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["classify_grid_chunked", "label_tiled", "TiledComponents", "ChunkedResult"]
+
+_WHERE = {
+    "classify_grid_chunked": "degurba",
+    "ChunkedResult": "degurba",
+    "label_tiled": "components",
+    "TiledComponents": "components",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        import importlib
+
+        mod = importlib.import_module(f".{_WHERE[name]}", __name__)
+        return getattr(mod, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)
