@@ -485,6 +485,7 @@ def _parse_memory(max_memory) -> int:
 def _new_output(out_dir, name, dtype, n, fill):
     if out_dir is None:
         return np.full(n, fill, dtype)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
     arr = np.lib.format.open_memmap(Path(out_dir) / name, mode="w+", dtype=dtype, shape=(n,))
     return arr
 
@@ -642,6 +643,7 @@ def dbscan_partitioned(
 
     # ---- pass 0: validate, bounding box, systematic sample -----------------------------
     step = max(1, n // _SAMPLE_SIZE)
+    any_weight = False
     sx, sy = [], []
     xmin = ymin = np.inf
     xmax = ymax = -np.inf
@@ -660,7 +662,11 @@ def dbscan_partitioned(
         sx.append(x[first::step])
         sy.append(y[first::step])
         if weighted:
-            _check_weight_chunk(wread(start, stop), start)
+            wc = wread(start, stop)
+            _check_weight_chunk(wc, start)
+            any_weight = any_weight or bool(np.any(wc))
+    if weighted and not any_weight:
+        raise ValueError("Sample weights must contain at least one non-zero number.")
     sx = np.concatenate(sx)
     sy = np.concatenate(sy)
     max_abs = max(abs(xmin), abs(xmax), abs(ymin), abs(ymax))
