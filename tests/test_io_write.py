@@ -120,3 +120,14 @@ def test_custom_codes_keep_colours(tmp_path):
     with rasterio.open(out) as src:
         assert src.colormap(1)[8][:3] == (255, 0, 0)
         assert src.colormap(1)[1][:3] == (0x7A, 0xB6, 0xF5)
+
+
+def test_parquet_without_pyarrow_is_one_clear_error(tmp_path, monkeypatch):
+    import sys
+
+    import pandas as pd
+
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # import now fails
+    with pytest.raises(OutputError, match=r"t\.parquet.*needs pyarrow"):
+        write_table(pd.DataFrame({"a": [1]}), tmp_path / "t.parquet")
+    assert list(tmp_path.iterdir()) == []

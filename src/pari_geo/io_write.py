@@ -364,6 +364,11 @@ def write_table(
             with _fixed_ogr_date():  # no clock time in gpkg_contents.last_change
                 df.to_file(tmp, driver="GPKG", layer=layer or p.stem, **kwargs)
         elif suffix == ".parquet":
+            try:
+                import pyarrow.parquet  # noqa: F401
+            except ImportError as exc:
+                raise OutputError(str(p), "writing GeoParquet needs pyarrow "
+                                  "(python -m pip install pyarrow)") from exc
             df.to_parquet(tmp, index=False)
             if metadata:
                 import pyarrow.parquet as pq
