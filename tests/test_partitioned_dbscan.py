@@ -316,3 +316,35 @@ def test_bad_file(tmp_path):
     np.save(tmp_path / "three.npy", np.zeros((4, 3)))
     with pytest.raises(ValueError, match="2-D Euclidean"):
         dbscan_partitioned(tmp_path / "three.npy", 1.0)
+
+
+# --------------------------------------------------------------------------------------
+# dask: partitions as tasks on a 2-process local cluster
+# --------------------------------------------------------------------------------------
+def test_dask_local_cluster_identical(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    from pari_geo.clustering.partitioned import dbscan_partitioned_dask
+
+    rng = np.random.default_rng(12)
+    X = blobs(rng, 4000, 400.0, 25, 6.0)
+    w = rng.integers(0, 4, len(X)) * 0.5
+    cases = [
+        ({"n_partitions": 7}, None),
+        ({"n_partitions": 60}, w),
+        ({"cuts": ([100.0, 200.0, 300.0], [150.0]), "out_dir": tmp_path / "out"}, None),
+    ]
+    with (
+        distributed.LocalCluster(
+            processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        for kw, sw in cases:
+            ref_l, ref_c = dbscan(X, 5.0, 5, sample_weight=sw)
+            lab, core = dbscan_partitioned_dask(
+                X, 5.0, 5, sample_weight=sw, client=client, workdir=tmp_path / "w", **kw
+            )
+            np.testing.assert_array_equal(lab, ref_l)
+            np.testing.assert_array_equal(core, ref_c)
+    assert np.array_equal(np.load(tmp_path / "out" / "labels.npy"), dbscan(X, 5.0, 5)[0])
+    assert list((tmp_path / "w").iterdir()) == []

@@ -143,9 +143,27 @@ def union_pairs(parent, a, b):
 
 
 @njit(cache=CACHE)
-def number_clusters(comp, core, parent, number, next_number):
+def _compact(g, offsets, coff):
+    """Compact id of component id ``g``: tile ``k`` (the last with ``offsets[k] <= g``)
+    numbers its components from ``offsets[k]``; compact ids from ``coff[k]``."""
+    k = _first_gt(offsets, 0, offsets.shape[0], g) - 1
+    return coff[k] + (g - offsets[k])
+
+
+@njit(cache=CACHE)
+def compact_ids(g, offsets, coff):
+    """:func:`_compact` of every entry of ``g``."""
+    out = np.empty(g.shape[0], np.int64)
+    for i in range(g.shape[0]):
+        out[i] = _compact(g[i], offsets, coff)
+    return out
+
+
+@njit(cache=CACHE)
+def number_clusters(comp, core, parent, number, next_number, offsets, coff):
     """Replace, in place, each core point's component id in ``comp`` by its cluster
-    number and every other entry by -1.
+    number and every other entry by -1 (component ids are compacted first, see
+    :func:`_compact`).
 
     Called on consecutive chunks of the points in increasing index order, so a cluster is
     numbered when its smallest core index is met, as scikit-learn numbers them.
@@ -154,7 +172,7 @@ def number_clusters(comp, core, parent, number, next_number):
     """
     for i in range(comp.shape[0]):
         if core[i]:
-            r = _find(parent, comp[i])
+            r = _find(parent, _compact(comp[i], offsets, coff))
             if number[r] < 0:
                 number[r] = next_number
                 next_number += 1

@@ -58,7 +58,7 @@ from .estimator import (
     _resolve_threads,
 )
 
-__all__ = ["dbscan_partitioned"]
+__all__ = ["dbscan_partitioned", "dbscan_partitioned_dask"]
 
 log = logging.getLogger(__name__)
 
@@ -608,6 +608,140 @@ def dbscan_partitioned(
     >>> bool(np.array_equal(lab, ref_labels))
     True
     """
+    return _run(
+        points,
+        eps,
+        min_samples,
+        sample_weight=sample_weight,
+        n_partitions=n_partitions,
+        partition_size=partition_size,
+        tile_size=tile_size,
+        cuts=cuts,
+        max_memory=max_memory,
+        workdir=workdir,
+        out_dir=out_dir,
+        chunk_size=chunk_size,
+        n_jobs=n_jobs,
+        executor=None,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# per-tile tasks (module level, so that dask can ship them to worker processes)
+# ---------------------------------------------------------------------------------------
+def _open(arr):
+    """A global output array, or the memory map of the ``.npy`` file at a path."""
+    if isinstance(arr, (str, os.PathLike)):
+        return np.load(arr, mmap_mode="r+")
+    return arr
+
+
+def _flush(arr) -> None:
+    if isinstance(arr, np.memmap):
+        arr.flush()
+
+
+def _load_tile(store: _TileStore, t: int):
+    """Own points first, then the halo: (n_own, global index, x, y, weights or None)."""
+    own = store.get(t, 0)
+    halo = store.get(t, 1)
+    idx = np.concatenate([own["i"], halo["i"]])
+    x = np.concatenate([own["x"], halo["x"]])
+    y = np.concatenate([own["y"], halo["y"]])
+    w = np.concatenate([own["w"], halo["w"]]) if "w" in own.dtype.names else None
+    return own.shape[0], idx, x, y, w
+
+
+def _task_core(store, t, eps, min_samples, core, n_jobs) -> int:
+    """Exact core flags of tile ``t``'s own points into ``core``; returns their count."""
+    core = _open(core)
+    n_own, idx, x, y, w = _load_tile(store, t)
+    with _numba_threads(n_jobs, idx.shape[0]):
+        c = _local_core(x, y, w, eps, min_samples)
+    c = c[:n_own]
+    core[idx[:n_own]] = c
+    _flush(core)
+    return int(np.count_nonzero(c))
+
+
+def _task_components(store, t, eps, offset, core, labels, n_jobs):
+    """Local components of the core points of tile ``t`` and its halo.
+
+    Writes ``offset + component`` into ``labels`` for the tile's own core points
+    (components holding an own point are numbered first, fewer than its own core
+    points, so ``offset`` is the number of own core points of the previous tiles) and
+    returns the links ``(component id, global index of a halo core point in it)`` and
+    the number of components holding an own point.
+    Components made of halo points only are skipped: their edges are all seen in the
+    tiles that own those points.
+    """
+    core = _open(core)
+    labels = _open(labels)
+    n_own, idx, x, y, _ = _load_tile(store, t)
+    sel = np.flatnonzero(core[idx])
+    is_own = sel < n_own
+    empty = np.empty(0, np.int64)
+    if not is_own.any():
+        return empty, empty, 0
+    with _numba_threads(n_jobs, sel.size):
+        comp, _ = _dbscan_xy(x[sel], y[sel], None, eps, 1)
+    comp = comp.astype(np.int64)
+    m = int(comp[is_own].max()) + 1
+    labels[idx[sel[is_own]]] = comp[is_own] + offset
+    _flush(labels)
+    keep = ~is_own & (comp < m)
+    return comp[keep] + offset, idx[sel[keep]], m
+
+
+def _task_border(store, t, eps, core, labels, n_jobs) -> None:
+    """Cluster numbers of the non-core own points of tile ``t`` into ``labels``."""
+    core = _open(core)
+    labels = _open(labels)
+    own = store.get(t, 0)
+    oc = np.asarray(core[own["i"]])
+    if oc.all():
+        return
+    halo = store.get(t, 1)
+    hsel = np.flatnonzero(core[halo["i"]])
+    idx = np.concatenate([own["i"], halo["i"][hsel]])
+    x = np.concatenate([own["x"], halo["x"][hsel]])
+    y = np.concatenate([own["y"], halo["y"][hsel]])
+    c = np.concatenate([oc, np.ones(hsel.size, np.bool_)])
+    lab = np.asarray(labels[idx], np.int64)
+    with _numba_threads(n_jobs, idx.shape[0]):
+        out = _local_border(x, y, c, lab, eps)
+    nc = np.flatnonzero(~oc)
+    labels[own["i"][nc]] = out[nc]
+    _flush(labels)
+
+
+def _serial(calls):
+    return [f(*args) for f, *args in calls]
+
+
+# ---------------------------------------------------------------------------------------
+# driver
+# ---------------------------------------------------------------------------------------
+def _run(
+    points,
+    eps,
+    min_samples,
+    *,
+    sample_weight,
+    n_partitions,
+    partition_size,
+    tile_size,
+    cuts,
+    max_memory,
+    workdir,
+    out_dir,
+    chunk_size,
+    n_jobs,
+    executor,
+):
+    """Validate, plan, route, then run the per-tile phases with ``executor`` (a function
+    running a list of ``(function, *args)`` calls and returning their results; ``None``
+    runs them here, in order, on in-memory or memory-mapped outputs)."""
     t_start = time.perf_counter()
     eps, min_samples = _check_params(eps, min_samples)
     _resolve_threads(n_jobs)
@@ -681,15 +815,17 @@ def dbscan_partitioned(
     from . import _partition_kernels as pk
 
     rec_dtype = _record_dtype(weighted)
+    distributed = executor is not None
     scratch = None
-    if workdir is not None or not src.in_memory or n > _IN_MEMORY_MAX:
+    if distributed or workdir is not None or not src.in_memory or n > _IN_MEMORY_MAX:
         base = Path(workdir) if workdir is not None else None
         if base is not None:
             base.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix="pari_geo_dbscan_", dir=base))
     try:
         store = _TileStore(rec_dtype, scratch)
-        # ---- pass 1: route points to tiles and halos -----------------------------------
+        marks = [("", t_start), ("scan and plan", time.perf_counter())]
+        # ---- route points to tiles and halos -------------------------------------------
         for start in range(0, n, chunk_size):
             stop = min(n, start + chunk_size)
             x, y = src.read(start, stop)
@@ -718,105 +854,194 @@ def dbscan_partitioned(
             del pt, gstart, x, y, wc
         tiles = [t for t in range(plan.ntiles) if store.count(t, 0) > 0]
         n_halo = sum(store.count(t, 1) for t in tiles)
-        sizes = [store.count(t, 0) for t in tiles]
         log.info(
             "dbscan_partitioned: %d points, %d non-empty partitions (largest %d), "
             "%d halo points (%.1f%%), routed in %.1f s",
             n,
             len(tiles),
-            max(sizes),
+            max(store.count(t, 0) for t in tiles),
             n_halo,
             100.0 * n_halo / n,
             time.perf_counter() - t_start,
         )
+        marks.append(("route", time.perf_counter()))
 
-        core = _new_output(out_dir, "core_mask.npy", np.bool_, n, False)
-        labels = _new_output(out_dir, "labels.npy", np.intp, n, -1)
+        # global outputs: arrays here, or .npy files the workers open themselves
+        if distributed:
+            target = Path(out_dir) if out_dir is not None else scratch
+            core = _new_output(target, "core_mask.npy", np.bool_, n, False)
+            labels = _new_output(target, "labels.npy", np.intp, n, -1)
+            core_ref = str(target / "core_mask.npy")
+            labels_ref = str(target / "labels.npy")
+            core.flush()
+            labels.flush()
+            run = executor
+        else:
+            core = _new_output(out_dir, "core_mask.npy", np.bool_, n, False)
+            labels = _new_output(out_dir, "labels.npy", np.intp, n, -1)
+            core_ref, labels_ref = core, labels
+            run = _serial
 
-        def load(t, halo_too=True):
-            own = store.get(t, 0)
-            halo = store.get(t, 1) if halo_too else np.empty(0, rec_dtype)
-            idx = np.concatenate([own["i"], halo["i"]])
-            x = np.concatenate([own["x"], halo["x"]])
-            y = np.concatenate([own["y"], halo["y"]])
-            w = np.concatenate([own["w"], halo["w"]]) if weighted else None
-            return own.shape[0], idx, x, y, w
+        # ---- exact core flags of each tile's own points --------------------------------
+        counts = run([(_task_core, store, t, eps, min_samples, core_ref, n_jobs) for t in tiles])
+        offsets = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
+        marks.append(("core", time.perf_counter()))
 
-        # ---- pass 2: exact core flags of each tile's own points ------------------------
-        for t in tiles:
-            n_own, idx, x, y, w = load(t)
-            with _numba_threads(n_jobs, idx.shape[0]):
-                c = _local_core(x, y, w, eps, min_samples)
-            core[idx[:n_own]] = c[:n_own]
-            del idx, x, y, w, c
-
-        # ---- pass 3: local components of core points, linked through halos ------------
+        # ---- local components of core points, linked through halos --------------------
         # labels[i] holds, for now, the component id of core point i in its own tile
-        offset = 0
-        link_a, link_b = [], []
-        for t in tiles:
-            n_own, idx, x, y, _ = load(t)
-            c = core[idx]
-            sel = np.flatnonzero(c)
-            if sel.size == 0:
-                continue
-            with _numba_threads(n_jobs, sel.size):
-                comp, _ = _dbscan_xy(x[sel], y[sel], None, eps, 1)
-            comp = comp.astype(np.int64) + offset
-            is_own = sel < n_own
-            labels[idx[sel[is_own]]] = comp[is_own]
-            if not is_own.all():
-                link_a.append(comp[~is_own])
-                link_b.append(idx[sel[~is_own]])
-            offset = int(comp.max()) + 1
-            del idx, x, y, c, sel, comp, is_own
-        parent = np.arange(offset, dtype=np.int64)
-        if link_a:
-            a = np.concatenate(link_a)
-            b = np.concatenate(link_b)
-            del link_a, link_b
+        links = run(
+            [
+                (_task_components, store, t, eps, int(offsets[k]), core_ref, labels_ref, n_jobs)
+                for k, t in enumerate(tiles)
+            ]
+        )
+        # ids are compacted to 0 .. (number of components - 1) tile by tile
+        coff = np.concatenate([[0], np.cumsum([lk[2] for lk in links], dtype=np.int64)])
+        parent = np.arange(int(coff[-1]), dtype=np.int64)
+        a = np.concatenate([lk[0] for lk in links])
+        b = np.concatenate([lk[1] for lk in links])
+        del links
+        if a.size:
             o = np.argsort(b, kind="stable")
-            pk.union_pairs(parent, a[o], np.asarray(labels[b[o]], np.int64))
-            del a, b, o
+            a = pk.compact_ids(a[o], offsets, coff)
+            bb = pk.compact_ids(np.asarray(labels[b[o]], np.int64), offsets, coff)
+            pk.union_pairs(parent, a, bb)
+            del o, bb
+        del a, b
+        marks.append(("components", time.perf_counter()))
 
-        # ---- numbering in index order ------------------------------------------------
-        number = np.full(offset, -1, np.int64)
+        # ---- numbering in index order ----------------------------------------------------
+        number = np.full(parent.shape[0], -1, np.int64)
         next_number = 0
         for start in range(0, n, chunk_size):
             stop = min(n, start + chunk_size)
-            lab_chunk = np.asarray(labels[start:stop])
             next_number = pk.number_clusters(
-                lab_chunk, np.asarray(core[start:stop]), parent, number, next_number
+                np.asarray(labels[start:stop]),
+                np.asarray(core[start:stop]),
+                parent,
+                number,
+                next_number,
+                offsets,
+                coff,
             )
         del parent, number
+        _flush(labels)
+        marks.append(("numbering", time.perf_counter()))
 
-        # ---- pass 4: border points -----------------------------------------------------
-        for t in tiles:
-            own = store.get(t, 0)
-            oc = core[own["i"]]
-            if oc.all():
-                continue
-            halo = store.get(t, 1)
-            hsel = np.flatnonzero(core[halo["i"]])
-            idx = np.concatenate([own["i"], halo["i"][hsel]])
-            x = np.concatenate([own["x"], halo["x"][hsel]])
-            y = np.concatenate([own["y"], halo["y"][hsel]])
-            c = np.concatenate([oc, np.ones(hsel.size, np.bool_)])
-            lab = np.asarray(labels[idx], np.int64)
-            with _numba_threads(n_jobs, idx.shape[0]):
-                out = _local_border(x, y, c, lab, eps)
-            nc = np.flatnonzero(~oc)
-            labels[own["i"][nc]] = out[nc]
-            del own, halo, hsel, idx, x, y, c, lab, out
+        # ---- border points ---------------------------------------------------------------
+        run([(_task_border, store, t, eps, core_ref, labels_ref, n_jobs) for t in tiles])
+        marks.append(("border", time.perf_counter()))
         log.info(
-            "dbscan_partitioned: %d clusters, %.1f s in total",
+            "dbscan_partitioned: %d clusters, %.1f s in total (%s)",
             next_number,
             time.perf_counter() - t_start,
+            ", ".join(
+                f"{name} {t1 - t0:.1f} s"
+                for (_, t0), (name, t1) in zip(marks[:-1], marks[1:], strict=True)
+            ),
         )
+        if distributed:
+            # the workers wrote through their own maps: reopen to see their writes
+            del labels, core
+            labels = np.load(labels_ref, mmap_mode="r+")
+            core = np.load(core_ref, mmap_mode="r+")
+            if out_dir is None:
+                labels = np.array(labels)
+                core = np.array(core)
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
-    if out_dir is not None:
+    if isinstance(labels, np.memmap):
         labels.flush()
         core.flush()
     return labels, core
+
+
+def dbscan_partitioned_dask(
+    points: Any,
+    eps: float,
+    min_samples: int = 5,
+    *,
+    client: Any = None,
+    sample_weight: Any = None,
+    n_partitions: int | None = None,
+    partition_size: int | None = None,
+    tile_size: float | None = None,
+    cuts: tuple[Any, Any] | None = None,
+    max_memory: int | str | None = None,
+    workdir: str | os.PathLike | None = None,
+    out_dir: str | os.PathLike | None = None,
+    chunk_size: int = 2_000_000,
+    n_jobs: int | None = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`dbscan_partitioned` with the partitions run as dask tasks.
+
+    The three per-partition phases (core flags, local components, border points) each
+    run as one ``dask.delayed`` task per partition, in parallel; validation, routing,
+    the union-find and the numbering run in the calling process. Tile files, labels and
+    core mask are files that the workers read and write themselves (each writes only
+    its partition's own points), so ``workdir`` (and ``out_dir``, if given) must be on
+    a file system that all workers see. The result is identical to
+    :func:`dbscan_partitioned` and to :func:`pari_geo.clustering.dbscan`.
+
+    Parameters
+    ----------
+    points, eps, min_samples, sample_weight, n_partitions, partition_size, tile_size, \
+cuts, max_memory, workdir, out_dir, chunk_size
+        As in :func:`dbscan_partitioned`. Tiles always go to scratch files. Each worker
+        holds one partition per running task: ``max_memory`` is per task.
+    client : distributed.Client, optional
+        Where to run the tasks; by default dask's current scheduler (the active
+        ``distributed`` client, else the local threaded scheduler).
+    n_jobs : int, default=1
+        Numba threads per task (one per worker thread avoids oversubscription).
+
+    Returns
+    -------
+    labels : ndarray of shape (n_samples,), dtype intp
+        Cluster number of each point, ``-1`` for noise.
+    core_mask : ndarray of shape (n_samples,), dtype bool
+        True for core points.
+
+    Raises
+    ------
+    ValueError
+        As :func:`dbscan_partitioned`.
+    ImportError
+        If dask is not installed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pari_geo.clustering import dbscan
+    >>> from pari_geo.clustering.partitioned import dbscan_partitioned_dask
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.round(rng.uniform(0, 2000, size=(500, 2)))
+    >>> labels, core = dbscan_partitioned_dask(X, 60.0, 4, n_partitions=6)
+    >>> bool(np.array_equal(labels, dbscan(X, 60.0, 4)[0]))
+    True
+    """
+    import dask
+
+    def executor(calls):
+        tasks = [dask.delayed(f, pure=False)(*args) for f, *args in calls]
+        if client is not None:
+            return client.gather(client.compute(tasks))
+        return list(dask.compute(*tasks))
+
+    return _run(
+        points,
+        eps,
+        min_samples,
+        sample_weight=sample_weight,
+        n_partitions=n_partitions,
+        partition_size=partition_size,
+        tile_size=tile_size,
+        cuts=cuts,
+        max_memory=max_memory,
+        workdir=workdir,
+        out_dir=out_dir,
+        chunk_size=chunk_size,
+        n_jobs=n_jobs,
+        executor=executor,
+    )
