@@ -75,6 +75,9 @@ _BIT_WATER = 1 << 12
 _BIT_PWATER = 1 << 13
 _BIT_EXCL = 1 << 14
 _MAX_MASKS = 12
+#: first margin (cells) around an urban centre's bounding box for R2023A edge smoothing
+#: (R2022A never grows a centre beyond its box: 2 is enough there)
+_R2023A_MARGIN = 8
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,7 @@ class ChunkedResult:
     counts: dict[int, int]
     resolved: dict[str, Any]
     tags: dict[str, str] = field(repr=False)
+    stats: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 # ---------------------------------------------------------------------------------------
@@ -457,7 +461,8 @@ def _urban_centres(comp: TiledComponents, params: DegurbaParams, bits: RawGrid,
     limit = params.UC_max_gap - 1
     bb = comp.bbox[keep]  # rows of centres 1..k (keep is in raster-order id order)
     rects0 = np.stack([bb[:, 0], bb[:, 1] + 1, bb[:, 2], bb[:, 3] + 1], axis=1)
-    margin = np.full(k, 2 if (not smooth or r2022a) else 8, dtype=np.int64)
+    margin = np.full(k, 2 if (not smooth or r2022a) else max(2, _R2023A_MARGIN),
+                     dtype=np.int64)
     written: set[tuple[int, int, int, int]] = set()
     rounds = 0
     n_windows = 0
@@ -511,8 +516,11 @@ def _pairwise_sum_file(path: Path, n: int, chunk: int = 1 << 22) -> float:
 
     Follows numpy's split rule (halves rounded down to a multiple of 8) down to pieces of
     at most ``chunk`` values, which numpy sums itself: the result is bit-identical to
-    summing the whole array in memory.
+    summing the whole array in memory. (numpy splits only above 128 values, hence the
+    floor on ``chunk``.)
     """
+    chunk = max(int(chunk), 128)
+
     def rec(start: int, m: int) -> float:
         if m <= chunk:
             a = np.fromfile(path, dtype=np.float64, count=m, offset=start * 8)
@@ -798,7 +806,7 @@ def classify_grid_chunked(
         uc_b, duc_b, info = _resolve_built(inputs, params, level, built_optimal_data, units,
                                            tile_shape, tmp)
         scheme = (DEGURBA_L1 if level == 1 else DEGURBA_L2).with_codes(codes)
-        stats: dict[str, Any] = {}
+        stats: dict[str, Any] = {"tile_shape": list(tile_shape)}
         run = _level1 if level == 1 else _level2
         info_out, writer_args = run(inputs, params, uc_b, duc_b, units, tile_shape, tmp, stats)
         info.update(info_out)
@@ -811,7 +819,8 @@ def classify_grid_chunked(
         finally:
             writer.close()
         counts = {int(c): int(writer.counts[c]) for c in np.flatnonzero(writer.counts)}
-        return ChunkedResult(path, level, writer.out_shape, tile_shape, counts, info, tags)
+        return ChunkedResult(path, level, writer.out_shape, tile_shape, counts, info, tags,
+                             stats)
 
 
 def _level1(inputs, p, uc_built, _duc, units, tile_shape, tmp, stats):
