@@ -50,74 +50,77 @@ def _first_gt(a, lo, hi, v):
 
 
 @njit(cache=CACHE)
-def _visit(x, y, i, xcuts, xlo, xhi, ycuts, ycut_off, ylo, yhi, out_tile, out_own, m):
-    """Write the tiles whose expanded box holds point ``i`` from position ``m`` on
-    (``out_tile`` may be empty to count only); returns the new position."""
+def _halo_visit(px, py, i, own_tile, xlo, xhi, ycut_off, ylo, yhi, head, pt, fill):
+    """For each tile other than ``own_tile`` whose expanded box holds ``(px, py)``:
+    count the point in its halo group (``head[g + 1] += 1``) or, with ``fill``, place it
+    (``pt[head[g]] = i``), where ``g = 2 * tile + 1``."""
     ns = xlo.shape[0]
-    px = x[i]
-    py = y[i]
-    s_own = _first_gt(xcuts, 0, xcuts.shape[0], px)
     s0 = _first_ge(xhi, 0, ns, px)
     s1 = _first_gt(xlo, 0, ns, px)
     for s in range(s0, s1):
         c0 = ycut_off[s]
-        c1 = ycut_off[s + 1]
         base = c0 + s
-        nt = c1 - c0 + 1
-        t0 = _first_ge(yhi, base, base + nt, py) - base
-        t1 = _first_gt(ylo, base, base + nt, py) - base
-        if t1 <= t0:
-            continue
-        t_own = -1
-        if s == s_own:
-            t_own = _first_gt(ycuts, c0, c1, py) - c0
-        for t in range(t0, t1):
-            if out_tile.shape[0] > 0:
-                out_tile[m] = base + t
-                out_own[m] = t == t_own
-            m += 1
-    return m
+        nt = ycut_off[s + 1] - c0 + 1
+        t0 = _first_ge(yhi, base, base + nt, py)
+        t1 = _first_gt(ylo, base, base + nt, py)
+        for tile in range(t0, t1):
+            if tile == own_tile:
+                continue
+            g = 2 * tile + 1
+            if fill:
+                pt[head[g]] = i
+                head[g] += 1
+            else:
+                head[g + 1] += 1
 
 
 @njit(cache=CACHE)
 def tile_memberships(x, y, xcuts, xlo, xhi, ycuts, ycut_off, ylo, yhi, ntiles):
     """Route a chunk of points to the tiles whose expanded box holds them.
 
-    Returns ``pt`` (chunk index), ``tile`` and ``own`` (True in the point's own tile,
-    False in a halo) of every membership, grouped by ``2 * tile + (not own)`` in
-    increasing order and by point within a group, and ``start`` (length
-    ``2 * ntiles + 1``): group ``g`` is ``pt[start[g]:start[g + 1]]``. Every point has
-    exactly one own membership.
+    Returns ``pt`` (chunk indices) grouped by ``g = 2 * tile + (0 for the tile's own
+    points, 1 for its halo)`` in increasing order of ``g`` and of the point within a
+    group, and ``start`` (length ``2 * ntiles + 1``): group ``g`` is
+    ``pt[start[g]:start[g + 1]]``. Every point is in exactly one own group. A point
+    farther than the margin from its own tile's inner edges (most points) is in no halo
+    and skips the search over the neighbouring strips and tiles.
     """
     n = x.shape[0]
-    empty_t = np.empty(0, np.int64)
-    empty_o = np.empty(0, np.bool_)
-    total = 0
+    ns = xlo.shape[0]
+    own = np.empty(n, np.int64)
+    near = np.zeros(n, np.bool_)
+    start = np.zeros(2 * ntiles + 1, np.int64)
+    dummy = np.empty(0, np.int64)
     for i in range(n):
-        total = _visit(x, y, i, xcuts, xlo, xhi, ycuts, ycut_off, ylo, yhi, empty_t, empty_o, total)
-    tile = np.empty(total, np.int64)
-    own = np.empty(total, np.bool_)
-    owner = np.empty(total, np.int64)
-    m = 0
-    for i in range(n):
-        m1 = _visit(x, y, i, xcuts, xlo, xhi, ycuts, ycut_off, ylo, yhi, tile, own, m)
-        for k in range(m, m1):
-            owner[k] = i
-        m = m1
-    # stable counting sort by group 2 * tile + (not own)
-    ng = 2 * ntiles
-    start = np.zeros(ng + 1, np.int64)
-    for k in range(total):
-        g = 2 * tile[k] + (0 if own[k] else 1)
-        start[g + 1] += 1
-    for g in range(ng):
+        px = x[i]
+        py = y[i]
+        s = _first_gt(xcuts, 0, xcuts.shape[0], px)
+        c0 = ycut_off[s]
+        c1 = ycut_off[s + 1]
+        base = c0 + s
+        t = _first_gt(ycuts, c0, c1, py) - c0
+        tile = base + t
+        own[i] = tile
+        start[2 * tile + 1] += 1
+        nt = c1 - c0 + 1
+        if (
+            (s + 1 < ns and px >= xlo[s + 1])
+            or (s > 0 and px <= xhi[s - 1])
+            or (t + 1 < nt and py >= ylo[tile + 1])
+            or (t > 0 and py <= yhi[tile - 1])
+        ):
+            near[i] = True
+            _halo_visit(px, py, i, tile, xlo, xhi, ycut_off, ylo, yhi, start, dummy, False)
+    for g in range(2 * ntiles):
         start[g + 1] += start[g]
     head = start[:-1].copy()
-    pt = np.empty(total, np.int64)
-    for k in range(total):
-        g = 2 * tile[k] + (0 if own[k] else 1)
-        pt[head[g]] = owner[k]
+    pt = np.empty(start[-1], np.int64)
+    for i in range(n):
+        g = 2 * own[i]
+        pt[head[g]] = i
         head[g] += 1
+        if near[i]:
+            _halo_visit(x[i], y[i], i, own[i], xlo, xhi, ycut_off, ylo, yhi, head, pt, True)
     return pt, start
 
 
