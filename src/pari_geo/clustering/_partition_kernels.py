@@ -125,6 +125,18 @@ def tile_memberships(x, y, xcuts, xlo, xhi, ycuts, ycut_off, ylo, yhi, ntiles):
 
 
 @njit(cache=CACHE)
+def flip_core_labels(labels, cell_start, ncore, top):
+    """``top - labels`` at the core positions of each cell (the first ``ncore[c]``),
+    the other entries uninitialised (to be filled by the border kernel)."""
+    out = np.empty(labels.shape[0], np.int64)
+    for c in range(cell_start.shape[0] - 1):
+        s0 = cell_start[c]
+        for i in range(s0, s0 + ncore[c]):
+            out[i] = top - labels[i]
+    return out
+
+
+@njit(cache=CACHE)
 def _find(parent, i):
     """Root of ``i``, halving the path on the way."""
     while parent[i] != i:
@@ -165,13 +177,12 @@ def compact_ids(g, offsets, coff):
 @njit(cache=CACHE)
 def number_clusters(comp, core, parent, number, next_number, offsets, coff):
     """Replace, in place, each core point's component id in ``comp`` by its cluster
-    number and every other entry by -1 (component ids are compacted first, see
-    :func:`_compact`).
+    number (component ids are compacted first, see :func:`_compact`).
 
     Called on consecutive chunks of the points in increasing index order, so a cluster is
     numbered when its smallest core index is met, as scikit-learn numbers them.
-    ``number`` (per component id, -1 = not numbered yet) and the returned counter carry
-    over between chunks.
+    ``number`` (per compact id, -1 = not numbered yet) and the returned counter carry
+    over between chunks. Entries of non-core points are left alone.
     """
     for i in range(comp.shape[0]):
         if core[i]:
@@ -180,6 +191,19 @@ def number_clusters(comp, core, parent, number, next_number, offsets, coff):
                 number[r] = next_number
                 next_number += 1
             comp[i] = number[r]
-        else:
-            comp[i] = -1
     return next_number
+
+
+@njit(cache=CACHE)
+def number_borders(comp, core, parent, number, offsets, coff):
+    """After :func:`number_clusters`: replace the component id of each non-core point
+    (``>= 0``; -1 noise and -2 undecided stay) by its cluster number. Returns the
+    number of undecided points."""
+    undecided = 0
+    for i in range(comp.shape[0]):
+        if not core[i]:
+            if comp[i] >= 0:
+                comp[i] = number[_find(parent, _compact(comp[i], offsets, coff))]
+            elif comp[i] == -2:
+                undecided += 1
+    return undecided

@@ -53,7 +53,6 @@ from .estimator import (
     _SIDE_FACTOR,
     _blocks,
     _check_params,
-    _dbscan_xy,
     _numba_threads,
     _resolve_threads,
 )
@@ -386,36 +385,105 @@ def _grid(x, y, w, eps):
     }
 
 
-def _local_core(x, y, w, eps, min_samples):
-    """Core flags of local points (exact for those whose neighbours are all present)."""
+def _local_dbscan(x, y, w, eps, min_samples):
+    """DBSCAN of local points (a tile and its halo) on the kernels of the in-memory run.
+
+    Returns, in the local order, ``core`` (core flags), ``lo`` and ``hi``: for a core
+    point both are its component number (components numbered by smallest local index);
+    for another point the lowest and highest component number among the core points
+    within eps, -1 without any.
+    """
     from . import _kernels as kern
+    from . import _partition_kernels as pk
 
     g = _grid(x, y, w, eps)
+    xs, ys, ws, order = g["xs"], g["ys"], g["ws"], g["order"]
+    cell_start, cell_key, nx, ny = g["cell_start"], g["cell_key"], g["nx"], g["ny"]
+    dense_map, dense, blocks = g["dense_map"], g["dense"], g["blocks"]
+    n = x.shape[0]
     eps2 = eps * eps
-    box, cw, tight = kern.cell_boxes(
-        g["xs"], g["ys"], g["ws"], g["weighted"], g["cell_start"], g["blocks"], eps2
-    )
-    core_s = kern.core_flags(
-        g["xs"],
-        g["ys"],
-        g["ws"],
+    box, cw, tight = kern.cell_boxes(xs, ys, ws, g["weighted"], cell_start, blocks, eps2)
+    core = kern.core_flags(
+        xs,
+        ys,
+        ws,
         g["weighted"],
-        g["cell_start"],
-        g["cell_key"],
-        g["nx"],
-        g["ny"],
-        g["dense_map"],
-        g["dense"],
+        cell_start,
+        cell_key,
+        nx,
+        ny,
+        dense_map,
+        dense,
         box,
         cw,
         tight,
-        g["blocks"],
+        blocks,
         eps2,
         float(min_samples),
     )
-    core = np.empty(x.shape[0], np.bool_)
-    core[g["order"]] = core_s
-    return core
+    del ws, cw, box
+    ncore, cbox = kern.core_first(xs, ys, order, core, cell_start, blocks)
+    del core
+    parent = np.arange(n, dtype=np.int64)
+    sure, maybe = kern.edge_candidates(
+        cell_start, cell_key, nx, ny, dense_map, dense, ncore, cbox, tight, blocks, eps2
+    )
+    kern.link_masks(parent, sure, cell_start, cell_key, ny, dense_map, dense)
+    for round_mask in kern.ROUND_MASKS:
+        if not np.any(maybe & round_mask):
+            continue
+        found = kern.resolve_maybe(
+            xs,
+            ys,
+            parent,
+            maybe,
+            round_mask,
+            cell_start,
+            cell_key,
+            ny,
+            dense_map,
+            dense,
+            ncore,
+            cbox,
+            blocks,
+            eps2,
+        )
+        kern.link_masks(parent, found, cell_start, cell_key, ny, dense_map, dense)
+    del sure, maybe
+    if not tight.all():
+        kern.link_slow(
+            xs, ys, parent, cell_start, cell_key, nx, ny, dense_map, dense, ncore, tight, eps2
+        )
+    slot, mins = kern.cluster_roots(parent, order, cell_start, ncore, tight)
+    number = np.empty(mins.shape[0], np.int64)
+    number[np.argsort(mins)] = np.arange(mins.shape[0])
+    labels = kern.core_labels(parent, slot, number, cell_start, ncore, tight)
+    del parent, slot
+    top = max(mins.shape[0] - 1, 0)
+    # highest neighbouring component = top - lowest of the flipped numbers top - label
+    flipped = pk.flip_core_labels(labels, cell_start, ncore, top)
+    for lab in (labels, flipped):
+        clab = kern.cell_labels(lab, cell_start, ncore)
+        kern.border_labels(
+            xs,
+            ys,
+            lab,
+            cell_start,
+            cell_key,
+            nx,
+            ny,
+            dense_map,
+            dense,
+            ncore,
+            cbox,
+            clab,
+            blocks,
+            eps2,
+        )
+    lo, core_out = kern.scatter_result(labels, order, cell_start, ncore, blocks)
+    hi, _ = kern.scatter_result(flipped, order, cell_start, ncore, blocks)
+    hi = np.where(hi >= 0, top - hi, -1)
+    return core_out, lo, hi
 
 
 def _local_border(x, y, core, lab, eps):
@@ -652,66 +720,84 @@ def _load_tile(store: _TileStore, t: int):
     return own.shape[0], idx, x, y, w
 
 
-def _task_core(store, t, eps, min_samples, core, n_jobs) -> int:
-    """Exact core flags of tile ``t``'s own points into ``core``; returns their count."""
-    core = _open(core)
-    n_own, idx, x, y, w = _load_tile(store, t)
-    with _numba_threads(n_jobs, idx.shape[0]):
-        c = _local_core(x, y, w, eps, min_samples)
-    c = c[:n_own]
-    core[idx[:n_own]] = c
-    _flush(core)
-    return int(np.count_nonzero(c))
+def _task_cluster(store, t, eps, min_samples, offset, core, labels, n_jobs):
+    """Cluster tile ``t`` with its halo; write its own points' core flags and ids.
 
+    Core flags of the own points are exact (their neighbours are all in the halo), and
+    so are those of the halo points within eps of the tile (the halo is 2 eps wide);
+    further halo points can only lose neighbours, so a point flagged core is core. Every
+    local core-core link is thus a true one, and every true link with an end in the
+    tile is seen here.
 
-def _task_components(store, t, eps, offset, core, labels, n_jobs):
-    """Local components of the core points of tile ``t`` and its halo.
+    ``labels`` receives, for the own points: core points, ``offset +`` their local
+    component (components holding an own core point are numbered first, fewer than the
+    tile's own points, so ``offset`` is the number of own points of the previous
+    tiles); non-core points, that id when all their core neighbours are in one such
+    component, -1 without core neighbours, else -2 (decided by :func:`_task_border`).
 
-    Writes ``offset + component`` into ``labels`` for the tile's own core points
-    (components holding an own point are numbered first, fewer than its own core
-    points, so ``offset`` is the number of own core points of the previous tiles) and
-    returns the links ``(component id, global index of a halo core point in it)`` and
-    the number of components holding an own point.
-    Components made of halo points only are skipped: their edges are all seen in the
-    tiles that own those points.
+    Returns the links ``(component id, global index of a halo core point in it)``, the
+    number of components holding an own core point and the number of -2 entries.
     """
     core = _open(core)
     labels = _open(labels)
-    n_own, idx, x, y, _ = _load_tile(store, t)
-    sel = np.flatnonzero(core[idx])
-    is_own = sel < n_own
-    empty = np.empty(0, np.int64)
-    if not is_own.any():
-        return empty, empty, 0
-    with _numba_threads(n_jobs, sel.size):
-        comp, _ = _dbscan_xy(x[sel], y[sel], None, eps, 1)
-    comp = comp.astype(np.int64)
-    m = int(comp[is_own].max()) + 1
-    labels[idx[sel[is_own]]] = comp[is_own] + offset
+    n_own, idx, x, y, w = _load_tile(store, t)
+    with _numba_threads(n_jobs, idx.shape[0]):
+        lc, lo, hi = _local_dbscan(x, y, w, eps, min_samples)
+    del x, y, w
+    oc = lc[:n_own]
+    core[idx[:n_own]] = oc
+    lo_o = lo[:n_own]
+    hi_o = hi[:n_own]
+    m = int(lo_o[oc].max()) + 1 if oc.any() else 0
+    out = np.where(lo_o < 0, -1, -2).astype(np.int64)
+    single = oc | ((lo_o >= 0) & (lo_o == hi_o) & (hi_o < m))
+    out[single] = lo_o[single] + offset
+    labels[idx[:n_own]] = out
+    _flush(core)
     _flush(labels)
-    keep = ~is_own & (comp < m)
-    return comp[keep] + offset, idx[sel[keep]], m
+    link = np.flatnonzero(lc[n_own:] & (lo[n_own:] >= 0) & (lo[n_own:] < m)) + n_own
+    return lo[link] + offset, idx[link], m, int(np.count_nonzero(out == -2))
 
 
-def _task_border(store, t, eps, core, labels, n_jobs) -> None:
-    """Cluster numbers of the non-core own points of tile ``t`` into ``labels``."""
+def _task_border(store, t, eps, margin, core, labels, n_jobs) -> None:
+    """Cluster numbers of tile ``t``'s undecided (-2) own points: the lowest number
+    among the core points within eps (final numbers already in ``labels``)."""
     core = _open(core)
     labels = _open(labels)
     own = store.get(t, 0)
-    oc = np.asarray(core[own["i"]])
-    if oc.all():
+    amb = np.flatnonzero(np.asarray(labels[own["i"]]) == -2)
+    if amb.size == 0:
         return
     halo = store.get(t, 1)
-    hsel = np.flatnonzero(core[halo["i"]])
-    idx = np.concatenate([own["i"], halo["i"][hsel]])
-    x = np.concatenate([own["x"], halo["x"][hsel]])
-    y = np.concatenate([own["y"], halo["y"][hsel]])
-    c = np.concatenate([oc, np.ones(hsel.size, np.bool_)])
-    lab = np.asarray(labels[idx], np.int64)
-    with _numba_threads(n_jobs, idx.shape[0]):
-        out = _local_border(x, y, c, lab, eps)
-    nc = np.flatnonzero(~oc)
-    labels[own["i"][nc]] = out[nc]
+    idx = np.concatenate([own["i"], halo["i"]])
+    x = np.concatenate([own["x"], halo["x"]])
+    y = np.concatenate([own["y"], halo["y"]])
+    ci = np.flatnonzero(core[idx])
+    # keep the core points in the 3 x 3 cells (side >= eps) around an undecided point
+    ax = own["x"][amb]
+    ay = own["y"][amb]
+    ox = float(ax.min()) - 2.0 * margin
+    oy = float(ay.min()) - 2.0 * margin
+    span = int((float(ay.max()) - oy) // margin) + 3
+
+    def keys(px, py):
+        cx = np.floor((px - ox) / margin).astype(np.int64)
+        cy = np.floor((py - oy) / margin).astype(np.int64)
+        cy = np.clip(cy, -1, span)
+        return cx * (span + 2) + cy
+
+    base = keys(ax, ay)
+    near = np.unique(
+        np.concatenate([base + dx * (span + 2) + dy for dx in (-1, 0, 1) for dy in (-1, 0, 1)])
+    )
+    ci = ci[np.isin(keys(x[ci], y[ci]), near)]
+    lx = np.concatenate([ax, x[ci]])
+    ly = np.concatenate([ay, y[ci]])
+    c = np.concatenate([np.zeros(amb.size, np.bool_), np.ones(ci.size, np.bool_)])
+    lab = np.concatenate([np.full(amb.size, -1, np.int64), np.asarray(labels[idx[ci]], np.int64)])
+    with _numba_threads(n_jobs, lx.shape[0]):
+        out = _local_border(lx, ly, c, lab, eps)
+    labels[own["i"][amb]] = out[: amb.size]
     _flush(labels)
 
 
@@ -804,7 +890,7 @@ def _run(
     sx = np.concatenate(sx)
     sy = np.concatenate(sy)
     max_abs = max(abs(xmin), abs(xmax), abs(ymin), abs(ymax))
-    margin = _margin(eps, max_abs)
+    margin = _margin(2.0 * eps, max_abs)
     if not given:
         partition_size = max(1, mem // _BYTES_PER_POINT)
     if partition_size is not None:
@@ -882,25 +968,35 @@ def _run(
             core_ref, labels_ref = core, labels
             run = _serial
 
-        # ---- exact core flags of each tile's own points --------------------------------
-        counts = run([(_task_core, store, t, eps, min_samples, core_ref, n_jobs) for t in tiles])
-        offsets = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
-        marks.append(("core", time.perf_counter()))
-
-        # ---- local components of core points, linked through halos --------------------
-        # labels[i] holds, for now, the component id of core point i in its own tile
-        links = run(
+        # ---- cluster each tile with its halo ---------------------------------------------
+        # labels[i] holds, for now, a component id (see _task_cluster)
+        offsets = np.concatenate([[0], np.cumsum([store.count(t, 0) for t in tiles])])
+        offsets = offsets.astype(np.int64)
+        res = run(
             [
-                (_task_components, store, t, eps, int(offsets[k]), core_ref, labels_ref, n_jobs)
+                (
+                    _task_cluster,
+                    store,
+                    t,
+                    eps,
+                    min_samples,
+                    int(offsets[k]),
+                    core_ref,
+                    labels_ref,
+                    n_jobs,
+                )
                 for k, t in enumerate(tiles)
             ]
         )
-        # ids are compacted to 0 .. (number of components - 1) tile by tile
-        coff = np.concatenate([[0], np.cumsum([lk[2] for lk in links], dtype=np.int64)])
+        marks.append(("cluster tiles", time.perf_counter()))
+
+        # ---- join components through the halos (ids compacted tile by tile) -------------
+        coff = np.concatenate([[0], np.cumsum([r[2] for r in res])]).astype(np.int64)
+        undecided = [t for t, r in zip(tiles, res, strict=True) if r[3] > 0]
         parent = np.arange(int(coff[-1]), dtype=np.int64)
-        a = np.concatenate([lk[0] for lk in links])
-        b = np.concatenate([lk[1] for lk in links])
-        del links
+        a = np.concatenate([r[0] for r in res])
+        b = np.concatenate([r[1] for r in res])
+        del res
         if a.size:
             o = np.argsort(b, kind="stable")
             a = pk.compact_ids(a[o], offsets, coff)
@@ -908,7 +1004,6 @@ def _run(
             pk.union_pairs(parent, a, bb)
             del o, bb
         del a, b
-        marks.append(("components", time.perf_counter()))
 
         # ---- numbering in index order ----------------------------------------------------
         number = np.full(parent.shape[0], -1, np.int64)
@@ -924,12 +1019,30 @@ def _run(
                 offsets,
                 coff,
             )
+        n_undecided = 0
+        for start in range(0, n, chunk_size):
+            stop = min(n, start + chunk_size)
+            n_undecided += pk.number_borders(
+                np.asarray(labels[start:stop]),
+                np.asarray(core[start:stop]),
+                parent,
+                number,
+                offsets,
+                coff,
+            )
         del parent, number
         _flush(labels)
-        marks.append(("numbering", time.perf_counter()))
+        marks.append(("join and number", time.perf_counter()))
 
-        # ---- border points ---------------------------------------------------------------
-        run([(_task_border, store, t, eps, core_ref, labels_ref, n_jobs) for t in tiles])
+        # ---- border points next to several components ------------------------------------
+        run(
+            [(_task_border, store, t, eps, margin, core_ref, labels_ref, n_jobs) for t in undecided]
+        )
+        log.info(
+            "dbscan_partitioned: %d border points decided across components in %d partitions",
+            n_undecided,
+            len(undecided),
+        )
         marks.append(("border", time.perf_counter()))
         log.info(
             "dbscan_partitioned: %d clusters, %.1f s in total (%s)",
