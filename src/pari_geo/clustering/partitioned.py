@@ -12,20 +12,20 @@ How it works
    at quantiles of y within it (or at given cut lines), so that each tile holds about
    ``partition_size`` points.
 2. **Route.** A second pass writes each point to its own tile and to the *halo* of every
-   other tile whose box, widened by a margin ``>= eps`` (slightly more, to absorb
-   floating-point rounding of the inclusive test ``dx*dx + dy*dy <= eps*eps``), holds it.
-   Tile files live in a scratch directory (or in memory for small inputs).
-3. **Core points** (pass over tiles): a tile's own points have all their eps-neighbours
-   among its points and halo, so their core flags computed there are exact.
-4. **Components** (pass over tiles): the exact core points of a tile and its halo are
-   connected locally (DBSCAN with ``min_samples=1`` on them); every core-core edge of the
-   whole set appears in the tile that owns one of its ends. A union-find over the local
-   components, joined through the halo core points (whose component in their owning
-   tile is known), gives the global connected components.
-5. **Numbering**: one scan in index order numbers the clusters by their smallest
-   core-point index, as scikit-learn does.
-6. **Border points** (pass over tiles): each non-core point takes the lowest cluster
-   number among the core points within eps (from its tile and halo), or -1.
+   other tile whose box, widened by a margin of ``2 * eps`` (slightly more, to absorb
+   floating-point rounding of the inclusive test ``dx*dx + dy*dy <= eps*eps``), holds
+   it. Tile files live in a scratch directory (or in memory for small inputs).
+3. **Cluster each tile** with its halo, on the kernels of the in-memory DBSCAN. The core
+   flags of the tile's own points are exact, and so are those of the halo points within
+   eps of the tile; farther halo points can only miss neighbours, so every point flagged
+   core is core. Every local link between core points is therefore a true one, and
+   every true link with an end in the tile is seen. A non-core point whose core
+   neighbours all lie in one local component gets that component.
+4. **Join** the local components with a union-find, through the halo core points (whose
+   component in the tile that owns them is known), and **number** the clusters in one
+   scan in index order by their smallest core-point index, as scikit-learn does.
+5. **Border points** whose core neighbours span several components (rare) take the
+   lowest cluster number among them, in a last small pass over their tiles.
 
 Memory: one tile with its halo at a time (about ``_BYTES_PER_POINT`` bytes per point,
 see ``max_memory``), a chunk of input, and global arrays of 9 bytes per point: the
@@ -580,7 +580,8 @@ def dbscan_partitioned(
     (and so to ``sklearn.cluster.DBSCAN(eps, min_samples)``): same core points, same
     noise, clusters numbered in the order of their smallest core-point index, and each
     border point in the lowest-numbered cluster among its core neighbours. Only one
-    partition (its points plus an eps-wide halo of neighbours) is clustered at a time.
+    partition (its points plus a halo of the points within ``2 * eps`` of it) is
+    clustered at a time.
 
     Parameters
     ----------
@@ -619,8 +620,9 @@ def dbscan_partitioned(
         4 million points keep their tiles in memory unless ``workdir`` is given.
     out_dir : str or path, optional
         If given, the results are written to ``out_dir/labels.npy`` and
-        ``out_dir/core_mask.npy`` (overwritten) and returned as memory maps of them;
-        otherwise they are in-memory arrays.
+        ``out_dir/core_mask.npy`` (overwritten) and returned as memory maps of them
+        (written through the page cache; call ``.flush()`` on them to force them to
+        disk); otherwise they are in-memory arrays.
     chunk_size : int, default=2_000_000
         Number of points read at a time from ``points``.
     n_jobs : int, optional
@@ -704,11 +706,6 @@ def _open(arr):
     return arr
 
 
-def _flush(arr) -> None:
-    if isinstance(arr, np.memmap):
-        arr.flush()
-
-
 def _load_tile(store: _TileStore, t: int):
     """Own points first, then the halo: (n_own, global index, x, y, weights or None)."""
     own = store.get(t, 0)
@@ -753,8 +750,6 @@ def _task_cluster(store, t, eps, min_samples, offset, core, labels, n_jobs):
     single = oc | ((lo_o >= 0) & (lo_o == hi_o) & (hi_o < m))
     out[single] = lo_o[single] + offset
     labels[idx[:n_own]] = out
-    _flush(core)
-    _flush(labels)
     link = np.flatnonzero(lc[n_own:] & (lo[n_own:] >= 0) & (lo[n_own:] < m)) + n_own
     return lo[link] + offset, idx[link], m, int(np.count_nonzero(out == -2))
 
@@ -768,14 +763,26 @@ def _task_border(store, t, eps, margin, core, labels, n_jobs) -> None:
     amb = np.flatnonzero(np.asarray(labels[own["i"]]) == -2)
     if amb.size == 0:
         return
-    halo = store.get(t, 1)
-    idx = np.concatenate([own["i"], halo["i"]])
-    x = np.concatenate([own["x"], halo["x"]])
-    y = np.concatenate([own["y"], halo["y"]])
-    ci = np.flatnonzero(core[idx])
-    # keep the core points in the 3 x 3 cells (side >= eps) around an undecided point
     ax = own["x"][amb]
     ay = own["y"][amb]
+    # candidates: core points in the box around the undecided points, then in the 3 x 3
+    # cells (side >= eps) around one of them
+    halo = store.get(t, 1)
+    x0 = float(ax.min()) - margin
+    x1 = float(ax.max()) + margin
+    y0 = float(ay.min()) - margin
+    y1 = float(ay.max()) + margin
+    parts = []
+    for recs in (own, halo):
+        inbox = (recs["x"] >= x0) & (recs["x"] <= x1) & (recs["y"] >= y0) & (recs["y"] <= y1)
+        parts.append(recs[np.flatnonzero(inbox)])
+    cand = np.concatenate(parts)
+    del halo, parts
+    cand = cand[np.asarray(core[cand["i"]], np.bool_)]
+    idx = cand["i"]
+    x = cand["x"]
+    y = cand["y"]
+    ci = np.arange(idx.shape[0])
     ox = float(ax.min()) - 2.0 * margin
     oy = float(ay.min()) - 2.0 * margin
     span = int((float(ay.max()) - oy) // margin) + 3
@@ -798,7 +805,6 @@ def _task_border(store, t, eps, margin, core, labels, n_jobs) -> None:
     with _numba_threads(n_jobs, lx.shape[0]):
         out = _local_border(lx, ly, c, lab, eps)
     labels[own["i"][amb]] = out[: amb.size]
-    _flush(labels)
 
 
 def _serial(calls):
@@ -1031,7 +1037,6 @@ def _run(
                 coff,
             )
         del parent, number
-        _flush(labels)
         marks.append(("join and number", time.perf_counter()))
 
         # ---- border points next to several components ------------------------------------
@@ -1064,9 +1069,6 @@ def _run(
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
-    if isinstance(labels, np.memmap):
-        labels.flush()
-        core.flush()
     return labels, core
 
 
