@@ -161,6 +161,7 @@ def worker(args) -> None:
 
 def _spawn(cmd: list[str]) -> dict:
     """Run ``cmd``; return its JSON line plus its own peak RSS from ``os.wait4``."""
+    load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out = p.stdout.read()
@@ -173,6 +174,8 @@ def _spawn(cmd: list[str]) -> dict:
     res = json.loads(out.strip().splitlines()[-1])
     res["child_wall_seconds"] = wall
     res["ru_maxrss_kib"] = ru.ru_maxrss
+    res["loadavg_1min_before"] = load_before
+    res["loadavg_1min_after"] = os.getloadavg()[0]
     res["log"] = [ln for ln in err.splitlines() if "dbscan_partitioned" in ln]
     return res
 

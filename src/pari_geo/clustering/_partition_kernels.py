@@ -23,6 +23,7 @@ import numpy as np
 from numba import njit
 
 from .._numba import CACHE
+from ._kernels import _window
 
 
 @njit(cache=CACHE)
@@ -134,6 +135,73 @@ def flip_core_labels(labels, cell_start, ncore, top):
         for i in range(s0, s0 + ncore[c]):
             out[i] = top - labels[i]
     return out
+
+
+@njit(cache=CACHE)
+def _query_components(
+    p, xs, ys, labels, cell_start, cell_key, nx, ny, dense_map, dense, ncore, eps2
+):
+    """Distinct component numbers of the core points within eps of sorted position
+    ``p``, each with the position of one such core point: ``(numbers, positions)``."""
+    nb = np.empty(25, np.int64)
+    nbit = np.empty(25, np.int64)
+    c = _first_gt(cell_start, 0, cell_start.shape[0], p) - 1
+    m = _window(c, cell_key, nx, ny, dense_map, dense, nb, nbit)
+    size = 0
+    for t in range(m):
+        size += ncore[nb[t]]
+    lab = np.empty(size, np.int64)
+    pos = np.empty(size, np.int64)
+    k = 0
+    px = xs[p]
+    py = ys[p]
+    for t in range(m):
+        d = nb[t]
+        s0 = cell_start[d]
+        for j in range(s0, s0 + ncore[d]):
+            dx = px - xs[j]
+            dy = py - ys[j]
+            if dx * dx + dy * dy <= eps2:
+                lab[k] = labels[j]
+                pos[k] = j
+                k += 1
+    o = np.argsort(lab[:k])
+    out_l = np.empty(k, np.int64)
+    out_p = np.empty(k, np.int64)
+    u = 0
+    for i in range(k):
+        if u == 0 or lab[o[i]] != out_l[u - 1]:
+            out_l[u] = lab[o[i]]
+            out_p[u] = pos[o[i]]
+            u += 1
+    return out_l[:u], out_p[:u]
+
+
+@njit(cache=CACHE)
+def neighbour_components(
+    qpos, xs, ys, labels, cell_start, cell_key, nx, ny, dense_map, dense, ncore, eps2
+):
+    """For each query point (sorted position ``qpos[k]``, core points first in each cell
+    as after ``core_first``), one representative core point per distinct component
+    among the core points within eps. Returns pairs ``(k, representative position)``.
+    """
+    ks = np.empty(0, np.int64)
+    ps = np.empty(0, np.int64)
+    for phase in range(2):
+        total = 0
+        for k in range(qpos.shape[0]):
+            _, pos = _query_components(
+                qpos[k], xs, ys, labels, cell_start, cell_key, nx, ny, dense_map, dense, ncore, eps2
+            )
+            if phase == 1:
+                for i in range(pos.shape[0]):
+                    ks[total + i] = k
+                    ps[total + i] = pos[i]
+            total += pos.shape[0]
+        if phase == 0:
+            ks = np.empty(total, np.int64)
+            ps = np.empty(total, np.int64)
+    return ks, ps
 
 
 @njit(cache=CACHE)

@@ -24,8 +24,9 @@ How it works
 4. **Join** the local components with a union-find, through the halo core points (whose
    component in the tile that owns them is known), and **number** the clusters in one
    scan in index order by their smallest core-point index, as scikit-learn does.
-5. **Border points** whose core neighbours span several components (rare) take the
-   lowest cluster number among them, in a last small pass over their tiles.
+5. **Border points** whose core neighbours span several local components (rare) keep,
+   from step 3, one core neighbour per component; they take the lowest of these
+   neighbours' cluster numbers.
 
 Memory: one tile with its halo at a time (about ``_BYTES_PER_POINT`` bytes per point,
 see ``max_memory``), a chunk of input, and global arrays of 9 bytes per point: the
@@ -385,13 +386,17 @@ def _grid(x, y, w, eps):
     }
 
 
-def _local_dbscan(x, y, w, eps, min_samples):
+def _local_dbscan(x, y, w, eps, min_samples, n_own):
     """DBSCAN of local points (a tile and its halo) on the kernels of the in-memory run.
 
     Returns, in the local order, ``core`` (core flags), ``lo`` and ``hi``: for a core
     point both are its component number (components numbered by smallest local index);
     for another point the lowest and highest component number among the core points
-    within eps, -1 without any.
+    within eps, -1 without any. Also ``m``, the number of components holding one of the
+    first ``n_own`` points as a core point (they are numbered ``0 .. m-1``), and, for
+    the *undecided* points (non-core among the first ``n_own``, next to a component
+    ``>= m`` or to several components), pairs ``(local index of the undecided point,
+    local index of a core neighbour)``, one pair per distinct neighbouring component.
     """
     from . import _kernels as kern
     from . import _partition_kernels as pk
@@ -482,40 +487,33 @@ def _local_dbscan(x, y, w, eps, min_samples):
         )
     lo, core_out = kern.scatter_result(labels, order, cell_start, ncore, blocks)
     hi, _ = kern.scatter_result(flipped, order, cell_start, ncore, blocks)
+    del flipped
     hi = np.where(hi >= 0, top - hi, -1)
-    return core_out, lo, hi
-
-
-def _local_border(x, y, core, lab, eps):
-    """Labels of local points: ``lab`` for core points, and for the others the lowest
-    label among the core points within eps (-1 if none)."""
-    from . import _kernels as kern
-
-    g = _grid(x, y, None, eps)
-    eps2 = eps * eps
-    order = g["order"]
-    core_s = core[order]
-    ncore, cbox = kern.core_first(g["xs"], g["ys"], order, core_s, g["cell_start"], g["blocks"])
-    labels_s = np.where(core[order], lab[order], -1).astype(np.int64)
-    clab = kern.cell_labels(labels_s, g["cell_start"], ncore)
-    kern.border_labels(
-        g["xs"],
-        g["ys"],
-        labels_s,
-        g["cell_start"],
-        g["cell_key"],
-        g["nx"],
-        g["ny"],
-        g["dense_map"],
-        g["dense"],
-        ncore,
-        cbox,
-        clab,
-        g["blocks"],
-        eps2,
-    )
-    out, _ = kern.scatter_result(labels_s, order, g["cell_start"], ncore, g["blocks"])
-    return out
+    oc = core_out[:n_own]
+    m = int(lo[:n_own][oc].max()) + 1 if oc.any() else 0
+    lo_o = lo[:n_own]
+    und = np.flatnonzero(~oc & (lo_o >= 0) & ((lo_o != hi[:n_own]) | (hi[:n_own] >= m)))
+    if und.size:
+        where = np.empty(n, np.int64)
+        where[order] = np.arange(n)
+        qk, rep = pk.neighbour_components(
+            where[und],
+            xs,
+            ys,
+            labels,
+            cell_start,
+            cell_key,
+            nx,
+            ny,
+            dense_map,
+            dense,
+            ncore,
+            eps2,
+        )
+        pairs = (und[qk], order[rep])
+    else:
+        pairs = (und, und)
+    return core_out, lo, hi, m, pairs
 
 
 # ---------------------------------------------------------------------------------------
@@ -730,81 +728,28 @@ def _task_cluster(store, t, eps, min_samples, offset, core, labels, n_jobs):
     component (components holding an own core point are numbered first, fewer than the
     tile's own points, so ``offset`` is the number of own points of the previous
     tiles); non-core points, that id when all their core neighbours are in one such
-    component, -1 without core neighbours, else -2 (decided by :func:`_task_border`).
+    component, -1 without core neighbours, else -2 (*undecided*).
 
     Returns the links ``(component id, global index of a halo core point in it)``, the
-    number of components holding an own core point and the number of -2 entries.
+    number of components holding an own core point, and for the undecided points the
+    pairs ``(global index, global index of a core neighbour)``, one per neighbouring
+    local component: the point's cluster is the lowest-numbered of its partners'.
     """
     core = _open(core)
     labels = _open(labels)
     n_own, idx, x, y, w = _load_tile(store, t)
     with _numba_threads(n_jobs, idx.shape[0]):
-        lc, lo, hi = _local_dbscan(x, y, w, eps, min_samples)
+        lc, lo, hi, m, (uq, ur) = _local_dbscan(x, y, w, eps, min_samples, n_own)
     del x, y, w
     oc = lc[:n_own]
     core[idx[:n_own]] = oc
     lo_o = lo[:n_own]
-    hi_o = hi[:n_own]
-    m = int(lo_o[oc].max()) + 1 if oc.any() else 0
     out = np.where(lo_o < 0, -1, -2).astype(np.int64)
-    single = oc | ((lo_o >= 0) & (lo_o == hi_o) & (hi_o < m))
+    single = oc | ((lo_o >= 0) & (lo_o == hi[:n_own]) & (hi[:n_own] < m))
     out[single] = lo_o[single] + offset
     labels[idx[:n_own]] = out
     link = np.flatnonzero(lc[n_own:] & (lo[n_own:] >= 0) & (lo[n_own:] < m)) + n_own
-    return lo[link] + offset, idx[link], m, int(np.count_nonzero(out == -2))
-
-
-def _task_border(store, t, eps, margin, core, labels, n_jobs) -> None:
-    """Cluster numbers of tile ``t``'s undecided (-2) own points: the lowest number
-    among the core points within eps (final numbers already in ``labels``)."""
-    core = _open(core)
-    labels = _open(labels)
-    own = store.get(t, 0)
-    amb = np.flatnonzero(np.asarray(labels[own["i"]]) == -2)
-    if amb.size == 0:
-        return
-    ax = own["x"][amb]
-    ay = own["y"][amb]
-    # candidates: core points in the box around the undecided points, then in the 3 x 3
-    # cells (side >= eps) around one of them
-    halo = store.get(t, 1)
-    x0 = float(ax.min()) - margin
-    x1 = float(ax.max()) + margin
-    y0 = float(ay.min()) - margin
-    y1 = float(ay.max()) + margin
-    parts = []
-    for recs in (own, halo):
-        inbox = (recs["x"] >= x0) & (recs["x"] <= x1) & (recs["y"] >= y0) & (recs["y"] <= y1)
-        parts.append(recs[np.flatnonzero(inbox)])
-    cand = np.concatenate(parts)
-    del halo, parts
-    cand = cand[np.asarray(core[cand["i"]], np.bool_)]
-    idx = cand["i"]
-    x = cand["x"]
-    y = cand["y"]
-    ci = np.arange(idx.shape[0])
-    ox = float(ax.min()) - 2.0 * margin
-    oy = float(ay.min()) - 2.0 * margin
-    span = int((float(ay.max()) - oy) // margin) + 3
-
-    def keys(px, py):
-        cx = np.floor((px - ox) / margin).astype(np.int64)
-        cy = np.floor((py - oy) / margin).astype(np.int64)
-        cy = np.clip(cy, -1, span)
-        return cx * (span + 2) + cy
-
-    base = keys(ax, ay)
-    near = np.unique(
-        np.concatenate([base + dx * (span + 2) + dy for dx in (-1, 0, 1) for dy in (-1, 0, 1)])
-    )
-    ci = ci[np.isin(keys(x[ci], y[ci]), near)]
-    lx = np.concatenate([ax, x[ci]])
-    ly = np.concatenate([ay, y[ci]])
-    c = np.concatenate([np.zeros(amb.size, np.bool_), np.ones(ci.size, np.bool_)])
-    lab = np.concatenate([np.full(amb.size, -1, np.int64), np.asarray(labels[idx[ci]], np.int64)])
-    with _numba_threads(n_jobs, lx.shape[0]):
-        out = _local_border(lx, ly, c, lab, eps)
-    labels[own["i"][amb]] = out[: amb.size]
+    return lo[link] + offset, idx[link], m, idx[uq], idx[ur]
 
 
 def _serial(calls):
@@ -998,7 +943,8 @@ def _run(
 
         # ---- join components through the halos (ids compacted tile by tile) -------------
         coff = np.concatenate([[0], np.cumsum([r[2] for r in res])]).astype(np.int64)
-        undecided = [t for t, r in zip(tiles, res, strict=True) if r[3] > 0]
+        uq = np.concatenate([r[3] for r in res])
+        ur = np.concatenate([r[4] for r in res])
         parent = np.arange(int(coff[-1]), dtype=np.int64)
         a = np.concatenate([r[0] for r in res])
         b = np.concatenate([r[1] for r in res])
@@ -1039,14 +985,17 @@ def _run(
         del parent, number
         marks.append(("join and number", time.perf_counter()))
 
-        # ---- border points next to several components ------------------------------------
-        run(
-            [(_task_border, store, t, eps, margin, core_ref, labels_ref, n_jobs) for t in undecided]
-        )
+        # ---- points next to several components: the lowest of their numbers -----------
+        if uq.size:
+            o = np.lexsort((ur, uq))
+            uq = uq[o]
+            best = np.asarray(labels[ur[o]], np.int64)
+            first = np.flatnonzero(np.r_[True, uq[1:] != uq[:-1]])
+            labels[uq[first]] = np.minimum.reduceat(best, first)
+            del o, best, first
         log.info(
-            "dbscan_partitioned: %d border points decided across components in %d partitions",
+            "dbscan_partitioned: %d border points next to several components",
             n_undecided,
-            len(undecided),
         )
         marks.append(("border", time.perf_counter()))
         log.info(
