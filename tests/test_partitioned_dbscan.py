@@ -129,6 +129,21 @@ def test_border_point_between_clusters_on_seam():
     assert lab[-1] == 0
 
 
+def test_border_point_whose_cluster_has_no_core_point_in_its_tile():
+    # the border point (left tile) touches only a core point of the right tile, whose
+    # component holds no core point of the left tile; then also a left cluster
+    R = np.array([[0.2, 0.0], [0.7, 0.0], [0.7, 0.5], [1.2, 0.0]])
+    L = np.array([[-1.2, 0.0], [-1.7, 0.0], [-1.7, 0.5], [-2.2, 0.0]])
+    p = np.array([[-0.5, 0.0]])
+    for X in (np.vstack([p, R]), np.vstack([R, p]), np.vstack([L, p, R]), np.vstack([R, L, p])):
+        lab, core = check(X, 1.0, 4, sk=len(X) >= 12, cuts=([0.0], []))
+        i = np.flatnonzero(X[:, 0] == -0.5)[0]
+        j = np.flatnonzero(X[:, 0] == 0.2)[0]
+        assert not core[i] and core[j]
+        assert lab[i] == (lab[j] if len(X) == 5 else min(lab[j], lab[0 if X[0, 0] < 0 else 4]))
+        check(X, 1.0, 4, cuts=([0.0, -1.0], [0.0]))
+
+
 def test_duplicates_on_seams():
     rng = np.random.default_rng(5)
     base = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [-1.0, -1.0], [3.0, 0.0]])
