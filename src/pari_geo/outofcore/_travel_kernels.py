@@ -23,7 +23,7 @@ __all__ = ["settle_tile"]
 
 
 @numba.njit(cache=CACHE, nogil=True)
-def settle_tile(cost, dist, top, left, bottom, right, limit):
+def settle_tile(cost, dist, top, left, bottom, right, limit, ring_only):
     """Improve ``dist`` inside the tile in place; return the number of improvements.
 
     Parameters
@@ -37,6 +37,10 @@ def settle_tile(cost, dist, top, left, bottom, right, limit):
         ``[top:rows - bottom, left:cols - right]``.
     limit : float
         Tentative minutes above ``limit`` are not propagated (``inf``: no limit).
+    ring_only : bool
+        Start from the ring cells only. Valid once the tile has been settled: its own
+        minutes are then consistent with each other, so only new ring values can improve
+        them (and cells that do not improve need not be expanded again).
 
     Returns
     -------
@@ -52,7 +56,16 @@ def settle_tile(cost, dist, top, left, bottom, right, limit):
     keys = np.empty(cap, np.float64)
     vals = np.empty(cap, np.int64)
     size = 0
+    r_lo = top
+    r_hi = nr - bottom
+    c_lo = left
+    c_hi = nc - right
     for u in range(n):
+        if ring_only:
+            ur = u // nc
+            uc = u - ur * nc
+            if r_lo <= ur < r_hi and c_lo <= uc < c_hi:
+                continue
         if dd[u] < np.inf:
             if size == keys.size:
                 nk = np.empty(2 * size, np.float64)
@@ -62,10 +75,6 @@ def settle_tile(cost, dist, top, left, bottom, right, limit):
                 keys = nk
                 vals = nv
             size = _heap_push(keys, vals, size, dd[u], u)
-    r_lo = top
-    r_hi = nr - bottom
-    c_lo = left
-    c_hi = nc - right
     diag = math.sqrt(2.0)
     dr = (-1, -1, -1, 0, 0, 1, 1, 1)
     dcol = (-1, 0, 1, -1, 1, -1, 0, 1)

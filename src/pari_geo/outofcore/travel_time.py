@@ -6,10 +6,12 @@ times the mean minutes per metre of its two cells), while holding only one tile 
 one-cell ring) in memory. The minutes and the per-cell costs live in raw files on disk
 (:class:`~pari_geo.outofcore.components.RawGrid`).
 
-How: every tile holding a source is *dirty*. Settling a dirty tile runs a multi-source
-Dijkstra inside it whose sources are all cells with finite minutes, the tile's own and those
-of the ring of cells around it (read only). When a cell on the tile's edge improves, the
-tiles across that edge become dirty. The work ends when no tile is dirty. Each settlement
+How: every tile holding or touching a source is *dirty*. Settling a dirty tile runs a
+multi-source Dijkstra inside it whose sources are all cells with finite minutes, the tile's
+own and those of the ring of cells around it (read only). When a cell on the tile's edge
+improves, the tiles across that edge become dirty. Dirty tiles are settled smallest pending
+minutes first (a Dijkstra over tiles), so most tiles settle once. The work ends when no
+tile is dirty. Each settlement
 uses the in-memory kernel's arithmetic, and the minutes of a cell can only go down, so the
 process ends at the unique solution of ``d[v] = min_u d[u] + step(u, v)`` (``d = 0`` at the
 sources) that the in-memory Dijkstra computes: the results are identical, not just close.
@@ -28,10 +30,10 @@ True
 
 from __future__ import annotations
 
+import heapq
 import math
 import os
 import tempfile
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -157,7 +159,11 @@ def minutes_to_tiled(
         dist = RawGrid(out if out is not None else tmp / "minutes.f8", grid_shape, np.float64)
         n_ti = -(-rows // tr)
         n_tj = -(-cols // tc)
-        dirty = np.zeros((n_ti, n_tj), bool)
+        # dirty tiles, settled smallest pending minutes first (a Dijkstra over tiles), so
+        # that most tiles settle once; key[ti, tj] is the tile's pending key, inf = clean
+        key = np.full((n_ti, n_tj), np.inf)
+        settled = np.zeros((n_ti, n_tj), bool)
+        heap: list[tuple[float, int, int]] = []
         for r0, r1, c0, c1 in iter_tiles(grid_shape, (tr, tc)):
             win = (r1 - r0, c1 - c0)
             speed = speed_kmh if scalar_speed else (
@@ -168,16 +174,18 @@ def minutes_to_tiled(
                                     passable=ok)
             cost.write(r0, c0, np.ascontiguousarray(mpm * r))
             src = np.asarray(read_src(r0, r1, c0, c1)).astype(bool, copy=False)
-            d = np.where(src, 0.0, np.inf)
-            dist.write(r0, c0, d)
+            dist.write(r0, c0, np.where(src, 0.0, np.inf))
             if src.any():
                 # the sources are new values for the tile and for the tiles around it
                 ti, tj = r0 // tr, c0 // tc
-                dirty[max(ti - 1, 0):ti + 2, max(tj - 1, 0):tj + 2] = True
-        queue = deque(zip(*np.nonzero(dirty), strict=True))
-        while queue:
-            ti, tj = queue.popleft()
-            dirty[ti, tj] = False
+                for di in (-1, 0, 1):
+                    for dj in (-1, 0, 1):
+                        _mark(key, heap, ti + di, tj + dj, 0.0)
+        while heap:
+            k, ti, tj = heapq.heappop(heap)
+            if k != key[ti, tj]:
+                continue  # stale entry: the tile was marked again with a smaller key
+            key[ti, tj] = np.inf
             r0, c0 = ti * tr, tj * tc
             r1, c1 = min(rows, r0 + tr), min(cols, c0 + tc)
             top, left = int(r0 > 0), int(c0 > 0)
@@ -187,25 +195,28 @@ def minutes_to_tiled(
             dist_w = dist.read(er0, er1, ec0, ec1)
             inner = (slice(top, top + r1 - r0), slice(left, left + c1 - c0))
             before = dist_w[inner].copy()
-            if settle_tile(cost_w, dist_w, top, left, bottom, right, limit) == 0:
+            ring_only = bool(settled[ti, tj])
+            settled[ti, tj] = True
+            if settle_tile(cost_w, dist_w, top, left, bottom, right, limit, ring_only) == 0:
                 continue
             after = dist_w[inner]
             dist.write(r0, c0, np.ascontiguousarray(after))
             changed = after != before
-            edges = (
-                (changed[0].any(), -1, (-1, 0, 1)),
-                (changed[-1].any(), 1, (-1, 0, 1)),
-            )
-            for hit, di, djs in edges:
-                if hit:
-                    for dj in djs:
-                        _mark(dirty, queue, ti + di, tj + dj)
-            if changed[:, 0].any():
-                for di in (-1, 0, 1):
-                    _mark(dirty, queue, ti + di, tj - 1)
-            if changed[:, -1].any():
-                for di in (-1, 0, 1):
-                    _mark(dirty, queue, ti + di, tj + 1)
+            # a changed edge cell is new input for the tiles across that edge
+            for hit, di, dj in (
+                (changed[0], -1, None), (changed[-1], 1, None),
+                (changed[:, 0], None, -1), (changed[:, -1], None, 1),
+            ):
+                if not hit.any():
+                    continue
+                edge = after[0] if di == -1 else after[-1] if di == 1 else (
+                    after[:, 0] if dj == -1 else after[:, -1])
+                low = float(edge[hit].min())
+                for step in (-1, 0, 1):
+                    if di is not None:
+                        _mark(key, heap, ti + di, tj + step, low)
+                    else:
+                        _mark(key, heap, ti + step, tj + dj, low)
         if limit < np.inf:
             for r0, r1, c0, c1 in iter_tiles(grid_shape, (tr, tc)):
                 d = dist.read(r0, r1, c0, c1)
@@ -217,7 +228,8 @@ def minutes_to_tiled(
         return dist.read(0, rows, 0, cols)
 
 
-def _mark(dirty: np.ndarray, queue: deque, ti: int, tj: int) -> None:
-    if 0 <= ti < dirty.shape[0] and 0 <= tj < dirty.shape[1] and not dirty[ti, tj]:
-        dirty[ti, tj] = True
-        queue.append((ti, tj))
+def _mark(key: np.ndarray, heap: list, ti: int, tj: int, k: float) -> None:
+    """Mark tile (ti, tj) dirty with pending minutes ``k`` (keeps the smaller key)."""
+    if 0 <= ti < key.shape[0] and 0 <= tj < key.shape[1] and k < key[ti, tj]:
+        key[ti, tj] = k
+        heapq.heappush(heap, (k, ti, tj))
