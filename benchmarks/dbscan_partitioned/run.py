@@ -98,20 +98,36 @@ def _vm_hwm_kib() -> int:
     return -1
 
 
+def _self_maxrss_kib() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def worker(args) -> None:
     import numba
 
     from pari_geo.clustering import dbscan
-    from pari_geo.clustering.partitioned import dbscan_partitioned
+    from pari_geo.clustering.partitioned import dbscan_partitioned, dbscan_partitioned_dask
 
     numba.set_num_threads(args.threads)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(1)
     warm = np.round(rng.uniform(0, 5000, size=(20_000, 2)))
+    client = None
+    if args.mode == "dask":
+        from distributed import Client, LocalCluster
+
+        cluster = LocalCluster(
+            processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None
+        )
+        client = Client(cluster)
     t0 = time.perf_counter()
     if args.mode == "inmemory":
         dbscan(warm, EPS, MIN_SAMPLES, n_jobs=args.threads)
+    elif args.mode == "dask":
+        dbscan_partitioned_dask(warm, EPS, MIN_SAMPLES, n_partitions=4, client=client)
     else:
         dbscan_partitioned(warm, EPS, MIN_SAMPLES, n_partitions=4, n_jobs=args.threads)
     warm_s = time.perf_counter() - t0
@@ -129,22 +145,20 @@ def worker(args) -> None:
         secs = time.perf_counter() - t0
     else:
         t_load = 0.0
-        kw = {}
+        kw = {"client": client} if client is not None else {"n_jobs": args.threads}
         if args.partition_size:
             kw["partition_size"] = int(float(args.partition_size))
         if args.max_memory:
             kw["max_memory"] = args.max_memory
-        labels, core = dbscan_partitioned(
-            args.path,
-            EPS,
-            MIN_SAMPLES,
-            workdir=args.workdir,
-            out_dir=out_dir,
-            n_jobs=args.threads,
-            **kw,
-        )
+        run = dbscan_partitioned_dask if client is not None else dbscan_partitioned
+        labels, core = run(args.path, EPS, MIN_SAMPLES, workdir=args.workdir, out_dir=out_dir, **kw)
         n_clusters = int(np.max(labels)) + 1  # streamed over the memmap
         secs = time.perf_counter() - t0
+    worker_rss = None
+    if client is not None:
+        worker_rss = list(client.run(_self_maxrss_kib).values())
+        client.close()
+        cluster.close()
     print(
         json.dumps(
             {
@@ -154,6 +168,7 @@ def worker(args) -> None:
                 "vmhwm_before_kib": hwm_before,
                 "vmhwm_kib": _vm_hwm_kib(),
                 "n_clusters": n_clusters,
+                "dask_worker_maxrss_kib": worker_rss,
             }
         )
     )
@@ -202,7 +217,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     del sub
-    ap.add_argument("--mode", default="partitioned", choices=["partitioned", "inmemory"])
+    ap.add_argument("--mode", default="partitioned", choices=["partitioned", "inmemory", "dask"])
+    ap.add_argument(
+        "--dask", nargs="*", default=[], help="sizes also run with dbscan_partitioned_dask"
+    )
     ap.add_argument("--path")
     ap.add_argument("--out-dir")
     ap.add_argument("--sizes", nargs="+", default=["1e7", "1e8"])
@@ -272,6 +290,22 @@ def main() -> None:
                 f"{run['labels_equal']}, core {run['core_equal']}",
                 flush=True,
             )
+        if n in {int(float(s)) for s in args.dask}:
+            cmd = base + ["--mode", "dask", "--out-dir", str(data / f"dask_{n}")]
+            cmd += ["--workdir", workdir]
+            if args.partition_size:
+                cmd += ["--partition-size", args.partition_size]
+            if args.max_memory:
+                cmd += ["--max-memory", args.max_memory]
+            dk = _spawn(cmd)
+            run["dask"] = dk
+            run["dask_labels_equal"] = _equal_npy(
+                data / f"part_{n}" / "labels.npy", data / f"dask_{n}" / "labels.npy"
+            )
+            run["dask_core_equal"] = _equal_npy(
+                data / f"part_{n}" / "core_mask.npy", data / f"dask_{n}" / "core_mask.npy"
+            )
+            print(f"n={n:.0e} dask: {json.dumps(dk)}; equal {run['dask_labels_equal']}")
         results["runs"].append(run)
         if args.out:
             _save(Path(args.out), results)
