@@ -109,7 +109,7 @@ def resolve_strip(raw, weights, row0, roots, compact, state, sums, counts, bbox)
     state : int64[1]
         ``state[0]`` = last final id given.
     sums, counts : float64[n + 1], int64[n + 1]
-    bbox : int64[n + 1, 4]
+    bbox : int32[n + 1, 4]
         Row min, row max, col min, col max.
     """
     rows, cols = raw.shape

@@ -14,7 +14,9 @@ A second pass over full-width strips in raster order numbers the components ``1.
 order of their first cell, exactly as ``scipy.ndimage.label`` numbers them on the whole
 grid, and adds up the size layer per component in raster order, so the sums are
 bit-identical to ``np.bincount`` / the in-memory ``label_sums``. Memory: a tile (or strip)
-plus tables over the components (about 60 bytes per provisional component).
+plus tables over the components: about 16 bytes per provisional component (one per
+component and tile it touches) while labelling, then 4 bytes per provisional and 32 per
+final component.
 
 Examples
 --------
@@ -90,6 +92,7 @@ class RawGrid:
         self.path = Path(path)
         self.shape = (int(shape[0]), int(shape[1]))
         self.dtype = np.dtype(dtype)
+        self._owner: Any = None  # e.g. a TemporaryDirectory holding the file
         if create:
             with open(self.path, "wb") as f:
                 f.truncate(self.shape[0] * self.shape[1] * self.dtype.itemsize)
@@ -190,12 +193,12 @@ class TiledComponents:
         Size layer summed per component in raster order (NaN as 0); ``sums[0] = 0``.
     counts : ndarray of int64, shape (n + 1,)
         Cells per component.
-    bbox : ndarray of int64, shape (n + 1, 4)
+    bbox : ndarray of int32, shape (n + 1, 4)
         Row min, row max, col min, col max (inclusive) of each component.
     """
 
     def __init__(self, shape, connectivity, raw: RawGrid, lut: np.ndarray, sums, counts,
-                 bbox, owned_dir: Any = None) -> None:
+                 bbox) -> None:
         self.shape = shape
         self.connectivity = connectivity
         self._raw = raw
@@ -204,7 +207,6 @@ class TiledComponents:
         self.sums = sums
         self.counts = counts
         self.bbox = bbox
-        self._owned_dir = owned_dir  # a TemporaryDirectory kept alive with the result
 
     def labels(self, r0: int = 0, r1: int | None = None, c0: int = 0,
                c1: int | None = None) -> np.ndarray:
@@ -342,7 +344,7 @@ def label_tiled(
     state = np.zeros(1, dtype=np.int64)
     sums = np.zeros(n_comp + 1, dtype=np.float64)
     counts = np.zeros(n_comp + 1, dtype=np.int64)
-    bbox = np.zeros((n_comp + 1, 4), dtype=np.int64)
+    bbox = np.zeros((n_comp + 1, 4), dtype=np.int32)
     empty_w = np.zeros((0, 0), dtype=np.float64)
     if n_ids:
         for s0, s1 in iter_strips((rows, cols), strip_cells or tr * tc):
@@ -351,11 +353,10 @@ def label_tiled(
             kern.resolve_strip(strip, w, s0, parent, compact, state, sums, counts, bbox)
     lut = compact[parent].astype(np.int32) if n_ids else np.zeros(1, dtype=np.int32)
     del parent, compact
-    result = TiledComponents((rows, cols), int(connectivity), raw, lut, sums, counts, bbox,
-                             owned)
+    raw._owner = owned  # the temporary folder lives as long as the label file is used
     if owned is None:
-        weakref.finalize(result, _unlink, raw.path)
-    return result
+        weakref.finalize(raw, _unlink, raw.path)
+    return TiledComponents((rows, cols), int(connectivity), raw, lut, sums, counts, bbox)
 
 
 def _unlink(path: Path) -> None:

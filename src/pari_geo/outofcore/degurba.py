@@ -338,29 +338,52 @@ def _bit_reader(bits: RawGrid, bit: int):
 
 
 class _Searches:
-    """Cluster searches keyed by (mask bit, contiguity, size layer), run once each."""
+    """Cluster searches keyed by (mask bit, contiguity, size layer), each run once.
 
-    def __init__(self, bits: RawGrid, tile_shape, tmp: Path) -> None:
+    ``plan`` lists the keys in order of use; a search is kept only while a later use is
+    planned, so per-component tables of finished searches are freed (the callers keep
+    ``_mapped`` readers, which hold just the label file and one composite table).
+    """
+
+    def __init__(self, bits: RawGrid, tile_shape, tmp: Path, plan: list[tuple]) -> None:
         self.bits, self.tile_shape, self.tmp = bits, tile_shape, tmp
+        self.remaining = [self.key(*k) for k in plan]
         self.done: dict[tuple, TiledComponents] = {}
+        self.n_provisional: list[int] = []
+
+    @staticmethod
+    def key(bit: int, contiguity: int, size: RawGrid) -> tuple:
+        return (bit, int(contiguity), str(size.path))
 
     def get(self, bit: int, contiguity: int, size: RawGrid) -> TiledComponents:
-        key = (bit, int(contiguity), str(size.path))
-        if key not in self.done:
-            self.done[key] = label_tiled(_bit_reader(self.bits, bit), int(contiguity),
-                                         tile_shape=self.tile_shape, weights=size,
-                                         shape=self.bits.shape, workdir=self.tmp)
-        return self.done[key]
+        key = self.key(bit, contiguity, size)
+        if key in self.remaining:
+            self.remaining.remove(key)
+        comp = self.done.get(key)
+        if comp is None:
+            comp = label_tiled(_bit_reader(self.bits, bit), int(contiguity),
+                               tile_shape=self.tile_shape, weights=size,
+                               shape=self.bits.shape, workdir=self.tmp)
+            self.n_provisional.append(int(comp._lut.size - 1))
+        if key in self.remaining:
+            self.done[key] = comp
+        else:
+            self.done.pop(key, None)
+        return comp
 
 
 def _mapped(comp: TiledComponents, table: np.ndarray):
-    """Reader of ``table[labels]`` windows (the composite table is built once)."""
+    """Reader of ``table[labels]`` windows (the composite table is built once).
+
+    Holds the label file and the composite table only, not the component tables.
+    """
     from ._kernels import map_ids
 
     lut = np.asarray(table)[comp._lut]
+    raw = comp._raw  # the label file lives as long as this reader
 
-    def read(r0: int, r1: int, c0: int, c1: int, comp=comp) -> np.ndarray:
-        w = comp._raw.read(r0, r1, c0, c1)  # keeps comp (and so its label file) alive
+    def read(r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+        w = raw.read(r0, r1, c0, c1)
         return map_ids(w, lut, np.empty(w.shape, dtype=lut.dtype))
     return read
 
@@ -840,13 +863,17 @@ def _level1(inputs, p, uc_built, _duc, units, tile_shape, tmp, stats):
                      size_windows=tuple(sorted({w for w in (uc_w, ucl_w) if w is not None})))
     bits, pop, smoothed, summary = _cell_pass(inputs, plan, tmp, tile_shape, units, "")
     summary.check(inputs, *units)
-    searches = _Searches(bits, tile_shape, tmp)
-    uc = searches.get(plan.bit(uc_key), p.UC_contiguity_rule,
-                      smoothed[uc_w] if uc_w else pop)
+    uc_search = (plan.bit(uc_key), p.UC_contiguity_rule, smoothed[uc_w] if uc_w else pop)
+    ucl_search = (plan.bit(ucl_key), p.UCL_contiguity_rule,
+                  smoothed[ucl_w] if ucl_w else pop)
+    searches = _Searches(bits, tile_shape, tmp, [uc_search, ucl_search])
+    uc = searches.get(*uc_search)
     centre = _urban_centres(uc, p, bits, tmp, stats)
-    ucl = searches.get(plan.bit(ucl_key), p.UCL_contiguity_rule,
-                       smoothed[ucl_w] if ucl_w else pop)
+    del uc
+    ucl = searches.get(*ucl_search)
     read_ucl = _mapped(ucl, ucl.keep(p.UCL_size_threshold))
+    del ucl
+    stats["provisional_components"] = searches.n_provisional
     shape = inputs.shape
 
     def write(writer: _Writer) -> None:
@@ -880,18 +907,24 @@ def _level2(inputs, p, uc_built, duc_built, units, tile_shape, tmp, stats):
                      r2023a=_is_r2023a(p))
     bits, pop, _, summary = _cell_pass(inputs, plan, tmp, tile_shape, units, "")
     summary.check(inputs, *units)
-    searches = _Searches(bits, tile_shape, tmp)
+    order = [("uc", p.UC_contiguity_rule), ("duc", p.DUC_contiguity_rule),
+             ("sduc", p.SDUC_contiguity_rule), ("surb", p.SUrb_contiguity_rule),
+             ("rc", p.RC_contiguity_rule)]
+    s_args = {name: (plan.bit(keys[name]), conn, pop) for name, conn in order}
+    searches = _Searches(bits, tile_shape, tmp, [s_args[name] for name, _ in order])
     shape = inputs.shape
     rows, cols = shape
     strip_cells = tile_shape[0] * tile_shape[1]
-    uc = searches.get(plan.bit(keys["uc"]), p.UC_contiguity_rule, pop)
+    uc = searches.get(*s_args["uc"])
     centre = _urban_centres(uc, p, bits, tmp, stats)
-    duc = searches.get(plan.bit(keys["duc"]), p.DUC_contiguity_rule, pop)
+    del uc
+    duc = searches.get(*s_args["duc"])
     read_duc = _mapped(duc, duc.keep(p.DUC_size_threshold))
+    del duc
     # 22: semi-dense clusters, rejected whole when a cell lies in the buffer of 30/23
     n = p.SDUC_buffer_size
     steps = n if n >= 1 else 2 - n
-    sduc = searches.get(plan.bit(keys["sduc"]), p.SDUC_contiguity_rule, pop)
+    sduc = searches.get(*s_args["sduc"])
     keep = sduc.keep(p.SDUC_size_threshold)
     read_sduc = None
     if keep.any():
@@ -904,12 +937,17 @@ def _level2(inputs, p, uc_built, duc_built, units, tile_shape, tmp, stats):
             buf = queen_buffer(classified, steps)[s0 - h0:s1 - h0]
             del classified
             touching[read_lab(s0, s1, 0, cols)[buf]] = True
+        del read_lab
         keep &= ~touching
         read_sduc = _mapped(sduc, keep)
-    surb = searches.get(plan.bit(keys["surb"]), p.SUrb_contiguity_rule, pop)
+    del sduc, keep
+    surb = searches.get(*s_args["surb"])
     read_surb = _mapped(surb, surb.keep(p.SUrb_size_threshold))
-    rc = searches.get(plan.bit(keys["rc"]), p.RC_contiguity_rule, pop)
+    del surb
+    rc = searches.get(*s_args["rc"])
     read_rc = _mapped(rc, rc.keep(p.RC_size_threshold))
+    del rc
+    stats["provisional_components"] = searches.n_provisional
     ldr_bit = np.uint16(plan.bit(keys["ldr"]))
 
     def write(writer: _Writer) -> None:
