@@ -23,7 +23,9 @@ Conversions from metres and km² to cells (cell side ``r`` metres, 100 m ≤ r �
 Window means leave out cells outside the grid and cells without a value (NaN: missing data,
 or density of a cell without land and without residents); a window containing a cell of
 infinite density (residents on no land) has infinite mean density. Comparisons of window
-means with a threshold allow a relative tolerance of 1e-9 (running-sum rounding).
+means with a threshold allow a relative tolerance of 1e-9 (summation rounding). Window sums
+are direct (not running) sums in a fixed order, so they do not depend on where a grid or a
+tile starts (see :func:`window_mean`).
 
 Examples
 --------
@@ -306,26 +308,34 @@ def window_cells(radius_m: float, cell_size_m: float) -> int:
 def window_mean(values: np.ndarray, size: int) -> np.ndarray:
     """Mean over the centred ``size × size`` window, leaving out-of-grid and NaN cells out.
 
-    A window with any ``+inf`` value has mean ``+inf``; a window without any value is NaN.
+    A window with any ``+inf`` value has mean ``+inf``; a window without any value is NaN
+    (``-inf`` counts as no value). An even ``size`` puts ``size // 2`` cells before the
+    centre and one fewer after it.
+
+    The window sums are direct (numba kernel
+    :func:`pari_geo.typology._kernels.window_mean_direct`: along rows left to right, then
+    down columns top to bottom), not running sums, so a cell's mean does not depend on
+    where the grid starts: a tile read with a halo of ``size // 2`` cells gives the very
+    same bits as the whole grid (what the out-of-core path relies on).
 
     Examples
     --------
     >>> import numpy as np
     >>> window_mean(np.array([[1.0, 2.0, np.nan], [3.0, 4.0, 5.0]]), 3).round(3).tolist()
     [[2.5, 3.0, 3.667], [2.5, 3.0, 3.667]]
+    >>> window_mean(np.array([[1.0, np.inf, 1.0, 1.0]]), 3).tolist()
+    [[inf, inf, inf, 1.0]]
     """
+    from ._kernels import window_mean_direct
+
     v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 2:
+        raise ValueError(f"window_mean needs a 2-D array, got shape {v.shape}")
+    size = int(size)
     if size <= 1:
         return v.copy()
-    finite = np.isfinite(v)
-    s = ndimage.uniform_filter(np.where(finite, v, 0.0), size=size, mode="constant", cval=0.0)
-    n = ndimage.uniform_filter(finite.astype(np.float64), size=size, mode="constant", cval=0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(n > 0.5 / size**2, s / np.where(n > 0, n, 1.0), np.nan)
-    posinf = np.isposinf(v)
-    if posinf.any():
-        mean[ndimage.maximum_filter(posinf, size=size, mode="constant", cval=False)] = np.inf
-    return mean
+    before = size // 2
+    return window_mean_direct(np.ascontiguousarray(v), before, size - 1 - before)
 
 
 def _ge(a: np.ndarray, threshold: float) -> np.ndarray:
