@@ -138,6 +138,54 @@ def flip_core_labels(labels, cell_start, ncore, top):
 
 
 @njit(cache=CACHE)
+def scatter_lo_hi(labels, flipped, order, cell_start, ncore, top, n_own):
+    """Back to the local order: core flags, ``lo`` (``labels``) and ``hi``
+    (``top - flipped``, -1 stays -1), and ``m`` = 1 + the highest component of a core
+    point among the first ``n_own`` local points (0 if none)."""
+    n = labels.shape[0]
+    lo = np.empty(n, np.int64)
+    hi = np.empty(n, np.int64)
+    core = np.zeros(n, np.bool_)
+    m = 0
+    for c in range(cell_start.shape[0] - 1):
+        s0 = cell_start[c]
+        e = s0 + ncore[c]
+        for i in range(s0, cell_start[c + 1]):
+            j = order[i]
+            lo[j] = labels[i]
+            f = flipped[i]
+            hi[j] = top - f if f >= 0 else -1
+            if i < e:
+                core[j] = True
+                if j < n_own and labels[i] + 1 > m:
+                    m = labels[i] + 1
+    return core, lo, hi, m
+
+
+@njit(cache=CACHE)
+def undecided_positions(labels, flipped, order, cell_start, ncore, top, m, n_own):
+    """Sorted positions of the non-core points among the first ``n_own`` local points
+    whose core neighbours are in several components or in one numbered ``>= m``."""
+    k = 0
+    for phase in range(2):
+        if phase == 1:
+            out = np.empty(k, np.int64)
+            k = 0
+        else:
+            out = np.empty(0, np.int64)
+        for c in range(cell_start.shape[0] - 1):
+            for i in range(cell_start[c] + ncore[c], cell_start[c + 1]):
+                if order[i] >= n_own or labels[i] < 0:
+                    continue
+                hi = top - flipped[i]
+                if labels[i] != hi or hi >= m:
+                    if phase == 1:
+                        out[k] = i
+                    k += 1
+    return out
+
+
+@njit(cache=CACHE)
 def _query_components(
     p, xs, ys, labels, cell_start, cell_key, nx, ny, dense_map, dense, ncore, eps2
 ):

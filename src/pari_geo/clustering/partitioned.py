@@ -148,10 +148,13 @@ class _Source:
 
 
 def _release(mm: np.memmap) -> None:
-    """Drop a read memory map's pages from this process's resident set (the page cache
-    keeps them); without it a streamed pass over a memmap counts the whole file."""
+    """Drop a shared memory map's pages from this process's resident set (the page cache
+    keeps them, with any changes); without it a streamed pass over a memmap counts the
+    whole file. Copy-on-write maps (``mode="c"``) are left alone."""
     import mmap
 
+    if getattr(mm, "mode", "c") == "c":  # private (copy-on-write) pages would be lost
+        return
     m = getattr(mm, "_mmap", None)
     if m is not None and hasattr(m, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
         with contextlib.suppress(OSError, ValueError):
@@ -485,19 +488,12 @@ def _local_dbscan(x, y, w, eps, min_samples, n_own):
             blocks,
             eps2,
         )
-    lo, core_out = kern.scatter_result(labels, order, cell_start, ncore, blocks)
-    hi, _ = kern.scatter_result(flipped, order, cell_start, ncore, blocks)
+    core_out, lo, hi, m = pk.scatter_lo_hi(labels, flipped, order, cell_start, ncore, top, n_own)
+    qpos = pk.undecided_positions(labels, flipped, order, cell_start, ncore, top, m, n_own)
     del flipped
-    hi = np.where(hi >= 0, top - hi, -1)
-    oc = core_out[:n_own]
-    m = int(lo[:n_own][oc].max()) + 1 if oc.any() else 0
-    lo_o = lo[:n_own]
-    und = np.flatnonzero(~oc & (lo_o >= 0) & ((lo_o != hi[:n_own]) | (hi[:n_own] >= m)))
-    if und.size:
-        where = np.empty(n, np.int64)
-        where[order] = np.arange(n)
+    if qpos.size:
         qk, rep = pk.neighbour_components(
-            where[und],
+            qpos,
             xs,
             ys,
             labels,
@@ -510,9 +506,9 @@ def _local_dbscan(x, y, w, eps, min_samples, n_own):
             ncore,
             eps2,
         )
-        pairs = (und[qk], order[rep])
+        pairs = (order[qpos][qk], order[rep])
     else:
-        pairs = (und, und)
+        pairs = (qpos, qpos)
     return core_out, lo, hi, m, pairs
 
 
