@@ -197,6 +197,8 @@ def main() -> None:
     cells = args.rows * args.cols
     record = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
+        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                 text=True, cwd=HERE).stdout.strip(),
         "rows": args.rows, "cols": args.cols, "cells": cells, "gap": args.gap,
         "tile": args.tile, "input_bytes": sum(f.stat().st_size for f in inputs.iterdir()),
         "make_inputs_seconds": make_s,

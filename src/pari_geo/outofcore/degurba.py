@@ -263,6 +263,22 @@ class _CellPlan:
         return 1 << self.masks.index(key)
 
 
+class _Clock:
+    """Seconds per phase into ``stats["seconds"]`` (each call closes the running phase)."""
+
+    def __init__(self, stats: dict[str, Any]) -> None:
+        import time
+
+        self._now = time.perf_counter
+        self.t = self._now()
+        self.seconds = stats.setdefault("seconds", {})
+
+    def __call__(self, phase: str) -> None:
+        t = self._now()
+        self.seconds[phase] = round(self.seconds.get(phase, 0.0) + t - self.t, 3)
+        self.t = t
+
+
 def _mask_key(t: float, b: float | None, w: int | None) -> _MaskKey:
     return (float(t), None if b is None else float(b), None if w is None else int(w))
 
@@ -826,19 +842,24 @@ def classify_grid_chunked(
             if crop > 0 and 2 * crop >= min(grid.shape):
                 raise ConfigError("buffer_m", f"{buffer_m} m crops away the whole grid")
             crop = max(crop, 0)
+        stats: dict[str, Any] = {"tile_shape": list(tile_shape)}
+        clock = _Clock(stats)
         uc_b, duc_b, info = _resolve_built(inputs, params, level, built_optimal_data, units,
                                            tile_shape, tmp)
         scheme = (DEGURBA_L1 if level == 1 else DEGURBA_L2).with_codes(codes)
-        stats: dict[str, Any] = {"tile_shape": list(tile_shape)}
+        clock("optimal_threshold")
         run = _level1 if level == 1 else _level2
-        info_out, writer_args = run(inputs, params, uc_b, duc_b, units, tile_shape, tmp, stats)
+        info_out, writer_args = run(inputs, params, uc_b, duc_b, units, tile_shape, tmp, stats,
+                                    clock)
         info.update(info_out)
         tags = _tags(params, level, info, scheme, dict(zip(inputs.names, inputs.paths,
                                                            strict=True)), units, tile_shape)
         writer = _Writer(out_path, tmp, grid, crop, scheme, tags)
         try:
             writer_args(writer)
+            clock("assemble")
             path = writer.finish(overwrite)
+            clock("write_cog")
         finally:
             writer.close()
         counts = {int(c): int(writer.counts[c]) for c in np.flatnonzero(writer.counts)}
@@ -846,7 +867,7 @@ def classify_grid_chunked(
                              stats)
 
 
-def _level1(inputs, p, uc_built, _duc, units, tile_shape, tmp, stats):
+def _level1(inputs, p, uc_built, _duc, units, tile_shape, tmp, stats, clock):
     v_centre, v_cluster, v_rural, v_water = _codes(p, 1)
     uc_w = p.UC_smooth_pop_window if p.UC_smooth_pop else None
     ucl_w = p.UCL_smooth_pop_window if p.UCL_smooth_pop else None
@@ -863,16 +884,20 @@ def _level1(inputs, p, uc_built, _duc, units, tile_shape, tmp, stats):
                      size_windows=tuple(sorted({w for w in (uc_w, ucl_w) if w is not None})))
     bits, pop, smoothed, summary = _cell_pass(inputs, plan, tmp, tile_shape, units, "")
     summary.check(inputs, *units)
+    clock("cell_pass")
     uc_search = (plan.bit(uc_key), p.UC_contiguity_rule, smoothed[uc_w] if uc_w else pop)
     ucl_search = (plan.bit(ucl_key), p.UCL_contiguity_rule,
                   smoothed[ucl_w] if ucl_w else pop)
     searches = _Searches(bits, tile_shape, tmp, [uc_search, ucl_search])
     uc = searches.get(*uc_search)
+    clock("labelling")
     centre = _urban_centres(uc, p, bits, tmp, stats)
+    clock("urban_centres")
     del uc
     ucl = searches.get(*ucl_search)
     read_ucl = _mapped(ucl, ucl.keep(p.UCL_size_threshold))
     del ucl
+    clock("labelling")
     stats["provisional_components"] = searches.n_provisional
     shape = inputs.shape
 
@@ -889,7 +914,7 @@ def _level1(inputs, p, uc_built, _duc, units, tile_shape, tmp, stats):
     return {"urban_centre_built_threshold": uc_built}, write
 
 
-def _level2(inputs, p, uc_built, duc_built, units, tile_shape, tmp, stats):
+def _level2(inputs, p, uc_built, duc_built, units, tile_shape, tmp, stats, clock):
     c30, c23, c22, c21, c13, c12, c11, c10 = _codes(p, 2)
     uc_b = uc_built if p.UC_built_criterium else None
     duc_b = duc_built if p.DUC_built_criterium else None
@@ -907,6 +932,7 @@ def _level2(inputs, p, uc_built, duc_built, units, tile_shape, tmp, stats):
                      r2023a=_is_r2023a(p))
     bits, pop, _, summary = _cell_pass(inputs, plan, tmp, tile_shape, units, "")
     summary.check(inputs, *units)
+    clock("cell_pass")
     order = [("uc", p.UC_contiguity_rule), ("duc", p.DUC_contiguity_rule),
              ("sduc", p.SDUC_contiguity_rule), ("surb", p.SUrb_contiguity_rule),
              ("rc", p.RC_contiguity_rule)]
@@ -916,15 +942,19 @@ def _level2(inputs, p, uc_built, duc_built, units, tile_shape, tmp, stats):
     rows, cols = shape
     strip_cells = tile_shape[0] * tile_shape[1]
     uc = searches.get(*s_args["uc"])
+    clock("labelling")
     centre = _urban_centres(uc, p, bits, tmp, stats)
+    clock("urban_centres")
     del uc
     duc = searches.get(*s_args["duc"])
     read_duc = _mapped(duc, duc.keep(p.DUC_size_threshold))
     del duc
+    clock("labelling")
     # 22: semi-dense clusters, rejected whole when a cell lies in the buffer of 30/23
     n = p.SDUC_buffer_size
     steps = n if n >= 1 else 2 - n
     sduc = searches.get(*s_args["sduc"])
+    clock("labelling")
     keep = sduc.keep(p.SDUC_size_threshold)
     read_sduc = None
     if keep.any():
@@ -941,12 +971,14 @@ def _level2(inputs, p, uc_built, duc_built, units, tile_shape, tmp, stats):
         keep &= ~touching
         read_sduc = _mapped(sduc, keep)
     del sduc, keep
+    clock("semi_dense_buffer")
     surb = searches.get(*s_args["surb"])
     read_surb = _mapped(surb, surb.keep(p.SUrb_size_threshold))
     del surb
     rc = searches.get(*s_args["rc"])
     read_rc = _mapped(rc, rc.keep(p.RC_size_threshold))
     del rc
+    clock("labelling")
     stats["provisional_components"] = searches.n_provisional
     ldr_bit = np.uint16(plan.bit(keys["ldr"]))
 
