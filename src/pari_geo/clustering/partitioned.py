@@ -648,7 +648,12 @@ def dbscan_partitioned(
     may differ (as between :func:`dbscan` and scikit-learn). Partition sizes come from a
     sample of at most a million points and are approximate; many points at one
     coordinate cannot be split and make one large partition. A partition narrower than
-    ``eps`` is correct but has a halo larger than itself.
+    ``2 * eps`` is correct but has a halo larger than itself; each partition costs two
+    scratch files, so avoid very many tiny ones on large inputs.
+
+    Measured on 2 cores (``benchmarks/dbscan_partitioned``): 1e8 points from a ``.npy``
+    file in about 1 minute with a 2.2 GiB peak resident set, where the in-memory
+    :func:`dbscan` needs 9.7 GiB.
 
     Examples
     --------
