@@ -75,6 +75,27 @@ def degurba() -> None:
     help="Also write residents per class (CSV).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", "memory", "tiled"]),
+    default="auto",
+    show_default=True,
+    help="In memory, or tile by tile for grids larger than memory (identical classes); "
+    "auto picks from the grid size and --max-memory.",
+)
+@click.option(
+    "--max-memory",
+    default=None,
+    metavar="SIZE",
+    help="Memory budget of the auto engine choice, e.g. 8GiB [default: half the RAM].",
+)
+@click.option(
+    "--tile",
+    default="1024x1024",
+    show_default=True,
+    metavar="ROWSxCOLS",
+    help="Tile of the tiled engine.",
+)
 def degurba_grid(
     population,
     built,
@@ -90,13 +111,19 @@ def degurba_grid(
     map_path,
     table_path,
     overwrite,
+    engine,
+    max_memory,
+    tile,
 ) -> None:
     """Classify grid cells (level 1: 3/2/1/0, level 2: 30/23/22/21/13/12/11/10)."""
     from .classes import DEGURBA_L1, DEGURBA_L2
     from .config import DegurbaParams
     from .io_write import atomic_files, check_output, write_class_raster, write_table
+    from .memory import parse_size, parse_tile
     from .typology.degurba import classify_grid
 
+    budget = None if max_memory is None else parse_size(max_memory, "--max-memory", "option")
+    tile_shape = parse_tile(tile, "--tile", "option")
     outputs = [p for p in (out, map_path, table_path) if p]
     for p in outputs:
         check_output(p, overwrite)
@@ -108,6 +135,12 @@ def degurba_grid(
     if values:
         params = params.with_settings([f"values={values}"])
     lvl = int(level)
+    if engine == "auto":
+        engine = _auto_engine(population, budget)
+    if engine == "tiled":
+        _degurba_grid_tiled(population, built, land, lvl, params, built_unit, land_unit,
+                            buffer_m, out, map_path, table_path, overwrite, tile_shape)
+        return
     da = classify_grid(
         population,
         built,
@@ -143,6 +176,66 @@ def degurba_grid(
             _write_map(da, scheme, tmp[Path(map_path)], False)
     counts = {int(k): int(v) for k, v in zip(*_unique(da.values), strict=True)}
     click.echo(f"wrote {out}: " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
+
+
+def _auto_engine(population, budget) -> str:
+    """The engine for a population raster's size; ``memory`` when the size is unknown
+    (the in-memory loader then reports what is wrong with the file)."""
+    from .memory import choose_engine
+
+    try:
+        import rasterio
+
+        with rasterio.open(population) as src:
+            cells = int(src.width) * int(src.height)
+    except Exception:  # noqa: BLE001 - the classification reports the real problem
+        return "memory"
+    return choose_engine(cells, budget=budget)
+
+
+def _degurba_grid_tiled(population, built, land, level, params, built_unit, land_unit,
+                        buffer_m, out, map_path, table_path, overwrite, tile_shape) -> None:
+    """``degurba grid`` through :func:`pari_geo.outofcore.classify_grid_chunked`."""
+    from .classes import DEGURBA_L1, DEGURBA_L2
+    from .io_write import atomic_files, write_table
+    from .outofcore import classify_grid_chunked
+    from .report import population_by_class_from_files
+
+    scheme = DEGURBA_L1 if level == 1 else DEGURBA_L2
+    if params.values is not None:
+        scheme = scheme.with_codes(params.values)
+    outputs = [p for p in (out, map_path, table_path) if p]
+    with atomic_files(outputs, overwrite) as tmp:
+        res = classify_grid_chunked(
+            population, built, land, out_path=tmp[Path(out)], level=level, params=params,
+            tile_shape=tile_shape, built_unit=built_unit, land_unit=land_unit,
+            buffer_m=buffer_m, overwrite=True,
+        )
+        if table_path:
+            table = population_by_class_from_files(res.path, population, scheme)
+            write_table(table, tmp[Path(table_path)])
+        if map_path:
+            _write_map(_overview(res.path), scheme, tmp[Path(map_path)], False)
+    counts = {int(k): int(v) for k, v in sorted(res.counts.items()) if v}
+    click.echo(f"wrote {out} (tiled, {tile_shape[0]}x{tile_shape[1]}): "
+               + ", ".join(f"{k}: {v}" for k, v in counts.items()))
+
+
+def _overview(path, max_side: int = 2000):
+    """The class raster read at most ``max_side`` cells wide/high (nearest), for a map."""
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.windows import Window
+
+    from .grid import GridSpec
+
+    with rasterio.open(path) as src:
+        f = max(1, -(-max(src.width, src.height) // max_side))
+        shape = (max(1, src.height // f), max(1, src.width // f))
+        window = Window(0, 0, min(src.width, shape[1] * f), min(src.height, shape[0] * f))
+        data = src.read(1, window=window, out_shape=shape, resampling=Resampling.nearest)
+        transform = src.transform * src.transform.scale(f, f)
+        return GridSpec(src.crs, transform, shape).to_dataarray(data, name="classes")
 
 
 def _unique(a):

@@ -17,7 +17,12 @@ import pandas as pd
 
 from .classes import ClassScheme
 
-__all__ = ["population_by_class", "residents_by_unit_and_class", "scheme_from_attrs"]
+__all__ = [
+    "population_by_class",
+    "population_by_class_from_files",
+    "residents_by_unit_and_class",
+    "scheme_from_attrs",
+]
 
 
 def population_by_class(
@@ -29,11 +34,75 @@ def population_by_class(
     ``population`` and ``population_share``, one row per class of ``scheme`` in class
     order (plus a ``nodata`` row when the scheme has a no-data code present in the data).
     """
+    cells, pop = _class_totals(classes, population)
+    return _population_table(cells, pop, scheme, cell_area_km2)
+
+
+def _class_totals(classes, population) -> tuple[np.ndarray, np.ndarray]:
+    """Cells and residents (NaN as 0) per uint8 class code, as two arrays of 256."""
     c = np.asarray(classes).ravel().astype(np.int64)
     p = np.asarray(population, dtype=np.float64).ravel()
     p = np.where(np.isnan(p), 0.0, p)
-    cells = np.bincount(c, minlength=256)
-    pop = np.bincount(c, weights=p, minlength=256)
+    return np.bincount(c, minlength=256), np.bincount(c, weights=p, minlength=256)
+
+
+def population_by_class_from_files(
+    classes_path, population_path, scheme: ClassScheme, *, strip_cells: int = 1 << 24
+) -> pd.DataFrame:
+    """:func:`population_by_class` of a class raster and a population raster on disk.
+
+    Reads both by strips of about ``strip_cells`` cells, so it works for grids larger
+    than memory. The population raster must share the class raster's CRS and cell
+    lattice and cover it (it may be larger, e.g. when the classes were cropped).
+    Residents are added strip by strip, so the totals may differ from
+    :func:`population_by_class` on the whole arrays in the last bits.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from pari_geo.datasets import belgium_paths
+    >>> from pari_geo.classes import DEGURBA_L2
+    >>> from pari_geo.io_write import write_class_raster
+    >>> from pari_geo.typology.degurba import classify_grid
+    >>> p = belgium_paths()
+    >>> out = os.path.join(tempfile.mkdtemp(), "l2.tif")
+    >>> _ = write_class_raster(classify_grid(p["population"], p["built"], p["land"]), out,
+    ...                        DEGURBA_L2)
+    >>> t = population_by_class_from_files(out, p["population"], DEGURBA_L2)
+    >>> int(t.loc[t.code == 30, "cells"].iloc[0])
+    2145
+    """
+    import rasterio
+    from rasterio.windows import Window, from_bounds
+
+    from .errors import InputError
+
+    cells = np.zeros(256, np.int64)
+    pop = np.zeros(256, np.float64)
+    with rasterio.open(classes_path) as cls, rasterio.open(population_path) as src:
+        if cls.crs != src.crs or not np.isclose(abs(cls.transform.a), abs(src.transform.a)):
+            raise InputError(str(population_path), "population",
+                             "is not on the grid of the class raster")
+        win = from_bounds(*cls.bounds, transform=src.transform)
+        r_off, c_off = int(round(win.row_off)), int(round(win.col_off))
+        if (r_off < 0 or c_off < 0 or r_off + cls.height > src.height
+                or c_off + cls.width > src.width):
+            raise InputError(str(population_path), "population",
+                             "does not cover the class raster")
+        step = max(1, strip_cells // max(cls.width, 1))
+        for r0 in range(0, cls.height, step):
+            h = min(step, cls.height - r0)
+            c = cls.read(1, window=Window(0, r0, cls.width, h))
+            pv = src.read(1, window=Window(c_off, r_off + r0, cls.width, h),
+                          masked=True).astype(np.float64).filled(np.nan)
+            k, v = _class_totals(c, pv)
+            cells += k
+            pop += v
+        area = abs(cls.transform.a * cls.transform.e) / 1e6
+    return _population_table(cells, pop, scheme, area)
+
+
+def _population_table(cells, pop, scheme: ClassScheme, cell_area_km2: float) -> pd.DataFrame:
     codes = list(scheme.codes)
     names = [scheme.names[k] for k in codes]
     if scheme.nodata is not None and cells[scheme.nodata]:
