@@ -355,3 +355,37 @@ def test_bad_inputs(tmp_path, belgium):
         classify_nordic7_tiled(tmp_path / "missing.tif")
     with pytest.raises(InputError, match="declared a share but has values up to"):
         classify_nordic7_tiled(belgium["population"], built=belgium["built"])
+
+
+def test_landcover_and_dataarrays_as_the_file_level_api(tmp_path):
+    from pari_geo.ingest import open_raster
+    from pari_geo.typology.nordic7 import CORINE_AGRICULTURAL
+
+    agri = open_raster(OST / "agri_share.tif", "agri")
+    rng = np.random.default_rng(5)
+    classes = np.where(agri.values > 0.4, 211.0, 311.0)
+    classes[rng.random(classes.shape) < 0.1] = 112.0
+    classes[rng.random(classes.shape) < 0.05] = np.nan
+    lc = agri.copy(data=classes)
+    pop = open_raster(OST / "population.tif", "population")
+    land = open_raster(OST / "land_share.tif", "land")
+    mapping = {**CORINE_AGRICULTURAL, 311: 0.5}
+    ref = classify_nordic7(pop, land=land, landcover=lc, landcover_mapping=mapping)
+    res = classify_nordic7_tiled(pop, land=land, landcover=lc, landcover_mapping=mapping,
+                                 tile_shape=(13, 17))
+    np.testing.assert_array_equal(res.codes, ref.values)
+    assert "agri_share" in res.metadata["layers_used"]
+    bad = lc.copy(data=np.where(np.isnan(classes), 999.0, classes))
+    with pytest.raises(InputError, match=r"missing from the agricultural mapping: \[999\]"):
+        classify_nordic7_tiled(pop, landcover=bad, tile_shape=(13, 17))
+
+
+def test_dataarray_population_with_file_layers(belgium):
+    from pari_geo.ingest import open_raster
+
+    pop = open_raster(belgium["population"], "population")
+    kw = {"built": belgium["built"], "land": belgium["land"], "built_unit": "m2",
+          "land_unit": "m2", "speed_kmh": 45.0, "close_to_urban_minutes": 15}
+    ref = classify_nordic7(pop, **kw)
+    res = classify_nordic7_tiled(pop, tile_shape=(50, 70), **kw)
+    np.testing.assert_array_equal(res.codes, ref.values)

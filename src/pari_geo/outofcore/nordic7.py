@@ -223,8 +223,7 @@ class _Inputs:
     def __init__(self, population: Any, others: dict[str, Any], cell_size_m: float | None
                  ) -> None:
         self.layers: dict[str, _Layer] = {}
-        self.grid = None
-        self._georef: tuple[Any, Any, tuple[int, int]] | None = None
+        self.grid: Any = None  # GridSpec of a georeferenced population
         try:
             self._open_population(population, cell_size_m)
             for name, obj in others.items():
@@ -246,7 +245,6 @@ class _Inputs:
                 src.close()
                 raise
             self.grid = GridSpec(crs, src.transform, src.shape)
-            self._georef = (src.crs, src.transform, (src.height, src.width))
             self.shape = (int(src.height), int(src.width))
             self.cell_size_m = self.grid.cell_size_m
             self.layers["population"] = _Layer("population", fname, _raster_reader(src), True,
@@ -284,12 +282,14 @@ class _Inputs:
 
     def _open(self, name: str, obj: Any) -> _Layer:
         if isinstance(obj, str | os.PathLike):
+            from ..grid import GridSpec
+
             src, fname = _open_file(obj, name)
-            same = self._georef is not None and (
-                src.crs == self._georef[0] and src.transform == self._georef[1]
-                and (src.height, src.width) == self._georef[2])
-            if not same and self._georef is None and (src.height, src.width) == self.shape:
-                same = self.grid is None  # an array population: only the shape is known
+            if self.grid is None:  # an array population: only the shape is known
+                same = (src.height, src.width) == self.shape
+            else:  # the in-memory path's test for "no alignment needed"
+                same = src.crs is not None and GridSpec(
+                    src.crs, src.transform, (src.height, src.width)).same_as(self.grid)
             if not same:
                 src.close()
                 raise InputError(
@@ -891,16 +891,7 @@ def classify_nordic7_tiled(
         if out_path is not None:
             metadata0 = {"layers_used": layers_used, "layers_fallback": layers_fallback,
                          "service_minutes_computed": not have["service_minutes"]}
-            sources = {"population": inputs.layers["population"].source}
-            for name in ("built", "land", "agri", "landcover", "commuting",
-                         "service_minutes", "speed_kmh"):
-                obj = others.get(name) if name != "landcover" else landcover
-                if name == "speed_kmh" and scalar_speed is not None:
-                    continue
-                if isinstance(obj, str | os.PathLike):
-                    sources[name] = str(obj)
-                elif obj is not None and hasattr(obj, "attrs"):
-                    sources[name] = obj.attrs.get("source", "<in-memory>")
+            sources = _sources(inputs, {**others, "landcover": landcover})
             tags = _tags(p, metadata0, sources, tile_shape)
             writer = _Writer(out_path, tmp, inputs.grid, tags)
         else:
@@ -993,6 +984,19 @@ def classify_nordic7_tiled(
         }
         return Nordic7TiledResult(path, codes_mem, shape, tile_shape, class_cells, metadata,
                                   tags, stats)
+
+
+def _sources(inputs: _Inputs, objs: dict[str, Any]) -> dict[str, Any]:
+    """The ``inputs`` record of the in-memory ``classify_nordic7`` (paths, DataArray sources)."""
+    sources: dict[str, Any] = {"population": inputs.layers["population"].source}
+    for name in ("built", "land", "agri", "landcover", "commuting", "service_minutes",
+                 "speed_kmh"):
+        obj = objs.get(name)
+        if isinstance(obj, str | os.PathLike):
+            sources[name] = str(obj)
+        elif obj is not None and hasattr(obj, "attrs"):
+            sources[name] = obj.attrs.get("source", "<in-memory>")
+    return sources
 
 
 def _selector(comp: Any, table: np.ndarray) -> WindowReader:
