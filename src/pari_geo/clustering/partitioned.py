@@ -1086,7 +1086,12 @@ cuts, max_memory, workdir, out_dir, chunk_size
     >>> bool(np.array_equal(labels, dbscan(X, 60.0, 4)[0]))
     True
     """
-    import dask
+    try:
+        import dask
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "dbscan_partitioned_dask needs dask: pip install 'pari_geo[dask]'"
+        ) from exc
 
     def executor(calls):
         tasks = [dask.delayed(f, pure=False)(*args) for f, *args in calls]
