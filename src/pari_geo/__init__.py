@@ -39,12 +39,22 @@ _LAZY: dict[str, str] = {
     "classify_nordic7": "pari_geo.typology.classify",
     "Nordic7Params": "pari_geo.typology.nordic7",
     "minutes_to": "pari_geo.typology.travel_time",
+    # out of core (grids and point sets larger than memory)
+    "classify_grid_chunked": "pari_geo.outofcore.degurba",
+    "ChunkedResult": "pari_geo.outofcore.degurba",
+    "classify_nordic7_tiled": "pari_geo.outofcore.nordic7",
+    "Nordic7TiledResult": "pari_geo.outofcore.nordic7",
+    "minutes_to_tiled": "pari_geo.outofcore.travel_time",
+    "label_tiled": "pari_geo.outofcore.components",
+    "TiledComponents": "pari_geo.outofcore.components",
     # clustering
     "DBSCAN": "pari_geo.clustering",
     "dbscan": "pari_geo.clustering",
     "find_microclusters": "pari_geo.clustering.actors",
     "label_actors": "pari_geo.clustering.actors",
     "ladder": "pari_geo.clustering.ladder",
+    "dbscan_partitioned": "pari_geo.clustering.partitioned",
+    "dbscan_partitioned_dask": "pari_geo.clustering.partitioned",
     # output
     "write_class_raster": "pari_geo.io_write",
     "write_table": "pari_geo.io_write",

@@ -3,7 +3,11 @@
 * :mod:`~pari_geo.outofcore.components`: connected components of a mask stored by tiles
   (union-find across tile seams), with per-component sums, counts and bounding boxes;
 * :mod:`~pari_geo.outofcore.degurba`: the DEGURBA grid classification (levels 1 and 2)
-  by tiles, cell for cell identical to :func:`pari_geo.typology.degurba.classify_grid`.
+  by tiles, cell for cell identical to :func:`pari_geo.typology.degurba.classify_grid`;
+* :mod:`~pari_geo.outofcore.nordic7`: the seven place types by tiles, identical to
+  :func:`pari_geo.typology.classify.classify_nordic7`;
+* :mod:`~pari_geo.outofcore.travel_time`: least-cost travel minutes by tiles, identical
+  to :func:`pari_geo.typology.travel_time.minutes_to`.
 
 Submodules are imported on first use (no numba compilation at import).
 """
@@ -12,11 +16,22 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["classify_grid_chunked", "label_tiled", "TiledComponents", "ChunkedResult"]
+__all__ = [
+    "classify_grid_chunked",
+    "ChunkedResult",
+    "classify_nordic7_tiled",
+    "Nordic7TiledResult",
+    "minutes_to_tiled",
+    "label_tiled",
+    "TiledComponents",
+]
 
 _WHERE = {
     "classify_grid_chunked": "degurba",
     "ChunkedResult": "degurba",
+    "classify_nordic7_tiled": "nordic7",
+    "Nordic7TiledResult": "nordic7",
+    "minutes_to_tiled": "travel_time",
     "label_tiled": "components",
     "TiledComponents": "components",
 }
