@@ -57,7 +57,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from affine import Affine
 
 from ..classes import DEGURBA_L1, DEGURBA_L2
 from ..config import DegurbaParams
@@ -75,6 +74,7 @@ from ..typology.degurba import (
     _small_gdal_cache,
     smooth_mean,
 )
+from ._writer import ClassRasterWriter
 from .components import RawGrid, TiledComponents, iter_strips, iter_tiles, label_tiled
 
 __all__ = ["classify_grid_chunked", "ChunkedResult"]
@@ -647,74 +647,6 @@ def _resolve_built(inputs, params, level, built_optimal_data, units, tile_shape,
 # ---------------------------------------------------------------------------------------
 # output
 # ---------------------------------------------------------------------------------------
-class _Writer:
-    """Strips into a plain GeoTIFF in the work folder, then one COG copy (atomic)."""
-
-    def __init__(self, path: Path, tmp: Path, grid: Any, crop: int, scheme: Any,
-                 tags: dict[str, str]) -> None:
-        import rasterio
-
-        from ..grid import GridSpec
-
-        self.path, self.crop, self.scheme, self.tags = path, crop, scheme, tags
-        rows, cols = grid.shape
-        self.out_shape = (rows - 2 * crop, cols - 2 * crop)
-        transform = grid.transform * Affine.translation(crop, crop) if crop else grid.transform
-        # the CRS exactly as the in-memory path writes it (through rioxarray)
-        probe = GridSpec(grid.crs, grid.transform, (1, 1)).to_dataarray(
-            np.zeros((1, 1), dtype=np.uint8))
-        profile = {"driver": "GTiff", "height": self.out_shape[0], "width": self.out_shape[1],
-                   "count": 1, "dtype": "uint8", "crs": probe.rio.crs, "transform": transform,
-                   # tiled like the COG: building its overviews from a striped source
-                   # is 4x slower with a small GDAL cache
-                   "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "NONE",
-                   "BIGTIFF": "IF_SAFER"}
-        if scheme.nodata is not None:
-            profile["nodata"] = scheme.nodata
-        self.tmp_path = tmp / "classes.tif"
-        self.dst = rasterio.open(self.tmp_path, "w", **profile)
-        self.counts = np.zeros(256, dtype=np.int64)
-
-    def write(self, r0: int, values: np.ndarray) -> None:
-        from rasterio.windows import Window
-
-        n = self.crop
-        rows = values.shape[0]
-        lo, hi = max(r0, n), min(r0 + rows, n + self.out_shape[0])
-        if hi <= lo:
-            return
-        part = values[lo - r0:hi - r0, n:n + self.out_shape[1]]
-        self.counts += np.bincount(part.ravel(), minlength=256)
-        self.dst.write(part, 1, window=Window(0, lo - n, part.shape[1], part.shape[0]))
-
-    def finish(self, overwrite: bool) -> Path:
-        import rasterio
-        from rasterio.shutil import copy as rio_copy
-
-        from ..errors import OutputError
-        from ..io_write import _hex_to_rgba, atomic_path
-
-        scheme = self.scheme
-        colormap = {code: _hex_to_rgba(scheme.colours[code]) for code in scheme.codes}
-        if scheme.nodata is not None:
-            colormap[scheme.nodata] = (0, 0, 0, 0)
-        self.dst.write_colormap(1, colormap)
-        self.dst.update_tags(**self.tags)
-        self.dst.set_band_description(1, scheme.name)
-        self.dst.close()
-        with atomic_path(self.path, overwrite) as tmp, rasterio.open(self.tmp_path) as src:
-            rio_copy(src, str(tmp), driver="COG", compress="DEFLATE", blocksize=256,
-                     overview_resampling="NEAREST", overviews="AUTO")
-            with rasterio.open(tmp) as chk:
-                if chk.count != 1:
-                    raise OutputError(str(self.path), "COG writer produced an unexpected layout")
-        return self.path
-
-    def close(self) -> None:
-        if not self.dst.closed:
-            self.dst.close()
-
-
 def _tags(params, level, info, scheme, sources, units, tile_shape) -> dict[str, str]:
     """Tags of the in-memory path (``write_class_raster`` of ``classify_grid``'s attrs)."""
     from .._version import __version__
@@ -865,7 +797,7 @@ def classify_grid_chunked(
         info.update(info_out)
         tags = _tags(params, level, info, scheme, dict(zip(inputs.names, inputs.paths,
                                                            strict=True)), units, tile_shape)
-        writer = _Writer(out_path, tmp, grid, crop, scheme, tags)
+        writer = ClassRasterWriter(out_path, tmp, grid, scheme, tags, "classes.tif", crop)
         try:
             writer_args(writer)
             clock("assemble")
@@ -912,7 +844,7 @@ def _level1(inputs, p, uc_built, _duc, units, tile_shape, tmp, stats, clock):
     stats["provisional_components"] = searches.n_provisional
     shape = inputs.shape
 
-    def write(writer: _Writer) -> None:
+    def write(writer: ClassRasterWriter) -> None:
         for s0, s1 in iter_strips(shape, tile_shape[0] * tile_shape[1]):
             out = np.full((s1 - s0, shape[1]), v_rural, dtype=np.uint8)
             np.copyto(out, v_cluster, where=read_ucl(s0, s1, 0, shape[1]))
@@ -920,7 +852,7 @@ def _level1(inputs, p, uc_built, _duc, units, tile_shape, tmp, stats, clock):
             water = (bits.read(s0, s1, 0, shape[1]) & np.uint16(_BIT_WATER)) != 0
             water &= out == v_rural
             np.copyto(out, v_water, where=water)
-            writer.write(s0, out)
+            writer.write(s0, 0, out)
 
     return {"urban_centre_built_threshold": uc_built}, write
 
@@ -993,7 +925,7 @@ def _level2(inputs, p, uc_built, duc_built, units, tile_shape, tmp, stats, clock
     stats["provisional_components"] = searches.n_provisional
     ldr_bit = np.uint16(plan.bit(keys["ldr"]))
 
-    def write(writer: _Writer) -> None:
+    def write(writer: ClassRasterWriter) -> None:
         for s0, s1 in iter_strips(shape, strip_cells):
             out = np.zeros((s1 - s0, cols), dtype=np.uint8)
             uncl = np.ones(out.shape, dtype=bool)
@@ -1015,7 +947,7 @@ def _level2(inputs, p, uc_built, duc_built, units, tile_shape, tmp, stats, clock
             water = (b & np.uint16(_BIT_WATER)) != 0
             water &= out == c11
             np.copyto(out, c10, where=water)
-            writer.write(s0, out)
+            writer.write(s0, 0, out)
 
     return ({"urban_centre_built_threshold": uc_built,
              "dense_cluster_built_threshold": duc_built}, write)

@@ -57,6 +57,7 @@ from typing import Any
 
 import numpy as np
 
+from ..classes import NORDIC7
 from ..errors import ConfigError, InputError
 from ..typology.nordic7 import _REL_TOL as REL_TOL
 from ..typology.nordic7 import (
@@ -70,6 +71,7 @@ from ..typology.nordic7 import (
     window_cells,
     window_mean,
 )
+from ._writer import ClassRasterWriter
 from .components import RawGrid, _check_tile_shape, iter_strips, iter_tiles, label_tiled
 
 __all__ = ["classify_nordic7_tiled", "Nordic7TiledResult"]
@@ -508,65 +510,10 @@ def _cell_pass(inputs: _Inputs, store: _Store, p: Nordic7Params, tile_shape, uni
 # ---------------------------------------------------------------------------------------
 # output
 # ---------------------------------------------------------------------------------------
-class _Writer:
-    """Tiles into a plain GeoTIFF in the work folder, then one COG copy (atomic)."""
-
-    def __init__(self, path: Path, tmp: Path, grid: Any, tags: dict[str, str]) -> None:
-        import rasterio
-
-        from ..classes import NORDIC7
-        from ..grid import GridSpec
-
-        self.path, self.tags, self.scheme = path, tags, NORDIC7
-        rows, cols = grid.shape
-        # the CRS exactly as the in-memory path writes it (through rioxarray)
-        probe = GridSpec(grid.crs, grid.transform, (1, 1)).to_dataarray(
-            np.zeros((1, 1), dtype=np.uint8))
-        profile = {"driver": "GTiff", "height": rows, "width": cols, "count": 1,
-                   "dtype": "uint8", "crs": probe.rio.crs, "transform": grid.transform,
-                   "tiled": False, "compress": "NONE", "BIGTIFF": "IF_SAFER",
-                   "nodata": NORDIC7.nodata}
-        self.tmp_path = tmp / "place_types.tif"
-        self.dst = rasterio.open(self.tmp_path, "w", **profile)
-
-    def write(self, r0: int, c0: int, values: np.ndarray) -> None:
-        from rasterio.windows import Window
-
-        self.dst.write(values, 1, window=Window(c0, r0, values.shape[1], values.shape[0]))
-
-    def finish(self, overwrite: bool) -> Path:
-        import rasterio
-        from rasterio.shutil import copy as rio_copy
-
-        from ..errors import OutputError
-        from ..io_write import _hex_to_rgba, atomic_path
-
-        scheme = self.scheme
-        colormap = {code: _hex_to_rgba(scheme.colours[code]) for code in scheme.codes}
-        if scheme.nodata is not None:
-            colormap[scheme.nodata] = (0, 0, 0, 0)
-        self.dst.write_colormap(1, colormap)
-        self.dst.update_tags(**self.tags)
-        self.dst.set_band_description(1, scheme.name)
-        self.dst.close()
-        with atomic_path(self.path, overwrite) as tmp, rasterio.open(self.tmp_path) as src:
-            rio_copy(src, str(tmp), driver="COG", compress="DEFLATE", blocksize=256,
-                     overview_resampling="NEAREST", overviews="AUTO")
-            with rasterio.open(tmp) as chk:
-                if chk.count != 1:
-                    raise OutputError(str(self.path), "COG writer produced an unexpected layout")
-        return self.path
-
-    def close(self) -> None:
-        if not self.dst.closed:
-            self.dst.close()
-
-
 def _tags(params: Nordic7Params, metadata: dict[str, Any], sources: dict[str, Any],
           tile_shape: tuple[int, int]) -> dict[str, str]:
     """Tags the in-memory path writes (``write_class_raster`` of ``classify_nordic7``)."""
     from .._version import __version__
-    from ..classes import NORDIC7
 
     attrs = {
         "typology": "nordic7",
@@ -893,7 +840,8 @@ def classify_nordic7_tiled(
                          "service_minutes_computed": not have["service_minutes"]}
             sources = _sources(inputs, {**others, "landcover": landcover})
             tags = _tags(p, metadata0, sources, tile_shape)
-            writer = _Writer(out_path, tmp, inputs.grid, tags)
+            writer = ClassRasterWriter(out_path, tmp, inputs.grid, NORDIC7, tags,
+                                           "place_types.tif")
         else:
             tags = {}
             codes_mem = np.empty(shape, np.uint8)
