@@ -25,6 +25,7 @@ _LAZY: dict[str, str] = {
     "InputError": "pari_geo.errors",
     "ConfigError": "pari_geo.errors",
     "OutputError": "pari_geo.errors",
+    "SchedulerError": "pari_geo.errors",
     # ingest / grid / align
     "open_raster": "pari_geo.ingest",
     "open_units": "pari_geo.ingest",

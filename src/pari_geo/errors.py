@@ -6,7 +6,7 @@ is wrong, so that the command line can print it as one line.
 
 from __future__ import annotations
 
-__all__ = ["PariGeoError", "InputError", "ConfigError", "OutputError"]
+__all__ = ["PariGeoError", "InputError", "ConfigError", "OutputError", "SchedulerError"]
 
 
 class PariGeoError(Exception):
@@ -74,3 +74,18 @@ class OutputError(PariGeoError, OSError):
         self.file = str(file)
         self.problem = problem
         super().__init__(f"{self.file}: {problem}")
+
+
+class SchedulerError(PariGeoError, RuntimeError):
+    """A dask scheduler cannot be reached, or its workers failed a task for good.
+
+    Examples
+    --------
+    >>> str(SchedulerError("tcp://10.0.0.1:8786", "cannot connect (timed out)"))
+    'dask scheduler tcp://10.0.0.1:8786: cannot connect (timed out)'
+    """
+
+    def __init__(self, address: str, problem: str) -> None:
+        self.address = str(address)
+        self.problem = problem
+        super().__init__(f"dask scheduler {self.address}: {problem}")

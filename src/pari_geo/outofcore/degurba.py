@@ -61,6 +61,7 @@ import numpy as np
 from ..classes import DEGURBA_L1, DEGURBA_L2
 from ..config import DegurbaParams
 from ..errors import ConfigError, InputError
+from ..scheduler import TaskRunner, task_runner
 from ..typology.contiguity import fill_holes_by_part, queen_buffer
 from ..typology.degurba import (
     _IGNORE,
@@ -234,6 +235,14 @@ class _Summary:
         self.hi[i] = max(self.hi[i], float(hi))
         self.seen[i] = True
 
+    def merge(self, other: _Summary) -> None:
+        """Fold in the summary of other tiles."""
+        for i in range(3):
+            if other.seen[i]:
+                self.lo[i] = min(self.lo[i], other.lo[i])
+                self.hi[i] = max(self.hi[i], other.hi[i])
+                self.seen[i] = True
+
     def check(self, inputs: _Inputs, built_unit: str, land_unit: str) -> None:
         """The in-memory lean path's checks, on the same ``[min, max]`` summaries."""
         from ..grid import GridSpec
@@ -292,8 +301,13 @@ def _mask_key(t: float, b: float | None, w: int | None) -> _MaskKey:
 
 
 def _cell_pass(inputs: _Inputs, plan: _CellPlan, tmp: Path, tile_shape: tuple[int, int],
-               units: tuple[str, str], prefix: str) -> tuple[RawGrid, RawGrid, dict, _Summary]:
-    """Tests of every cell into ``bits`` (uint16) plus the float64 size layers, by tiles."""
+               units: tuple[str, str], prefix: str, run: TaskRunner | None = None
+               ) -> tuple[RawGrid, RawGrid, dict, _Summary]:
+    """Tests of every cell into ``bits`` (uint16) plus the float64 size layers, by tiles.
+
+    With a task runner (a dask cluster), each band of tiles is one task that opens the
+    inputs itself and writes its own windows of the scratch files.
+    """
     if len(plan.masks) > _MAX_MASKS:
         raise ValueError("too many distinct masks")
     shape = inputs.shape
@@ -301,6 +315,32 @@ def _cell_pass(inputs: _Inputs, plan: _CellPlan, tmp: Path, tile_shape: tuple[in
     pop_file = RawGrid(tmp / f"{prefix}pop.f64", shape, np.float64)
     smoothed = {w: RawGrid(tmp / f"{prefix}pop_w{w}.f64", shape, np.float64)
                 for w in plan.size_windows}
+    files = (bits, pop_file, smoothed)
+    tiles = list(iter_tiles(shape, tile_shape))
+    if run is None:
+        summaries = [_cell_tiles(inputs, plan, files, tiles, units)]
+    else:
+        bands: dict[int, list] = {}
+        for t in tiles:
+            bands.setdefault(t[0], []).append(t)
+        paths = tuple(os.path.abspath(p) for p in inputs.paths)
+        summaries = run(_cell_tiles, [(paths, plan, files, band, units)
+                                      for band in bands.values()])
+    summary = _Summary()
+    for part in summaries:
+        summary.merge(part)
+    return bits, pop_file, smoothed, summary
+
+
+def _cell_tiles(source: _Inputs | tuple[str, str, str], plan: _CellPlan,
+                files: tuple[RawGrid, RawGrid, dict], tiles: list, units: tuple[str, str]
+                ) -> _Summary:
+    """The cell tests of some tiles (one task); ``source`` open inputs or their paths."""
+    if not isinstance(source, _Inputs):
+        with _small_gdal_cache(), _Inputs(*source) as inputs:
+            return _cell_tiles(inputs, plan, files, tiles, units)
+    inputs = source
+    bits, pop_file, smoothed = files
     windows = {k[2] for k in plan.masks if k[2] is not None} | set(plan.size_windows)
     if plan.excl_window is not None:
         windows.add(plan.excl_window)
@@ -308,8 +348,8 @@ def _cell_pass(inputs: _Inputs, plan: _CellPlan, tmp: Path, tile_shape: tuple[in
     dthr = [k[0] for k in plan.masks if k[2] is None]
     bthr = list(dict.fromkeys(k[1] for k in plan.masks if k[1] is not None))
     summary = _Summary()
-    rows, cols = shape
-    for r0, r1, c0, c1 in iter_tiles(shape, tile_shape):
+    rows, cols = inputs.shape
+    for r0, r1, c0, c1 in tiles:
         R0, R1 = max(0, r0 - halo), min(rows, r1 + halo)
         C0, C1 = max(0, c0 - halo), min(cols, c1 + halo)
         pop, built, land = inputs.read(R0, R1, C0, C1)
@@ -352,7 +392,7 @@ def _cell_pass(inputs: _Inputs, plan: _CellPlan, tmp: Path, tile_shape: tuple[in
         for w, g in smoothed.items():
             g.write(r0, c0, smoothed_layers(w)[0][inner])
         del lay, codes, smooth_cache
-    return bits, pop_file, smoothed, summary
+    return summary
 
 
 def _bit_reader(bits: RawGrid, bit: int):
@@ -580,12 +620,13 @@ def _pairwise_sum_file(path: Path, n: int, chunk: int = 1 << 22) -> float:
 
 
 def _optimal_chunked(inputs: _Inputs, units, tile_shape, tmp: Path, density: float,
-                     size: float, contiguity: int) -> tuple[float, float]:
+                     size: float, contiguity: int, run: TaskRunner | None = None
+                     ) -> tuple[float, float]:
     sub = tmp / "optimal"
     sub.mkdir()
     key = _mask_key(density, None, None)
     plan = _CellPlan(masks=[key])
-    bits, pop, _, summary = _cell_pass(inputs, plan, sub, tile_shape, units, "")
+    bits, pop, _, summary = _cell_pass(inputs, plan, sub, tile_shape, units, "", run)
     summary.check(inputs, *units)
     comp = label_tiled(_bit_reader(bits, 1), contiguity, tile_shape=tile_shape, weights=pop,
                        shape=inputs.shape, workdir=sub)
@@ -615,7 +656,8 @@ def _optimal_chunked(inputs: _Inputs, units, tile_shape, tmp: Path, density: flo
     return mean, float(np.ceil(mean * 100.0) / 100.0)
 
 
-def _resolve_built(inputs, params, level, built_optimal_data, units, tile_shape, tmp):
+def _resolve_built(inputs, params, level, built_optimal_data, units, tile_shape, tmp,
+                   run=None):
     info: dict[str, Any] = {}
     uc, duc = params.UC_built_threshold, params.DUC_built_threshold
     wants = (uc == "optimal" and params.UC_built_criterium) or (
@@ -635,7 +677,7 @@ def _resolve_built(inputs, params, level, built_optimal_data, units, tile_shape,
             mean, value = optimal_built_threshold(opt, *args)
             del opt
         else:
-            mean, value = _optimal_chunked(inputs, units, tile_shape, tmp, *args)
+            mean, value = _optimal_chunked(inputs, units, tile_shape, tmp, *args, run=run)
         info = {"optimal_built_mean": mean, "optimal_built_threshold": value,
                 "optimal_built_data": "given" if built_optimal_data is not None
                 else "input grids"}
@@ -689,6 +731,7 @@ def classify_grid_chunked(
     built_optimal_data: tuple[Any, Any, Any] | None = None,
     buffer_m: float = 0.0,
     overwrite: bool = False,
+    scheduler: Any = None,
     **overrides: Any,
 ) -> ChunkedResult:
     """Classify a grid with the Degree of Urbanisation by tiles and write it as a COG.
@@ -723,12 +766,28 @@ def classify_grid_chunked(
     buffer_m : float, default 0
         Crop this many metres from every side of the result.
     overwrite : bool, default False
+    scheduler : str or distributed.Client, optional
+        Run the per-cell pass (reading the inputs and testing every cell: the largest
+        share of the time) as one dask task per band of tiles on this cluster (an
+        address such as ``"tcp://host:8786"``, or a client). The inputs and ``workdir``
+        must then be on storage every worker sees at the same path. Cluster labelling,
+        smoothing and the write run in this process. The result is byte-identical to the
+        run without a scheduler. A task whose worker dies is run again; if it cannot be
+        completed, :class:`~pari_geo.errors.SchedulerError` is raised and no output is
+        written.
     **overrides
         Any parameter of section 5, e.g. ``UC_density_threshold=1000``.
 
     Returns
     -------
     ChunkedResult
+
+    Raises
+    ------
+    InputError, ConfigError, OutputError
+        Bad inputs, parameters or output path (before anything is written).
+    SchedulerError
+        The scheduler cannot be reached, or a task failed on every attempt.
 
     Notes
     -----
@@ -776,7 +835,9 @@ def classify_grid_chunked(
     base = Path(workdir) if workdir is not None else out_path.parent
     base.mkdir(parents=True, exist_ok=True)
     with _small_gdal_cache(), _Inputs(population, built, land) as inputs, \
-            tempfile.TemporaryDirectory(prefix=".pari_geo_ooc_", dir=base) as tmpdir:
+            tempfile.TemporaryDirectory(prefix=".pari_geo_ooc_", dir=base) as tmpdir, \
+            task_runner(scheduler) as run_tasks:
+        tasks = None if scheduler is None else run_tasks
         tmp = Path(tmpdir)
         grid = inputs.grid
         crop = 0
@@ -788,12 +849,12 @@ def classify_grid_chunked(
         stats: dict[str, Any] = {"tile_shape": list(tile_shape)}
         clock = _Clock(stats)
         uc_b, duc_b, info = _resolve_built(inputs, params, level, built_optimal_data, units,
-                                           tile_shape, tmp)
+                                           tile_shape, tmp, tasks)
         scheme = (DEGURBA_L1 if level == 1 else DEGURBA_L2).with_codes(codes)
         clock("optimal_threshold")
         run = _level1 if level == 1 else _level2
         info_out, writer_args = run(inputs, params, uc_b, duc_b, units, tile_shape, tmp, stats,
-                                    clock)
+                                    clock, tasks)
         info.update(info_out)
         tags = _tags(params, level, info, scheme, dict(zip(inputs.names, inputs.paths,
                                                            strict=True)), units, tile_shape)
@@ -810,7 +871,7 @@ def classify_grid_chunked(
                              stats)
 
 
-def _level1(inputs, p, uc_built, _duc, units, tile_shape, tmp, stats, clock):
+def _level1(inputs, p, uc_built, _duc, units, tile_shape, tmp, stats, clock, run):
     v_centre, v_cluster, v_rural, v_water = _codes(p, 1)
     uc_w = p.UC_smooth_pop_window if p.UC_smooth_pop else None
     ucl_w = p.UCL_smooth_pop_window if p.UCL_smooth_pop else None
@@ -825,7 +886,7 @@ def _level1(inputs, p, uc_built, _duc, units, tile_shape, tmp, stats, clock):
                      r2023a=r2023a,
                      excl_window=uc_w if r2023a else None,
                      size_windows=tuple(sorted({w for w in (uc_w, ucl_w) if w is not None})))
-    bits, pop, smoothed, summary = _cell_pass(inputs, plan, tmp, tile_shape, units, "")
+    bits, pop, smoothed, summary = _cell_pass(inputs, plan, tmp, tile_shape, units, "", run)
     summary.check(inputs, *units)
     clock("cell_pass")
     uc_search = (plan.bit(uc_key), p.UC_contiguity_rule, smoothed[uc_w] if uc_w else pop)
@@ -857,7 +918,7 @@ def _level1(inputs, p, uc_built, _duc, units, tile_shape, tmp, stats, clock):
     return {"urban_centre_built_threshold": uc_built}, write
 
 
-def _level2(inputs, p, uc_built, duc_built, units, tile_shape, tmp, stats, clock):
+def _level2(inputs, p, uc_built, duc_built, units, tile_shape, tmp, stats, clock, run):
     c30, c23, c22, c21, c13, c12, c11, c10 = _codes(p, 2)
     uc_b = uc_built if p.UC_built_criterium else None
     duc_b = duc_built if p.DUC_built_criterium else None
@@ -873,7 +934,7 @@ def _level2(inputs, p, uc_built, duc_built, units, tile_shape, tmp, stats, clock
                      water=(p.water_land_threshold, p.water_pop_threshold,
                             p.water_built_threshold),
                      r2023a=_is_r2023a(p))
-    bits, pop, _, summary = _cell_pass(inputs, plan, tmp, tile_shape, units, "")
+    bits, pop, _, summary = _cell_pass(inputs, plan, tmp, tile_shape, units, "", run)
     summary.check(inputs, *units)
     clock("cell_pass")
     order = [("uc", p.UC_contiguity_rule), ("duc", p.DUC_contiguity_rule),

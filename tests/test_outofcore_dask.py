@@ -1,0 +1,182 @@
+"""The tiled DEGURBA on a dask cluster: identical bytes, worker deaths, clear failures.
+
+A 2-process ``LocalCluster`` stands in for a real cluster (the workers read the inputs and
+write the scratch files from the same file system, as they would from shared storage).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from affine import Affine
+from helpers import write_tif
+
+from pari_geo.errors import ConfigError, SchedulerError
+from pari_geo.outofcore import classify_grid_chunked
+from pari_geo.scheduler import task_runner
+
+distributed = pytest.importorskip("distributed")
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _cluster(**config):
+    import dask
+
+    with dask.config.set(config):
+        return distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                        dashboard_address=":0")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with _cluster() as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    """A 1200 x 1200 grid of towns on land with a lake: many cell-pass tasks."""
+    d = tmp_path_factory.mktemp("synthetic")
+    rng = np.random.default_rng(3)
+    n = 1200
+    yy, xx = np.mgrid[0:n, 0:n]
+    pop = rng.gamma(0.3, 20.0, size=(n, n))
+    for cy, cx, s, h in zip(rng.integers(0, n, 40), rng.integers(0, n, 40),
+                            rng.uniform(2, 12, 40), rng.uniform(500, 6000, 40), strict=True):
+        pop += h * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * s * s))
+    land = np.full((n, n), 1e6)
+    land[500:560, 100:700] = 0.0
+    pop[500:560, 100:700] = 0.0
+    built = np.minimum(pop * 40.0, 1e6)
+    t = Affine(1000, 0, 3_000_000, 0, -1000, 3_000_000)
+    return {k: write_tif(d / f"{k}.tif", np.round(v).astype(np.float32), crs="EPSG:3035",
+                         transform=t)
+            for k, v in (("population", pop), ("built", built), ("land", land))}
+
+
+def _classify(paths, out, **kw):
+    return classify_grid_chunked(paths["population"], paths["built"], paths["land"],
+                                 out_path=out, **kw)
+
+
+# --------------------------------------------------------------------------------------
+# the task runner
+# --------------------------------------------------------------------------------------
+def test_in_process_runner_keeps_order():
+    with task_runner(None) as run:
+        assert run(divmod, [(7, 2), (9, 4), (1, 1)]) == [(3, 1), (2, 1), (1, 0)]
+        assert run(divmod, []) == []
+
+
+def test_runner_on_cluster_keeps_order(cluster):
+    with task_runner(cluster.scheduler_address) as run:
+        assert run(divmod, [(i, 3) for i in range(20)]) == [divmod(i, 3) for i in range(20)]
+
+
+def test_unreachable_scheduler_is_a_clear_error(belgium, tmp_path, monkeypatch):
+    monkeypatch.setenv("PARI_GEO_SCHEDULER_TIMEOUT", "1s")
+    out = tmp_path / "out.tif"
+    with pytest.raises(SchedulerError, match=r"tcp://127\.0\.0\.1:9: cannot connect"):
+        _classify(belgium, out, scheduler="tcp://127.0.0.1:9")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("bad", [42, "", "   "])
+def test_scheduler_of_the_wrong_kind(belgium, tmp_path, bad):
+    with pytest.raises(ConfigError, match="scheduler"):
+        _classify(belgium, tmp_path / "out.tif", scheduler=bad)
+    assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------------------
+# identical results
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("level", "tile", "kw"),
+    [
+        (2, (7, 5), {}),
+        (1, (37, 23), {}),
+        (2, (64, 64), {"UC_built_threshold": "optimal", "DUC_built_threshold": "optimal"}),
+        (1, (50, 41), {"UC_smooth_pop": True, "UCL_smooth_pop": True}),
+        (2, (41, 37), {"preset": "degurba_2023"}),
+    ],
+)
+def test_belgium_byte_identical_on_a_cluster(belgium, tmp_path, cluster, level, tile, kw):
+    kw = dict(kw)
+    params = kw.pop("preset", None)
+    here = _classify(belgium, tmp_path / "here.tif", level=level, tile_shape=tile,
+                     params=params, **kw)
+    there = _classify(belgium, tmp_path / "there.tif", level=level, tile_shape=tile,
+                      params=params, scheduler=cluster.scheduler_address, **kw)
+    assert _sha(here.path) == _sha(there.path)
+    assert here.counts == there.counts
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["here.tif", "there.tif"]
+
+
+def test_client_object_is_accepted(belgium, tmp_path, cluster):
+    with distributed.Client(cluster, set_as_default=False) as client:
+        res = _classify(belgium, tmp_path / "a.tif", tile_shape=(90, 80), scheduler=client)
+        assert client.status == "running"  # a caller's client is left open
+    ref = _classify(belgium, tmp_path / "b.tif", tile_shape=(90, 80))
+    assert _sha(res.path) == _sha(ref.path)
+
+
+# --------------------------------------------------------------------------------------
+# worker deaths
+# --------------------------------------------------------------------------------------
+def _kill_workers_while_running(address: str, future, *, max_kills: int) -> int:
+    """SIGKILL workers that are processing cell-pass tasks until the run ends."""
+    kills = 0
+    killed: set[str] = set()
+    with distributed.Client(address, set_as_default=False) as spy:
+        while not future.done() and kills < max_kills:
+            busy = [w for w, keys in spy.processing().items()
+                    if w not in killed and any("_cell_tiles" in str(k) for k in keys)]
+            if busy:
+                try:
+                    pids = spy.run(os.getpid, workers=busy[:1])
+                except (OSError, distributed.comm.CommClosedError):
+                    continue  # the worker went away meanwhile
+                for worker, pid in pids.items():
+                    os.kill(pid, signal.SIGKILL)
+                    killed.add(worker)
+                    kills += 1
+            time.sleep(0.005)
+    return kills
+
+
+def test_killed_worker_run_completes_identical(synthetic, tmp_path):
+    ref = _classify(synthetic, tmp_path / "ref.tif", tile_shape=(8, 1200))
+    with _cluster() as cl, ThreadPoolExecutor(1) as pool:
+        fut = pool.submit(_classify, synthetic, tmp_path / "dask.tif", tile_shape=(8, 1200),
+                          scheduler=cl.scheduler_address)
+        kills = _kill_workers_while_running(cl.scheduler_address, fut, max_kills=1)
+        res = fut.result(timeout=300)
+    assert kills == 1
+    assert _sha(res.path) == _sha(ref.path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dask.tif", "ref.tif"]
+
+
+def test_worker_deaths_beyond_retries_fail_cleanly(synthetic, tmp_path):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out = out_dir / "classes.tif"
+    with _cluster(**{"distributed.scheduler.allowed-failures": 0}) as cl, \
+            ThreadPoolExecutor(1) as pool:
+        fut = pool.submit(_classify, synthetic, out, tile_shape=(8, 1200),
+                          scheduler=cl.scheduler_address)
+        kills = _kill_workers_while_running(cl.scheduler_address, fut, max_kills=5)
+        with pytest.raises(SchedulerError, match="worker died.*no output was written"):
+            fut.result(timeout=300)
+    assert kills >= 1
+    assert list(out_dir.iterdir()) == []  # neither the output nor the scratch folder
