@@ -96,6 +96,13 @@ def degurba() -> None:
     metavar="ROWSxCOLS",
     help="Tile of the tiled engine.",
 )
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="dask scheduler (tcp://host:8786): the tiled engine's per-cell pass runs on its "
+    "workers; inputs and output must be on storage all workers see.",
+)
 def degurba_grid(
     population,
     built,
@@ -114,6 +121,7 @@ def degurba_grid(
     engine,
     max_memory,
     tile,
+    scheduler,
 ) -> None:
     """Classify grid cells (level 1: 3/2/1/0, level 2: 30/23/22/21/13/12/11/10)."""
     from .classes import DEGURBA_L1, DEGURBA_L2
@@ -135,11 +143,22 @@ def degurba_grid(
     if values:
         params = params.with_settings([f"values={values}"])
     lvl = int(level)
+    if scheduler is not None:
+        from .errors import ConfigError
+
+        if engine == "memory":
+            raise ConfigError("--scheduler", "runs the tiled engine; it contradicts "
+                              "--engine memory", what="option")
+        if not scheduler.strip():
+            raise ConfigError("--scheduler", "must be an address such as tcp://host:8786",
+                              what="option")
+        engine = "tiled"
     if engine == "auto":
         engine = _auto_engine(population, budget)
     if engine == "tiled":
         _degurba_grid_tiled(population, built, land, lvl, params, built_unit, land_unit,
-                            buffer_m, out, map_path, table_path, overwrite, tile_shape)
+                            buffer_m, out, map_path, table_path, overwrite, tile_shape,
+                            scheduler)
         return
     da = classify_grid(
         population,
@@ -194,9 +213,11 @@ def _auto_engine(population, budget) -> str:
 
 
 def _degurba_grid_tiled(population, built, land, level, params, built_unit, land_unit,
-                        buffer_m, out, map_path, table_path, overwrite, tile_shape) -> None:
+                        buffer_m, out, map_path, table_path, overwrite, tile_shape,
+                        scheduler=None) -> None:
     """``degurba grid`` through :func:`pari_geo.outofcore.classify_grid_chunked`."""
     from .classes import DEGURBA_L1, DEGURBA_L2
+    from .ingest import read_overview
     from .io_write import atomic_files, write_table
     from .outofcore import classify_grid_chunked
     from .report import population_by_class_from_files
@@ -209,33 +230,16 @@ def _degurba_grid_tiled(population, built, land, level, params, built_unit, land
         res = classify_grid_chunked(
             population, built, land, out_path=tmp[Path(out)], level=level, params=params,
             tile_shape=tile_shape, built_unit=built_unit, land_unit=land_unit,
-            buffer_m=buffer_m, overwrite=True,
+            buffer_m=buffer_m, overwrite=True, scheduler=scheduler,
         )
         if table_path:
             table = population_by_class_from_files(res.path, population, scheme)
             write_table(table, tmp[Path(table_path)])
         if map_path:
-            _write_map(_overview(res.path), scheme, tmp[Path(map_path)], False)
+            _write_map(read_overview(res.path), scheme, tmp[Path(map_path)], False)
     counts = {int(k): int(v) for k, v in sorted(res.counts.items()) if v}
     click.echo(f"wrote {out} (tiled, {tile_shape[0]}x{tile_shape[1]}): "
                + ", ".join(f"{k}: {v}" for k, v in counts.items()))
-
-
-def _overview(path, max_side: int = 2000):
-    """The class raster read at most ``max_side`` cells wide/high (nearest), for a map."""
-    import rasterio
-    from rasterio.enums import Resampling
-    from rasterio.windows import Window
-
-    from .grid import GridSpec
-
-    with rasterio.open(path) as src:
-        f = max(1, -(-max(src.width, src.height) // max_side))
-        shape = (max(1, src.height // f), max(1, src.width // f))
-        window = Window(0, 0, min(src.width, shape[1] * f), min(src.height, shape[0] * f))
-        data = src.read(1, window=window, out_shape=shape, resampling=Resampling.nearest)
-        transform = src.transform * src.transform.scale(f, f)
-        return GridSpec(src.crs, transform, shape).to_dataarray(data, name="classes")
 
 
 def _unique(a):
@@ -335,15 +339,31 @@ def degurba_units(
 @click.argument("run_file", type=_PATH)
 @click.option("--overwrite", is_flag=True, help="Replace the output folder if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def classify(run_file, overwrite, quiet) -> None:
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", "memory", "tiled"]),
+    default=None,
+    help="In memory or tile by tile (identical classes) [default: [execution] engine, "
+    "else auto from the grid size and --max-memory].",
+)
+@click.option("--max-memory", default=None, metavar="SIZE",
+              help="Memory budget of the auto engine choice, e.g. 8GiB [default: half the RAM].")
+@click.option("--tile", default=None, metavar="ROWSxCOLS",
+              help="Tile of the tiled engine [default: 1024x1024].")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="dask scheduler (tcp://host:8786) for the tiled DEGURBA; inputs and "
+              "output must be on storage all workers see.")
+def classify(run_file, overwrite, quiet, engine, max_memory, tile, scheduler) -> None:
     """Run a classification described by a TOML run file."""
     from .pipeline import run_classification
     from .runconfig import load_run
 
+    execution = _execution_options(engine, max_memory, tile, scheduler)
     cfg = load_run(run_file)
-    result = run_classification(cfg, overwrite=overwrite, progress=not quiet)
+    result = run_classification(cfg, overwrite=overwrite, progress=not quiet,
+                                execution=execution)
     table = result["table"]
-    click.echo(f"wrote {result['out_dir']}")
+    click.echo(f"wrote {result['out_dir']} ({result['engine']} engine)")
     for row in table.itertuples():
         click.echo(
             f"  {row.code:>3} {row.name:<32} {row.cells:>8} cells "
@@ -355,18 +375,42 @@ def classify(run_file, overwrite, quiet) -> None:
 @click.argument("run_file", type=_PATH)
 @click.option("--overwrite", is_flag=True, help="Replace the output folder if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def run(run_file, overwrite, quiet) -> None:
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", "memory", "tiled"]),
+    default=None,
+    help="In memory or tile by tile (identical classes) [default: [execution] engine, "
+    "else auto from the grid size and --max-memory].",
+)
+@click.option("--max-memory", default=None, metavar="SIZE",
+              help="Memory budget of the auto engine choice, e.g. 8GiB [default: half the RAM].")
+@click.option("--tile", default=None, metavar="ROWSxCOLS",
+              help="Tile of the tiled engine [default: 1024x1024].")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="dask scheduler (tcp://host:8786) for the tiled DEGURBA; inputs and "
+              "output must be on storage all workers see.")
+def run(run_file, overwrite, quiet, engine, max_memory, tile, scheduler) -> None:
     """Full run: place types, micro-clusters at every scale, tables, maps and a summary."""
     from .pipeline import run_pipeline
     from .runconfig import load_run
 
+    execution = _execution_options(engine, max_memory, tile, scheduler)
     cfg = load_run(run_file)
-    result = run_pipeline(cfg, overwrite=overwrite, progress=not quiet)
+    result = run_pipeline(cfg, overwrite=overwrite, progress=not quiet, execution=execution)
     clusters = result["clusters"]
     click.echo(f"wrote {result['out_dir']}")
     if len(clusters):
         for eps, at in clusters.groupby("scale_eps_m"):
             click.echo(f"  {eps:>7g} m: {len(at):>5} clusters, {int(at['hidden'].sum()):>4} hidden")
+
+
+def _execution_options(engine, max_memory, tile, scheduler) -> dict:
+    """The execution options given on the command line, validated."""
+    from .runconfig import validate_execution
+
+    given = {"engine": engine, "max_memory": max_memory, "tile": tile, "scheduler": scheduler}
+    return validate_execution({k: v for k, v in given.items() if v is not None},
+                              prefix="--", what="option")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,7 @@ from .errors import InputError
 from .grid import check_transform
 
 __all__ = [
+    "read_overview",
     "open_actors",
     "open_raster",
     "open_units",
@@ -469,3 +470,35 @@ def open_units(path_or_gdf: Any, *, id_col: str | None = None, layer: str | None
         )
         gdf.loc[invalid, gdf.geometry.name] = geom[invalid].make_valid()
     return gdf
+
+
+def read_overview(path: str | os.PathLike, max_side: int = 2000) -> Any:
+    """A class raster read at most ``max_side`` cells wide and high (nearest), for maps.
+
+    Every ``f``-th cell in each direction (``f`` the smallest integer factor that fits),
+    read through GDAL's overviews where the file has them, so a map of a grid larger
+    than memory costs a few megabytes.
+
+    Examples
+    --------
+    >>> from pari_geo.datasets import belgium_paths
+    >>> read_overview(belgium_paths()["population"], max_side=100).shape
+    (54, 75)
+    """
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.windows import Window
+
+    from .grid import GridSpec
+
+    try:
+        src = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as err:
+        raise InputError(str(path), "classes", f"cannot be opened as a raster ({err})") from None
+    with src:
+        f = max(1, -(-max(src.width, src.height) // max_side))
+        shape = (max(1, src.height // f), max(1, src.width // f))
+        window = Window(0, 0, min(src.width, shape[1] * f), min(src.height, shape[0] * f))
+        data = src.read(1, window=window, out_shape=shape, resampling=Resampling.nearest)
+        transform = src.transform * src.transform.scale(f, f)
+        return GridSpec(src.crs, transform, shape).to_dataarray(data, name="classes")

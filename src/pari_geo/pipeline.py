@@ -23,17 +23,167 @@ def _progress(enabled: bool, total: int, desc: str):
 
 
 def run_classification(
-    cfg: RunConfig, *, overwrite: bool = False, progress: bool = True
+    cfg: RunConfig,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+    execution: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Classify the run's grid and write raster, map, tables and provenance.
 
-    Returns a dict with the class raster (``"classes"``), the per-class table
-    (``"table"``), the unit table if units were given (``"units"``) and the written
-    output folder (``"out_dir"``).
+    The engine comes from the run file's ``[execution]`` section, updated by
+    ``execution`` (already validated, e.g. by
+    :func:`~pari_geo.runconfig.validate_execution`): ``"memory"``, ``"tiled"`` (grids
+    larger than memory, identical classes) or ``"auto"`` (from the grid size and
+    ``max_memory``); a ``scheduler`` runs the tiled DEGURBA's per-cell pass on a dask
+    cluster.
+
+    Returns a dict with the class raster (``"classes"``; ``None`` with the tiled
+    engine), the path of the written class raster (``"classes_path"``), the per-class
+    table (``"table"``), the unit table if units were given (``"units"``), the engine
+    used (``"engine"``) and the written output folder (``"out_dir"``).
     """
+    engine, tile, scheduler = execution_plan(cfg, execution)
+    if engine == "tiled":
+        return _run_tiled(cfg, overwrite=overwrite, progress=progress, tile=tile,
+                          scheduler=scheduler)
     if cfg.typology == "degurba":
-        return _run_degurba(cfg, overwrite=overwrite, progress=progress)
-    return _run_nordic7(cfg, overwrite=overwrite, progress=progress)
+        out = _run_degurba(cfg, overwrite=overwrite, progress=progress)
+    else:
+        out = _run_nordic7(cfg, overwrite=overwrite, progress=progress)
+    name = f"degurba_l{cfg.level}" if cfg.typology == "degurba" else "place_types"
+    return {**out, "classes_path": cfg.out_dir / f"{name}.tif", "engine": "memory"}
+
+
+#: in-memory bytes per grid cell of each typology (inputs, intermediates, result)
+BYTES_PER_CELL = {"degurba": 48, "nordic7": 160}
+
+
+def execution_plan(
+    cfg: RunConfig, execution: dict[str, Any] | None = None
+) -> tuple[str, tuple[int, int], str | None]:
+    """``(engine, tile, scheduler)`` of a run: its ``[execution]`` updated by ``execution``.
+
+    ``"auto"`` becomes ``"memory"`` when the grid's estimated in-memory size
+    (:data:`BYTES_PER_CELL`) fits ``max_memory`` (default: half the RAM), else
+    ``"tiled"``; a scheduler implies ``"tiled"``.
+    """
+    from .errors import ConfigError
+    from .memory import choose_engine
+
+    ex = {**cfg.execution, **(execution or {})}
+    engine = ex.get("engine", "auto")
+    scheduler = ex.get("scheduler")
+    tile = tuple(ex.get("tile", (1024, 1024)))
+    if scheduler is not None:
+        if engine == "memory":
+            raise ConfigError("scheduler", "runs the tiled engine; it contradicts engine "
+                              "'memory'", str(cfg.source), what="setting")
+        engine = "tiled"
+    if engine == "auto":
+        cells = _raster_cells(cfg.inputs["population"].path)
+        engine = "memory" if cells is None else choose_engine(
+            cells, budget=ex.get("max_memory"), bytes_per_cell=BYTES_PER_CELL[cfg.typology])
+    return engine, (int(tile[0]), int(tile[1])), scheduler
+
+
+def _raster_cells(path: Path) -> int | None:
+    """Cells of a raster, or None when it cannot be opened (the loader then says why)."""
+    import rasterio
+
+    try:
+        with rasterio.open(path) as src:
+            return int(src.width) * int(src.height)
+    except rasterio.errors.RasterioIOError:
+        return None
+
+
+def _run_tiled(cfg: RunConfig, *, overwrite: bool, progress: bool, tile: tuple[int, int],
+               scheduler: str | None) -> dict[str, Any]:
+    """The classification by tiles: raster, per-class table, map, provenance."""
+    from .classes import DEGURBA_L1, DEGURBA_L2, NORDIC7
+    from .config import stable_hash
+    from .errors import ConfigError
+    from .io_write import atomic_dir, write_table
+    from .report import population_by_class_from_files
+
+    file = str(cfg.source)
+    if "units" in cfg.inputs and cfg.outputs.get("units_table", True):
+        raise ConfigError("inputs.units", "tables by unit need the class raster in memory; "
+                          "with the tiled engine set outputs.units_table = false (and classify "
+                          "the units from the written raster), or use engine 'memory'", file)
+    if scheduler is not None and cfg.typology != "degurba":
+        raise ConfigError("scheduler", "a dask scheduler runs the tiled DEGURBA; the tiled "
+                          "nordic7 runs in this process (drop the scheduler)", file,
+                          what="setting")
+    resolved = cfg.to_dict()
+    tags = {"run_config": resolved, "run_config_hash": stable_hash(resolved)}
+    inp = cfg.inputs
+    with _progress(progress, 3, f"{cfg.typology} (tiled)") as bar, \
+            atomic_dir(cfg.out_dir, overwrite) as stage:
+        if cfg.typology == "degurba":
+            from .outofcore.degurba import classify_grid_chunked
+
+            params = _degurba_params(cfg)
+            name = f"degurba_l{cfg.level}"
+            res = classify_grid_chunked(
+                inp["population"].path, inp["built"].path, inp["land"].path,
+                out_path=stage / f"{name}.tif", level=cfg.level, params=params,
+                tile_shape=tile, built_unit=inp["built"].unit or "m2",
+                land_unit=inp["land"].unit or "m2", buffer_m=cfg.options.get("buffer_m", 0),
+                scheduler=scheduler, extra_tags=tags)
+            scheme = (DEGURBA_L1 if cfg.level == 1 else DEGURBA_L2).with_codes(
+                tuple(int(k) for k in json.loads(res.tags["CLASS_NAMES"])))
+        else:
+            from .outofcore.nordic7 import classify_nordic7_tiled
+            from .typology.classify import place_type_arguments
+
+            name = "place_types"
+            res = classify_nordic7_tiled(
+                inp["population"].path, **place_type_arguments(cfg),
+                out_path=stage / f"{name}.tif", tile_shape=tile, extra_tags=tags)
+            scheme = NORDIC7
+        bar.update(1)
+        table = population_by_class_from_files(res.path, inp["population"].path, scheme)
+        if cfg.outputs.get("table", True):
+            write_table(table, stage / f"{name}_population_by_class.csv")
+        if cfg.outputs.get("map", True):
+            _tiled_map(res.path, scheme, stage / f"{name}.png")
+        bar.update(1)
+        (stage / "provenance.json").write_text(json.dumps(
+            {"pari_geo_version": __version__, "run": resolved,
+             "classification": {k.lower(): v for k, v in res.tags.items()
+                                if k != "OUT_OF_CORE"}},
+            sort_keys=True, indent=2) + "\n")
+        bar.update(1)
+    return {"classes": None, "classes_path": cfg.out_dir / f"{name}.tif", "table": table,
+            "units": None, "engine": "tiled", "out_dir": cfg.out_dir}
+
+
+def _tiled_map(classes_path: Path, scheme, png: Path) -> None:
+    """A PNG map of a class raster on disk, drawn from an overview."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .ingest import read_overview
+    from .plot import plot_classes, save_figure
+
+    fig, ax = plt.subplots(figsize=(10, 7.5))
+    plot_classes(read_overview(classes_path), scheme, ax=ax)
+    save_figure(fig, png)
+    plt.close(fig)
+
+
+def _degurba_params(cfg: RunConfig):
+    """The run's DEGURBA parameters (preset plus overrides)."""
+    from .config import DegurbaParams
+
+    params = DegurbaParams.from_preset(cfg.preset) if cfg.preset else DegurbaParams()
+    return params.replace(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.parameters.items()}
+    )
 
 
 def _write_common(
@@ -104,14 +254,10 @@ def _write_common(
 
 def _run_degurba(cfg: RunConfig, *, overwrite: bool, progress: bool) -> dict[str, Any]:
     from .classes import DEGURBA_L1, DEGURBA_L2
-    from .config import DegurbaParams
     from .io_write import atomic_dir
     from .typology.degurba import classify_grid
 
-    params = DegurbaParams.from_preset(cfg.preset) if cfg.preset else DegurbaParams()
-    params = params.replace(
-        **{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.parameters.items()}
-    )
+    params = _degurba_params(cfg)
     inp = cfg.inputs
     with _progress(progress, 4, "degurba") as bar:
         classes = classify_grid(
@@ -188,7 +334,11 @@ RURAL_PLACE_TYPES = (4, 5, 6, 7)
 
 
 def run_pipeline(
-    cfg: RunConfig, *, overwrite: bool = False, progress: bool = True
+    cfg: RunConfig,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+    execution: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The full run: place types → micro-clusters at every scale → tables, maps, summary.
 
@@ -196,10 +346,24 @@ def run_pipeline(
     section. Everything is written into a staging folder that replaces ``outputs.dir``
     only when the whole run succeeded.
 
+    The full run keeps the place-type raster in memory (clusters take their dominant
+    place type and residents from it), so ``execution`` (or ``[execution]``) must allow
+    the in-memory engine: a grid over the memory budget, ``engine = "tiled"`` or a
+    scheduler are refused before any work, pointing to ``pari-geo classify``.
+
     Returns a dict with ``classes``, ``clusters`` (all scales), ``municipalities`` and
     ``out_dir``.
     """
     from .errors import ConfigError
+
+    engine, _, scheduler = execution_plan(cfg, execution)
+    if engine != "memory":
+        why = ("a dask scheduler runs the tiled engine" if scheduler is not None
+               else "the grid does not fit the memory budget (or engine 'tiled' was asked)")
+        raise ConfigError(
+            "execution", f"{why}, but the full run needs the place-type raster in memory; "
+            "classify large grids with `pari-geo classify` (tiled), or raise --max-memory",
+            str(cfg.source), what="setting")
 
     if cfg.clusters is None:
         raise ConfigError(
@@ -286,15 +450,11 @@ def run_pipeline(
 
 def _classify_degurba(cfg: RunConfig):
     from .align import align_to_grid
-    from .config import DegurbaParams
     from .grid import GridSpec
     from .ingest import open_raster
     from .typology.degurba import classify_grid
 
-    params = DegurbaParams.from_preset(cfg.preset) if cfg.preset else DegurbaParams()
-    params = params.replace(
-        **{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.parameters.items()}
-    )
+    params = _degurba_params(cfg)
     inp = cfg.inputs
     classes = classify_grid(
         inp["population"].path,

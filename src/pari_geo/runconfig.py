@@ -21,6 +21,16 @@ Example run file::
 
     [outputs]
     dir = "../out/belgium"
+
+    [execution]               # optional: how to run, never what comes out
+    engine = "auto"           # "memory", "tiled" or "auto" (from the grid size)
+    max_memory = "8GiB"       # budget of the automatic choice (default: half the RAM)
+    tile = "1024x1024"        # tiles of the tiled engine
+    scheduler = "tcp://scheduler:8786"   # a dask cluster for the tiled DEGURBA
+
+The ``[execution]`` settings change how a run is computed, not its results, so they are
+not part of the resolved configuration written into the outputs (outputs stay
+byte-identical whichever engine, tile or scheduler ran them).
 """
 
 from __future__ import annotations
@@ -106,6 +116,13 @@ _OUTPUT_KEYS = {
     "units_table": bool,
     "prefix": str,
 }
+_EXECUTION_KEYS = {
+    "engine": str,
+    "max_memory": (str, int),
+    "tile": (str, list),
+    "scheduler": str,
+}
+ENGINES = ("auto", "memory", "tiled")
 TYPOLOGIES = ("degurba", "nordic7")
 
 
@@ -139,6 +156,7 @@ class RunConfig:
     out_dir: Path
     outputs: dict[str, Any] = field(default_factory=dict)
     clusters: dict[str, Any] | None = None
+    execution: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Resolved configuration as plain data (written into every output)."""
@@ -209,7 +227,7 @@ def load_run(path: str | Path) -> RunConfig:
     file = str(path)
     data = load_toml(path)
     base = path.resolve().parent
-    _unknown("", data, ("inputs", "typology", "outputs", "clusters"), file)
+    _unknown("", data, ("inputs", "typology", "outputs", "clusters", "execution"), file)
     for section in ("inputs", "typology", "outputs"):
         if section not in data:
             raise ConfigError(section, "missing section", file)
@@ -285,9 +303,65 @@ def load_run(path: str | Path) -> RunConfig:
     out_dir = (out_dir if out_dir.is_absolute() else base / out_dir).resolve()
     outputs = {k: v for k, v in outs.items() if k != "dir"}
     clusters = _validate_clusters(data.get("clusters"), inputs, file)
+    execution = validate_execution(data.get("execution", {}), file)
     return RunConfig(
-        path, inputs, name, level, typ.get("preset"), params, options, out_dir, outputs, clusters
+        path, inputs, name, level, typ.get("preset"), params, options, out_dir, outputs, clusters,
+        execution,
     )
+
+
+def validate_execution(section: Any, file: str | None = None, prefix: str = "execution.",
+                       what: str = "key") -> dict[str, Any]:
+    """The ``[execution]`` settings, checked and normalised.
+
+    ``max_memory`` becomes bytes and ``tile`` a ``(rows, cols)`` pair. Also used for the
+    CLI options that override them (``prefix="--"``, ``what="option"``).
+
+    Examples
+    --------
+    >>> validate_execution({"engine": "tiled", "tile": "64x32", "max_memory": "1GiB"})
+    {'engine': 'tiled', 'tile': (64, 32), 'max_memory': 1073741824}
+    """
+    from .memory import parse_size, parse_tile
+
+    def name(key: str) -> str:
+        return f"{prefix}{key.replace('_', '-') if prefix == '--' else key}"
+
+    def err(key: str, problem: str) -> _ConfigError:
+        return _ConfigError(name(key), problem, file, what=what)
+
+    if not isinstance(section, dict):
+        raise err("", "must be a table")
+    for k, v in section.items():
+        if k not in _EXECUTION_KEYS:
+            raise err(k, f"unknown key (allowed: {', '.join(sorted(_EXECUTION_KEYS))})")
+        ok = isinstance(v, _EXECUTION_KEYS[k]) and not isinstance(v, bool)
+        if not ok:
+            raise err(k, f"must be {_type_name(_EXECUTION_KEYS[k])}, got {v!r}")
+    out: dict[str, Any] = {}
+    engine = section.get("engine")
+    if engine is not None:
+        if engine not in ENGINES:
+            raise err("engine", f"must be one of {ENGINES}, got {engine!r}")
+        out["engine"] = engine
+    if "tile" in section:
+        try:
+            out["tile"] = parse_tile(section["tile"], name("tile"), what)
+        except _ConfigError as e:
+            raise _ConfigError(e.key, e.problem, file, what=what) from None
+    if "max_memory" in section:
+        try:
+            out["max_memory"] = parse_size(section["max_memory"], name("max_memory"), what)
+        except _ConfigError as e:
+            raise _ConfigError(e.key, e.problem, file, what=what) from None
+    scheduler = section.get("scheduler")
+    if scheduler is not None:
+        if not scheduler.strip():
+            raise err("scheduler", "must be a scheduler address such as 'tcp://host:8786'")
+        if engine == "memory":
+            raise err("scheduler", "runs the tiled engine; it contradicts engine = 'memory'")
+        out["scheduler"] = scheduler.strip()
+    return out
 
 
 def _validate_clusters(section: Any, inputs: dict[str, LayerInput], file: str) -> dict | None:

@@ -76,6 +76,7 @@ from ..typology.degurba import (
     smooth_mean,
 )
 from ._writer import ClassRasterWriter
+from ._writer import extra_tags as _extra_tags
 from .components import RawGrid, TiledComponents, iter_strips, iter_tiles, label_tiled
 
 __all__ = ["classify_grid_chunked", "ChunkedResult"]
@@ -731,6 +732,7 @@ def classify_grid_chunked(
     built_optimal_data: tuple[Any, Any, Any] | None = None,
     buffer_m: float = 0.0,
     overwrite: bool = False,
+    extra_tags: dict[str, Any] | None = None,
     scheduler: Any = None,
     **overrides: Any,
 ) -> ChunkedResult:
@@ -766,6 +768,9 @@ def classify_grid_chunked(
     buffer_m : float, default 0
         Crop this many metres from every side of the result.
     overwrite : bool, default False
+    extra_tags : dict, optional
+        More metadata tags for the output (keys upper-cased; non-string values as JSON),
+        e.g. the resolved run configuration.
     scheduler : str or distributed.Client, optional
         Run the per-cell pass (reading the inputs and testing every cell: the largest
         share of the time) as one dask task per band of tiles on this cluster (an
@@ -858,6 +863,7 @@ def classify_grid_chunked(
         info.update(info_out)
         tags = _tags(params, level, info, scheme, dict(zip(inputs.names, inputs.paths,
                                                            strict=True)), units, tile_shape)
+        tags.update(_extra_tags(extra_tags))
         writer = ClassRasterWriter(out_path, tmp, grid, scheme, tags, "classes.tif", crop)
         try:
             writer_args(writer)

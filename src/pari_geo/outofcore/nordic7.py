@@ -72,6 +72,7 @@ from ..typology.nordic7 import (
     window_mean,
 )
 from ._writer import ClassRasterWriter
+from ._writer import extra_tags as _extra_tags
 from .components import RawGrid, _check_tile_shape, iter_strips, iter_tiles, label_tiled
 
 __all__ = ["classify_nordic7_tiled", "Nordic7TiledResult"]
@@ -557,6 +558,7 @@ def classify_nordic7_tiled(
     workdir: str | os.PathLike | None = None,
     out_path: str | os.PathLike | None = None,
     overwrite: bool = False,
+    extra_tags: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> Nordic7TiledResult:
     """Classify a grid into the seven Nordic place types by tiles (out of core).
@@ -595,6 +597,9 @@ def classify_nordic7_tiled(
         in-memory path plus ``OUT_OF_CORE``). Needs a georeferenced population. Without
         it the codes are returned in memory (``result.codes``).
     overwrite : bool, default False
+    extra_tags : dict, optional
+        More metadata tags for the output (keys upper-cased; non-string values as JSON),
+        e.g. the resolved run configuration.
     **overrides
         Any parameter of the ``nordic7`` table, e.g. ``urban_core_min_pop=10000``.
 
@@ -840,6 +845,7 @@ def classify_nordic7_tiled(
                          "service_minutes_computed": not have["service_minutes"]}
             sources = _sources(inputs, {**others, "landcover": landcover})
             tags = _tags(p, metadata0, sources, tile_shape)
+            tags.update(_extra_tags(extra_tags))
             writer = ClassRasterWriter(out_path, tmp, inputs.grid, NORDIC7, tags,
                                            "place_types.tif")
         else:

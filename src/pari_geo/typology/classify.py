@@ -187,8 +187,9 @@ def classify_nordic7(
     return da
 
 
-def classify_place_types(cfg) -> tuple[Any, np.ndarray]:
-    """Run ``nordic7`` from a validated run file; returns (classes, population values)."""
+def place_type_arguments(cfg) -> dict[str, Any]:
+    """Keyword arguments of ``classify_nordic7`` (and its tiled twin) from a run file,
+    all but the population."""
     from .nordic7 import Nordic7Params
 
     inp = cfg.inputs
@@ -208,8 +209,7 @@ def classify_place_types(cfg) -> tuple[Any, np.ndarray]:
             raise ConfigError(
                 "inputs.landcover.mapping", "must map class codes to 0..1", str(cfg.source)
             ) from None
-    classes = classify_nordic7(
-        inp["population"].path,
+    return dict(
         built=path("built"),
         land=path("land"),
         agri=path("agri"),
@@ -222,6 +222,12 @@ def classify_place_types(cfg) -> tuple[Any, np.ndarray]:
         land_unit=(inp["land"].unit or "share") if "land" in inp else "share",
         params=params,
     )
+
+
+def classify_place_types(cfg) -> tuple[Any, np.ndarray]:
+    """Run ``nordic7`` from a validated run file; returns (classes, population values)."""
+    inp = cfg.inputs
+    classes = classify_nordic7(inp["population"].path, **place_type_arguments(cfg))
     from ..align import align_to_grid
     from ..grid import GridSpec
     from ..ingest import open_raster
