@@ -132,13 +132,38 @@ def test_scheduler_is_for_the_tiled_degurba(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_full_run_refuses_what_needs_the_tiled_engine(tmp_path, capsys):
+def _fast_run_file(tmp_path, out):
+    text = _run_file(tmp_path, "ostergotland_run.toml", out=out).read_text()
+    text = text.replace("n_sim = 999", "n_sim = 19").replace(
+        "eps_m = [300, 1000, 5000, 20000]", "eps_m = [1000, 5000]")
+    p = tmp_path / f"{out}.toml"
+    p.write_text(text)
+    return p
+
+
+def test_full_run_with_the_tiled_engine_gives_the_same_results(tmp_path, capsys):
+    outs = {}
+    for engine in ("memory", "tiled"):
+        run_file = _fast_run_file(tmp_path, engine)
+        code, stdout, err = _run(["run", run_file, "--quiet", "--engine", engine,
+                                  "--tile", "100x77"], capsys)
+        assert code == 0, err
+        outs[engine] = tmp_path / engine
+    for name in ("municipalities.csv", "place_types_population_by_class.csv",
+                 "place_types_by_unit.csv", "clusters.parquet"):
+        assert (outs["memory"] / name).read_bytes() == (outs["tiled"] / name).read_bytes(), name
+    a, b = (_read(outs[e] / "place_types.tif") for e in ("memory", "tiled"))
+    np.testing.assert_array_equal(a[0], b[0])
+    assert {k for k in a[3] if a[3][k] != b[3].get(k)} <= {"RUN_CONFIG", "RUN_CONFIG_HASH"}
+
+
+def test_full_run_refuses_a_grid_over_the_budget_before_any_work(tmp_path, capsys):
     run_file = _run_file(tmp_path, "ostergotland_run.toml")
-    for options in (["--engine", "tiled"], ["--max-memory", "1KiB"],
-                    ["--scheduler", "tcp://127.0.0.1:9"]):
-        code, stdout, err = _run(["run", run_file, *options], capsys)
-        assert code == 2 and "pari-geo classify" in err, err
-        assert len(err.strip().splitlines()) == 1
+    code, stdout, err = _run(["run", run_file, "--max-memory", "1KiB"], capsys)
+    assert code == 2 and "pari-geo classify" in err and "budget" in err, err
+    assert len(err.strip().splitlines()) == 1
+    code, stdout, err = _run(["run", run_file, "--scheduler", "tcp://127.0.0.1:9"], capsys)
+    assert code == 2 and "nordic7" in err and "scheduler" in err, err
     assert not (tmp_path / "out").exists()
 
 

@@ -346,24 +346,24 @@ def run_pipeline(
     section. Everything is written into a staging folder that replaces ``outputs.dir``
     only when the whole run succeeded.
 
-    The full run keeps the place-type raster in memory (clusters take their dominant
-    place type and residents from it), so ``execution`` (or ``[execution]``) must allow
-    the in-memory engine: a grid over the memory budget, ``engine = "tiled"`` or a
-    scheduler are refused before any work, pointing to ``pari-geo classify``.
+    The engine is chosen as in :func:`run_classification`. With the tiled engine (or a
+    scheduler) the grid is classified by tiles, then the class raster (1 byte per cell)
+    and the residents (8) are loaded for the cluster statistics and tables: a grid whose
+    :data:`RUN_BYTES_PER_CELL` exceed the memory budget is refused before any work,
+    pointing to ``pari-geo classify``.
 
     Returns a dict with ``classes``, ``clusters`` (all scales), ``municipalities`` and
     ``out_dir``.
     """
     from .errors import ConfigError
 
-    engine, _, scheduler = execution_plan(cfg, execution)
-    if engine != "memory":
-        why = ("a dask scheduler runs the tiled engine" if scheduler is not None
-               else "the grid does not fit the memory budget (or engine 'tiled' was asked)")
-        raise ConfigError(
-            "execution", f"{why}, but the full run needs the place-type raster in memory; "
-            "classify large grids with `pari-geo classify` (tiled), or raise --max-memory",
-            str(cfg.source), what="setting")
+    engine, tile, scheduler = execution_plan(cfg, execution)
+    if engine == "tiled":
+        _check_run_fits(cfg, execution)
+        if scheduler is not None and cfg.typology != "degurba":
+            raise ConfigError("scheduler", "a dask scheduler runs the tiled DEGURBA; the "
+                              "tiled nordic7 runs in this process (drop the scheduler)",
+                              str(cfg.source), what="setting")
 
     if cfg.clusters is None:
         raise ConfigError(
@@ -387,7 +387,12 @@ def run_pipeline(
     steps = 3 + len(cfg.clusters["eps_m"])
     with _progress(progress, steps, "pari-geo run") as bar:
         bar.set_postfix_str("place types")
-        if cfg.typology == "nordic7":
+        if engine == "tiled":
+            classes, pop = _classify_tiled_in_memory(cfg, tile, scheduler)
+            scheme = (NORDIC7 if cfg.typology == "nordic7" else
+                      (DEGURBA_L1 if cfg.level == 1 else DEGURBA_L2))
+            name = "place_types" if cfg.typology == "nordic7" else f"degurba_l{cfg.level}"
+        elif cfg.typology == "nordic7":
             from .typology.classify import classify_place_types
 
             classes, pop = classify_place_types(cfg)
@@ -446,6 +451,68 @@ def run_pipeline(
         "municipalities": munis,
         "out_dir": cfg.out_dir,
     }
+
+
+#: bytes per cell the full run holds with the tiled engine (classes, residents, masks)
+RUN_BYTES_PER_CELL = 24
+
+
+def _check_run_fits(cfg: RunConfig, execution: dict[str, Any] | None) -> None:
+    """Refuse, before any work, a full run whose class raster cannot be held in memory."""
+    from .errors import ConfigError
+    from .memory import default_budget
+
+    ex = {**cfg.execution, **(execution or {})}
+    budget = ex.get("max_memory") or default_budget()
+    cells = _raster_cells(cfg.inputs["population"].path)
+    if cells is not None and cells * RUN_BYTES_PER_CELL > budget:
+        raise ConfigError(
+            "execution", f"the full run holds the class raster and residents in memory "
+            f"(about {cells * RUN_BYTES_PER_CELL / 2**30:.1f} GiB for {cells:,} cells), more "
+            f"than the budget of {budget / 2**30:.1f} GiB; classify the grid with "
+            "`pari-geo classify` (tiled) or raise --max-memory", str(cfg.source),
+            what="setting")
+
+
+def _classify_tiled_in_memory(cfg: RunConfig, tile: tuple[int, int], scheduler: str | None):
+    """Classify by tiles into a scratch file, then load classes and residents."""
+    import tempfile
+
+    import rasterio
+
+    from .align import align_to_grid
+    from .grid import GridSpec
+    from .ingest import open_raster
+
+    out = cfg.out_dir
+    base = next(p for p in (out.parent, *out.parents) if p.exists())
+    inp = cfg.inputs
+    with tempfile.TemporaryDirectory(prefix=".pari_geo_run_", dir=base) as tmp:
+        path = Path(tmp) / "classes.tif"
+        if cfg.typology == "degurba":
+            from .outofcore.degurba import classify_grid_chunked
+
+            classify_grid_chunked(
+                inp["population"].path, inp["built"].path, inp["land"].path, out_path=path,
+                level=cfg.level, params=_degurba_params(cfg), tile_shape=tile,
+                built_unit=inp["built"].unit or "m2", land_unit=inp["land"].unit or "m2",
+                scheduler=scheduler)
+        else:
+            from .outofcore.nordic7 import classify_nordic7_tiled
+            from .typology.classify import place_type_arguments
+
+            classify_nordic7_tiled(inp["population"].path, **place_type_arguments(cfg),
+                                   out_path=path, tile_shape=tile)
+        with rasterio.open(path) as src:
+            data = src.read(1)
+            tags = src.tags()
+            grid = GridSpec(src.crs, src.transform, data.shape)
+    classes = grid.to_dataarray(data, name="classes")
+    classes.attrs.update({k.lower(): (int(v) if k == "LEVEL" else v)
+                          for k, v in tags.items()
+                          if k not in ("OUT_OF_CORE", "CLASS_SCHEME", "AREA_OR_POINT")})
+    pop = align_to_grid(open_raster(inp["population"].path, "population"), grid, "count")
+    return classes, pop.values
 
 
 def _classify_degurba(cfg: RunConfig):
