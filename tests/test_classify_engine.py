@@ -124,14 +124,6 @@ def test_tiled_engine_refuses_unit_tables_before_any_work(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_scheduler_is_for_the_tiled_degurba(tmp_path, capsys):
-    run_file = _run_file(tmp_path, "ostergotland_nordic7.toml", drop_units=True)
-    code, stdout, err = _run(["classify", run_file, "--scheduler", "tcp://127.0.0.1:9"],
-                             capsys)
-    assert code == 2 and "scheduler" in err and "nordic7" in err
-    assert not (tmp_path / "out").exists()
-
-
 def _fast_run_file(tmp_path, out):
     text = _run_file(tmp_path, "ostergotland_run.toml", out=out).read_text()
     text = text.replace("n_sim = 999", "n_sim = 19").replace(
@@ -162,8 +154,9 @@ def test_full_run_refuses_a_grid_over_the_budget_before_any_work(tmp_path, capsy
     code, stdout, err = _run(["run", run_file, "--max-memory", "1KiB"], capsys)
     assert code == 2 and "pari-geo classify" in err and "budget" in err, err
     assert len(err.strip().splitlines()) == 1
-    code, stdout, err = _run(["run", run_file, "--scheduler", "tcp://127.0.0.1:9"], capsys)
-    assert code == 2 and "nordic7" in err and "scheduler" in err, err
+    code, stdout, err = _run(["run", run_file, "--max-memory", "1KiB", "--scheduler",
+                              "tcp://127.0.0.1:9"], capsys)
+    assert code == 2 and "budget" in err, err
     assert not (tmp_path / "out").exists()
 
 
@@ -202,3 +195,20 @@ def test_classify_and_degurba_grid_on_a_local_cluster(tmp_path, capsys, belgium)
     # identical but for the run file's own output folder written into the tags
     assert len(a) == len(b)
     shutil.rmtree(tmp_path / "dask")
+
+
+def test_place_types_on_a_local_cluster(tmp_path, capsys):
+    distributed = pytest.importorskip("distributed")
+    outs = {}
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster:
+        for where, extra in (("here", ["--engine", "tiled"]),
+                             ("dask", ["--scheduler", cluster.scheduler_address])):
+            run_file = _run_file(tmp_path, "ostergotland_nordic7.toml", drop_units=True,
+                                 out=where)
+            code, stdout, err = _run(["classify", run_file, "--quiet", "--tile", "29x31",
+                                      *extra], capsys)
+            assert code == 0, err
+            outs[where] = _read(tmp_path / where / "place_types.tif")
+    np.testing.assert_array_equal(outs["here"][0], outs["dask"][0])
+    assert outs["here"][3]["LAYERS_USED"] == outs["dask"][3]["LAYERS_USED"]

@@ -180,3 +180,66 @@ def test_worker_deaths_beyond_retries_fail_cleanly(synthetic, tmp_path):
             fut.result(timeout=300)
     assert kills >= 1
     assert list(out_dir.iterdir()) == []  # neither the output nor the scratch folder
+
+
+# --------------------------------------------------------------------------------------
+# the seven place types
+# --------------------------------------------------------------------------------------
+def _ostergotland_layers():
+    root = Path(__file__).resolve().parents[1] / "data" / "sample_grids" / "ostergotland"
+    return root / "population.tif", {
+        "built": root / "built_share.tif", "land": root / "land_share.tif",
+        "agri": root / "agri_share.tif", "commuting": root / "commuting_share.tif"}
+
+
+@pytest.mark.parametrize("tile", [(7, 5), (61, 40)])
+def test_place_types_byte_identical_on_a_cluster(tmp_path, cluster, tile):
+    from pari_geo.outofcore import classify_nordic7_tiled
+
+    pop, layers = _ostergotland_layers()
+    here = classify_nordic7_tiled(pop, **layers, out_path=tmp_path / "here.tif",
+                                  tile_shape=tile)
+    there = classify_nordic7_tiled(pop, **layers, out_path=tmp_path / "there.tif",
+                                   tile_shape=tile, scheduler=cluster.scheduler_address)
+    assert _sha(here.path) == _sha(there.path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["here.tif", "there.tif"]
+
+
+def test_place_types_bad_values_found_by_workers(tmp_path, cluster):
+    """A share outside 0..1 read by a worker is reported as in the in-process run."""
+    from pari_geo.errors import InputError
+    from pari_geo.outofcore import classify_nordic7_tiled
+
+    pop, layers = _ostergotland_layers()
+    import rasterio
+
+    with rasterio.open(layers["built"]) as src:
+        a = src.read(1)
+        profile = src.profile
+    a[10, 10] = 7.0
+    bad = tmp_path / "built.tif"
+    with rasterio.open(bad, "w", **profile) as dst:
+        dst.write(a, 1)
+    out = tmp_path / "out.tif"
+    with pytest.raises(InputError, match="built") as here:
+        classify_nordic7_tiled(pop, **{**layers, "built": bad}, out_path=out,
+                               tile_shape=(40, 40))
+    with pytest.raises(InputError, match="built") as there:
+        classify_nordic7_tiled(pop, **{**layers, "built": bad}, out_path=out,
+                               tile_shape=(40, 40), scheduler=cluster.scheduler_address)
+    assert str(here.value) == str(there.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["built.tif"]
+
+
+def test_place_types_in_memory_layer_with_a_scheduler_is_refused(tmp_path, cluster):
+    from pari_geo.outofcore import classify_nordic7_tiled
+
+    pop, layers = _ostergotland_layers()
+    import rasterio
+
+    with rasterio.open(layers["built"]) as src:
+        built = src.read(1)
+    with pytest.raises(ConfigError, match="scheduler.*built.*in memory"):
+        classify_nordic7_tiled(pop, **{**layers, "built": built}, out_path=tmp_path / "o.tif",
+                               scheduler=cluster.scheduler_address)
+    assert list(tmp_path.iterdir()) == []

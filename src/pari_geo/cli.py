@@ -351,7 +351,7 @@ def degurba_units(
 @click.option("--tile", default=None, metavar="ROWSxCOLS",
               help="Tile of the tiled engine [default: 1024x1024].")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
-              help="dask scheduler (tcp://host:8786) for the tiled DEGURBA; inputs and "
+              help="dask scheduler (tcp://host:8786) for the tiled engine; inputs and "
               "output must be on storage all workers see.")
 def classify(run_file, overwrite, quiet, engine, max_memory, tile, scheduler) -> None:
     """Run a classification described by a TOML run file."""
@@ -387,7 +387,7 @@ def classify(run_file, overwrite, quiet, engine, max_memory, tile, scheduler) ->
 @click.option("--tile", default=None, metavar="ROWSxCOLS",
               help="Tile of the tiled engine [default: 1024x1024].")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
-              help="dask scheduler (tcp://host:8786) for the tiled DEGURBA; inputs and "
+              help="dask scheduler (tcp://host:8786) for the tiled engine; inputs and "
               "output must be on storage all workers see.")
 def run(run_file, overwrite, quiet, engine, max_memory, tile, scheduler) -> None:
     """Full run: place types, micro-clusters at every scale, tables, maps and a summary."""

@@ -35,7 +35,7 @@ def run_classification(
     ``execution`` (already validated, e.g. by
     :func:`~pari_geo.runconfig.validate_execution`): ``"memory"``, ``"tiled"`` (grids
     larger than memory, identical classes) or ``"auto"`` (from the grid size and
-    ``max_memory``); a ``scheduler`` runs the tiled DEGURBA's per-cell pass on a dask
+    ``max_memory``); a ``scheduler`` runs the tiled engine's per-cell pass on a dask
     cluster.
 
     Returns a dict with the class raster (``"classes"``; ``None`` with the tiled
@@ -112,10 +112,6 @@ def _run_tiled(cfg: RunConfig, *, overwrite: bool, progress: bool, tile: tuple[i
         raise ConfigError("inputs.units", "tables by unit need the class raster in memory; "
                           "with the tiled engine set outputs.units_table = false (and classify "
                           "the units from the written raster), or use engine 'memory'", file)
-    if scheduler is not None and cfg.typology != "degurba":
-        raise ConfigError("scheduler", "a dask scheduler runs the tiled DEGURBA; the tiled "
-                          "nordic7 runs in this process (drop the scheduler)", file,
-                          what="setting")
     resolved = cfg.to_dict()
     tags = {"run_config": resolved, "run_config_hash": stable_hash(resolved)}
     inp = cfg.inputs
@@ -141,7 +137,8 @@ def _run_tiled(cfg: RunConfig, *, overwrite: bool, progress: bool, tile: tuple[i
             name = "place_types"
             res = classify_nordic7_tiled(
                 inp["population"].path, **place_type_arguments(cfg),
-                out_path=stage / f"{name}.tif", tile_shape=tile, extra_tags=tags)
+                out_path=stage / f"{name}.tif", tile_shape=tile, extra_tags=tags,
+                scheduler=scheduler)
             scheme = NORDIC7
         bar.update(1)
         table = population_by_class_from_files(res.path, inp["population"].path, scheme)
@@ -360,10 +357,6 @@ def run_pipeline(
     engine, tile, scheduler = execution_plan(cfg, execution)
     if engine == "tiled":
         _check_run_fits(cfg, execution)
-        if scheduler is not None and cfg.typology != "degurba":
-            raise ConfigError("scheduler", "a dask scheduler runs the tiled DEGURBA; the "
-                              "tiled nordic7 runs in this process (drop the scheduler)",
-                              str(cfg.source), what="setting")
 
     if cfg.clusters is None:
         raise ConfigError(
@@ -502,7 +495,7 @@ def _classify_tiled_in_memory(cfg: RunConfig, tile: tuple[int, int], scheduler: 
             from .typology.classify import place_type_arguments
 
             classify_nordic7_tiled(inp["population"].path, **place_type_arguments(cfg),
-                                   out_path=path, tile_shape=tile)
+                                   out_path=path, tile_shape=tile, scheduler=scheduler)
         with rasterio.open(path) as src:
             data = src.read(1)
             tags = src.tags()

@@ -26,7 +26,7 @@ Example run file::
     engine = "auto"           # "memory", "tiled" or "auto" (from the grid size)
     max_memory = "8GiB"       # budget of the automatic choice (default: half the RAM)
     tile = "1024x1024"        # tiles of the tiled engine
-    scheduler = "tcp://scheduler:8786"   # a dask cluster for the tiled DEGURBA
+    scheduler = "tcp://scheduler:8786"   # a dask cluster for the tiled engine
 
 The ``[execution]`` settings change how a run is computed, not its results, so they are
 not part of the resolved configuration written into the outputs (outputs stay

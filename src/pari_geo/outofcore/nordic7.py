@@ -59,6 +59,7 @@ import numpy as np
 
 from ..classes import NORDIC7
 from ..errors import ConfigError, InputError
+from ..scheduler import TaskRunner, task_runner
 from ..typology.nordic7 import _REL_TOL as REL_TOL
 from ..typology.nordic7 import (
     FALLBACKS,
@@ -153,6 +154,15 @@ class _Stats:
     def summary(self) -> np.ndarray:
         return np.array([self.lo, self.hi]) if self.seen else np.array([np.nan])
 
+    def merge(self, other: _Stats) -> None:
+        """Fold in the summary of other tiles."""
+        if other.seen:
+            self.lo = min(self.lo, other.lo)
+            self.hi = max(self.hi, other.hi)
+            self.seen = True
+        self.bad += other.bad
+        self.negative |= other.negative
+
 
 class _Layer:
     """One input layer read by windows as float64 (no-data as NaN)."""
@@ -163,6 +173,7 @@ class _Layer:
         self.source = source
         self.read = read
         self.is_file = is_file  # file or DataArray: the file-level checks apply
+        self.path: str | None = None  # set when read from a file (tasks reopen it)
         self.close = closer or (lambda: None)
         self.stats = _Stats()  # raw values as read
         self.conv = _Stats()  # values after unit conversion (share layers)
@@ -252,6 +263,7 @@ class _Inputs:
             self.cell_size_m = self.grid.cell_size_m
             self.layers["population"] = _Layer("population", fname, _raster_reader(src), True,
                                                src.close)
+            self.layers["population"].path = os.path.abspath(fname)
         elif _is_dataarray(obj):
             from ..ingest import as_dataarray
 
@@ -300,7 +312,9 @@ class _Inputs:
                     "the tiled path needs every layer on the population's grid (same CRS, "
                     "transform and shape); align it first (pari_geo.align.align_to_grid) or "
                     "use pari_geo.typology.classify.classify_nordic7")
-            return _Layer(name, fname, _raster_reader(src), True, src.close)
+            lay = _Layer(name, fname, _raster_reader(src), True, src.close)
+            lay.path = os.path.abspath(fname)
+            return lay
         if _is_dataarray(obj):
             from ..grid import GridSpec
             from ..ingest import as_dataarray
@@ -427,8 +441,59 @@ def _check_summaries(inputs: _Inputs, units: dict[str, str]) -> None:
 
 
 def _cell_pass(inputs: _Inputs, store: _Store, p: Nordic7Params, tile_shape, units,
-               mapping: dict[int, float] | None) -> dict[str, bool]:
-    """Per-cell layers and flags, tile by tile (the in-memory arithmetic, cell by cell)."""
+               mapping: dict[int, float] | None, run: TaskRunner | None = None
+               ) -> dict[str, bool]:
+    """Per-cell layers and flags, tile by tile (the in-memory arithmetic, cell by cell).
+
+    With a task runner (a dask cluster), each band of tiles is one task that reopens the
+    layer files and writes its windows of the scratch files; the layers' value
+    summaries come back and are merged here.
+    """
+    L = inputs.layers
+    have = {k: k in L for k in ("built", "land", "agri", "landcover", "commuting",
+                                 "service_minutes", "speed_kmh")}
+    tiles = list(iter_tiles(inputs.shape, tile_shape))
+    if run is None:
+        _cell_tiles(inputs, store, p, units, mapping, tiles)
+        return have
+    missing = [name for name, lay in L.items() if lay.path is None]
+    if missing:
+        raise ConfigError("scheduler", "the workers read every layer from a file; "
+                          f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                          "in memory (write it to shared storage first)", what="option")
+    for name, wanted in (("built", have["built"]),
+                         ("agri", have["agri"] or have["landcover"]),
+                         ("svc", have["service_minutes"]), ("speed", have["speed_kmh"])):
+        if wanted:
+            store.grid(name)  # created here: tasks only write into it
+    paths = {name: lay.path for name, lay in L.items()}
+    bands: dict[int, list] = {}
+    for t in tiles:
+        bands.setdefault(t[0], []).append(t)
+    parts = run(_cell_task, [(paths, store, p, units, mapping, band)
+                             for band in bands.values()])
+    for part in parts:
+        for name, (stats, conv, unknown) in part.items():
+            lay = L[name]
+            lay.stats.merge(stats)
+            lay.conv.merge(conv)
+            lay.unknown |= unknown
+    return have
+
+
+def _cell_task(paths: dict[str, str], store: _Store, p: Nordic7Params, units, mapping,
+               tiles: list) -> dict[str, tuple[_Stats, _Stats, set[int]]]:
+    """One task of the per-cell pass: reopen the layers, run the tiles, return summaries."""
+    others = {name: path for name, path in paths.items() if name != "population"}
+    with _Inputs(paths["population"], others, None) as inputs:
+        _cell_tiles(inputs, store, p, units, mapping, tiles)
+        return {name: (lay.stats, lay.conv, lay.unknown)
+                for name, lay in inputs.layers.items()}
+
+
+def _cell_tiles(inputs: _Inputs, store: _Store, p: Nordic7Params, units,
+                mapping: dict[int, float] | None, tiles: list) -> None:
+    """The per-cell work of some tiles."""
     from ..typology.nordic7 import agri_share_from_landcover
 
     r = inputs.cell_size_m
@@ -437,7 +502,7 @@ def _cell_pass(inputs: _Inputs, store: _Store, p: Nordic7Params, tile_shape, uni
     have = {k: k in L for k in ("built", "land", "agri", "landcover", "commuting",
                                  "service_minutes", "speed_kmh")}
     keys = np.array(sorted(mapping), dtype=np.int64) if mapping is not None else None
-    for r0, r1, c0, c1 in iter_tiles(inputs.shape, tile_shape):
+    for r0, r1, c0, c1 in tiles:
         pop = L["population"].read(r0, r1, c0, c1)
         L["population"].stats.add(pop)
         shape = pop.shape
@@ -505,7 +570,6 @@ def _cell_pass(inputs: _Inputs, store: _Store, p: Nordic7Params, tile_shape, uni
             speed = lay.read(r0, r1, c0, c1)
             lay.stats.add(speed)
             store.grid("speed").write(r0, c0, speed)
-    return have
 
 
 # ---------------------------------------------------------------------------------------
@@ -559,6 +623,7 @@ def classify_nordic7_tiled(
     out_path: str | os.PathLike | None = None,
     overwrite: bool = False,
     extra_tags: dict[str, Any] | None = None,
+    scheduler: Any = None,
     **overrides: Any,
 ) -> Nordic7TiledResult:
     """Classify a grid into the seven Nordic place types by tiles (out of core).
@@ -600,6 +665,14 @@ def classify_nordic7_tiled(
     extra_tags : dict, optional
         More metadata tags for the output (keys upper-cased; non-string values as JSON),
         e.g. the resolved run configuration.
+    scheduler : str or distributed.Client, optional
+        Run the per-cell pass (reading every layer and the per-cell arithmetic) as one
+        dask task per band of tiles on this cluster (an address such as
+        ``"tcp://host:8786"``, or a client). Every layer must then be a file, and the
+        files and ``workdir`` on storage every worker sees at the same path. The rest runs
+        in this process; the result is byte-identical to the run without a scheduler.
+        A task that cannot be completed raises
+        :class:`~pari_geo.errors.SchedulerError` and no output is written.
     **overrides
         Any parameter of the ``nordic7`` table, e.g. ``urban_core_min_pop=10000``.
 
@@ -613,7 +686,10 @@ def classify_nordic7_tiled(
         As the in-memory path (bad values, missing files, geographic CRS, cell size out of
         range), and for a layer not on the population's grid.
     ConfigError
-        Unknown parameter, bad unit, bad ``tile_shape``.
+        Unknown parameter, bad unit, bad ``tile_shape``; a scheduler with a layer given
+        in memory.
+    SchedulerError
+        The scheduler cannot be reached, or a task failed on every attempt.
 
     Examples
     --------
@@ -675,7 +751,8 @@ def classify_nordic7_tiled(
     else:
         base = None
     with _Inputs(population, others, cell_size_m) as inputs, \
-            tempfile.TemporaryDirectory(prefix=".pari_geo_n7_", dir=base) as tmpdir:
+            tempfile.TemporaryDirectory(prefix=".pari_geo_n7_", dir=base) as tmpdir, \
+            task_runner(scheduler) as run_tasks:
         if out_path is not None and inputs.grid is None:
             raise InputError(None, "population", "out_path needs a georeferenced population "
                              "(a raster file or a DataArray), not a bare array")
@@ -685,7 +762,8 @@ def classify_nordic7_tiled(
         r = inputs.cell_size_m
         area_km2 = (r / 1000.0) ** 2
         store = _Store(tmp, shape)
-        have = _cell_pass(inputs, store, p, tile_shape, units, mapping)
+        have = _cell_pass(inputs, store, p, tile_shape, units, mapping,
+                          None if scheduler is None else run_tasks)
         _check_summaries(inputs, units)
         stats: dict[str, Any] = {"tile_shape": list(tile_shape)}
         strip_cells = tile_shape[0] * tile_shape[1]
