@@ -115,12 +115,20 @@ def worker(args: argparse.Namespace) -> None:
     if out.exists():
         out.unlink()
     t_warm = time.perf_counter()
+    cluster = None
+    if args.mode == "dask":
+        from distributed import LocalCluster
+
+        cluster = LocalCluster(n_workers=args.dask_workers, threads_per_worker=1,
+                               processes=True, dashboard_address=":0")
+    scheduler = None if cluster is None else cluster.scheduler_address
     with tempfile.TemporaryDirectory() as d:  # warm-up: numba kernels, imports
-        if args.mode == "chunked":
+        if args.mode in ("chunked", "dask"):
             from pari_geo.outofcore.degurba import classify_grid_chunked
 
             classify_grid_chunked(bel["population"], bel["built"], bel["land"], level=2,
-                                  out_path=Path(d) / "w.tif", tile_shape=(64, 64))
+                                  out_path=Path(d) / "w.tif", tile_shape=(64, 64),
+                                  scheduler=scheduler)
         else:
             from pari_geo.classes import DEGURBA_L2
             from pari_geo.io_write import write_class_raster
@@ -133,11 +141,18 @@ def worker(args: argparse.Namespace) -> None:
     rss_after_warmup = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
     stats = {}
-    if args.mode == "chunked":
+    workers_kib = None
+    if args.mode in ("chunked", "dask"):
         res = classify_grid_chunked(paths["population"], paths["built"], paths["land"],
                                     level=2, out_path=out, tile_shape=tuple(args.tile),
-                                    workdir=args.workdir)
+                                    workdir=args.workdir, scheduler=scheduler)
         stats = res.stats
+        if cluster is not None:
+            from distributed import Client
+
+            with Client(cluster) as client:
+                workers_kib = list(client.run(_peak_kib).values())
+            cluster.close()
     else:
         da = classify_grid(paths["population"], paths["built"], paths["land"], level=2)
         write_class_raster(da, out, DEGURBA_L2)
@@ -147,8 +162,16 @@ def worker(args: argparse.Namespace) -> None:
     sha1, counts = raster_sha1(str(out))
     print(json.dumps({"mode": args.mode, "seconds": seconds, "warmup_seconds": warm,
                       "ru_maxrss_kib_after_warmup": rss_after_warmup,
-                      "ru_maxrss_kib": peak_kib, "sha1": sha1, "counts": counts,
+                      "ru_maxrss_kib": peak_kib, "workers_ru_maxrss_kib": workers_kib,
+                      "sha1": sha1, "counts": counts,
                       "stats": stats}))
+
+
+def _peak_kib() -> int:
+    """Peak RSS of the calling process in KiB (run on each dask worker)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def run_child(cmd: list[str]) -> dict:
@@ -178,10 +201,13 @@ def main() -> None:
     ap.add_argument("--tile", type=int, nargs=2, default=[1024, 1024])
     ap.add_argument("--memory", action="store_true", help="also run the in-memory path")
     ap.add_argument("--no-chunked", action="store_true")
+    ap.add_argument("--dask", action="store_true",
+                    help="also run on a local dask cluster (per-cell pass on its workers)")
+    ap.add_argument("--dask-workers", type=int, default=2)
     ap.add_argument("--keep-inputs", action="store_true")
     # worker mode
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--mode", choices=["chunked", "memory"], help=argparse.SUPPRESS)
+    ap.add_argument("--mode", choices=["chunked", "memory", "dask"], help=argparse.SUPPRESS)
     ap.add_argument("--inputs", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     ap.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -208,11 +234,13 @@ def main() -> None:
     }
     py = sys.executable
     me = str(Path(__file__).resolve())
-    modes = ([] if args.no_chunked else ["chunked"]) + (["memory"] if args.memory else [])
+    modes = (([] if args.no_chunked else ["chunked"]) + (["memory"] if args.memory else [])
+             + (["dask"] if args.dask else []))
     for mode in modes:
         out = work / f"out_{mode}_{args.rows}x{args.cols}.tif"
         cmd = [py, me, "--worker", "--mode", mode, "--inputs", str(inputs), "--out", str(out),
-               "--tile", *map(str, args.tile), "--workdir", str(work)]
+               "--tile", *map(str, args.tile), "--workdir", str(work),
+               "--dask-workers", str(args.dask_workers)]
         r = run_child(cmd)
         if "time_v_max_rss_kib" in r and r["time_v_max_rss_kib"]:
             r["peak_rss_gib"] = r["time_v_max_rss_kib"] / 2**20
@@ -221,6 +249,10 @@ def main() -> None:
     if "chunked" in record["runs"] and "memory" in record["runs"]:
         a, b = record["runs"]["chunked"], record["runs"]["memory"]
         record["identical"] = a.get("sha1") is not None and a.get("sha1") == b.get("sha1")
+    if "chunked" in record["runs"] and "dask" in record["runs"]:
+        a, b = record["runs"]["chunked"], record["runs"]["dask"]
+        record["dask_identical"] = (a.get("sha1") is not None
+                                    and a.get("sha1") == b.get("sha1"))
     record["machine"]["load_avg_end"] = os.getloadavg()
     res_path = HERE / "results.json"
     results = json.loads(res_path.read_text()) if res_path.exists() else []
