@@ -335,24 +335,36 @@ def degurba_units(
     )
 
 
+def _run_file_execution_options(command):
+    """``--engine/--max-memory/--tile/--scheduler`` of the run-file commands (they
+    override the run file's ``[execution]``)."""
+    options = [
+        click.option(
+            "--engine",
+            type=click.Choice(["auto", "memory", "tiled"]),
+            default=None,
+            help="In memory or tile by tile (identical classes) [default: [execution] "
+            "engine, else auto from the grid size and --max-memory].",
+        ),
+        click.option("--max-memory", default=None, metavar="SIZE",
+                     help="Memory budget of the auto engine choice, e.g. 8GiB "
+                     "[default: half the RAM]."),
+        click.option("--tile", default=None, metavar="ROWSxCOLS",
+                     help="Tile of the tiled engine [default: 1024x1024]."),
+        click.option("--scheduler", default=None, metavar="ADDRESS",
+                     help="dask scheduler (tcp://host:8786) for the tiled engine; inputs "
+                     "and output must be on storage all workers see."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @cli.command("classify")
 @click.argument("run_file", type=_PATH)
 @click.option("--overwrite", is_flag=True, help="Replace the output folder if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.option(
-    "--engine",
-    type=click.Choice(["auto", "memory", "tiled"]),
-    default=None,
-    help="In memory or tile by tile (identical classes) [default: [execution] engine, "
-    "else auto from the grid size and --max-memory].",
-)
-@click.option("--max-memory", default=None, metavar="SIZE",
-              help="Memory budget of the auto engine choice, e.g. 8GiB [default: half the RAM].")
-@click.option("--tile", default=None, metavar="ROWSxCOLS",
-              help="Tile of the tiled engine [default: 1024x1024].")
-@click.option("--scheduler", default=None, metavar="ADDRESS",
-              help="dask scheduler (tcp://host:8786) for the tiled engine; inputs and "
-              "output must be on storage all workers see.")
+@_run_file_execution_options
 def classify(run_file, overwrite, quiet, engine, max_memory, tile, scheduler) -> None:
     """Run a classification described by a TOML run file."""
     from .pipeline import run_classification
@@ -375,20 +387,7 @@ def classify(run_file, overwrite, quiet, engine, max_memory, tile, scheduler) ->
 @click.argument("run_file", type=_PATH)
 @click.option("--overwrite", is_flag=True, help="Replace the output folder if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.option(
-    "--engine",
-    type=click.Choice(["auto", "memory", "tiled"]),
-    default=None,
-    help="In memory or tile by tile (identical classes) [default: [execution] engine, "
-    "else auto from the grid size and --max-memory].",
-)
-@click.option("--max-memory", default=None, metavar="SIZE",
-              help="Memory budget of the auto engine choice, e.g. 8GiB [default: half the RAM].")
-@click.option("--tile", default=None, metavar="ROWSxCOLS",
-              help="Tile of the tiled engine [default: 1024x1024].")
-@click.option("--scheduler", default=None, metavar="ADDRESS",
-              help="dask scheduler (tcp://host:8786) for the tiled engine; inputs and "
-              "output must be on storage all workers see.")
+@_run_file_execution_options
 def run(run_file, overwrite, quiet, engine, max_memory, tile, scheduler) -> None:
     """Full run: place types, micro-clusters at every scale, tables, maps and a summary."""
     from .pipeline import run_pipeline
