@@ -69,8 +69,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=1)
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
-    from GOSTurban.UrbanRaster import urbanGriddedPop
     import numpy as np
+    from GOSTurban.UrbanRaster import urbanGriddedPop
 
     _install_shims()
     base_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -90,7 +90,7 @@ def main() -> None:
         "times_s": times,
         "peak_rss_mib": peak_kb / 1024,
         "baseline_rss_mib": base_kb / 1024,
-        "counts": {str(int(v)): int(c) for v, c in zip(vals, counts)},
+        "counts": {str(int(v)): int(c) for v, c in zip(vals, counts, strict=True)},
         "nan_cells": int(np.isnan(raster).sum()),
     }))
 

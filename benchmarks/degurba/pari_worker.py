@@ -118,7 +118,7 @@ def main() -> None:
         "delta_mib": (peak - baseline) / 2**20,
         "bytes_per_cell": (peak - baseline) / cells,
         "input_bytes_per_cell": None if input_bytes is None else input_bytes / cells,
-        "counts": {str(int(v)): int(c) for v, c in zip(vals, counts)},
+        "counts": {str(int(v)): int(c) for v, c in zip(vals, counts, strict=True)},
         "sha1": hashlib.sha1(np.ascontiguousarray(out).tobytes()).hexdigest(),
     }))
 

@@ -81,7 +81,9 @@ def run_worker(cmd: list[str]) -> dict:
 
 
 def machine() -> dict:
-    import numpy, scipy, numba  # noqa: E401
+    import numba
+    import numpy  # noqa: E401
+    import scipy
 
     cpu = platform.processor()
     try:
