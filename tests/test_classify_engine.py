@@ -164,6 +164,35 @@ def test_validate_execution_for_the_command_line():
     assert validate_execution({"tile": "8x4"}, prefix="--", what="option") == {"tile": (8, 4)}
     with pytest.raises(ConfigError, match="option '--max-memory'"):
         validate_execution({"max_memory": "x"}, prefix="--", what="option")
+    with pytest.raises(ConfigError, match="execution.tile"):
+        validate_execution({"tile": [1.5, 2]})
+
+
+def test_command_line_overrides_the_run_files_engine_choice(tmp_path):
+    from pari_geo.pipeline import execution_plan
+
+    cfg = load_run(_run_file(tmp_path, "belgium_degurba.toml", drop_units=True,
+                             extra='[execution]\nscheduler = "tcp://h:1"\n'))
+    assert execution_plan(cfg) == ("tiled", (1024, 1024), "tcp://h:1")
+    assert execution_plan(cfg, {"engine": "memory"}) == ("memory", (1024, 1024), None)
+    cfg = load_run(_run_file(tmp_path, "belgium_degurba.toml", drop_units=True, out="o2",
+                             extra='[execution]\nengine = "memory"\n'))
+    assert execution_plan(cfg, {"scheduler": "tcp://h:2"}) == ("tiled", (1024, 1024),
+                                                               "tcp://h:2")
+    assert execution_plan(cfg, {"tile": (8, 8)}) == ("memory", (8, 8), None)
+
+
+def test_tiled_provenance_matches_the_in_memory_one(tmp_path, capsys):
+    import json
+
+    prov = {}
+    for engine in ("memory", "tiled"):
+        run_file = _run_file(tmp_path, "belgium_degurba.toml", drop_units=True, out=engine)
+        code, stdout, err = _run(["classify", run_file, "--engine", engine, "--quiet"],
+                                 capsys)
+        assert code == 0, err
+        prov[engine] = json.loads((tmp_path / engine / "provenance.json").read_text())
+    assert prov["memory"]["classification"] == prov["tiled"]["classification"]
 
 
 # --------------------------------------------------------------------------------------

@@ -243,3 +243,36 @@ def test_place_types_in_memory_layer_with_a_scheduler_is_refused(tmp_path, clust
         classify_nordic7_tiled(pop, **{**layers, "built": built}, out_path=tmp_path / "o.tif",
                                scheduler=cluster.scheduler_address)
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------------------
+# review findings: relative paths, empty clusters, other protocols
+# --------------------------------------------------------------------------------------
+def test_relative_output_path_on_a_cluster(belgium, tmp_path, cluster, monkeypatch):
+    """Workers run in another folder: scratch paths must not be relative."""
+    ref = _classify(belgium, tmp_path / "ref.tif", tile_shape=(64, 64))
+    work = tmp_path / "here"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    res = _classify(belgium, "rel.tif", tile_shape=(64, 64),
+                    scheduler=cluster.scheduler_address)
+    assert _sha(work / "rel.tif") == _sha(ref.path)
+    assert res.counts == ref.counts
+    assert sorted(p.name for p in work.iterdir()) == ["rel.tif"]
+
+
+def test_scheduler_without_workers_is_a_clear_error(belgium, tmp_path, monkeypatch):
+    monkeypatch.setenv("PARI_GEO_SCHEDULER_TIMEOUT", "1s")
+    with (
+        distributed.LocalCluster(n_workers=0, processes=True, dashboard_address=":0") as cl,
+        pytest.raises(SchedulerError, match="has no workers"),
+    ):
+        _classify(belgium, tmp_path / "o.tif", scheduler=cl.scheduler_address)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unsupported_protocol_is_a_clear_error(belgium, tmp_path, monkeypatch):
+    monkeypatch.setenv("PARI_GEO_SCHEDULER_TIMEOUT", "1s")
+    with pytest.raises(SchedulerError, match=r"tls://127\.0\.0\.1:9: cannot connect"):
+        _classify(belgium, tmp_path / "o.tif", scheduler="tls://127.0.0.1:9")
+    assert list(tmp_path.iterdir()) == []

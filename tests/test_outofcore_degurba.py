@@ -200,6 +200,23 @@ def test_merge_rectangles_matches_brute_force():
 # ----------------------------------------------------------------------------------------
 # components against scipy
 # ----------------------------------------------------------------------------------------
+def test_raw_grid_writes_exactly_its_window(tmp_path):
+    """Positioned writes: full-width blocks, partial rows, dtype conversion, bounds."""
+    g = RawGrid(tmp_path / "w.raw", (4, 6), np.int16)
+    g.write(1, 0, np.full((2, 6), 7))  # full width: one write, converted to int16
+    g.write(0, 4, np.array([[1, 2]], np.int64))
+    g.write(3, 1, np.arange(3, dtype=np.int16)[None, :])
+    expect = np.zeros((4, 6), np.int16)
+    expect[1:3] = 7
+    expect[0, 4:6] = [1, 2]
+    expect[3, 1:4] = [0, 1, 2]
+    np.testing.assert_array_equal(np.fromfile(g.path, np.int16).reshape(4, 6), expect)
+    for r0, c0, shape in ((3, 0, (2, 1)), (0, 5, (1, 2)), (-1, 0, (1, 1))):
+        with pytest.raises(ValueError, match="outside"):
+            g.write(r0, c0, np.zeros(shape, np.int16))
+    g.write(0, 0, np.zeros((0, 3), np.int16))  # empty: nothing
+
+
 def test_raw_grid_and_tiling(tmp_path):
     g = RawGrid(tmp_path / "g.raw", (5, 7), np.float64)
     a = np.arange(35.0).reshape(5, 7)

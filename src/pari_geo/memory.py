@@ -20,6 +20,8 @@ from __future__ import annotations
 import os
 import re
 
+import numpy as np
+
 from .errors import ConfigError
 
 __all__ = [
@@ -79,9 +81,10 @@ def parse_tile(value: str | tuple[int, int] | list[int], key: str = "tile",
         if isinstance(value, str):
             parts = [int(p) for p in value.lower().replace("×", "x").split("x")]
         else:
-            parts = [int(p) for p in value]
-            if any(isinstance(p, bool) for p in value):
+            if any(isinstance(p, bool) or not isinstance(p, int | np.integer)
+                   for p in value):
                 raise ValueError
+            parts = [int(p) for p in value]
         if len(parts) == 1:
             parts = parts * 2
         rows, cols = parts

@@ -71,12 +71,19 @@ def execution_plan(
     from .errors import ConfigError
     from .memory import choose_engine
 
-    ex = {**cfg.execution, **(execution or {})}
+    given = execution or {}
+    ex = {**cfg.execution, **given}
+    # a choice on the command line overrides the run file's whole engine choice:
+    # ``--engine memory`` drops the file's scheduler, ``--scheduler`` the file's engine
+    if given.get("engine") == "memory" and "scheduler" not in given:
+        ex.pop("scheduler", None)
+    if "scheduler" in given and "engine" not in given:
+        ex.pop("engine", None)
     engine = ex.get("engine", "auto")
     scheduler = ex.get("scheduler")
     tile = tuple(ex.get("tile", (1024, 1024)))
     if scheduler is not None:
-        if engine == "memory":
+        if engine == "memory":  # both from one source, e.g. an execution dict
             raise ConfigError("scheduler", "runs the tiled engine; it contradicts engine "
                               "'memory'", str(cfg.source), what="setting")
         engine = "tiled"
@@ -149,12 +156,18 @@ def _run_tiled(cfg: RunConfig, *, overwrite: bool, progress: bool, tile: tuple[i
         bar.update(1)
         (stage / "provenance.json").write_text(json.dumps(
             {"pari_geo_version": __version__, "run": resolved,
-             "classification": {k.lower(): v for k, v in res.tags.items()
-                                if k != "OUT_OF_CORE"}},
+             "classification": _classification_attrs(res.tags)},
             sort_keys=True, indent=2) + "\n")
         bar.update(1)
     return {"classes": None, "classes_path": cfg.out_dir / f"{name}.tif", "table": table,
             "units": None, "engine": "tiled", "out_dir": cfg.out_dir}
+
+
+def _classification_attrs(tags: dict[str, str]) -> dict[str, Any]:
+    """The in-memory classification's attributes, back from a tiled raster's tags."""
+    skip = ("OUT_OF_CORE", "CLASS_SCHEME", "AREA_OR_POINT", "RUN_CONFIG", "RUN_CONFIG_HASH")
+    return {k.lower(): (int(v) if k == "LEVEL" else v) for k, v in tags.items()
+            if k not in skip}
 
 
 def _tiled_map(classes_path: Path, scheme, png: Path) -> None:
@@ -501,9 +514,7 @@ def _classify_tiled_in_memory(cfg: RunConfig, tile: tuple[int, int], scheduler: 
             tags = src.tags()
             grid = GridSpec(src.crs, src.transform, data.shape)
     classes = grid.to_dataarray(data, name="classes")
-    classes.attrs.update({k.lower(): (int(v) if k == "LEVEL" else v)
-                          for k, v in tags.items()
-                          if k not in ("OUT_OF_CORE", "CLASS_SCHEME", "AREA_OR_POINT")})
+    classes.attrs.update(_classification_attrs(tags))
     pop = align_to_grid(open_raster(inp["population"].path, "population"), grid, "count")
     return classes, pop.values
 

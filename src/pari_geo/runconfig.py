@@ -28,9 +28,12 @@ Example run file::
     tile = "1024x1024"        # tiles of the tiled engine
     scheduler = "tcp://scheduler:8786"   # a dask cluster for the tiled engine
 
-The ``[execution]`` settings change how a run is computed, not its results, so they are
-not part of the resolved configuration written into the outputs (outputs stay
-byte-identical whichever engine, tile or scheduler ran them).
+The ``[execution]`` settings change how a run is computed, not its results (the same
+classes cell for cell, the same tables and clusters), so they are not part of the resolved
+configuration written into the outputs. A raster made by the tiled engine records its
+tile shape in an ``OUT_OF_CORE`` tag; with a scheduler or without, it is byte-identical.
+Command-line options override the run file's: ``--engine memory`` drops its
+``scheduler``, ``--scheduler`` its ``engine``.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -70,10 +71,41 @@ def _connect(scheduler: Any) -> tuple[Any, bool]:
     timeout = os.environ.get("PARI_GEO_SCHEDULER_TIMEOUT", "10s")
     try:
         client = distributed.Client(address, timeout=timeout, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as err:
+    except (OSError, TimeoutError) as err:
         raise SchedulerError(address, f"cannot connect ({err or type(err).__name__}); "
                              "is the scheduler running and reachable?") from None
+    except Exception as err:  # unsupported or misconfigured protocol (tls://, ucx://)
+        raise SchedulerError(address, f"cannot connect ({type(err).__name__}: "
+                             f"{_first_line(err)}); for TLS or other security settings "
+                             "pass a configured distributed.Client instead") from None
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except (OSError, TimeoutError):
+        client.close()
+        raise SchedulerError(address, f"has no workers (none joined within {timeout})"
+                             ) from None
     return client, True
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err)
+    return text.splitlines()[0] if text else ""
+
+
+class _TaskError:
+    """A pari_geo error raised by a task, returned as a value (never retried)."""
+
+    def __init__(self, error: PariGeoError) -> None:
+        self.error = error
+
+
+def _guarded(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run a task; a :class:`PariGeoError` (bad input found by a worker) comes back as a
+    value, so dask neither retries the task nor logs it as a crash."""
+    try:
+        return fn(*args)
+    except PariGeoError as err:
+        return _TaskError(err)
 
 
 @contextlib.contextmanager
@@ -111,24 +143,41 @@ def task_runner(scheduler: Any = None) -> Iterator[TaskRunner]:
     def run(fn: Callable[..., Any], calls: Sequence[tuple]) -> list:
         if not calls:
             return []
-        futures = client.map(fn, *zip(*calls, strict=True), pure=False,
-                             retries=TASK_RETRIES)
+        futures = client.map(_guarded, [fn] * len(calls), *zip(*calls, strict=True),
+                             pure=False, retries=TASK_RETRIES,
+                             key=[f"{getattr(fn, '__name__', 'task')}-{uuid.uuid4().hex}"
+                                  for _ in calls])
         try:
-            return client.gather(futures)
-        except PariGeoError:
-            raise  # a task's own clear error (bad input found on a worker ...)
+            results = client.gather(futures)
         except Exception as err:
-            problem = _task_problem(err)
+            _settle(futures)
             raise SchedulerError(name, f"task {getattr(fn, '__name__', fn)} failed: "
-                                 f"{problem}; no output was written") from err
-        finally:
-            client.cancel(futures)
+                                 f"{_task_problem(err)}; no output was written") from err
+        for r in results:
+            if isinstance(r, _TaskError):
+                raise r.error  # a task's own clear error (bad input found by a worker)
+        return results
 
     try:
         yield run
     finally:
         if owned:
             client.close()
+
+
+def _settle(futures: list) -> None:
+    """Let the tasks still running finish (they write into scratch files the caller is
+    about to remove), then cancel the rest."""
+    import distributed
+
+    with contextlib.suppress(Exception):
+        distributed.wait(futures, timeout=SETTLE_SECONDS)
+    with contextlib.suppress(Exception):
+        futures[0].client.cancel(futures)
+
+
+#: seconds to wait for running tasks after a task failed for good
+SETTLE_SECONDS = 60
 
 
 def _task_problem(err: BaseException) -> str:

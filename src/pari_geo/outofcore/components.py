@@ -61,6 +61,13 @@ _STRUCTURE = {
 }
 
 
+def _pwrite_all(fd: int, buf: memoryview, offset: int) -> None:
+    """``os.pwrite`` until every byte is written."""
+    while len(buf):
+        n = os.pwrite(fd, buf, offset)
+        buf, offset = buf[n:], offset + n
+
+
 class RawGrid:
     """A 2-D array stored row-major in a raw file, read and written by windows.
 
@@ -113,15 +120,32 @@ class RawGrid:
             del mm
 
     def write(self, r0: int, c0: int, values: np.ndarray) -> None:
-        """Write ``values`` with its top-left cell at ``(r0, c0)``."""
+        """Write ``values`` with its top-left cell at ``(r0, c0)``.
+
+        Plain positioned writes of exactly the window's bytes (one per row, or one for
+        full-width rows), not a memory map: on a network file system a page written
+        through a map goes back whole, so two machines writing neighbouring windows
+        could undo each other's rows. The file is closed before returning, which on
+        NFS flushes the data for the next open.
+        """
         rows, cols = values.shape
         if rows == 0 or cols == 0:
             return
-        mm = self._map("r+", r0, r0 + rows)
+        width = self.shape[1]
+        if r0 < 0 or c0 < 0 or r0 + rows > self.shape[0] or c0 + cols > width:
+            raise ValueError(f"window ({r0}, {c0}) + {values.shape} outside {self.shape}")
+        data = np.ascontiguousarray(values, dtype=self.dtype)
+        item = self.dtype.itemsize
+        fd = os.open(self.path, os.O_WRONLY)
         try:
-            mm[:, c0:c0 + cols] = values
+            if cols == width:
+                _pwrite_all(fd, memoryview(data).cast("B"), r0 * width * item)
+            else:
+                for i in range(rows):
+                    _pwrite_all(fd, memoryview(data[i]).cast("B"),
+                                ((r0 + i) * width + c0) * item)
         finally:
-            del mm
+            os.close(fd)
 
     def reader(self) -> WindowReader:
         """The window reader of this grid."""

@@ -843,7 +843,7 @@ def classify_grid_chunked(
             tempfile.TemporaryDirectory(prefix=".pari_geo_ooc_", dir=base) as tmpdir, \
             task_runner(scheduler) as run_tasks:
         tasks = None if scheduler is None else run_tasks
-        tmp = Path(tmpdir)
+        tmp = Path(tmpdir).resolve()  # workers may run in another folder
         grid = inputs.grid
         crop = 0
         if buffer_m:

@@ -756,7 +756,7 @@ def classify_nordic7_tiled(
         if out_path is not None and inputs.grid is None:
             raise InputError(None, "population", "out_path needs a georeferenced population "
                              "(a raster file or a DataArray), not a bare array")
-        tmp = Path(tmpdir)
+        tmp = Path(tmpdir).resolve()  # workers may run in another folder
         shape = inputs.shape
         rows, cols = shape
         r = inputs.cell_size_m
