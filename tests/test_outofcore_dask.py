@@ -276,3 +276,37 @@ def test_unsupported_protocol_is_a_clear_error(belgium, tmp_path, monkeypatch):
     with pytest.raises(SchedulerError, match=r"tls://127\.0\.0\.1:9: cannot connect"):
         _classify(belgium, tmp_path / "o.tif", scheduler="tls://127.0.0.1:9")
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------------------
+# tiled labelling as tasks
+# --------------------------------------------------------------------------------------
+def _pickling_runner_in_reverse(fn, calls):
+    """Run tasks as a cluster would see them: arguments pickled, any order."""
+    import cloudpickle
+
+    out = [fn(*cloudpickle.loads(cloudpickle.dumps(args))) for args in reversed(calls)]
+    return out[::-1]
+
+
+@pytest.mark.parametrize("connectivity", [4, 8])
+@pytest.mark.parametrize("tile", [(1, 1), (7, 5), (3, 11), (40, 40)])
+def test_label_tiled_by_tasks_equals_sequential(tmp_path, connectivity, tile):
+    from scipy import ndimage
+
+    from pari_geo.outofcore.components import RawGrid, label_tiled
+
+    rng = np.random.default_rng(sum(tile) + connectivity)
+    m = rng.random((23, 31)) < 0.45
+    mask = RawGrid(tmp_path / "m.u1", m.shape, np.uint8)
+    mask.write(0, 0, m.astype(np.uint8))
+    w = rng.random(m.shape)
+    seq = label_tiled(m, connectivity, tile_shape=tile, weights=w)
+    par = label_tiled(mask, connectivity, tile_shape=tile, weights=w, workdir=tmp_path,
+                      run=_pickling_runner_in_reverse)
+    np.testing.assert_array_equal(par.labels(), seq.labels())
+    structure = ndimage.generate_binary_structure(2, 1 if connectivity == 4 else 2)
+    np.testing.assert_array_equal(par.labels(), ndimage.label(m, structure)[0])
+    np.testing.assert_array_equal(par.sums, seq.sums)
+    np.testing.assert_array_equal(par.counts, seq.counts)
+    np.testing.assert_array_equal(par.bbox, seq.bbox)

@@ -267,6 +267,7 @@ def label_tiled(
     shape: tuple[int, int] | None = None,
     workdir: str | os.PathLike | None = None,
     strip_cells: int | None = None,
+    run: Any = None,
 ) -> TiledComponents:
     """Label the connected components of a mask read tile by tile.
 
@@ -290,6 +291,12 @@ def label_tiled(
         Folder of the label file (a temporary folder by default, removed with the result).
     strip_cells : int, optional
         Cells per strip of the numbering pass (default: the tile's cell count).
+    run : TaskRunner, optional
+        Label the tiles as tasks of this runner (see :mod:`pari_geo.scheduler`), one per
+        band of tiles: each task labels its tiles and writes them to the label file
+        (``workdir`` must then be on storage the workers see, and ``mask`` a reader that
+        pickles, e.g. a :class:`RawGrid` or a function of one); seams are joined here
+        and the provisional ids shifted by a second round of tasks. Same result.
 
     Returns
     -------
@@ -330,38 +337,10 @@ def label_tiled(
     os.close(fd)
     raw = RawGrid(name, (rows, cols), np.int32)
 
-    parent = np.zeros(1024, dtype=np.int64)
-    n_ids = 0  # provisional ids used so far (1..n_ids)
-    prev_bottom = np.zeros(cols, dtype=np.int32)  # bottom row of the tile row above
-    cur_bottom = np.zeros(cols, dtype=np.int32)
-    right_col = np.zeros(0, dtype=np.int32)
-    cur_r0 = -1
-    for r0, r1, c0, c1 in iter_tiles((rows, cols), (tr, tc)):
-        if r0 != cur_r0:
-            if cur_r0 >= 0:
-                prev_bottom, cur_bottom = cur_bottom, prev_bottom
-                cur_bottom[:] = 0
-            cur_r0 = r0
-        m = np.asarray(read_mask(r0, r1, c0, c1), dtype=bool)
-        lab, n = ndimage.label(m, structure=structure, output=np.int32)
-        n = int(n)
-        if n:
-            lab[lab > 0] += n_ids
-            need = n_ids + n + 1
-            if need > parent.size:
-                grown = np.zeros(max(need, 2 * parent.size), dtype=np.int64)
-                grown[:parent.size] = parent
-                parent = grown
-            parent[n_ids + 1:n_ids + n + 1] = np.arange(n_ids + 1, n_ids + n + 1)
-            n_ids += n
-            if r0 > 0:
-                kern.seam_union(parent, prev_bottom, lab[0], c0, diagonal)
-            if c0 > 0:
-                kern.seam_union(parent, right_col, lab[:, 0], 0, diagonal)
-            raw.write(r0, c0, lab)
-        cur_bottom[c0:c1] = lab[-1]
-        right_col = lab[:, -1].copy()
-    del prev_bottom, cur_bottom, right_col
+    if run is not None:
+        parent, n_ids = _label_by_tasks(run, read_mask, structure, raw, (tr, tc), diagonal)
+    else:
+        parent, n_ids = _label_here(read_mask, structure, raw, (tr, tc), diagonal)
     parent = parent[:n_ids + 1]
     n_comp = int(kern.flatten_roots(parent))
     compact = np.zeros(n_ids + 1, dtype=np.int32)
@@ -381,6 +360,117 @@ def label_tiled(
     if owned is None:
         weakref.finalize(raw, _unlink, raw.path)
     return TiledComponents((rows, cols), int(connectivity), raw, lut, sums, counts, bbox)
+
+
+def _grow(parent: np.ndarray, need: int) -> np.ndarray:
+    if need <= parent.size:
+        return parent
+    grown = np.zeros(max(need, 2 * parent.size), dtype=np.int64)
+    grown[:parent.size] = parent
+    return grown
+
+
+def _label_band(read_mask: WindowReader, structure: np.ndarray, raw: RawGrid,
+                tiles: list) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray,
+                                           np.ndarray]]:
+    """One task: label tiles with local ids ``1..n``, write them, return the tile edges."""
+    out = []
+    for r0, r1, c0, c1 in tiles:
+        m = np.asarray(read_mask(r0, r1, c0, c1), dtype=bool)
+        lab, n = ndimage.label(m, structure=structure, output=np.int32)
+        if n:
+            raw.write(r0, c0, lab)
+        out.append((int(n), lab[0].copy(), lab[-1].copy(), lab[:, 0].copy(),
+                    lab[:, -1].copy()))
+    return out
+
+
+def _shift_band(raw: RawGrid, tiles: list) -> None:
+    """One task: add each tile's id offset to its labelled cells."""
+    for (r0, r1, c0, c1), offset in tiles:
+        lab = raw.read(r0, r1, c0, c1)
+        lab[lab > 0] += np.int32(offset)
+        raw.write(r0, c0, lab)
+
+
+def _label_by_tasks(run: Any, read_mask: WindowReader, structure: np.ndarray,
+                    raw: RawGrid, tile_shape: tuple[int, int], diagonal: bool
+                    ) -> tuple[np.ndarray, int]:
+    """:func:`_label_here` with the tiles labelled and shifted as tasks.
+
+    Provisional ids are offset in tile order and seams joined in tile order, exactly as
+    the sequential pass does, so the partition and the raster-order numbering are the
+    same.
+    """
+    rows, cols = raw.shape
+    bands: dict[int, list] = {}
+    for t in iter_tiles((rows, cols), tile_shape):
+        bands.setdefault(t[0], []).append(t)
+    parts = run(_label_band, [(read_mask, structure, raw, band) for band in bands.values()])
+    parent = np.zeros(1024, dtype=np.int64)
+    n_ids = 0
+    prev_bottom = np.zeros(cols, dtype=np.int32)
+    cur_bottom = np.zeros(cols, dtype=np.int32)
+    shifts: dict[int, list] = {}
+    for band, part in zip(bands.values(), parts, strict=True):
+        prev_bottom, cur_bottom = cur_bottom, prev_bottom
+        cur_bottom[:] = 0
+        right_col = np.zeros(0, dtype=np.int32)
+        for (r0, r1, c0, c1), (n, top, bottom, left, right) in zip(band, part, strict=True):
+            if n:
+                for edge in (top, bottom, left, right):
+                    edge[edge > 0] += n_ids
+                parent = _grow(parent, n_ids + n + 1)
+                parent[n_ids + 1:n_ids + n + 1] = np.arange(n_ids + 1, n_ids + n + 1)
+                if n_ids:
+                    shifts.setdefault(r0, []).append(((r0, r1, c0, c1), n_ids))
+                n_ids += n
+                if r0 > 0:
+                    kern.seam_union(parent, prev_bottom, top, c0, diagonal)
+                if c0 > 0:
+                    kern.seam_union(parent, right_col, left, 0, diagonal)
+            cur_bottom[c0:c1] = bottom
+            right_col = right
+    if shifts:
+        run(_shift_band, [(raw, tiles) for tiles in shifts.values()])
+    return parent, n_ids
+
+
+def _label_here(read_mask: WindowReader, structure: np.ndarray, raw: RawGrid,
+                tile_shape: tuple[int, int], diagonal: bool) -> tuple[np.ndarray, int]:
+    """Label tile by tile into ``raw`` with provisional ids, joining seams by union-find.
+
+    Returns the union-find ``parent`` array and the number of provisional ids.
+    """
+    rows, cols = raw.shape
+    parent = np.zeros(1024, dtype=np.int64)
+    n_ids = 0  # provisional ids used so far (1..n_ids)
+    prev_bottom = np.zeros(cols, dtype=np.int32)  # bottom row of the tile row above
+    cur_bottom = np.zeros(cols, dtype=np.int32)
+    right_col = np.zeros(0, dtype=np.int32)
+    cur_r0 = -1
+    for r0, r1, c0, c1 in iter_tiles((rows, cols), tile_shape):
+        if r0 != cur_r0:
+            if cur_r0 >= 0:
+                prev_bottom, cur_bottom = cur_bottom, prev_bottom
+                cur_bottom[:] = 0
+            cur_r0 = r0
+        m = np.asarray(read_mask(r0, r1, c0, c1), dtype=bool)
+        lab, n = ndimage.label(m, structure=structure, output=np.int32)
+        n = int(n)
+        if n:
+            lab[lab > 0] += n_ids
+            parent = _grow(parent, n_ids + n + 1)
+            parent[n_ids + 1:n_ids + n + 1] = np.arange(n_ids + 1, n_ids + n + 1)
+            n_ids += n
+            if r0 > 0:
+                kern.seam_union(parent, prev_bottom, lab[0], c0, diagonal)
+            if c0 > 0:
+                kern.seam_union(parent, right_col, lab[:, 0], 0, diagonal)
+            raw.write(r0, c0, lab)
+        cur_bottom[c0:c1] = lab[-1]
+        right_col = lab[:, -1].copy()
+    return parent, n_ids
 
 
 def _unlink(path: Path) -> None:

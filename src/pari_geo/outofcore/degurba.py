@@ -410,8 +410,9 @@ class _Searches:
     ``_mapped`` readers, which hold just the label file and one composite table).
     """
 
-    def __init__(self, bits: RawGrid, tile_shape, tmp: Path, plan: list[tuple]) -> None:
-        self.bits, self.tile_shape, self.tmp = bits, tile_shape, tmp
+    def __init__(self, bits: RawGrid, tile_shape, tmp: Path, plan: list[tuple],
+                 run: TaskRunner | None = None) -> None:
+        self.bits, self.tile_shape, self.tmp, self.run = bits, tile_shape, tmp, run
         self.remaining = [self.key(*k) for k in plan]
         self.done: dict[tuple, TiledComponents] = {}
         self.n_provisional: list[int] = []
@@ -428,7 +429,7 @@ class _Searches:
         if comp is None:
             comp = label_tiled(_bit_reader(self.bits, bit), int(contiguity),
                                tile_shape=self.tile_shape, weights=size,
-                               shape=self.bits.shape, workdir=self.tmp)
+                               shape=self.bits.shape, workdir=self.tmp, run=self.run)
             self.n_provisional.append(int(comp._lut.size - 1))
         if key in self.remaining:
             self.done[key] = comp
@@ -630,7 +631,7 @@ def _optimal_chunked(inputs: _Inputs, units, tile_shape, tmp: Path, density: flo
     bits, pop, _, summary = _cell_pass(inputs, plan, sub, tile_shape, units, "", run)
     summary.check(inputs, *units)
     comp = label_tiled(_bit_reader(bits, 1), contiguity, tile_shape=tile_shape, weights=pop,
-                       shape=inputs.shape, workdir=sub)
+                       shape=inputs.shape, workdir=sub, run=run)
     keep = comp.keep(size)
     read_keep = _mapped(comp, keep)
     n = 0
@@ -772,11 +773,12 @@ def classify_grid_chunked(
         More metadata tags for the output (keys upper-cased; non-string values as JSON),
         e.g. the resolved run configuration.
     scheduler : str or distributed.Client, optional
-        Run the per-cell pass (reading the inputs and testing every cell: the largest
-        share of the time) as one dask task per band of tiles on this cluster (an
-        address such as ``"tcp://host:8786"``, or a client). The inputs and ``workdir``
-        must then be on storage every worker sees at the same path. Cluster labelling,
-        smoothing and the write run in this process. The result is byte-identical to the
+        Run the per-cell pass (reading the inputs and testing every cell) and the tile
+        labelling of every cluster search as dask tasks, one per band of tiles, on this
+        cluster (an address such as ``"tcp://host:8786"``, or a client). The inputs and
+        ``workdir`` must then be on storage every worker sees at the same path. The
+        union-find across seams, the raster-order numbering and sums, edge smoothing, gap
+        filling and the write run in this process. The result is byte-identical to the
         run without a scheduler. A task whose worker dies is run again; if it cannot be
         completed, :class:`~pari_geo.errors.SchedulerError` is raised and no output is
         written.
@@ -898,7 +900,7 @@ def _level1(inputs, p, uc_built, _duc, units, tile_shape, tmp, stats, clock, run
     uc_search = (plan.bit(uc_key), p.UC_contiguity_rule, smoothed[uc_w] if uc_w else pop)
     ucl_search = (plan.bit(ucl_key), p.UCL_contiguity_rule,
                   smoothed[ucl_w] if ucl_w else pop)
-    searches = _Searches(bits, tile_shape, tmp, [uc_search, ucl_search])
+    searches = _Searches(bits, tile_shape, tmp, [uc_search, ucl_search], run)
     uc = searches.get(*uc_search)
     clock("labelling")
     centre = _urban_centres(uc, p, bits, tmp, stats)
@@ -947,7 +949,7 @@ def _level2(inputs, p, uc_built, duc_built, units, tile_shape, tmp, stats, clock
              ("sduc", p.SDUC_contiguity_rule), ("surb", p.SUrb_contiguity_rule),
              ("rc", p.RC_contiguity_rule)]
     s_args = {name: (plan.bit(keys[name]), conn, pop) for name, conn in order}
-    searches = _Searches(bits, tile_shape, tmp, [s_args[name] for name, _ in order])
+    searches = _Searches(bits, tile_shape, tmp, [s_args[name] for name, _ in order], run)
     shape = inputs.shape
     rows, cols = shape
     strip_cells = tile_shape[0] * tile_shape[1]

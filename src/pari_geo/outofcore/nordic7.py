@@ -666,11 +666,13 @@ def classify_nordic7_tiled(
         More metadata tags for the output (keys upper-cased; non-string values as JSON),
         e.g. the resolved run configuration.
     scheduler : str or distributed.Client, optional
-        Run the per-cell pass (reading every layer and the per-cell arithmetic) as one
-        dask task per band of tiles on this cluster (an address such as
-        ``"tcp://host:8786"``, or a client). Every layer must then be a file, and the
-        files and ``workdir`` on storage every worker sees at the same path. The rest runs
-        in this process; the result is byte-identical to the run without a scheduler.
+        Run the per-cell pass (reading every layer and the per-cell arithmetic) and the
+        tile labelling of settlements, holes, cores and patches as dask tasks, one per
+        band of tiles, on this cluster (an address such as ``"tcp://host:8786"``, or a
+        client). Every layer must then be a file, and the files and ``workdir`` on
+        storage every worker sees at the same path. The rest (seams, numbering, window
+        means, travel time, the write) runs in this process; the result is
+        byte-identical to the run without a scheduler.
         A task that cannot be completed raises
         :class:`~pari_geo.errors.SchedulerError` and no output is written.
     **overrides
@@ -780,8 +782,9 @@ def classify_nordic7_tiled(
         layers_fallback = {k: FALLBACKS[k] for k in LAYERS[1:] if not given[k]}
 
         # 2. settlements (queen) and their residents
+        tasks = None if scheduler is None else run_tasks
         settle = label_tiled(store.bit(_DENSE), 8, tile_shape=tile_shape, weights=store.pop0,
-                             shape=shape, workdir=tmp, strip_cells=strip_cells)
+                             shape=shape, workdir=tmp, strip_cells=strip_cells, run=tasks)
         s_pop = settle.sums.copy()
         s_pop[0] = 0.0
         stats["settlements"] = settle.n
@@ -798,7 +801,7 @@ def classify_nordic7_tiled(
                 return ~settle.select(r0, r1, c0, c1, core_tab)
 
             holes = label_tiled(not_core, 4, tile_shape=tile_shape, shape=shape, workdir=tmp,
-                                strip_cells=strip_cells)
+                                strip_cells=strip_cells, run=tasks)
             bb = holes.bbox
             edge = (bb[:, 0] == 0) | (bb[:, 1] == rows - 1) | (bb[:, 2] == 0) | (
                 bb[:, 3] == cols - 1)
@@ -844,14 +847,14 @@ def classify_nordic7_tiled(
                     f[cand] |= _CAND
                     store.flags.write(r0, c0, f)
         core_lab = label_tiled(store.bit(_CORE), 8, tile_shape=tile_shape, shape=shape,
-                               workdir=tmp, strip_cells=strip_cells)
+                               workdir=tmp, strip_cells=strip_cells, run=tasks)
         n_cores = core_lab.n
         patches = None
         best = None
         if any_cand:
             patches = label_tiled(store.bit(_CAND), 4, tile_shape=tile_shape,
                                   weights=store.pop0, shape=shape, workdir=tmp,
-                                  strip_cells=strip_cells)
+                                  strip_cells=strip_cells, run=tasks)
             n_p = patches.n
             owner = np.zeros(n_p + 1, dtype=np.int64)
             for s0, s1 in iter_strips(shape, strip_cells):
