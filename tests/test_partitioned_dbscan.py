@@ -363,3 +363,22 @@ def test_dask_local_cluster_identical(tmp_path):
             np.testing.assert_array_equal(core, ref_c)
     assert np.array_equal(np.load(tmp_path / "out" / "labels.npy"), dbscan(X, 5.0, 5)[0])
     assert list((tmp_path / "w").iterdir()) == []
+
+
+def test_dask_scheduler_address_identical(tmp_path, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    monkeypatch.setenv("PARI_GEO_SCHEDULER_TIMEOUT", "1s")
+    from pari_geo.clustering.partitioned import dbscan_partitioned_dask
+    from pari_geo.errors import SchedulerError
+
+    rng = np.random.default_rng(5)
+    X = blobs(rng, 3000, 300.0, 20, 5.0)
+    ref_l, ref_c = dbscan(X, 5.0, 5)
+    with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
+                                  dashboard_address=":0") as cluster:
+        lab, core = dbscan_partitioned_dask(X, 5.0, 5, client=cluster.scheduler_address,
+                                            n_partitions=9, workdir=tmp_path / "w")
+    np.testing.assert_array_equal(lab, ref_l)
+    np.testing.assert_array_equal(core, ref_c)
+    with pytest.raises(SchedulerError, match="cannot connect"):
+        dbscan_partitioned_dask(X, 5.0, 5, client="tcp://127.0.0.1:9", n_partitions=4)

@@ -1022,6 +1022,11 @@ def _run(
     return labels, core
 
 
+def _call(fn: Any, *args: Any) -> Any:
+    """``fn(*args)``: one partition task as a plain function call."""
+    return fn(*args)
+
+
 def dbscan_partitioned_dask(
     points: Any,
     eps: float,
@@ -1055,9 +1060,11 @@ def dbscan_partitioned_dask(
 cuts, max_memory, workdir, out_dir, chunk_size
         As in :func:`dbscan_partitioned`. Tiles always go to scratch files. Each worker
         holds one partition per running task: ``max_memory`` is per task.
-    client : distributed.Client, optional
-        Where to run the tasks; by default dask's current scheduler (the active
-        ``distributed`` client, else the local threaded scheduler).
+    client : distributed.Client or str, optional
+        Where to run the tasks: a client, or a scheduler address such as
+        ``"tcp://host:8786"`` (connected for the call, :class:`~pari_geo.errors.
+        SchedulerError` if it cannot be reached); by default dask's current scheduler
+        (the active ``distributed`` client, else the local threaded scheduler).
     n_jobs : int, default=1
         Numba threads per task (one per worker thread avoids oversubscription).
 
@@ -1099,19 +1106,15 @@ cuts, max_memory, workdir, out_dir, chunk_size
             return client.gather(client.compute(tasks))
         return list(dask.compute(*tasks))
 
-    return _run(
-        points,
-        eps,
-        min_samples,
-        sample_weight=sample_weight,
-        n_partitions=n_partitions,
-        partition_size=partition_size,
-        tile_size=tile_size,
-        cuts=cuts,
-        max_memory=max_memory,
-        workdir=workdir,
-        out_dir=out_dir,
-        chunk_size=chunk_size,
-        n_jobs=n_jobs,
-        executor=executor,
-    )
+    options = {"sample_weight": sample_weight, "n_partitions": n_partitions,
+               "partition_size": partition_size, "tile_size": tile_size, "cuts": cuts,
+               "max_memory": max_memory, "workdir": workdir, "out_dir": out_dir,
+               "chunk_size": chunk_size, "n_jobs": n_jobs}
+    if isinstance(client, str):
+        from ..scheduler import task_runner
+
+        with task_runner(client) as run:
+            return _run(points, eps, min_samples,
+                        executor=lambda calls: run(_call, [tuple(c) for c in calls]),
+                        **options)
+    return _run(points, eps, min_samples, executor=executor, **options)
