@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from .errors import ConfigError, PariGeoError, SchedulerError
+from .ingest import _first_line
 
 #: runs ``fn(*args)`` for every ``args`` of a list and returns the results in order
 TaskRunner = Callable[[Callable[..., Any], Sequence[tuple]], list]
@@ -87,11 +88,6 @@ def _connect(scheduler: Any) -> tuple[Any, bool]:
     return client, True
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err)
-    return text.splitlines()[0] if text else ""
-
-
 class _TaskError:
     """A pari_geo error raised by a task, returned as a value (never retried)."""
 
@@ -150,7 +146,7 @@ def task_runner(scheduler: Any = None) -> Iterator[TaskRunner]:
         try:
             results = client.gather(futures)
         except Exception as err:
-            _settle(futures)
+            _settle(client, futures)
             raise SchedulerError(name, f"task {getattr(fn, '__name__', fn)} failed: "
                                  f"{_task_problem(err)}; no output was written") from err
         for r in results:
@@ -165,7 +161,7 @@ def task_runner(scheduler: Any = None) -> Iterator[TaskRunner]:
             client.close()
 
 
-def _settle(futures: list) -> None:
+def _settle(client: Any, futures: list) -> None:
     """Let the tasks still running finish (they write into scratch files the caller is
     about to remove), then cancel the rest."""
     import distributed
@@ -173,7 +169,7 @@ def _settle(futures: list) -> None:
     with contextlib.suppress(Exception):
         distributed.wait(futures, timeout=SETTLE_SECONDS)
     with contextlib.suppress(Exception):
-        futures[0].client.cancel(futures)
+        client.cancel(futures)
 
 
 #: seconds to wait for running tasks after a task failed for good
@@ -189,5 +185,5 @@ def _task_problem(err: BaseException) -> str:
     if isinstance(err, OSError):
         return (f"{kind}: {err}; on a cluster, inputs and the work folder must be on "
                 "storage every worker sees at the same path")
-    first = str(err).splitlines()[0] if str(err) else ""
+    first = _first_line(err)
     return f"{kind}: {first}" if first else kind
