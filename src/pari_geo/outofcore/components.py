@@ -168,6 +168,21 @@ def iter_tiles(shape: tuple[int, int], tile_shape: tuple[int, int]
             yield r0, min(rows, r0 + tr), c0, min(cols, c0 + tc)
 
 
+def tile_bands(shape: tuple[int, int], tile_shape: tuple[int, int]
+               ) -> list[list[tuple[int, int, int, int]]]:
+    """The windows of :func:`iter_tiles` grouped by tile row: one band per task.
+
+    Examples
+    --------
+    >>> tile_bands((3, 5), (2, 3))
+    [[(0, 2, 0, 3), (0, 2, 3, 5)], [(2, 3, 0, 3), (2, 3, 3, 5)]]
+    """
+    bands: dict[int, list] = {}
+    for t in iter_tiles(shape, tile_shape):
+        bands.setdefault(t[0], []).append(t)
+    return list(bands.values())
+
+
 def iter_strips(shape: tuple[int, int], cells: int) -> Iterator[tuple[int, int]]:
     """Full-width row strips ``(r0, r1)`` of about ``cells`` cells (at least one row).
 
@@ -403,16 +418,14 @@ def _label_by_tasks(run: Any, read_mask: WindowReader, structure: np.ndarray,
     same.
     """
     rows, cols = raw.shape
-    bands: dict[int, list] = {}
-    for t in iter_tiles((rows, cols), tile_shape):
-        bands.setdefault(t[0], []).append(t)
-    parts = run(_label_band, [(read_mask, structure, raw, band) for band in bands.values()])
+    bands = tile_bands((rows, cols), tile_shape)
+    parts = run(_label_band, [(read_mask, structure, raw, band) for band in bands])
     parent = np.zeros(1024, dtype=np.int64)
     n_ids = 0
     prev_bottom = np.zeros(cols, dtype=np.int32)
     cur_bottom = np.zeros(cols, dtype=np.int32)
     shifts: dict[int, list] = {}
-    for band, part in zip(bands.values(), parts, strict=True):
+    for band, part in zip(bands, parts, strict=True):
         prev_bottom, cur_bottom = cur_bottom, prev_bottom
         cur_bottom[:] = 0
         right_col = np.zeros(0, dtype=np.int32)

@@ -77,7 +77,14 @@ from ..typology.degurba import (
 )
 from ._writer import ClassRasterWriter
 from ._writer import extra_tags as _extra_tags
-from .components import RawGrid, TiledComponents, iter_strips, iter_tiles, label_tiled
+from .components import (
+    RawGrid,
+    TiledComponents,
+    iter_strips,
+    iter_tiles,
+    label_tiled,
+    tile_bands,
+)
 
 __all__ = ["classify_grid_chunked", "ChunkedResult"]
 
@@ -317,16 +324,13 @@ def _cell_pass(inputs: _Inputs, plan: _CellPlan, tmp: Path, tile_shape: tuple[in
     smoothed = {w: RawGrid(tmp / f"{prefix}pop_w{w}.f64", shape, np.float64)
                 for w in plan.size_windows}
     files = (bits, pop_file, smoothed)
-    tiles = list(iter_tiles(shape, tile_shape))
     if run is None:
-        summaries = [_cell_tiles(inputs, plan, files, tiles, units)]
+        summaries = [_cell_tiles(inputs, plan, files, list(iter_tiles(shape, tile_shape)),
+                                 units)]
     else:
-        bands: dict[int, list] = {}
-        for t in tiles:
-            bands.setdefault(t[0], []).append(t)
         paths = tuple(os.path.abspath(p) for p in inputs.paths)
         summaries = run(_cell_tiles, [(paths, plan, files, band, units)
-                                      for band in bands.values()])
+                                      for band in tile_bands(shape, tile_shape)])
     summary = _Summary()
     for part in summaries:
         summary.merge(part)

@@ -50,7 +50,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,7 +74,14 @@ from ..typology.nordic7 import (
 )
 from ._writer import ClassRasterWriter
 from ._writer import extra_tags as _extra_tags
-from .components import RawGrid, _check_tile_shape, iter_strips, iter_tiles, label_tiled
+from .components import (
+    RawGrid,
+    _check_tile_shape,
+    iter_strips,
+    iter_tiles,
+    label_tiled,
+    tile_bands,
+)
 
 __all__ = ["classify_nordic7_tiled", "Nordic7TiledResult"]
 
@@ -440,6 +447,12 @@ def _check_summaries(inputs: _Inputs, units: dict[str, str]) -> None:
             raise InputError(None, "service_minutes", "has negative minutes")
 
 
+def _present(layers: dict[str, _Layer]) -> dict[str, bool]:
+    """Which optional layers were given."""
+    return {k: k in layers for k in ("built", "land", "agri", "landcover", "commuting",
+                                      "service_minutes", "speed_kmh")}
+
+
 def _cell_pass(inputs: _Inputs, store: _Store, p: Nordic7Params, tile_shape, units,
                mapping: dict[int, float] | None, run: TaskRunner | None = None
                ) -> dict[str, bool]:
@@ -450,11 +463,9 @@ def _cell_pass(inputs: _Inputs, store: _Store, p: Nordic7Params, tile_shape, uni
     summaries come back and are merged here.
     """
     L = inputs.layers
-    have = {k: k in L for k in ("built", "land", "agri", "landcover", "commuting",
-                                 "service_minutes", "speed_kmh")}
-    tiles = list(iter_tiles(inputs.shape, tile_shape))
+    have = _present(L)
     if run is None:
-        _cell_tiles(inputs, store, p, units, mapping, tiles)
+        _cell_tiles(inputs, store, p, units, mapping, iter_tiles(inputs.shape, tile_shape))
         return have
     missing = [name for name, lay in L.items() if lay.path is None]
     if missing:
@@ -467,11 +478,8 @@ def _cell_pass(inputs: _Inputs, store: _Store, p: Nordic7Params, tile_shape, uni
         if wanted:
             store.grid(name)  # created here: tasks only write into it
     paths = {name: lay.path for name, lay in L.items()}
-    bands: dict[int, list] = {}
-    for t in tiles:
-        bands.setdefault(t[0], []).append(t)
     parts = run(_cell_task, [(paths, store, p, units, mapping, band)
-                             for band in bands.values()])
+                             for band in tile_bands(inputs.shape, tile_shape)])
     for part in parts:
         for name, (stats, conv, unknown) in part.items():
             lay = L[name]
@@ -492,15 +500,15 @@ def _cell_task(paths: dict[str, str], store: _Store, p: Nordic7Params, units, ma
 
 
 def _cell_tiles(inputs: _Inputs, store: _Store, p: Nordic7Params, units,
-                mapping: dict[int, float] | None, tiles: list) -> None:
+                mapping: dict[int, float] | None, tiles: Iterable[tuple[int, int, int, int]]
+                ) -> None:
     """The per-cell work of some tiles."""
     from ..typology.nordic7 import agri_share_from_landcover
 
     r = inputs.cell_size_m
     area_km2 = (r / 1000.0) ** 2
     L = inputs.layers
-    have = {k: k in L for k in ("built", "land", "agri", "landcover", "commuting",
-                                 "service_minutes", "speed_kmh")}
+    have = _present(L)
     keys = np.array(sorted(mapping), dtype=np.int64) if mapping is not None else None
     for r0, r1, c0, c1 in tiles:
         pop = L["population"].read(r0, r1, c0, c1)
