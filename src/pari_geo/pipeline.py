@@ -51,8 +51,13 @@ def run_classification(
         out = _run_degurba(cfg, overwrite=overwrite, progress=progress)
     else:
         out = _run_nordic7(cfg, overwrite=overwrite, progress=progress)
-    name = f"degurba_l{cfg.level}" if cfg.typology == "degurba" else "place_types"
-    return {**out, "classes_path": cfg.out_dir / f"{name}.tif", "engine": "memory"}
+    return {**out, "classes_path": cfg.out_dir / f"{_output_name(cfg)}.tif",
+            "engine": "memory"}
+
+
+def _output_name(cfg: RunConfig) -> str:
+    """Stem of the class raster and its tables: ``degurba_l<level>`` or ``place_types``."""
+    return f"degurba_l{cfg.level}" if cfg.typology == "degurba" else "place_types"
 
 
 #: in-memory bytes per grid cell of each typology (inputs, intermediates, result): DEGURBA
@@ -73,14 +78,7 @@ def execution_plan(
     from .errors import ConfigError
     from .memory import choose_engine
 
-    given = execution or {}
-    ex = {**cfg.execution, **given}
-    # a choice on the command line overrides the run file's whole engine choice:
-    # ``--engine memory`` drops the file's scheduler, ``--scheduler`` the file's engine
-    if given.get("engine") == "memory" and "scheduler" not in given:
-        ex.pop("scheduler", None)
-    if "scheduler" in given and "engine" not in given:
-        ex.pop("engine", None)
+    ex = _merged_execution(cfg, execution)
     engine = ex.get("engine", "auto")
     scheduler = ex.get("scheduler")
     tile = tuple(ex.get("tile", (1024, 1024)))
@@ -94,6 +92,19 @@ def execution_plan(
         engine = "memory" if cells is None else choose_engine(
             cells, budget=ex.get("max_memory"), bytes_per_cell=BYTES_PER_CELL[cfg.typology])
     return engine, (int(tile[0]), int(tile[1])), scheduler
+
+
+def _merged_execution(cfg: RunConfig, execution: dict[str, Any] | None) -> dict[str, Any]:
+    """The run file's ``[execution]`` updated by ``execution`` (the command line)."""
+    given = execution or {}
+    ex = {**cfg.execution, **given}
+    # a choice on the command line overrides the run file's whole engine choice:
+    # ``--engine memory`` drops the file's scheduler, ``--scheduler`` the file's engine
+    if given.get("engine") == "memory" and "scheduler" not in given:
+        ex.pop("scheduler", None)
+    if "scheduler" in given and "engine" not in given:
+        ex.pop("engine", None)
+    return ex
 
 
 def _raster_cells(path: Path) -> int | None:
@@ -123,34 +134,19 @@ def _run_tiled(cfg: RunConfig, *, overwrite: bool, progress: bool, tile: tuple[i
                           "the units from the written raster), or use engine 'memory'", file)
     resolved = cfg.to_dict()
     tags = {"run_config": resolved, "run_config_hash": stable_hash(resolved)}
-    inp = cfg.inputs
     with _progress(progress, 3, f"{cfg.typology} (tiled)") as bar, \
             atomic_dir(cfg.out_dir, overwrite) as stage:
+        name = _output_name(cfg)
+        res = _classify_tiled(cfg, stage / f"{name}.tif", tile, scheduler, extra_tags=tags,
+                              buffer_m=cfg.options.get("buffer_m", 0))
         if cfg.typology == "degurba":
-            from .outofcore.degurba import classify_grid_chunked
-
-            params = _degurba_params(cfg)
-            name = f"degurba_l{cfg.level}"
-            res = classify_grid_chunked(
-                inp["population"].path, inp["built"].path, inp["land"].path,
-                out_path=stage / f"{name}.tif", level=cfg.level, params=params,
-                tile_shape=tile, built_unit=inp["built"].unit or "m2",
-                land_unit=inp["land"].unit or "m2", buffer_m=cfg.options.get("buffer_m", 0),
-                scheduler=scheduler, extra_tags=tags)
             scheme = (DEGURBA_L1 if cfg.level == 1 else DEGURBA_L2).with_codes(
                 tuple(int(k) for k in json.loads(res.tags["CLASS_NAMES"])))
         else:
-            from .outofcore.nordic7 import classify_nordic7_tiled
-            from .typology.classify import place_type_arguments
-
-            name = "place_types"
-            res = classify_nordic7_tiled(
-                inp["population"].path, **place_type_arguments(cfg),
-                out_path=stage / f"{name}.tif", tile_shape=tile, extra_tags=tags,
-                scheduler=scheduler)
             scheme = NORDIC7
         bar.update(1)
-        table = population_by_class_from_files(res.path, inp["population"].path, scheme)
+        table = population_by_class_from_files(res.path, cfg.inputs["population"].path,
+                                               scheme)
         if cfg.outputs.get("table", True):
             write_table(table, stage / f"{name}_population_by_class.csv")
         if cfg.outputs.get("map", True):
@@ -163,6 +159,27 @@ def _run_tiled(cfg: RunConfig, *, overwrite: bool, progress: bool, tile: tuple[i
         bar.update(1)
     return {"classes": None, "classes_path": cfg.out_dir / f"{name}.tif", "table": table,
             "units": None, "engine": "tiled", "out_dir": cfg.out_dir}
+
+
+def _classify_tiled(cfg: RunConfig, out_path: Path, tile: tuple[int, int],
+                    scheduler: str | None, *, extra_tags: dict[str, Any] | None = None,
+                    buffer_m: float = 0.0):
+    """Classify the run's grid by tiles into ``out_path``; the tiled function's result."""
+    inp = cfg.inputs
+    if cfg.typology == "degurba":
+        from .outofcore.degurba import classify_grid_chunked
+
+        return classify_grid_chunked(
+            inp["population"].path, inp["built"].path, inp["land"].path, out_path=out_path,
+            level=cfg.level, params=_degurba_params(cfg), tile_shape=tile,
+            built_unit=inp["built"].unit or "m2", land_unit=inp["land"].unit or "m2",
+            buffer_m=buffer_m, scheduler=scheduler, extra_tags=extra_tags)
+    from .outofcore.nordic7 import classify_nordic7_tiled
+    from .typology.classify import place_type_arguments
+
+    return classify_nordic7_tiled(inp["population"].path, **place_type_arguments(cfg),
+                                  out_path=out_path, tile_shape=tile, scheduler=scheduler,
+                                  extra_tags=extra_tags)
 
 
 def _classification_attrs(tags: dict[str, str]) -> dict[str, Any]:
@@ -397,18 +414,17 @@ def run_pipeline(
         bar.set_postfix_str("place types")
         if engine == "tiled":
             classes, pop = _classify_tiled_in_memory(cfg, tile, scheduler)
-            scheme = (NORDIC7 if cfg.typology == "nordic7" else
-                      (DEGURBA_L1 if cfg.level == 1 else DEGURBA_L2))
-            name = "place_types" if cfg.typology == "nordic7" else f"degurba_l{cfg.level}"
         elif cfg.typology == "nordic7":
             from .typology.classify import classify_place_types
 
             classes, pop = classify_place_types(cfg)
-            scheme, name = NORDIC7, "place_types"
         else:
             classes, pop = _classify_degurba(cfg)
+        if cfg.typology == "nordic7":
+            scheme = NORDIC7
+        else:
             scheme = DEGURBA_L1 if cfg.level == 1 else DEGURBA_L2
-            name = f"degurba_l{cfg.level}"
+        name = _output_name(cfg)
         bar.update(1)
         u = cfg.inputs["units"]
         a = cfg.inputs["actors"]
@@ -470,8 +486,7 @@ def _check_run_fits(cfg: RunConfig, execution: dict[str, Any] | None) -> None:
     from .errors import ConfigError
     from .memory import default_budget
 
-    ex = {**cfg.execution, **(execution or {})}
-    budget = ex.get("max_memory") or default_budget()
+    budget = _merged_execution(cfg, execution).get("max_memory") or default_budget()
     cells = _raster_cells(cfg.inputs["population"].path)
     if cells is not None and cells * RUN_BYTES_PER_CELL > budget:
         raise ConfigError(
@@ -497,20 +512,7 @@ def _classify_tiled_in_memory(cfg: RunConfig, tile: tuple[int, int], scheduler: 
     inp = cfg.inputs
     with tempfile.TemporaryDirectory(prefix=".pari_geo_run_", dir=base) as tmp:
         path = Path(tmp) / "classes.tif"
-        if cfg.typology == "degurba":
-            from .outofcore.degurba import classify_grid_chunked
-
-            classify_grid_chunked(
-                inp["population"].path, inp["built"].path, inp["land"].path, out_path=path,
-                level=cfg.level, params=_degurba_params(cfg), tile_shape=tile,
-                built_unit=inp["built"].unit or "m2", land_unit=inp["land"].unit or "m2",
-                scheduler=scheduler)
-        else:
-            from .outofcore.nordic7 import classify_nordic7_tiled
-            from .typology.classify import place_type_arguments
-
-            classify_nordic7_tiled(inp["population"].path, **place_type_arguments(cfg),
-                                   out_path=path, tile_shape=tile, scheduler=scheduler)
+        _classify_tiled(cfg, path, tile, scheduler)
         with rasterio.open(path) as src:
             data = src.read(1)
             tags = src.tags()
