@@ -127,11 +127,10 @@ def degurba_grid(
     from .classes import DEGURBA_L1, DEGURBA_L2
     from .config import DegurbaParams
     from .io_write import atomic_files, check_output, write_class_raster, write_table
-    from .memory import parse_size, parse_tile
     from .typology.degurba import classify_grid
 
-    budget = None if max_memory is None else parse_size(max_memory, "--max-memory", "option")
-    tile_shape = parse_tile(tile, "--tile", "option")
+    execution = _execution_options(engine, max_memory, tile, scheduler)
+    budget, tile_shape = execution.get("max_memory"), execution["tile"]
     outputs = [p for p in (out, map_path, table_path) if p]
     for p in outputs:
         check_output(p, overwrite)
@@ -143,15 +142,8 @@ def degurba_grid(
     if values:
         params = params.with_settings([f"values={values}"])
     lvl = int(level)
+    scheduler = execution.get("scheduler")
     if scheduler is not None:
-        from .errors import ConfigError
-
-        if engine == "memory":
-            raise ConfigError("--scheduler", "runs the tiled engine; it contradicts "
-                              "--engine memory", what="option")
-        if not scheduler.strip():
-            raise ConfigError("--scheduler", "must be an address such as tcp://host:8786",
-                              what="option")
         engine = "tiled"
     if engine == "auto":
         engine = _auto_engine(population, budget)
