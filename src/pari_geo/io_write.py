@@ -36,6 +36,7 @@ __all__ = [
     "atomic_path",
     "atomic_dir",
     "write_class_raster",
+    "metadata_tags",
     "write_table",
     "check_output",
     "clean_stale_parts",
@@ -258,6 +259,24 @@ def _hex_to_rgba(h: str) -> tuple[int, int, int, int]:
     return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16), 255
 
 
+def metadata_tags(values: dict[str, Any]) -> dict[str, str]:
+    """GeoTIFF tags of metadata values: keys upper-cased, numbers and strings as text,
+    dicts and lists as sorted JSON; other values (arrays, None) are left out.
+
+    Examples
+    --------
+    >>> metadata_tags({"run_config_hash": "ab12", "n": 3, "d": {"b": 1, "a": 2}, "x": None})
+    {'RUN_CONFIG_HASH': 'ab12', 'N': '3', 'D': '{"a": 2, "b": 1}'}
+    """
+    tags: dict[str, str] = {}
+    for k, v in values.items():
+        if isinstance(v, str | int | float | bool):
+            tags[str(k).upper()] = str(v)
+        elif isinstance(v, dict | list | tuple):
+            tags[str(k).upper()] = json.dumps(v, sort_keys=True, default=str)
+    return tags
+
+
 def write_class_raster(
     da: Any,
     path: str | os.PathLike,
@@ -296,12 +315,7 @@ def write_class_raster(
     if values.ndim != 2:
         raise ValueError("write_class_raster needs a 2-D array")
     data = values.astype(np.uint8)
-    all_tags: dict[str, str] = {}
-    for k, v in {**da.attrs, **(tags or {})}.items():
-        if isinstance(v, str | int | float | bool):
-            all_tags[str(k).upper()] = str(v)
-        elif isinstance(v, dict | list | tuple):
-            all_tags[str(k).upper()] = json.dumps(v, sort_keys=True, default=str)
+    all_tags = metadata_tags({**da.attrs, **(tags or {})})
     all_tags["CLASS_NAMES"] = json.dumps({str(k): scheme.names[k] for k in scheme.codes})
     all_tags["CLASS_SCHEME"] = scheme.name
     colormap = {code: _hex_to_rgba(scheme.colours[code]) for code in scheme.codes}

@@ -14,21 +14,6 @@ import numpy as np
 from affine import Affine
 
 
-def extra_tags(tags: dict[str, Any] | None) -> dict[str, str]:
-    """Tags as :func:`pari_geo.io_write.write_class_raster` writes a caller's extra tags.
-
-    Examples
-    --------
-    >>> extra_tags({"run_config_hash": "ab12", "n": 3, "d": {"b": 1, "a": 2}})
-    {'RUN_CONFIG_HASH': 'ab12', 'N': '3', 'D': '{"a": 2, "b": 1}'}
-    """
-    import json
-
-    return {str(k).upper(): str(v) if isinstance(v, str | int | float | bool)
-            else json.dumps(v, sort_keys=True, default=str)
-            for k, v in (tags or {}).items()}
-
-
 class ClassRasterWriter:
     """Blocks of class codes into ``tmp/name``, then a COG at ``path`` (atomic).
 

@@ -61,6 +61,7 @@ import numpy as np
 from ..classes import DEGURBA_L1, DEGURBA_L2
 from ..config import DegurbaParams
 from ..errors import ConfigError, InputError
+from ..io_write import metadata_tags
 from ..scheduler import TaskRunner, task_runner
 from ..typology.contiguity import fill_holes_by_part, queen_buffer
 from ..typology.degurba import (
@@ -76,7 +77,6 @@ from ..typology.degurba import (
     smooth_mean,
 )
 from ._writer import ClassRasterWriter
-from ._writer import extra_tags as _extra_tags
 from .components import (
     RawGrid,
     TiledComponents,
@@ -869,7 +869,7 @@ def classify_grid_chunked(
         info.update(info_out)
         tags = _tags(params, level, info, scheme, dict(zip(inputs.names, inputs.paths,
                                                            strict=True)), units, tile_shape)
-        tags.update(_extra_tags(extra_tags))
+        tags.update(metadata_tags(extra_tags or {}))
         writer = ClassRasterWriter(out_path, tmp, grid, scheme, tags, "classes.tif", crop)
         try:
             writer_args(writer)

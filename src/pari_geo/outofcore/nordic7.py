@@ -59,6 +59,7 @@ import numpy as np
 
 from ..classes import NORDIC7
 from ..errors import ConfigError, InputError
+from ..io_write import metadata_tags
 from ..scheduler import TaskRunner, task_runner
 from ..typology.nordic7 import _REL_TOL as REL_TOL
 from ..typology.nordic7 import (
@@ -73,7 +74,6 @@ from ..typology.nordic7 import (
     window_mean,
 )
 from ._writer import ClassRasterWriter
-from ._writer import extra_tags as _extra_tags
 from .components import (
     RawGrid,
     _check_tile_shape,
@@ -934,7 +934,7 @@ def classify_nordic7_tiled(
                          "service_minutes_computed": not have["service_minutes"]}
             sources = _sources(inputs, {**others, "landcover": landcover})
             tags = _tags(p, metadata0, sources, tile_shape)
-            tags.update(_extra_tags(extra_tags))
+            tags.update(metadata_tags(extra_tags or {}))
             writer = ClassRasterWriter(out_path, tmp, inputs.grid, NORDIC7, tags,
                                            "place_types.tif")
         else:
