@@ -1115,6 +1115,6 @@ cuts, max_memory, workdir, out_dir, chunk_size
 
         with task_runner(client) as run:
             return _run(points, eps, min_samples,
-                        executor=lambda calls: run(_call, [tuple(c) for c in calls]),
+                        executor=lambda calls: run(_call, calls),
                         **options)
     return _run(points, eps, min_samples, executor=executor, **options)

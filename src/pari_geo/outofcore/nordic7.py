@@ -186,6 +186,13 @@ class _Layer:
         self.conv = _Stats()  # values after unit conversion (share layers)
         self.unknown: set[int] = set()  # land-cover classes missing from the mapping
 
+    @classmethod
+    def of_file(cls, name: str, src: Any, fname: str) -> _Layer:
+        """A layer read from an open raster file (closed with the layer)."""
+        lay = cls(name, fname, _raster_reader(src), True, src.close)
+        lay.path = os.path.abspath(fname)
+        return lay
+
 
 def _raster_reader(src: Any) -> WindowReader:
     from rasterio.windows import Window
@@ -268,9 +275,7 @@ class _Inputs:
             self.grid = GridSpec(crs, src.transform, src.shape)
             self.shape = (int(src.height), int(src.width))
             self.cell_size_m = self.grid.cell_size_m
-            self.layers["population"] = _Layer("population", fname, _raster_reader(src), True,
-                                               src.close)
-            self.layers["population"].path = os.path.abspath(fname)
+            self.layers["population"] = _Layer.of_file("population", src, fname)
         elif _is_dataarray(obj):
             from ..ingest import as_dataarray
 
@@ -319,9 +324,7 @@ class _Inputs:
                     "the tiled path needs every layer on the population's grid (same CRS, "
                     "transform and shape); align it first (pari_geo.align.align_to_grid) or "
                     "use pari_geo.typology.classify.classify_nordic7")
-            lay = _Layer(name, fname, _raster_reader(src), True, src.close)
-            lay.path = os.path.abspath(fname)
-            return lay
+            return _Layer.of_file(name, src, fname)
         if _is_dataarray(obj):
             from ..grid import GridSpec
             from ..ingest import as_dataarray
