@@ -95,7 +95,8 @@ def test_ladder_nests_across_scales():
     xy = (group(0, 0, 3, 100) + group(600, 0, 3, 100)
           + group(4000, 0, 3, 100) + group(4600, 0, 3, 100))  # fmt: skip
     out = ladder(points(xy), eps_m=(5000, 150, 1000), min_actors=3, n_sim=0)
-    assert list(out.columns)[0] == "scale_eps_m" and out.columns[-1] == "parent_cluster"
+    assert list(out.columns)[0] == "scale_eps_m"
+    assert list(out.columns)[-2:] == ["parent_cluster", "candidate_id"]
     assert out["scale_eps_m"].tolist() == [150.0] * 4 + [1000.0] * 2 + [5000.0]
     assert out["n_actors"].tolist() == [3, 3, 3, 3, 6, 6, 12]
     assert out["parent_cluster"].dtype == "Int64"

@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .clustering.options import CLUSTER_DEFAULTS as _CLUSTER_OPTION_DEFAULTS
+from .clustering.options import check_cluster_options
 from .config import load_toml
 from .errors import ConfigError as _ConfigError
 
@@ -74,20 +76,15 @@ _CLUSTER_KEYS = {
     "micro_max_extent_m": (int, float),
     "micro_max_actors": int,
     "footprint": str,
+    "null_cell_m": (int, float),
     "early_stop": int,
     "p_method": str,
+    "pool_size": int,
+    "n_jobs": int,
 }
+#: Defaults of ``[clusters]``: the Python API's (:mod:`pari_geo.clustering.options`).
 CLUSTER_DEFAULTS = {
-    "eps_m": [300, 1000, 5000, 20000],
-    "min_actors": 5,
-    "n_sim": 999,
-    "alpha": 0.05,
-    "random_state": 0,
-    "micro_max_extent_m": 5000,
-    "micro_max_actors": 50,
-    "footprint": "discs",
-    "early_stop": 20,
-    "p_method": "max",
+    k: (list(v) if k == "eps_m" else v) for k, v in _CLUSTER_OPTION_DEFAULTS.items()
 }
 _INPUT_LAYERS = (
     "population",
@@ -376,29 +373,13 @@ def _validate_clusters(section: Any, inputs: dict[str, LayerInput], file: str) -
     _unknown("clusters", section, _CLUSTER_KEYS, file)
     for k, v in section.items():
         _check_type(f"clusters.{k}", v, _CLUSTER_KEYS[k], file)
-    out = {**CLUSTER_DEFAULTS, **section}
-    eps = out["eps_m"] if isinstance(out["eps_m"], list) else [out["eps_m"]]
-    if not eps or not all(
-        isinstance(e, int | float) and not isinstance(e, bool) and e > 0 for e in eps
-    ):
-        raise ConfigError(
-            "clusters.eps_m", f"must be positive distances in metres, got {eps}", file
-        )
+    eps = section.get("eps_m", CLUSTER_DEFAULTS["eps_m"])
+    eps = eps if isinstance(eps, list) else [eps]
+    checked = check_cluster_options({**section, "eps_m": eps}, "clusters.", file, what="key")
     if sorted(eps) != eps or len(set(eps)) != len(eps):
         raise ConfigError("clusters.eps_m", f"scales must be strictly increasing, got {eps}", file)
+    out = {**CLUSTER_DEFAULTS, **checked}
     out["eps_m"] = [float(e) for e in eps]
-    if out["min_actors"] < 1:
-        raise ConfigError("clusters.min_actors", "must be at least 1", file)
-    if out["n_sim"] < 0:
-        raise ConfigError("clusters.n_sim", "must not be negative", file)
-    if not 0 < out["alpha"] < 1:
-        raise ConfigError("clusters.alpha", f"must be in (0, 1), got {out['alpha']}", file)
-    if out["early_stop"] < 0:
-        raise ConfigError("clusters.early_stop", "must be 0 (off) or a positive count", file)
-    if out["p_method"] not in ("max", "pooled"):
-        raise ConfigError("clusters.p_method", "must be 'max' or 'pooled'", file)
-    if out["footprint"] not in ("discs", "hull"):
-        raise ConfigError("clusters.footprint", "must be 'discs' or 'hull'", file)
     if "actors" not in inputs:
         raise ConfigError("inputs.actors", "missing (the [clusters] section needs actors)", file)
     return out

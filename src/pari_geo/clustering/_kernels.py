@@ -28,17 +28,10 @@ All arrays of per-point data are in *sorted* order (by cell) unless named ``orig
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 from numba import njit, prange
 
-_CACHE = os.environ.get("PARI_GEO_NUMBA_CACHE", "1").strip().lower() not in {
-    "0",
-    "false",
-    "no",
-    "off",
-}
+from .._numba import CACHE as _CACHE
 
 # The 25 cell offsets of the 5 x 5 window, nearest first (helps early exits).
 _OFFSETS = sorted(
@@ -59,7 +52,7 @@ ROUND_MASKS = [
 # ---------------------------------------------------------------------------------------
 # small inline helpers
 # ---------------------------------------------------------------------------------------
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, nogil=True)
 def _pt_box_min(px, py, x0, x1, y0, y1):
     dx = 0.0
     if px < x0:
@@ -74,28 +67,28 @@ def _pt_box_min(px, py, x0, x1, y0, y1):
     return dx * dx + dy * dy
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, nogil=True)
 def _pt_box_max(px, py, x0, x1, y0, y1):
     dx = max(px - x0, x1 - px)
     dy = max(py - y0, y1 - py)
     return dx * dx + dy * dy
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, nogil=True)
 def _box_box_min(ax0, ax1, ay0, ay1, bx0, bx1, by0, by1):
     dx = max(0.0, max(bx0 - ax1, ax0 - bx1))
     dy = max(0.0, max(by0 - ay1, ay0 - by1))
     return dx * dx + dy * dy
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, nogil=True)
 def _box_box_max(ax0, ax1, ay0, ay1, bx0, bx1, by0, by1):
     dx = max(bx1 - ax0, ax1 - bx0)
     dy = max(by1 - ay0, ay1 - by0)
     return dx * dx + dy * dy
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, nogil=True)
 def _lookup(key, cell_key, dense_map, dense):
     """Index of the cell with ``key``, or -1."""
     if dense:
@@ -113,7 +106,7 @@ def _lookup(key, cell_key, dense_map, dense):
     return -1
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, nogil=True)
 def _window(c, cell_key, nx, ny, dense_map, dense, out_cell, out_bit):
     """Non-empty cells of the 5 x 5 window around cell ``c`` (itself included).
 
@@ -140,7 +133,7 @@ def _window(c, cell_key, nx, ny, dense_map, dense, out_cell, out_bit):
 # ---------------------------------------------------------------------------------------
 # 1. binning and sorting
 # ---------------------------------------------------------------------------------------
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, nogil=True)
 def cell_keys(x, y, xmin, ymin, inv_side, ny):
     """Cell key ``cx * ny + cy`` of every point (coordinates already validated)."""
     n = x.shape[0]
@@ -152,7 +145,7 @@ def cell_keys(x, y, xmin, ymin, inv_side, ny):
     return keys
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, nogil=True)
 def counting_sort(keys, nkeys, x, y, w, weighted):
     """Stable counting sort of the points by cell key (``keys`` in ``[0, nkeys)``).
 
@@ -203,7 +196,7 @@ def counting_sort(keys, nkeys, x, y, w, weighted):
     return order, xs, ys, ws, cell_start, cell_key, head
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, nogil=True)
 def gather_points(x, y, w, weighted, order):
     """Coordinates (and weights) in sorted order (used with the generic sort)."""
     n = order.shape[0]
@@ -219,7 +212,7 @@ def gather_points(x, y, w, weighted, order):
     return xs, ys, ws
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, nogil=True)
 def cell_boxes(xs, ys, ws, weighted, cell_start, blocks, eps2):
     """Bounding box, weight (or size) and tightness of every cell."""
     ncells = cell_start.shape[0] - 1
@@ -262,7 +255,7 @@ def cell_boxes(xs, ys, ws, weighted, cell_start, blocks, eps2):
 # ---------------------------------------------------------------------------------------
 # 2. core points
 # ---------------------------------------------------------------------------------------
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, nogil=True)
 def _core_flags_block(
     xs,
     ys,
@@ -393,7 +386,7 @@ def core_flags(
     return core
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, nogil=True)
 def core_first(xs, ys, order, core, cell_start, blocks):
     """Reorder each cell in place, stably, so that its core points come first.
 
@@ -460,7 +453,7 @@ def core_first(xs, ys, order, core, cell_start, blocks):
 # ---------------------------------------------------------------------------------------
 # 3. connecting core points (union-find)
 # ---------------------------------------------------------------------------------------
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, nogil=True)
 def _find(parent, i):
     """Root of ``i`` without modifying ``parent`` (safe to call from parallel code)."""
     while parent[i] != i:
@@ -468,7 +461,7 @@ def _find(parent, i):
     return i
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, nogil=True)
 def _find_compress(parent, i):
     r = i
     while parent[r] != r:
@@ -480,7 +473,7 @@ def _find_compress(parent, i):
     return r
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, nogil=True)
 def _union(parent, a, b):
     ra = _find_compress(parent, a)
     rb = _find_compress(parent, b)
@@ -493,7 +486,7 @@ def _union(parent, a, b):
         parent[ra] = rb
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, nogil=True)
 def _edge_candidates_block(
     cell_start, cell_key, nx, ny, dense_map, dense, ncore, cbox, tight, blocks, eps2, sure, maybe, b
 ):
@@ -579,7 +572,7 @@ def edge_candidates(
     return sure, maybe
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, nogil=True)
 def link_masks(parent, masks, cell_start, cell_key, ny, dense_map, dense):
     """Union the first core points of cell pairs flagged in ``masks`` (serial)."""
     for c in range(masks.shape[0]):
@@ -595,7 +588,7 @@ def link_masks(parent, masks, cell_start, cell_key, ny, dense_map, dense):
                 _union(parent, cell_start[c], cell_start[d])
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, nogil=True)
 def _resolve_maybe_block(
     xs,
     ys,
@@ -697,7 +690,7 @@ def resolve_maybe(
     return found
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, nogil=True)
 def link_slow(xs, ys, parent, cell_start, cell_key, nx, ny, dense_map, dense, ncore, tight, eps2):
     """Exact point-level linking for cells that are not tight (serial, rarely used)."""
     nb = np.empty(25, np.int64)
@@ -721,7 +714,7 @@ def link_slow(xs, ys, parent, cell_start, cell_key, nx, ny, dense_map, dense, nc
                             break
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, nogil=True)
 def cluster_roots(parent, order, cell_start, ncore, tight):
     """Roots of the union-find and the smallest original core index of each.
 
@@ -757,7 +750,7 @@ def cluster_roots(parent, order, cell_start, ncore, tight):
     return slot, mins
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, nogil=True)
 def core_labels(parent, slot, number, cell_start, ncore, tight):
     """Cluster number of every core point (sorted order). The other entries are left
     uninitialised and must be written by :func:`border_labels`.
@@ -783,7 +776,7 @@ def core_labels(parent, slot, number, cell_start, ncore, tight):
 # ---------------------------------------------------------------------------------------
 # 4. border points
 # ---------------------------------------------------------------------------------------
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, nogil=True)
 def cell_labels(labels, cell_start, ncore):
     """Common cluster number of a cell's core points, -1 without core points, -2 if they
     belong to several clusters (possible only in a non-tight cell)."""
@@ -801,7 +794,7 @@ def cell_labels(labels, cell_start, ncore):
     return out
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, nogil=True)
 def _border_labels_block(
     xs,
     ys,
@@ -900,7 +893,7 @@ def border_labels(
         )
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, nogil=True)
 def scatter_result(labels, order, cell_start, ncore, blocks):
     """Labels and core mask in the caller's original order."""
     n = labels.shape[0]

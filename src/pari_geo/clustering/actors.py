@@ -36,6 +36,8 @@ import pandas as pd
 from ..errors import ConfigError, InputError
 from . import significance as sig
 from .ladder import rung_of
+from .options import CLUSTER_DEFAULTS as _D
+from .options import check_cluster_options, resolve_threads
 
 __all__ = ["find_microclusters", "label_actors", "CLUSTER_COLUMNS"]
 
@@ -59,6 +61,7 @@ CLUSTER_COLUMNS: dict[str, str | None] = {
     "llr": "float64",
     "p_value": "float64",
     "q_value": "float64",
+    "ordinary_unit": "bool",
     "hidden": "bool",
     "rung": "str",
 }
@@ -87,43 +90,9 @@ class _Prepared:
     ptype_xy: np.ndarray | None
 
 
-def _check_options(
-    *,
-    eps_m: Any,
-    min_actors: Any,
-    n_sim: Any = 999,
-    alpha: Any = 0.05,
-    footprint: Any = "discs",
-    micro_max_extent_m: Any = 5000,
-    micro_max_actors: Any = 50,
-    null_cell_m: Any = 1000.0,
-    p_method: Any = "max",
-    early_stop: Any = None,
-) -> None:
-    def positive(key: str, value: Any) -> None:
-        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-        if not ok or not math.isfinite(float(value)) or float(value) <= 0:
-            raise ConfigError(key, f"must be a positive number of metres, got {value!r}")
-
-    def integer(key: str, value: Any, low: int) -> None:
-        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-        if not ok or int(value) < low:
-            raise ConfigError(key, f"must be an integer >= {low}, got {value!r}")
-
-    positive("eps_m", eps_m)
-    integer("min_actors", min_actors, 1)
-    integer("n_sim", n_sim, 0)
-    positive("micro_max_extent_m", micro_max_extent_m)
-    integer("micro_max_actors", micro_max_actors, 1)
-    positive("null_cell_m", null_cell_m)
-    if not isinstance(alpha, numbers.Real) or not 0 < float(alpha) <= 1:
-        raise ConfigError("alpha", f"must be in (0, 1], got {alpha!r}")
-    if early_stop is not None:
-        integer("early_stop", early_stop, 1)
-    if p_method not in ("max", "pooled"):
-        raise ConfigError("p_method", f"must be 'max' or 'pooled', got {p_method!r}")
-    if footprint not in ("discs", "hull"):
-        raise ConfigError("footprint", f"must be 'discs' or 'hull', got {footprint!r}")
+def _check_options(**options: Any) -> dict[str, Any]:
+    """Validate the options through the one shared definition of defaults and ranges."""
+    return check_cluster_options(options)
 
 
 def _raster(obj: Any, layer: str):
@@ -376,32 +345,37 @@ def _clusters(
     *,
     eps_m: float,
     min_actors: int,
-    n_sim: int = 999,
-    alpha: float = 0.05,
-    random_state: Any = 0,
-    micro_max_extent_m: float = 5000,
-    micro_max_actors: int = 50,
-    footprint: str = "discs",
-    null_cell_m: float = 1000.0,
-    p_method: str = "max",
-    early_stop: int | None = None,
+    n_sim: int = _D["n_sim"],
+    alpha: float = _D["alpha"],
+    random_state: Any = _D["random_state"],
+    micro_max_extent_m: float = _D["micro_max_extent_m"],
+    micro_max_actors: int = _D["micro_max_actors"],
+    footprint: str = _D["footprint"],
+    null_cell_m: float = _D["null_cell_m"],
+    p_method: str = _D["p_method"],
+    early_stop: int | None = _D["early_stop"],
+    pool_size: int | None = _D["pool_size"],
+    n_jobs: int = _D["n_jobs"],
 ):
     """Cluster table and per-actor labels of one scale."""
     import geopandas as gpd
 
     from .estimator import dbscan
 
-    _check_options(
+    opts = _check_options(
         eps_m=eps_m,
         min_actors=min_actors,
         n_sim=n_sim,
         alpha=alpha,
+        random_state=random_state,
         footprint=footprint,
         micro_max_extent_m=micro_max_extent_m,
         micro_max_actors=micro_max_actors,
         null_cell_m=null_cell_m,
         p_method=p_method,
         early_stop=early_stop,
+        pool_size=pool_size,
+        n_jobs=n_jobs,
     )
     n = len(prep.xy)
     if n == 0:
@@ -429,13 +403,11 @@ def _clusters(
                 "no grid cell: they stay fixed in the null model and count in no unit's rate",
                 stacklevel=3,
             )
-        n_free, expected = sig.cluster_counts(
-            labels, model.free, model.actor_cell, model.cell_expected
-        )
+        lattice = sig.footprint_lattice(model, float(eps_m))
+        n_free, expected = sig.footprint_counts(labels, prep.xy, model.free, lattice, eps_m)
         llr = sig.poisson_llr(n_free, expected)
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(n_free > 0, n_free / expected, np.nan)
-        rng = np.random.default_rng(random_state)
+            ratio = n_free / expected
         # no cluster has an excess: every p-value is exactly 1, skip the simulations
         if n_sim > 0 and not (llr > 0).any():
             p = np.ones(k)
@@ -447,9 +419,12 @@ def _clusters(
                 eps_m=float(eps_m),
                 min_actors=int(min_actors),
                 n_sim=int(n_sim),
-                rng=rng,
+                random_state=random_state,
                 p_method=p_method,
-                early_stop=early_stop,
+                early_stop=opts["early_stop"],
+                pool_size=opts["pool_size"],
+                n_jobs=resolve_threads(n_jobs),
+                lattice=lattice,
             )
         q = sig.benjamini_hochberg(p)
         unit_rate = model.unit_rate_per_resident()
@@ -526,14 +501,14 @@ def _clusters(
         rows["llr"].append(float(llr[cid]))
         rows["p_value"].append(float(p[cid]))
         rows["q_value"].append(float(q[cid]))
-        hidden = False
-        significant = np.isfinite(q[cid]) and q[cid] <= alpha
-        if unit_rate is not None and significant and len(mu_in):
+        ordinary = False
+        if unit_rate is not None and len(mu_in):
             ucodes, ucnt = np.unique(mu_in, return_counts=True)
             main = int(ucodes[np.argmax(ucnt)])
             r = unit_rate[main]
-            hidden = bool(np.isfinite(r) and r <= median_rate)
-        rows["hidden"].append(hidden)
+            ordinary = bool(np.isfinite(r) and r <= median_rate)
+        rows["ordinary_unit"].append(ordinary)
+        rows["hidden"].append(bool(ordinary and np.isfinite(q[cid]) and q[cid] <= alpha))
         rows["rung"].append(
             rung_of(
                 distinct,
@@ -567,15 +542,17 @@ def find_microclusters(
     place_types: Any = None,
     sector_col: str | None = None,
     social_col: str | None = None,
-    n_sim: int = 999,
-    alpha: float = 0.05,
-    random_state: Any = 0,
-    micro_max_extent_m: float = 5000,
-    micro_max_actors: int = 50,
-    footprint: str = "discs",
-    null_cell_m: float = 1000.0,
-    p_method: str = "max",
-    early_stop: int | None = None,
+    n_sim: int = _D["n_sim"],
+    alpha: float = _D["alpha"],
+    random_state: Any = _D["random_state"],
+    micro_max_extent_m: float = _D["micro_max_extent_m"],
+    micro_max_actors: int = _D["micro_max_actors"],
+    footprint: str = _D["footprint"],
+    null_cell_m: float = _D["null_cell_m"],
+    p_method: str = _D["p_method"],
+    early_stop: int | None = _D["early_stop"],
+    pool_size: int | None = _D["pool_size"],
+    n_jobs: int = _D["n_jobs"],
 ):
     """Find clusters of actors, describe them and test whether they hide in their unit.
 
@@ -616,32 +593,40 @@ def find_microclusters(
     social_col : str, optional
         Column flagging social-economy actors (truthy = yes; missing values are left out).
     n_sim : int, default=999
-        Monte Carlo simulations of the null model. ``0`` skips them: ``p_value`` and
-        ``q_value`` are NaN and ``hidden`` is False.
+        Largest number of Monte Carlo simulations of the null model (at most
+        :data:`~pari_geo.clustering.options.MAX_SIMULATIONS`). ``0`` skips them:
+        ``p_value`` and ``q_value`` are NaN and ``hidden`` is False.
     alpha : float, default=0.05
-        q-value threshold of ``hidden``.
-    random_state : int, numpy Generator or None, default=0
-        Seed of ``numpy.random.default_rng``; the same seed gives identical output.
+        False discovery rate of ``hidden`` (Benjamini-Hochberg level), in (0, 1).
+    random_state : int >= 0, numpy Generator or None, default=0
+        Seeds the simulations (one independent stream per simulation); the same seed
+        gives identical output whatever ``n_jobs``.
     micro_max_extent_m, micro_max_actors : default 5000 and 50
         Largest extent and size of a ``micro`` cluster (larger single-unit clusters are
         ``municipal``).
     footprint : {"discs", "hull"}, default="discs"
-        Cluster geometry: the union of discs of radius ``eps_m / 2`` around the members
-        (its pieces touch exactly where members are within ``eps_m``), or their convex hull
-        (a hull of collinear or coincident members is buffered by ``eps_m / 2``).
+        Cluster *geometry* drawn and reported: the union of discs of radius ``eps_m / 2``
+        around the members (its pieces touch exactly where members are within ``eps_m``),
+        or their convex hull (a hull of collinear or coincident members is buffered by
+        ``eps_m / 2``). The test's footprint is always the region within ``eps_m`` of a
+        member (see Notes).
     null_cell_m : float, default=1000
         Cell side of the area grid of the null model when there is no population grid.
-    p_method : {"max", "pooled"}, default="max"
-        Monte Carlo p-value: against the largest simulated LLR of each simulation
-        (family-wise, conservative; smallest p is ``1 / (n_sim + 1)``) or against the pooled
-        LLRs of all simulated clusters (calibrated per cluster; BH on it controls the false
-        discovery rate). See :mod:`pari_geo.clustering.significance`.
-    early_stop : int, optional
-        Sequential Monte Carlo: stop once every cluster's LLR has been reached this many
-        times in the simulations (Besag-Clifford p-values, see
-        :func:`~pari_geo.clustering.significance.monte_carlo_test`). ``None`` (default)
-        always runs ``n_sim`` simulations. ``early_stop=20`` makes scales without any
-        standing-out cluster nearly free while keeping the p-values valid.
+    p_method : {"pooled", "max"}, default="pooled"
+        Monte Carlo p-value: against the LLRs of all simulated clusters pooled over the
+        simulations (calibrated per cluster, so Benjamini-Hochberg controls the false
+        discovery rate), or against each simulation's largest LLR (family-wise error
+        control: conservative, smallest p ``1 / (n_sim + 1)``, and set by the largest town
+        clusters). See :mod:`pari_geo.clustering.significance`.
+    early_stop : int or None, default=20
+        Sequential Monte Carlo (Besag-Clifford): stop once every cluster's LLR has been
+        reached this many times by simulated values; 0 or None runs on. Scales without a
+        standing-out cluster then cost a few simulations; p-values stay valid.
+    pool_size : int or None, default=20000
+        With ``p_method="pooled"``: stop once this many simulated clusters have been
+        drawn (p-values resolve to ``1 / (pool_size + 1)``); 0 or None runs all ``n_sim``.
+    n_jobs : int, default=-1
+        Threads for the simulations (-1: all cores). The result does not depend on it.
 
     Returns
     -------
@@ -662,10 +647,14 @@ def find_microclusters(
           place types), ``residents`` (residents of the footprint geometry: each
           population cell counts with the share of its area inside the footprint; NaN
           without population).
-        - ``expected`` (expected actors under the null in the population cells holding the
-          members), ``ratio`` (members / expected), ``llr`` (Poisson log-likelihood ratio of
-          the excess), ``p_value`` (Monte Carlo, see ``p_method``), ``q_value`` (BH across the
-          clusters of this call), ``hidden`` (bool) and ``rung`` (str). See
+        - ``expected`` (expected actors under the null in the cluster's footprint: the
+          region within ``eps_m`` of a member), ``ratio`` (free members / expected; ``inf``
+          when nothing is expected there, NaN for a cluster without free members), ``llr``
+          (Poisson log-likelihood ratio of the excess), ``p_value`` (Monte Carlo, see
+          ``p_method``; never NaN when ``n_sim > 0``), ``q_value`` (BH across the clusters
+          of this call), ``ordinary_unit`` (the cluster's unit has an actor rate at or
+          below the median of the units), ``hidden`` (``q_value <= alpha`` and
+          ``ordinary_unit``) and ``rung`` (str). See
           :mod:`pari_geo.clustering.significance` and :mod:`pari_geo.clustering.ladder`.
 
     Raises
@@ -679,10 +668,11 @@ def find_microclusters(
     Notes
     -----
     *Null model and statistic*: see :mod:`pari_geo.clustering.significance`. ``expected``
-    uses the population cells holding the members (the footprint at grid resolution,
-    which makes the expected count exact under the null and cheap to compute for every
-    simulated cluster); ``residents`` describes the footprint geometry and is not used in
-    the test.
+    is the exact expected count, under the null model, of the region within ``eps_m`` of a
+    member (measured on a lattice of about ``eps_m / 4`` aligned with the grid), the same
+    for observed and simulated clusters, so that it does not depend on the cells the
+    members happen to fall in nor on the grid's cell size; ``residents`` describes the
+    drawn geometry and is not used in the test.
 
     *hidden* is ``q_value <= alpha`` and the actor rate per resident of the cluster's unit
     (the unit holding most members; ties: the first unit) is at or below the median rate of
@@ -733,6 +723,8 @@ def find_microclusters(
         null_cell_m=null_cell_m,
         p_method=p_method,
         early_stop=early_stop,
+        pool_size=pool_size,
+        n_jobs=n_jobs,
     )
     from .. import display  # noqa: F401  (registers the .pari summary accessor)
 

@@ -122,8 +122,13 @@ def _blocks(cell_start, nthreads):
     return np.unique(b).astype(np.int64)
 
 
-def _dbscan_xy(x, y, w, eps, min_samples):
-    """Run the kernels on validated coordinates; returns (labels, core_mask)."""
+def _dbscan_xy(x, y, w, eps, min_samples, serial=False):
+    """Run the kernels on validated coordinates; returns (labels, core_mask).
+
+    ``serial=True`` runs every kernel in the calling thread (one block, no numba parallel
+    region; the kernels release the GIL), so that several threads can each run a DBSCAN
+    at once, as the Monte Carlo simulations do. The result is the same either way.
+    """
     import numba
 
     from . import _kernels as kern
@@ -166,81 +171,57 @@ def _dbscan_xy(x, y, w, eps, min_samples):
         xs, ys, ws = kern.gather_points(x, y, w, weighted, order)
     del keys
 
-    blocks = _blocks(cell_start, numba.get_num_threads())
+    if serial:
+        # one block run in this thread: no numba parallel region, GIL released
+        blocks = np.array([0, cell_start.shape[0] - 1], dtype=np.int64)
+    else:
+        blocks = _blocks(cell_start, numba.get_num_threads())
     box, cw, tight = kern.cell_boxes(xs, ys, ws, weighted, cell_start, blocks, eps2)
-    core = kern.core_flags(
-        xs,
-        ys,
-        ws,
-        weighted,
-        cell_start,
-        cell_key,
-        nx,
-        ny,
-        dense_map,
-        dense,
-        box,
-        cw,
-        tight,
-        blocks,
-        eps2,
-        float(min_samples),
-    )
+    grid = (cell_start, cell_key, nx, ny, dense_map, dense)
+    if serial:
+        core = np.zeros(n, np.bool_)
+        kern._core_flags_block(
+            xs, ys, ws, weighted, *grid, box, cw, tight, blocks, eps2, float(min_samples), core, 0
+        )
+    else:
+        core = kern.core_flags(
+            xs, ys, ws, weighted, *grid, box, cw, tight, blocks, eps2, float(min_samples)
+        )
     del ws, cw, box
     ncore, cbox = kern.core_first(xs, ys, order, core, cell_start, blocks)
     del core
 
     parent = np.arange(n, dtype=np.int64)
-    sure, maybe = kern.edge_candidates(
-        cell_start, cell_key, nx, ny, dense_map, dense, ncore, cbox, tight, blocks, eps2
-    )
+    if serial:
+        ncells = cell_start.shape[0] - 1
+        sure = np.zeros(ncells, np.int64)
+        maybe = np.zeros(ncells, np.int64)
+        kern._edge_candidates_block(*grid, ncore, cbox, tight, blocks, eps2, sure, maybe, 0)
+    else:
+        sure, maybe = kern.edge_candidates(*grid, ncore, cbox, tight, blocks, eps2)
     kern.link_masks(parent, sure, cell_start, cell_key, ny, dense_map, dense)
+    near = (cell_start, cell_key, ny, dense_map, dense, ncore, cbox, blocks, eps2)
     for round_mask in kern.ROUND_MASKS:
         if not np.any(maybe & round_mask):
             continue
-        found = kern.resolve_maybe(
-            xs,
-            ys,
-            parent,
-            maybe,
-            round_mask,
-            cell_start,
-            cell_key,
-            ny,
-            dense_map,
-            dense,
-            ncore,
-            cbox,
-            blocks,
-            eps2,
-        )
+        if serial:
+            found = np.zeros(maybe.shape[0], np.int64)
+            kern._resolve_maybe_block(xs, ys, parent, maybe, round_mask, *near, found, 0)
+        else:
+            found = kern.resolve_maybe(xs, ys, parent, maybe, round_mask, *near)
         kern.link_masks(parent, found, cell_start, cell_key, ny, dense_map, dense)
     if not tight.all():
-        kern.link_slow(
-            xs, ys, parent, cell_start, cell_key, nx, ny, dense_map, dense, ncore, tight, eps2
-        )
+        kern.link_slow(xs, ys, parent, *grid, ncore, tight, eps2)
     slot, mins = kern.cluster_roots(parent, order, cell_start, ncore, tight)
     number = np.empty(mins.shape[0], np.int64)
     number[np.argsort(mins)] = np.arange(mins.shape[0])
     labels = kern.core_labels(parent, slot, number, cell_start, ncore, tight)
     del parent, slot
     clab = kern.cell_labels(labels, cell_start, ncore)
-    kern.border_labels(
-        xs,
-        ys,
-        labels,
-        cell_start,
-        cell_key,
-        nx,
-        ny,
-        dense_map,
-        dense,
-        ncore,
-        cbox,
-        clab,
-        blocks,
-        eps2,
-    )
+    if serial:
+        kern._border_labels_block(xs, ys, labels, *grid, ncore, cbox, clab, blocks, eps2, 0)
+    else:
+        kern.border_labels(xs, ys, labels, *grid, ncore, cbox, clab, blocks, eps2)
     return kern.scatter_result(labels, order, cell_start, ncore, blocks)
 
 

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["RUNGS", "rung_of", "parents", "ladder"]
+__all__ = ["RUNGS", "rung_of", "parents", "ladder", "hidden_candidates"]
 
 #: Rungs from the top of the ladder down.
 RUNGS = ("multinational", "national", "inter-municipal", "municipal", "micro")
@@ -151,9 +151,10 @@ def ladder(
         ``eps_m`` as given).
     **options
         Every other keyword of ``find_microclusters`` (units, population, n_sim ...).
-        Each scale runs its own Monte Carlo with the same ``random_state``, so a scale's rows
-        equal a standalone ``find_microclusters`` call at that ``eps_m``; BH q-values are
-        computed within each scale.
+        Each scale runs its own Monte Carlo with the same ``random_state``, so a scale's
+        p-values equal a standalone ``find_microclusters`` call at that ``eps_m``. The
+        Benjamini-Hochberg q-values (and so ``hidden``) are computed once over the clusters
+        of *all* scales, so that the false discovery rate holds for the whole table.
 
     Returns
     -------
@@ -162,7 +163,10 @@ def ladder(
         (float64), the columns of ``find_microclusters``, and ``parent_cluster`` (Int64):
         the ``cluster_id`` at the next larger scale holding most of the cluster's members
         (ties: lowest id), ``<NA>`` at the largest scale or when none of its members is
-        clustered there.
+        clustered there; ``candidate_id`` (Int64): hidden clusters linked through their
+        parents are one place found at several scales and share an id (numbered from the
+        smallest scale), ``<NA>`` for clusters that are not hidden. See
+        :func:`hidden_candidates` for one row per candidate.
 
     Raises
     ------
@@ -181,6 +185,8 @@ def ladder(
     0        150.0           0         3               0
     1        150.0           1         3               0
     2       1000.0           0         6            <NA>
+    >>> bool(out["candidate_id"].isna().all())     # no simulations, nothing is hidden
+    True
     """
     import geopandas as gpd
 
@@ -218,9 +224,121 @@ def ladder(
             par = pd.array([link.get(int(c), pd.NA) for c in gdf["cluster_id"]], dtype="Int64")
         gdf["parent_cluster"] = par
     out = pd.concat(tables, ignore_index=True)
+    from .options import CLUSTER_DEFAULTS
+    from .significance import benjamini_hochberg
+
+    alpha = float(run_opts.get("alpha", CLUSTER_DEFAULTS["alpha"]))
+    q = benjamini_hochberg(out["p_value"].to_numpy(dtype=np.float64))
+    out["q_value"] = q
+    out["hidden"] = out["ordinary_unit"].to_numpy(bool) & np.isfinite(q) & (q <= alpha)
+    out["candidate_id"] = _candidate_ids(out)
     from .. import display  # noqa: F401  (registers the .pari summary accessor)
 
     return gpd.GeoDataFrame(out, geometry="geometry", crs=prep.crs)
+
+
+def _candidate_ids(table: pd.DataFrame) -> pd.arrays.IntegerArray:
+    """Candidate of each hidden row: hidden clusters joined through parent links."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(table)
+    ids = pd.array([pd.NA] * n, dtype="Int64")
+    hidden = table["hidden"].to_numpy(bool)
+    if not hidden.any():
+        return ids
+    scales = np.sort(table["scale_eps_m"].unique())
+    nxt = {float(a): float(b) for a, b in zip(scales[:-1], scales[1:], strict=True)}
+    row_of = {
+        (float(e), int(c)): i
+        for i, (e, c) in enumerate(zip(table["scale_eps_m"], table["cluster_id"], strict=True))
+    }
+    a, b = [], []
+    for i in np.flatnonzero(hidden):
+        par = table["parent_cluster"].iloc[i]
+        e = float(table["scale_eps_m"].iloc[i])
+        if par is pd.NA or e not in nxt:
+            continue
+        j = row_of.get((nxt[e], int(par)))
+        if j is not None and hidden[j]:
+            a.append(i)
+            b.append(j)
+    graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
+    _, comp = connected_components(graph, directed=False)
+    # number the candidates in table order (smallest scale first) of their first row
+    hid_rows = np.flatnonzero(hidden)
+    first = {}
+    for i in hid_rows:
+        first.setdefault(int(comp[i]), len(first))
+    ids[hid_rows] = [first[int(comp[i])] for i in hid_rows]
+    return ids
+
+
+def hidden_candidates(table: pd.DataFrame, unit_names: dict | None = None) -> pd.DataFrame:
+    """One row per hidden candidate: a place hidden at one or more scales.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The output of :func:`ladder`.
+    unit_names : dict, optional
+        Unit id -> name, for a ``municipalities`` column of names.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``candidate_id``; ``hidden_at_m`` (the scales where it is hidden, ``;``-joined,
+        smallest first); ``n_scales``; ``scale_eps_m``, ``cluster_id``, ``n_actors``,
+        ``sectors``, ``rung``, ``dominant_place_type``, ``expected`` and ``ratio`` of its
+        row at the smallest scale where it is hidden; ``unit_ids`` (every unit of its
+        hidden rows); ``municipalities`` (their names, with ``unit_names``); ``q_value``
+        (the smallest). Empty (with these columns) when nothing is hidden.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"scale_eps_m": [300.0, 1000.0], "cluster_id": [4, 2],
+    ...     "candidate_id": pd.array([0, 0], dtype="Int64"), "hidden": [True, True],
+    ...     "n_actors": [7, 9], "sectors": ["a;b", "a;b;c"], "rung": ["micro", "micro"],
+    ...     "dominant_place_type": pd.array([6, 6], dtype="Int64"), "expected": [0.1, 0.3],
+    ...     "ratio": [70.0, 30.0], "unit_ids": ["0580", "0580"], "q_value": [0.01, 0.002]})
+    >>> hidden_candidates(t)[["candidate_id", "hidden_at_m", "n_actors", "q_value"]]
+       candidate_id hidden_at_m  n_actors  q_value
+    0             0    300;1000         7    0.002
+    """
+    cols = [
+        "candidate_id", "hidden_at_m", "n_scales", "scale_eps_m", "cluster_id", "n_actors",
+        "sectors", "rung", "dominant_place_type", "expected", "ratio", "unit_ids",
+        "municipalities", "q_value",
+    ]  # fmt: skip
+    hid = table[table["hidden"]] if len(table) else table
+    if not len(hid):
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in cols})
+    rows = []
+    for cid, grp in hid.sort_values(["scale_eps_m", "cluster_id"]).groupby(
+        "candidate_id", sort=True
+    ):
+        first = grp.iloc[0]
+        units = sorted({u for s in grp["unit_ids"] for u in str(s).split(";") if u})
+        names = unit_names or {}
+        rows.append(
+            {
+                "candidate_id": int(cid),
+                "hidden_at_m": ";".join(f"{e:g}" for e in sorted(grp["scale_eps_m"].unique())),
+                "n_scales": int(grp["scale_eps_m"].nunique()),
+                "scale_eps_m": float(first["scale_eps_m"]),
+                "cluster_id": int(first["cluster_id"]),
+                "n_actors": int(first["n_actors"]),
+                "sectors": first["sectors"],
+                "rung": first["rung"],
+                "dominant_place_type": first["dominant_place_type"],
+                "expected": float(first["expected"]),
+                "ratio": float(first["ratio"]),
+                "unit_ids": ";".join(units),
+                "municipalities": "; ".join(str(names.get(u, u)) for u in units),
+                "q_value": float(grp["q_value"].min()),
+            }
+        )
+    return pd.DataFrame(rows, columns=cols)
 
 
 _PREPARE_KEYS = (

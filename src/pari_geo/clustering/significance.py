@@ -60,6 +60,7 @@ array([0.04      , 0.05333333, 0.05333333, 0.5       ])
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -67,9 +68,11 @@ __all__ = [
     "NullModel",
     "build_null_model",
     "poisson_llr",
-    "cluster_counts",
-    "simulate_max_llr",
-    "iter_simulations",
+    "Lattice",
+    "footprint_lattice",
+    "footprint_counts",
+    "simulation_seeds",
+    "simulate_llrs",
     "monte_carlo_test",
     "monte_carlo_pvalues",
     "benjamini_hochberg",
@@ -375,97 +378,214 @@ def poisson_llr(n: np.ndarray, e: np.ndarray) -> np.ndarray:
     return out
 
 
-def cluster_counts(
-    labels: np.ndarray, free: np.ndarray, cells: np.ndarray, cell_expected: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Free members ``n`` and expected count ``e`` of every cluster of ``labels``.
+class Lattice(NamedTuple):
+    """The lattice on which cluster footprints are measured (see :func:`footprint_lattice`).
 
-    ``e`` sums the expected actors of the distinct cells holding the cluster's free
-    members, so ``n`` and ``e`` refer to the same footprint.
+    Attributes
+    ----------
+    x0, y0 : float
+        Upper-left corner (the null model's grid corner).
+    hx, hy : float
+        Width and height of a lattice square, metres.
+    subx, suby : int
+        Lattice squares per grid cell along x and y (1 where a square holds whole cells).
+    base : ndarray of float64, shape (rows, cols)
+        Expected actors per grid cell, or per block of cells where squares hold whole cells.
+    """
+
+    x0: float
+    y0: float
+    hx: float
+    hy: float
+    subx: int
+    suby: int
+    base: np.ndarray
+
+
+def _axis_step(cell: float, target: float) -> tuple[float, int, int]:
+    """(square side, squares per cell, cells per square) along one axis."""
+    if cell >= target:
+        sub = max(1, int(round(cell / target)))
+        return cell / sub, sub, 1
+    agg = max(1, int(round(target / cell)))
+    return cell * agg, 1, agg
+
+
+def footprint_lattice(model: NullModel, eps_m: float, squares_per_eps: float = 4.0) -> Lattice:
+    """The lattice of squares of about ``eps_m / squares_per_eps`` aligned with the grid.
+
+    Along each axis a square is a whole fraction ``1/sub`` of a grid cell (cells larger
+    than the target side) or a block of whole cells (smaller cells), so that the expected
+    count of every square is exact under the null model. The footprint's resolution thus
+    follows ``eps_m``, not the grid.
 
     Examples
     --------
-    >>> labels = np.array([0, 0, 0, 1, 1, -1])
-    >>> free = np.array([True, True, False, True, True, True])
-    >>> cells = np.array([0, 0, 1, 2, 3, 3])
-    >>> cluster_counts(labels, free, cells, np.array([0.5, 9.0, 1.0, 2.0]))
-    (array([2, 2]), array([0.5, 3. ]))
+    >>> import numpy as np
+    >>> from affine import Affine
+    >>> m = build_null_model(np.array([[10.0, 10.0]]), np.zeros(1, dtype=np.int64), None,
+    ...                      population=np.ones((4, 4)), transform=Affine(100, 0, 0, 0, -100, 400))
+    >>> lat = footprint_lattice(m, 200.0)       # 50 m squares: each cell split in 2 x 2
+    >>> lat.hx, lat.subx, lat.base.shape
+    (50.0, 2, (4, 4))
+    >>> lat = footprint_lattice(m, 1600.0)      # 400 m squares: blocks of 4 x 4 cells
+    >>> lat.hx, lat.subx, lat.base.shape
+    (400.0, 1, (1, 1))
     """
+    target = float(eps_m) / float(squares_per_eps)
+    hx, subx, ax = _axis_step(model.cell_w, target)
+    hy, suby, ay = _axis_step(model.cell_h, target)
+    ce = model.cell_expected.reshape(model.shape).astype(np.float64)
+    if ax > 1 or ay > 1:
+        rows, cols = model.shape
+        pr, pc = -rows % ay, -cols % ax
+        padded = np.pad(ce, ((0, pr), (0, pc)))
+        ce = padded.reshape((rows + pr) // ay, ay, (cols + pc) // ax, ax).sum(axis=(1, 3))
+    return Lattice(model.x0, model.y0, hx, hy, subx, suby, np.ascontiguousarray(ce))
+
+
+def footprint_counts(
+    labels: np.ndarray, xy: np.ndarray, free: np.ndarray, lattice: Lattice, eps_m: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Free members ``n`` and expected actors ``e`` in the footprint of every cluster.
+
+    The footprint is every lattice square whose centre lies within ``eps_m`` of a member
+    (fixed members included: they shape the cluster DBSCAN found). It does not depend on
+    which grid cells the members happen to fall in, so it is measured the same way for
+    observed and simulated clusters, and ``e`` is the exact expected count of that region
+    under the null model.
+
+    Examples
+    --------
+    One cluster of 3 members on a uniform grid with 1 expected actor per km²:
+
+    >>> import numpy as np
+    >>> from affine import Affine
+    >>> lat = Lattice(0.0, 10_000.0, 250.0, 250.0, 1, 1, np.full((40, 40), 0.0625))
+    >>> xy = np.array([[5000.0, 5000.0], [5100.0, 5000.0], [5000.0, 5100.0]])
+    >>> n, e = footprint_counts(np.zeros(3, dtype=np.int64), xy, np.ones(3, bool), lat, 1000.0)
+    >>> int(n[0]), round(float(e[0]), 2)     # about pi * 1 km² plus the members' spread
+    (3, 3.5)
+    """
+    from ._footprint_kernels import footprint_expected
+
+    labels = np.asarray(labels)
     k = int(labels.max()) + 1 if len(labels) else 0
-    m = free & (labels >= 0)
-    lab = labels[m].astype(np.int64)
-    c = cells[m]
-    ncell = np.int64(len(cell_expected))
-    n = np.bincount(lab, minlength=k)
-    key = np.unique(lab * ncell + c)
-    e = np.bincount(key // ncell, weights=cell_expected[key % ncell], minlength=k)
-    return n, e
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    members = np.flatnonzero(labels >= 0)
+    order = members[np.argsort(labels[members], kind="stable")]
+    starts = np.searchsorted(labels[order], np.arange(k + 1)).astype(np.int64)
+    xs = np.ascontiguousarray(xy[order, 0], dtype=np.float64)
+    ys = np.ascontiguousarray(xy[order, 1], dtype=np.float64)
+    e, _ = footprint_expected(
+        xs, ys, starts, float(eps_m), lattice.x0, lattice.y0, lattice.hx, lattice.hy,
+        lattice.subx, lattice.suby, lattice.base,
+    )  # fmt: skip
+    n = np.bincount(labels[free & (labels >= 0)].astype(np.int64), minlength=k)
+    return n.astype(np.int64), e
 
 
-def simulate_max_llr(
+def simulation_seeds(random_state: Any, n_sim: int) -> list[np.random.SeedSequence]:
+    """One independent seed per simulation, from ``random_state``.
+
+    Simulation ``s`` always draws from the same stream whatever the number of threads or
+    simulations, so results do not depend on ``n_jobs`` and a run with more simulations
+    extends a shorter one.
+
+    Examples
+    --------
+    >>> first = [np.random.default_rng(s).random() for s in simulation_seeds(7, 3)]
+    >>> first == [np.random.default_rng(s).random() for s in simulation_seeds(7, 5)[:3]]
+    True
+    """
+    if isinstance(random_state, np.random.Generator):
+        entropy = int(random_state.integers(0, 2**63 - 1))
+    elif isinstance(random_state, np.random.SeedSequence):
+        entropy = random_state.entropy
+    else:
+        entropy = random_state
+    return np.random.SeedSequence(entropy).spawn(int(n_sim))
+
+
+def _simulate_one(xy, model: NullModel, lattice, eps_m, min_actors, seed, scratch):
+    """LLRs of the clusters of one null simulation (empty when there is none)."""
+    from .estimator import _dbscan_xy
+
+    sim_xy, free_idx = scratch
+    u = np.random.default_rng(seed).random((len(free_idx), 3))
+    _, x, y = model.sample(u)
+    sim_xy[free_idx, 0] = x
+    sim_xy[free_idx, 1] = y
+    labels, _ = _dbscan_xy(
+        np.ascontiguousarray(sim_xy[:, 0]), np.ascontiguousarray(sim_xy[:, 1]), None,
+        float(eps_m), int(min_actors), serial=True,
+    )  # fmt: skip
+    if labels.max() < 0:
+        return np.zeros(0)
+    n, e = footprint_counts(labels, sim_xy, model.free, lattice, eps_m)
+    return poisson_llr(n, e)
+
+
+def simulate_llrs(
     xy: np.ndarray,
     model: NullModel,
     *,
     eps_m: float,
     min_actors: int,
-    n_sim: int,
-    rng: np.random.Generator,
-    return_pool: bool = False,
+    seeds: list,
+    n_jobs: int = 1,
+    lattice: Lattice | None = None,
+    batch: int = 4,
 ):
-    """Largest cluster LLR in each of ``n_sim`` simulations of the null model.
+    """Yield, in simulation order, the LLRs of the clusters of each null simulation.
 
-    Each simulation draws all free actors at once (one ``rng.random((n_free, 3))`` call:
-    cell by inverse CDF within the actor's unit, then a uniform position inside the cell),
-    leaves fixed actors in place, reruns :func:`pari_geo.clustering.dbscan` with the same
-    ``eps_m`` and ``min_actors`` (single-threaded; its result does not depend on threads)
-    and scores the simulated clusters with :func:`cluster_counts` and :func:`poisson_llr`.
+    Each simulation places every free actor under the null model from its own seed
+    (cell by inverse CDF within the actor's unit, then uniformly inside the cell), leaves
+    fixed actors in place, reruns the exact DBSCAN with the same ``eps_m`` and
+    ``min_actors`` and scores every simulated cluster with :func:`footprint_counts` and
+    :func:`poisson_llr`. With ``n_jobs > 1`` simulations run in threads (the DBSCAN and
+    footprint kernels release the GIL); the yielded values do not depend on ``n_jobs``.
+    Closing the generator early cancels the simulations not yet started.
 
-    Returns
-    -------
-    sim_max : ndarray of shape (n_sim,)
-        Largest LLR per simulation (0 for a simulation without clusters).
-    pool : ndarray
-        Only with ``return_pool=True``: the LLR of every simulated cluster, a simulation
-        without clusters counting as one cluster without excess (LLR 0).
+    Yields
+    ------
+    ndarray
+        One array per simulation (empty for a simulation without clusters).
     """
-    out = np.zeros(n_sim)
-    pool: list[np.ndarray] = []
-    for s, llr in enumerate(iter_simulations(xy, model, eps_m, min_actors, n_sim, rng)):
-        out[s] = llr.max()
-        if return_pool:
-            pool.append(llr)
-    if return_pool:
-        return out, np.concatenate(pool) if pool else np.zeros(n_sim)
-    return out
+    from concurrent.futures import ThreadPoolExecutor
 
-
-def iter_simulations(xy, model: NullModel, eps_m: float, min_actors: int, n_sim: int, rng):
-    """Yield the LLRs of the simulated clusters of each of ``n_sim`` null simulations.
-
-    A simulation without clusters, or a model without free actors, yields ``[0.0]``.
-    """
-    from .estimator import dbscan
-
+    if lattice is None:
+        lattice = footprint_lattice(model, eps_m)
     free_idx = model.free_order
-    zero = np.zeros(1)
     if len(free_idx) == 0:
-        for _ in range(n_sim):
-            yield zero
+        for _ in seeds:
+            yield np.zeros(0)
         return
-    sim_xy = np.array(xy, dtype=np.float64, copy=True)
-    cells = model.actor_cell.copy()
-    for _ in range(n_sim):
-        u = rng.random((len(free_idx), 3))
-        c, x, y = model.sample(u)
-        sim_xy[free_idx, 0] = x
-        sim_xy[free_idx, 1] = y
-        cells[free_idx] = c
-        labels, _ = dbscan(sim_xy, eps_m, min_actors, n_jobs=1)
-        if labels.max() < 0:
-            yield zero
-            continue
-        n, e = cluster_counts(labels, model.free, cells, model.cell_expected)
-        yield poisson_llr(n, e)
+
+    def run(chunk):
+        scratch = (np.array(xy, dtype=np.float64, copy=True), free_idx)
+        return [_simulate_one(xy, model, lattice, eps_m, min_actors, s, scratch) for s in chunk]
+
+    chunks = [seeds[i : i + batch] for i in range(0, len(seeds), batch)]
+    if n_jobs <= 1 or len(chunks) <= 1:
+        for chunk in chunks:
+            yield from run(chunk)
+        return
+    with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+        ahead = 2 * n_jobs
+        futures = [pool.submit(run, c) for c in chunks[:ahead]]
+        nxt = len(futures)
+        try:
+            for i in range(len(chunks)):
+                res = futures[i].result()
+                if nxt < len(chunks):
+                    futures.append(pool.submit(run, chunks[nxt]))
+                    nxt += 1
+                yield from res
+        finally:
+            for f in futures:
+                f.cancel()
 
 
 def monte_carlo_test(
@@ -476,47 +596,57 @@ def monte_carlo_test(
     eps_m: float,
     min_actors: int,
     n_sim: int,
-    rng: np.random.Generator,
-    p_method: str = "max",
-    early_stop: int | None = None,
+    random_state: Any = 0,
+    p_method: str = "pooled",
+    early_stop: int | None = 20,
+    pool_size: int | None = 20_000,
+    n_jobs: int = 1,
+    lattice: Lattice | None = None,
 ) -> tuple[np.ndarray, int]:
     """Monte Carlo p-values of the observed cluster LLRs (see the module docstring).
 
     Parameters
     ----------
-    xy, model, eps_m, min_actors, rng
-        As for :func:`simulate_max_llr`.
+    xy, model, eps_m, min_actors
+        As for :func:`simulate_llrs`.
     observed : ndarray of shape (k,)
         LLR of each observed cluster.
     n_sim : int
         Largest number of simulations.
-    p_method : {"max", "pooled"}
-        Compare with each simulation's largest LLR or with every simulated cluster's LLR.
-    early_stop : int, optional
+    random_state : int, SeedSequence, Generator or None
+        Seeds the simulations (:func:`simulation_seeds`).
+    p_method : {"pooled", "max"}
+        Compare with every simulated cluster's LLR (calibrated per cluster) or with each
+        simulation's largest LLR (family-wise).
+    early_stop : int or None, default=20
         Sequential Monte Carlo (Besag & Clifford 1991): a cluster whose LLR has been
-        reached or exceeded ``early_stop`` times after ``L`` reference draws (simulations
-        for "max", simulated clusters for "pooled") gets ``p = exceedances / L``; the
-        simulations stop as soon as every cluster is there. Clusters that never get there
-        keep ``(1 + exceedances) / (1 + draws)``. Saves nearly all simulations at scales
-        where no cluster stands out; strong clusters still get all ``n_sim``.
+        reached or exceeded ``early_stop`` times after ``L`` reference draws (simulated
+        clusters for "pooled", simulations for "max") gets ``p = early_stop / L``; the
+        simulations stop as soon as every cluster is there. None runs on.
+    pool_size : int or None, default=20000
+        "pooled" only: stop once this many simulated clusters have been drawn (the
+        p-values then resolve to ``1 / (pool_size + 1)``). The stopping time depends on
+        the simulations only, so the p-values stay valid. None runs all ``n_sim``.
+    n_jobs : int, default=1
+        Threads for the simulations; the result does not depend on it.
 
     Returns
     -------
     p : ndarray of shape (k,)
         NaN everywhere when ``n_sim == 0``.
     n_done : int
-        Simulations run.
+        Simulations used.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from pari_geo.clustering.significance import build_null_model, monte_carlo_test
+    >>> from affine import Affine
     >>> xy = np.array([[100.0, 100.0]] * 3 + [[900.0, 900.0]])
     >>> model = build_null_model(xy, np.zeros(4, dtype=np.int64), None,
     ...                          population=np.ones((2, 2)),
-    ...                          transform=__import__("affine").Affine(500, 0, 0, 0, -500, 1000))
+    ...                          transform=Affine(500, 0, 0, 0, -500, 1000))
     >>> p, done = monte_carlo_test(xy, model, np.array([0.0]), eps_m=10, min_actors=3,
-    ...                            n_sim=99, rng=np.random.default_rng(0), early_stop=5)
+    ...                            n_sim=99, p_method="max", early_stop=5)
     >>> p.tolist(), done
     ([1.0], 5)
     """
@@ -524,24 +654,35 @@ def monte_carlo_test(
     k = len(observed)
     if n_sim == 0:
         return np.full(k, np.nan), 0
+    pooled = p_method == "pooled"
     ge = np.zeros(k)
     draws = 0
     stop_p = np.full(k, np.nan)
     n_done = 0
-    for llr in iter_simulations(xy, model, eps_m, min_actors, n_sim, rng):
-        n_done += 1
-        if p_method == "max":
-            ge += llr.max() >= observed
-            draws += 1
-        else:
-            srt = np.sort(llr)
-            ge += len(srt) - np.searchsorted(srt, observed, side="left")
-            draws += len(srt)
-        if early_stop is not None:
-            newly = np.isnan(stop_p) & (ge >= early_stop)
-            stop_p[newly] = ge[newly] / draws
-            if not np.isnan(stop_p).any():
+    seeds = simulation_seeds(random_state, n_sim)
+    sims = simulate_llrs(
+        xy, model, eps_m=eps_m, min_actors=min_actors, seeds=seeds, n_jobs=n_jobs,
+        lattice=lattice,
+    )  # fmt: skip
+    try:
+        for llr in sims:
+            n_done += 1
+            if pooled:
+                srt = np.sort(llr)
+                ge += len(srt) - np.searchsorted(srt, observed, side="left")
+                draws += len(srt)
+            else:
+                ge += (llr.max() if len(llr) else 0.0) >= observed
+                draws += 1
+            if early_stop:
+                newly = np.isnan(stop_p) & (ge >= early_stop)
+                stop_p[newly] = ge[newly] / draws
+                if not np.isnan(stop_p).any():
+                    break
+            if pooled and pool_size and draws >= pool_size:
                 break
+    finally:
+        sims.close()
     p = (1.0 + ge) / (1.0 + draws)
     done = ~np.isnan(stop_p)
     p[done] = np.minimum(stop_p[done], 1.0)
