@@ -4,9 +4,11 @@ Only ``@numba.njit`` functions over arrays live here; the null model and the orc
 are in :mod:`pari_geo.clustering.significance`. The numpy twin used by the tests is
 ``tests/test_footprint.py::_expected_twin``.
 
-The *footprint* of a cluster is the region DBSCAN searched around it: every square of a
-lattice aligned with the null model's grid (squares of about ``eps / 4`` a side) whose
-centre lies within ``eps`` of a member. Its expected count under the null model is exact
+The *footprint* of a cluster is the region DBSCAN searched around it, on a lattice aligned
+with the null model's grid (squares of about ``eps / 4`` a side): every square whose centre
+lies within ``eps`` of the centre of a square holding a member (the squares holding
+members dilated by a disc of radius ``eps``; a member's exact place inside its square, at
+most ``eps / 5`` away, does not matter). Its expected count under the null model is exact
 for that region: along each axis a lattice square is either a ``1 / sub``-th of a grid
 cell (its expected count is the cell's divided by ``subx * suby``, since actors are
 uniform inside a cell) or a block of whole cells (the block sums, precomputed in ``base``).
@@ -24,7 +26,7 @@ from .._numba import CACHE
 
 @njit(cache=CACHE, nogil=True)
 def footprint_expected(xs, ys, starts, eps, x0, y0, hx, hy, subx, suby, base):
-    """Expected actors in the footprint of every cluster.
+    """Expected actors and area (in lattice squares) of the footprint of every cluster.
 
     Parameters
     ----------
@@ -47,59 +49,69 @@ def footprint_expected(xs, ys, starts, eps, x0, y0, hx, hy, subx, suby, base):
     -------
     e : float64 array of shape (k,)
     area : float64 array of shape (k,)
-        Footprint area in lattice squares.
+        Footprint area in lattice squares (inside the grid).
     """
     k = starts.shape[0] - 1
     rows = base.shape[0] * suby
     cols = base.shape[1] * subx
     eps2 = eps * eps
-    inv_sub2 = 1.0 / (subx * suby)
+    inv_sub = 1.0 / (subx * suby)
+    rx = int(math.floor(eps / hx))
+    ry = int(math.floor(eps / hy))
+    # the disc stencil: offsets (di, dj) with (di hy)^2 + (dj hx)^2 <= eps^2
+    n_st = 0
+    st_i = np.empty((2 * ry + 1) * (2 * rx + 1), np.int64)
+    st_j = np.empty((2 * ry + 1) * (2 * rx + 1), np.int64)
+    for di in range(-ry, ry + 1):
+        for dj in range(-rx, rx + 1):
+            if (di * hy) * (di * hy) + (dj * hx) * (dj * hx) <= eps2:
+                st_i[n_st] = di
+                st_j[n_st] = dj
+                n_st += 1
     e = np.zeros(k)
     area = np.zeros(k)
-    rx = int(math.ceil(eps / hx)) + 1
-    ry = int(math.ceil(eps / hy)) + 1
     for c in range(k):
         s0 = starts[c]
         s1 = starts[c + 1]
         if s1 <= s0:
             continue
-        minx = xs[s0]
-        maxx = xs[s0]
-        miny = ys[s0]
-        maxy = ys[s0]
-        for i in range(s0 + 1, s1):
-            minx = min(minx, xs[i])
-            maxx = max(maxx, xs[i])
-            miny = min(miny, ys[i])
-            maxy = max(maxy, ys[i])
-        j0 = int(math.floor((minx - x0) / hx)) - rx
-        j1 = int(math.floor((maxx - x0) / hx)) + rx
-        i0 = int(math.floor((y0 - maxy) / hy)) - ry
-        i1 = int(math.floor((y0 - miny) / hy)) + ry
-        mark = np.zeros((i1 - i0 + 1, j1 - j0 + 1), np.bool_)
-        for m in range(s0, s1):
-            px = xs[m]
-            py = ys[m]
-            pj = int(math.floor((px - x0) / hx))
-            pi = int(math.floor((y0 - py) / hy))
-            for ii in range(pi - ry, pi + ry + 1):
-                cy = y0 - (ii + 0.5) * hy
-                dy = cy - py
-                dy2 = dy * dy
-                if dy2 > eps2:
-                    continue
-                for jj in range(pj - rx, pj + rx + 1):
-                    cx = x0 + (jj + 0.5) * hx
-                    dx = cx - px
-                    if dx * dx + dy2 <= eps2:
-                        mark[ii - i0, jj - j0] = True
+        j0 = int(math.floor((xs[s0] - x0) / hx))
+        j1 = j0
+        i0 = int(math.floor((y0 - ys[s0]) / hy))
+        i1 = i0
+        for m in range(s0 + 1, s1):
+            jj = int(math.floor((xs[m] - x0) / hx))
+            ii = int(math.floor((y0 - ys[m]) / hy))
+            j0 = min(j0, jj)
+            j1 = max(j1, jj)
+            i0 = min(i0, ii)
+            i1 = max(i1, ii)
+        j0 -= rx
+        j1 += rx
+        i0 -= ry
+        i1 += ry
+        w = j1 - j0 + 1
+        occ = np.zeros((i1 - i0 + 1, w), np.bool_)
+        mark = np.zeros((i1 - i0 + 1, w), np.bool_)
         tot = 0.0
         cnt = 0.0
-        for ii in range(max(i0, 0), min(i1, rows - 1) + 1):
-            for jj in range(max(j0, 0), min(j1, cols - 1) + 1):
-                if mark[ii - i0, jj - j0]:
-                    tot += base[ii // suby, jj // subx]
+        for m in range(s0, s1):
+            pj = int(math.floor((xs[m] - x0) / hx)) - j0
+            pi = int(math.floor((y0 - ys[m]) / hy)) - i0
+            if occ[pi, pj]:
+                continue
+            occ[pi, pj] = True
+            for t in range(n_st):
+                li = pi + st_i[t]
+                lj = pj + st_j[t]
+                if mark[li, lj]:
+                    continue
+                mark[li, lj] = True
+                gi = li + i0
+                gj = lj + j0
+                if gi >= 0 and gi < rows and gj >= 0 and gj < cols:
+                    tot += base[gi // suby, gj // subx]
                     cnt += 1.0
-        e[c] = tot * inv_sub2
+        e[c] = tot * inv_sub
         area[c] = cnt
     return e, area

@@ -408,24 +408,20 @@ def _clusters(
         llr = sig.poisson_llr(n_free, expected)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = n_free / expected
-        # no cluster has an excess: every p-value is exactly 1, skip the simulations
-        if n_sim > 0 and not (llr > 0).any():
-            p = np.ones(k)
-        else:
-            p, _ = sig.monte_carlo_test(
-                prep.xy,
-                model,
-                llr,
-                eps_m=float(eps_m),
-                min_actors=int(min_actors),
-                n_sim=int(n_sim),
-                random_state=random_state,
-                p_method=p_method,
-                early_stop=opts["early_stop"],
-                pool_size=opts["pool_size"],
-                n_jobs=resolve_threads(n_jobs),
-                lattice=lattice,
-            )
+        p, _ = sig.monte_carlo_test(
+            prep.xy,
+            model,
+            llr,
+            eps_m=float(eps_m),
+            min_actors=int(min_actors),
+            n_sim=int(n_sim),
+            random_state=random_state,
+            p_method=p_method,
+            early_stop=opts["early_stop"],
+            pool_size=opts["pool_size"],
+            n_jobs=resolve_threads(n_jobs),
+            lattice=lattice,
+        )
         q = sig.benjamini_hochberg(p)
         unit_rate = model.unit_rate_per_resident()
         has_weight = (
