@@ -1,7 +1,8 @@
 """Hidden-cluster significance: null model, expected counts, Monte Carlo p-values, BH, calibration.
 
 All inputs are hand-built on 1 km grids in EPSG:3006 (metres); expected values are worked out
-in the tests.
+in the tests, the footprint's with the numpy/scipy twin of the kernel
+(``helpers.footprint_expected_twin``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import pandas as pd
 import pytest
 import shapely
 from affine import Affine
+
+from helpers import footprint_expected_twin
 
 from pari_geo.clustering import significance as sig
 from pari_geo.clustering.actors import find_microclusters
@@ -35,6 +38,11 @@ def points(xy, **cols) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(cols, geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=CRS)
 
 
+def fp(members, eps, cell_expected, cell=1000.0, y0=None):
+    """Expected actors in the footprint of ``members`` (the twin of the kernel)."""
+    return footprint_expected_twin(members, eps, cell_expected, cell, y0=y0)[0]
+
+
 def units_gdf(boxes: dict[str, tuple[float, float, float, float]]) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(
         {"mid": list(boxes)}, geometry=[shapely.box(*b) for b in boxes.values()], crs=CRS
@@ -50,9 +58,10 @@ def test_poisson_llr_values():
     got = sig.poisson_llr(n, e)
     assert got[0] == pytest.approx(4 * math.log(4) - 3)
     assert got[1] == 0.0  # no excess
-    assert got[2] == 0.0  # deficit
+    assert got[2] == pytest.approx(-(3 * math.log(3 / 5) + 2))  # deficit: negative
     assert got[3] == 0.0  # nothing observed, nothing expected
     assert math.isinf(got[4])  # actors where the null puts none
+    assert sig.poisson_llr(np.array([0]), np.array([2.5]))[0] == -2.5
 
 
 def test_llr_compares_small_rural_and_big_town_excess():
@@ -117,8 +126,15 @@ def test_expected_counts_on_hand_built_grid():
     )  # fmt: skip
     assert out["n_actors"].tolist() == [4, 4]
     rate_l, rate_r = 7 / 80, 4 / 230  # actors per resident of each unit
-    e_a = rate_l * 10
-    e_b = rate_l * 20 + rate_r * 30  # Σ over units of rate × residents of member cells
+    ce = pop * np.array([rate_l, rate_l, rate_r, rate_r])  # expected actors per cell
+    xy = np.column_stack([actors.geometry.x, actors.geometry.y])
+    e_a, e_b = fp(xy[:4], 200, ce), fp(xy[4:8], 200, ce)
+    # A: the 200 m reach of its members lies inside one cell of 10 residents; B straddles
+    # the L/R border: its reach lies half on the cell of 20 (L), half on the cell of 30 (R)
+    area_a = footprint_expected_twin(xy[:4], 200, np.ones_like(pop), 1000.0)[0]
+    assert e_a == pytest.approx(rate_l * 10 * area_a)
+    assert 0.15 < area_a < 0.25  # about pi (0.2 km)² plus the members' spread
+    assert rate_l * 20 * 0.1 < e_b < rate_r * 30 * 0.1 + rate_l * 20 * 0.2
     np.testing.assert_allclose(out["expected"], [e_a, e_b])
     np.testing.assert_allclose(out["ratio"], [4 / e_a, 4 / e_b])
     np.testing.assert_allclose(
@@ -176,8 +192,10 @@ def test_unit_without_residents_uses_area_and_is_never_hidden():
             population=grid(pop), n_sim=19,
         )  # fmt: skip
     assert len(out) == 1
-    # expected = rate per km² of E (6 actors / 4 km²) × 1 km² cell
-    assert out["expected"].iloc[0] == pytest.approx(6 / 4)
+    # expected = rate per km² of E (6 actors / 4 km²) × the footprint's km²
+    xy_e = np.array(xy[:6], dtype=float)
+    area = footprint_expected_twin(xy_e, 100, np.ones_like(pop), 1000.0)[0]
+    assert out["expected"].iloc[0] == pytest.approx(6 / 4 * area)
     assert out["residents"].iloc[0] == 0.0
     assert not out["hidden"].iloc[0]
 
@@ -194,10 +212,13 @@ def test_actors_outside_units_are_fixed_and_uncounted():
     assert len(out) == 3
     lone = out.iloc[2]
     assert lone["n_actors"] == 4 and lone["unit_ids"] == "" and lone["n_units"] == 0
+    # off the grid: nothing expected, no free member; defined values, never a NaN p-value
     assert lone["expected"] == 0.0 and np.isnan(lone["ratio"]) and lone["llr"] == 0.0
-    assert lone["p_value"] == 1.0 and not lone["hidden"]
+    assert 0 < lone["p_value"] <= 1.0 and not lone["hidden"]
     # unit rates unchanged by the outside actors
-    np.testing.assert_allclose(out["expected"].iloc[0], 7 / 80 * 10)
+    ce = pop * np.array([7 / 80, 7 / 80, 4 / 230, 4 / 230])
+    xy = np.column_stack([actors.geometry.x, actors.geometry.y])
+    np.testing.assert_allclose(out["expected"].iloc[0], fp(xy[:4], 200, ce))
 
 
 def test_unit_with_one_actor_duplicates_and_all_at_one_point():
@@ -213,9 +234,11 @@ def test_unit_with_one_actor_duplicates_and_all_at_one_point():
     assert len(out) == 1
     row = out.iloc[0]
     assert row["n_actors"] == 5 and row["extent_m"] == 0.0
-    # all 5 actors of the unit sit in its only cell: expected = 5/100 × 100 = 5, no excess
-    assert row["expected"] == pytest.approx(5.0) and row["llr"] == 0.0
-    assert row["p_value"] == 1.0
+    # all 5 actors of the unit sit in its only cell; the footprint (50 m around the point)
+    # is a small part of it, so an excess: 5 against 5 x its share of the cell
+    share = footprint_expected_twin(np.array([[500.0, 500.0]]), 50, np.ones((1, 1)), 1000.0)[0]
+    assert row["expected"] == pytest.approx(5.0 * share) and row["llr"] > 0
+    assert 0 < row["p_value"] <= 1.0
     # a disc of radius eps/2 (32-gon) around the shared point
     assert row["area_km2"] == pytest.approx(math.pi * 25**2 / 1e6, rel=0.01)
 
@@ -233,7 +256,10 @@ def test_population_without_units_is_one_unit():
     xy = [(100 + 10 * i, 1900) for i in range(5)] + [(1500, 500)] * 5
     out = find_microclusters(points(xy), eps_m=50, min_actors=5, population=grid(pop), n_sim=0)
     # rate = 10 actors / 100 residents; cell (0,0) has 1 resident, cell (1,1) 97
-    np.testing.assert_allclose(out["expected"], [0.1, 9.7])
+    ce = pop * 0.1
+    xy = np.array(xy, dtype=float)
+    np.testing.assert_allclose(out["expected"], [fp(xy[:5], 50, ce), fp(xy[5:], 50, ce)])
+    assert out["expected"].iloc[1] < 9.7 * 0.05  # the reach is a small part of the cell
 
 
 # ------------------------------------------------------------------ planted and calibration
@@ -280,7 +306,7 @@ def test_planted_rural_cluster_is_hidden_and_town_cluster_is_not():
     actors = points(np.vstack([xy, planted]))
     out = find_microclusters(
         actors, eps_m=300, min_actors=5, units=units, unit_id="mid",
-        population=grid(pop), n_sim=199, random_state=1,
+        population=grid(pop), n_sim=199, random_state=1, p_method="max", early_stop=0,
     )  # fmt: skip
     lab = out.set_index("cluster_id")
     from pari_geo.clustering.actors import label_actors
@@ -299,11 +325,11 @@ def test_planted_rural_cluster_is_hidden_and_town_cluster_is_not():
     assert len(town) >= 1
     assert (town["p_value"] > 0.05).all() and not town["hidden"].any()
     assert (town["ratio"] < 1.5).all()
-    # pooled p-values: the same cluster, an even smaller p (compared with every simulated
-    # cluster, not only each simulation's largest)
+    # pooled p-values (the default): the same cluster, an even smaller p (compared with
+    # every simulated cluster, not only each simulation's largest)
     pooled = find_microclusters(
         actors, eps_m=300, min_actors=5, units=units, unit_id="mid",
-        population=grid(pop), n_sim=199, random_state=1, p_method="pooled",
+        population=grid(pop), n_sim=199, random_state=1,
     ).set_index("cluster_id")  # fmt: skip
     assert pooled.loc[planted_id[0], "p_value"] <= row["p_value"]
     assert bool(pooled.loc[planted_id[0], "hidden"])
@@ -379,24 +405,24 @@ def test_same_seed_same_output_and_threads_irrelevant():
                                   d.drop(columns=["p_value", "q_value", "hidden"]))  # fmt: skip
 
 
-def test_simulate_max_llr_reproducible_and_zero_without_free_actors():
+def test_simulations_reproducible_and_empty_without_free_actors():
     pop, units, actors = two_unit_setup()
     xy = np.column_stack([actors.geometry.x, actors.geometry.y])
     au = np.array([0] * 4 + [0, 0, 1, 1] + [0, 1, 1])
     t = Affine(1000, 0, 0, 0, -1000, 2000)
     model = sig.build_null_model(xy, au, units.geometry.to_numpy(), population=pop, transform=t)
-    a = sig.simulate_max_llr(xy, model, eps_m=200, min_actors=4, n_sim=20,
-                             rng=np.random.default_rng(0))  # fmt: skip
-    b = sig.simulate_max_llr(xy, model, eps_m=200, min_actors=4, n_sim=20,
-                             rng=np.random.default_rng(0))  # fmt: skip
-    np.testing.assert_array_equal(a, b)
-    assert (a >= 0).all()
+    kw = dict(eps_m=200, min_actors=4, seeds=sig.simulation_seeds(0, 20))
+    a = list(sig.simulate_llrs(xy, model, **kw))
+    b = list(sig.simulate_llrs(xy, model, **kw, n_jobs=2, batch=3))
+    assert len(a) == 20
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
     none = sig.build_null_model(xy, np.full(len(xy), -1), units.geometry.to_numpy(),
                                 population=pop, transform=t)  # fmt: skip
     assert not none.free.any()
-    z = sig.simulate_max_llr(xy, none, eps_m=200, min_actors=4, n_sim=5,
-                             rng=np.random.default_rng(0))  # fmt: skip
-    np.testing.assert_array_equal(z, np.zeros(5))
+    z = list(sig.simulate_llrs(xy, none, eps_m=200, min_actors=4,
+                               seeds=sig.simulation_seeds(0, 5)))  # fmt: skip
+    assert len(z) == 5 and all(len(v) == 0 for v in z)
 
 
 def test_monte_carlo_test_matches_simulated_maxima_and_pool():
@@ -406,23 +432,29 @@ def test_monte_carlo_test_matches_simulated_maxima_and_pool():
     au = np.repeat(np.arange(4), [60, 60, 60, 250])
     t = Affine(1000, 0, 0, 0, -1000, 20000)
     model = sig.build_null_model(xy, au, units.geometry.to_numpy(), population=pop, transform=t)
-    obs = np.array([0.0, 1.0, 3.0, 8.0])
-    kw = dict(eps_m=300, min_actors=4, n_sim=40)
-    smax, pool = sig.simulate_max_llr(xy, model, rng=np.random.default_rng(1), return_pool=True,
-                                      **kw)  # fmt: skip
+    obs = np.array([-1.0, 0.0, 1.0, 3.0, 8.0])
+    sims = list(sig.simulate_llrs(xy, model, eps_m=300, min_actors=4,
+                                  seeds=sig.simulation_seeds(1, 40)))  # fmt: skip
+    smax = np.array([v.max() if len(v) else 0.0 for v in sims])
+    pool = np.concatenate(sims)
+    kw = dict(eps_m=300, min_actors=4, n_sim=40, random_state=1, early_stop=0, pool_size=0)
     for method, ref in (("max", smax), ("pooled", pool)):
-        p, done = sig.monte_carlo_test(xy, model, obs, rng=np.random.default_rng(1),
-                                       p_method=method, **kw)  # fmt: skip
+        p, done = sig.monte_carlo_test(xy, model, obs, p_method=method, **kw)
         assert done == 40
         np.testing.assert_allclose(p, sig.monte_carlo_pvalues(obs, ref))
+    # pooled with a pool-size stop: stops at the first simulation reaching the pool size
+    cum = np.cumsum([len(v) for v in sims])
+    target = int(cum[9])
+    p, done = sig.monte_carlo_test(xy, model, obs, **{**kw, "pool_size": target})
+    assert done == 10
+    np.testing.assert_allclose(p, sig.monte_carlo_pvalues(obs, np.concatenate(sims[:10])))
     # sequential: stops once every cluster has 5 exceedances; p = exceedances / draws
     weak = float(np.sort(smax)[-8])  # reached by 8 of the 40 simulations
-    assert weak > 0
-    p, done = sig.monte_carlo_test(xy, model, np.array([0.0, weak]),
-                                   rng=np.random.default_rng(1), early_stop=5, **kw)  # fmt: skip
+    p, done = sig.monte_carlo_test(xy, model, np.array([smax.min() - 1, weak]),
+                                   p_method="max", **{**kw, "early_stop": 5})  # fmt: skip
     first = int(np.argmax(np.cumsum(smax >= weak) >= 5)) + 1  # draws when the 5th came
     assert done == max(first, 5) < 40
-    assert p[0] == 1.0  # every simulation reaches LLR 0: 5 of 5
+    assert p[0] == 1.0  # every simulation reaches it: 5 of 5
     assert p[1] == pytest.approx(5 / first)
 
 
@@ -435,14 +467,14 @@ def test_early_stop_keeps_strong_clusters_and_saves_weak_scales():
     actors = points(np.vstack([xy, planted]))
     kw = dict(eps_m=300, min_actors=5, units=units, unit_id="mid", population=grid(pop),
               n_sim=199, random_state=1)  # fmt: skip
-    full = find_microclusters(actors, **kw)
+    full = find_microclusters(actors, **kw, early_stop=0)
     seq = find_microclusters(actors, **kw, early_stop=20)
     strong = full["p_value"] == full["p_value"].min()
     # clusters nothing in the simulations reaches keep the full-run p-value
     np.testing.assert_allclose(seq.loc[strong, "p_value"], full.loc[strong, "p_value"])
     assert seq["hidden"].tolist() == full["hidden"].tolist()
-    # weak clusters: Besag-Clifford p-values, >= 20 / 199 and not tiny
-    assert (seq.loc[~strong, "p_value"] >= 20 / 199).all()
+    # weak clusters: Besag-Clifford p-values, not tiny
+    assert (seq.loc[~strong, "p_value"] > 0.05).all()
 
 
 def test_actors_off_the_population_grid_are_fixed_with_a_warning():
@@ -454,7 +486,10 @@ def test_actors_off_the_population_grid_are_fixed_with_a_warning():
             population=grid(pop[:1], y0=2000), n_sim=9,
         )  # fmt: skip
     # rates now count only the on-grid actors: L 6 / 30, R 2 / 70
-    np.testing.assert_allclose(out["expected"], [6 / 30 * 10, 6 / 30 * 20 + 2 / 70 * 30])
+    ce = pop[:1] * np.array([6 / 30, 6 / 30, 2 / 70, 2 / 70])
+    xy = np.column_stack([actors.geometry.x, actors.geometry.y])
+    want = [fp(xy[:4], 200, ce, y0=2000), fp(xy[4:8], 200, ce, y0=2000)]
+    np.testing.assert_allclose(out["expected"], want)
 
 
 def test_hidden_uses_the_unit_holding_most_members():
@@ -469,16 +504,18 @@ def test_hidden_uses_the_unit_holding_most_members():
     kw = dict(eps_m=100, min_actors=5, units=units, unit_id="mid", population=grid(pop),
               n_sim=99, random_state=0)  # fmt: skip
     # 4 members in L, 2 in R: rates L 4/200 = 0.02, R 12/200 = 0.06, median 0.04
-    # expected = 0.02 x 10 + 0.06 x 10 = 0.8 for 6 members
+    # expected actors per cell: 0.02 x (190, 10) | 0.06 x (10, 190)
+    ce = pop * np.array([0.02, 0.02, 0.06, 0.06])
     xy = [(1960, 500), (1970, 500), (1980, 500), (1990, 500), (2010, 500), (2020, 500)]
     out = find_microclusters(points(xy + scattered), **kw)
     assert out["unit_ids"].tolist() == ["L;R"]
-    assert out["expected"].iloc[0] == pytest.approx(0.8)
+    assert out["expected"].iloc[0] == pytest.approx(fp(xy, 100, ce))
     assert out["q_value"].iloc[0] <= 0.05
     assert bool(out["hidden"].iloc[0])  # L (0.02) is at/below the median rate
     # 2 members in L, 4 in R: rates L 0.01, R 0.07; the same excess, but R stands out
     xy = [(1980, 500), (1990, 500), (2010, 500), (2020, 500), (2030, 500), (2040, 500)]
     out = find_microclusters(points(xy + scattered), **kw)
-    assert out["expected"].iloc[0] == pytest.approx(0.8)
+    ce = pop * np.array([0.01, 0.01, 0.07, 0.07])
+    assert out["expected"].iloc[0] == pytest.approx(fp(xy, 100, ce))
     assert out["q_value"].iloc[0] <= 0.05
     assert not bool(out["hidden"].iloc[0])
