@@ -101,10 +101,12 @@ def test_ladder_nests_across_scales():
     assert out["n_actors"].tolist() == [3, 3, 3, 3, 6, 6, 12]
     assert out["parent_cluster"].dtype == "Int64"
     assert out["parent_cluster"].tolist() == [0, 0, 1, 1, 0, 0, pd.NA]
-    # each scale equals a standalone call
+    # each scale equals a standalone call (q-values aside: BH runs over all scales)
     for eps in (150.0, 1000.0, 5000.0):
         alone = find_microclusters(points(xy), eps_m=eps, min_actors=3, n_sim=0)
-        part = out[out["scale_eps_m"] == eps].drop(columns=["scale_eps_m", "parent_cluster"])
+        part = out[out["scale_eps_m"] == eps].drop(
+            columns=["scale_eps_m", "parent_cluster", "candidate_id"]
+        )
         pd.testing.assert_frame_equal(part.reset_index(drop=True), alone)
 
 

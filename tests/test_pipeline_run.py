@@ -100,15 +100,34 @@ def test_municipality_table(run_out):
 
 
 def test_summary_lists_hidden_rural_clusters(run_out):
+    import re
+
+    import pandas as pd
+
     text = (run_out / "summary.md").read_text(encoding="utf-8")
-    assert "Hidden rural micro-clusters" in text
-    assert "Ydre, Kinda" in text  # an inter-municipal planted cluster
-    rows = [line for line in text.splitlines() if line.startswith("| 300 m |")]
+    assert "Hidden candidates" in text
+    assert "Ydre; Kinda" in text  # an inter-municipal planted cluster
     clusters = gpd.read_parquet(run_out / "clusters.parquet")
-    fine = clusters[clusters["scale_eps_m"] == 300]
-    rural_hidden = fine["hidden"] & fine["dominant_place_type"].isin([4, 5, 6, 7])
-    assert rural_hidden.sum() >= 20
-    assert len(rows) == 1 + rural_hidden.sum()  # the per-scale row + one per hidden cluster
+    cand = pd.read_csv(run_out / "candidates.csv")
+    # every count in the summary matches its list
+    for eps in sorted(clusters["scale_eps_m"].unique()):
+        at = clusters[clusters["scale_eps_m"] == eps]
+        row = next(line for line in text.splitlines() if line.startswith(f"| {eps:g} m |"))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert int(cells[1]) == len(at) and int(cells[2]) == int(at["hidden"].sum())
+        rural = at["hidden"] & at["dominant_place_type"].isin([4, 5, 6, 7])
+        assert int(cells[3]) == int(rural.sum())
+    n = int(re.search(r"(\d+) candidate\(s\), (\d+) of them", text).group(1))
+    listed = [line for line in text.splitlines() if re.match(r"\| \d+ \| \d", line)]
+    assert n == len(cand) == len(listed) == clusters["candidate_id"].nunique()
+    assert n >= 20
+    # a place hidden at 300 m and 1 km is one candidate, not two rows
+    assert (cand["n_scales"] >= 2).sum() >= 15
+    assert set(cand["candidate_id"]) == set(clusters["candidate_id"].dropna().astype(int))
+    # every municipality of a listed candidate has its map, and only those
+    units = {u for ids in cand["unit_ids"] for u in str(ids).split(";")}
+    maps = {p.stem.removeprefix("hidden_") for p in (run_out / "maps").glob("*.png")}
+    assert maps == units
 
 
 def test_same_seed_gives_identical_files(tmp_path, run_out):

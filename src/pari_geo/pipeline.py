@@ -405,7 +405,7 @@ def run_pipeline(
             what="key",
         )
     from .classes import DEGURBA_L1, DEGURBA_L2, NORDIC7
-    from .clustering.ladder import ladder
+    from .clustering.ladder import hidden_candidates, ladder
     from .ingest import open_actors, open_units
     from .io_write import atomic_dir, write_table
 
@@ -433,6 +433,11 @@ def run_pipeline(
         pop_da = classes.copy(data=pop)
         c = cfg.clusters
         bar.set_postfix_str("micro-clusters")
+
+        def scale_done(eps: float) -> None:
+            bar.update(1)
+            bar.set_postfix_str(f"micro-clusters ({eps:g} m done)")
+
         clusters = ladder(
             actors,
             eps_m=tuple(c["eps_m"]),
@@ -451,10 +456,15 @@ def run_pipeline(
             micro_max_extent_m=c["micro_max_extent_m"],
             micro_max_actors=c["micro_max_actors"],
             footprint=c["footprint"],
-            early_stop=c["early_stop"] or None,
+            null_cell_m=c["null_cell_m"],
+            early_stop=c["early_stop"],
             p_method=c["p_method"],
+            pool_size=c["pool_size"],
+            n_jobs=c["n_jobs"],
+            on_scale=scale_done,
         )
-        bar.update(len(c["eps_m"]))
+        names = _unit_names(units, u.id)
+        candidates = hidden_candidates(clusters, names)
         bar.set_postfix_str("writing")
         munis = municipality_table(classes, pop, units, u.id, scheme, actors, clusters)
         with atomic_dir(cfg.out_dir, overwrite) as stage:
@@ -464,6 +474,7 @@ def run_pipeline(
             write_table(clusters, stage / "clusters.parquet", metadata=meta)
             write_table(munis, stage / "municipalities.csv")
             write_table(munis, stage / "municipalities.gpkg", metadata=meta)
+            write_table(candidates, stage / "candidates.csv")
             _cluster_maps(stage, classes, scheme, units, u.id, clusters)
             (stage / "summary.md").write_text(
                 summary_markdown(cfg, clusters, units, u.id, scheme), encoding="utf-8"
@@ -472,6 +483,7 @@ def run_pipeline(
     return {
         "classes": classes,
         "clusters": clusters,
+        "candidates": candidates,
         "municipalities": munis,
         "out_dir": cfg.out_dir,
     }
@@ -595,6 +607,7 @@ def municipality_table(classes, pop, units, id_col, scheme, actors, clusters):
 
 def _cluster_maps(stage: Path, classes, scheme, units, id_col, clusters) -> None:
     import matplotlib
+    import pandas as pd
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -618,9 +631,13 @@ def _cluster_maps(stage: Path, classes, scheme, units, id_col, clusters) -> None
         _draw_clusters(ax, finest, classes.rio.crs)
     save_figure(fig, stage / "clusters_map.png")
     plt.close(fig)
-    hidden = finest[finest["hidden"]] if len(finest) else finest
+    # one map per municipality of a hidden candidate (hidden at any scale), as listed in
+    # the summary; it shows the finest scale's clusters and every hidden one
+    hidden = clusters[clusters["hidden"]] if len(clusters) else clusters
     if not len(hidden):
         return
+    shown = finest[~finest["hidden"]]
+    shown = pd.concat([shown, hidden], ignore_index=True) if len(shown) else hidden
     maps = stage / "maps"
     maps.mkdir()
     for uid in sorted({k for ids in hidden["unit_ids"] for k in str(ids).split(";") if k}):
@@ -636,7 +653,7 @@ def _cluster_maps(stage: Path, classes, scheme, units, id_col, clusters) -> None
         plot_classes(sub, scheme, ax=ax, units=units, title=f"Hidden micro-clusters: {name}")
         ax.set_xlim(left - pad, right + pad)
         ax.set_ylim(bottom - pad, top + pad)
-        _draw_clusters(ax, finest, classes.rio.crs)
+        _draw_clusters(ax, shown, classes.rio.crs)
         save_figure(fig, maps / f"hidden_{uid}.png")
         plt.close(fig)
 
@@ -655,71 +672,103 @@ def _draw_clusters(ax, clusters, crs) -> None:
     ax.set_ylabel("")
 
 
+def _unit_names(units, id_col) -> dict[str, str]:
+    """Unit id -> name (the ``name`` column), or an empty dict without one."""
+    if "name" not in units.columns:
+        return {}
+    return dict(zip(units[id_col].astype(str), units["name"].astype(str), strict=True))
+
+
 def summary_markdown(cfg: RunConfig, clusters, units, id_col, scheme) -> str:
-    """A short human-readable report listing hidden rural micro-clusters."""
-    names = {}
-    if "name" in units.columns:
-        names = dict(zip(units[id_col].astype(str), units["name"], strict=True))
+    """A short human-readable report listing the hidden candidates, rural ones first.
+
+    Every count stands beside the list it counts: the per-scale table counts hidden
+    *clusters* (a place hidden at two scales is two clusters there), the candidate list
+    groups them into places (one row per candidate, with the scales where it is hidden).
+    """
+    import numpy as np
+    import pandas as pd
+
+    from .clustering.ladder import hidden_candidates
+
+    names = _unit_names(units, id_col)
+    c = cfg.clusters
     lines = [
         "# pari_geo run summary",
         "",
         f"Run file: `{cfg.source.name}` · pari_geo {__version__} · typology "
-        f"`{cfg.typology}` · scales {', '.join(f'{e:g} m' for e in cfg.clusters['eps_m'])}"
-        f" · min_actors {cfg.clusters['min_actors']} · n_sim {cfg.clusters['n_sim']} · "
-        f"alpha {cfg.clusters['alpha']} · seed {cfg.clusters['random_state']}",
+        f"`{cfg.typology}` · scales {', '.join(f'{e:g} m' for e in c['eps_m'])}"
+        f" · min_actors {c['min_actors']} · n_sim {c['n_sim']} · p-values "
+        f"`{c['p_method']}` · alpha {c['alpha']} · seed {c['random_state']}",
         "",
     ]
+    rural_col = cfg.typology == "nordic7"
     lines += [
         "## Clusters per scale and rung",
         "",
-        "| scale | clusters | hidden | micro | municipal | inter-municipal | national |"
-        " multinational |",
-        "|---|---|---|---|---|---|---|---|",
+        "| scale | clusters | hidden |"
+        + (" hidden, rural |" if rural_col else "")
+        + " micro | municipal | inter-municipal | national | multinational |",
+        "|---|---|---|" + ("---|" if rural_col else "") + "---|---|---|---|---|",
     ]
     for eps in sorted(clusters["scale_eps_m"].unique()) if len(clusters) else []:
         at = clusters[clusters["scale_eps_m"] == eps]
         rc = at["rung"].value_counts()
+        hid = at[at["hidden"]]
+        rural_n = int(hid["dominant_place_type"].isin(RURAL_PLACE_TYPES).sum())
         lines.append(
-            f"| {eps:g} m | {len(at)} | {int(at['hidden'].sum())} | "
+            f"| {eps:g} m | {len(at)} | {len(hid)} |"
+            + (f" {rural_n} |" if rural_col else "")
+            + " "
             + " | ".join(
                 str(int(rc.get(r, 0)))
                 for r in ("micro", "municipal", "inter-municipal", "national", "multinational")
             )
             + " |"
         )
-    rural = clusters[clusters["hidden"]] if len(clusters) else clusters
-    if cfg.typology == "nordic7" and len(rural):
-        rural = rural[rural["dominant_place_type"].isin(RURAL_PLACE_TYPES)]
+    cand = hidden_candidates(clusters, names)
+    if rural_col and len(cand):
+        rural = cand["dominant_place_type"].isin(RURAL_PLACE_TYPES).to_numpy()
+    else:
+        rural = None
+    n_rural = int(rural.sum()) if rural is not None else None
     lines += [
         "",
-        "## Hidden rural micro-clusters: candidate clusters of social and ecological innovation",
+        "## Hidden candidates: clusters of social and ecological innovation",
         "",
-        "Clusters of actors that stand out against their municipality (Monte Carlo "
-        "test against actors spread in proportion to residents, Benjamini–Hochberg "
-        f"q ≤ {cfg.clusters['alpha']}) in municipalities whose overall actor rate is "
-        "ordinary, so that municipal statistics do not show them.",
+        "Clusters of actors that stand out against their municipality (Monte Carlo test "
+        "against actors spread in proportion to residents, Benjamini–Hochberg false "
+        f"discovery rate {c['alpha']} over all scales) in municipalities whose overall actor "
+        "rate is ordinary (at or below the median), so that municipal statistics do not show "
+        "them. A place hidden at several scales is one candidate; `hidden at` lists the "
+        "scales, the other columns describe it at the smallest of them.",
         "",
     ]
-    if not len(rural):
+    if not len(cand):
         lines.append("None found.")
-    else:
-        lines += [
-            "| scale | cluster | municipalities | rung | actors | sectors | place type"
-            " | expected | ratio | q |",
-            "|---|---|---|---|---|---|---|---|---|---|",
-        ]
-        for r in rural.sort_values(["scale_eps_m", "q_value", "cluster_id"]).itertuples():
-            munis = ", ".join(names.get(k, k) for k in str(r.unit_ids).split(";") if k)
-            pt = (
-                scheme.names.get(int(r.dominant_place_type), "")
-                if r.dominant_place_type == r.dominant_place_type
-                and str(r.dominant_place_type) != "<NA>"
-                else ""
-            )
-            lines.append(
-                f"| {r.scale_eps_m:g} m | {r.cluster_id} | {munis} | {r.rung} | {r.n_actors} |"
-                f" {str(r.sectors).replace(';', ', ')} | {pt} | {r.expected:.2f} | "
-                f"{r.ratio:.1f} | {r.q_value:.3g} |"
-            )
+        lines.append("")
+        return "\n".join(lines)
+    lines.append(
+        f"{len(cand)} candidate(s)"
+        + (f", {n_rural} of them in rural place types (listed first)." if rural_col else ".")
+    )
+    lines += [
+        "",
+        "| candidate | hidden at | municipalities | rung | actors | sectors | place type"
+        " | expected | ratio | q |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    order = np.lexsort((cand["q_value"].to_numpy(), ~rural)) if rural is not None else (
+        np.argsort(cand["q_value"].to_numpy(), kind="stable")
+    )
+    for r in cand.iloc[order].itertuples():
+        dpt = r.dominant_place_type
+        pt = scheme.names.get(int(dpt), "") if dpt is not None and not pd.isna(dpt) else ""
+        scales = ", ".join(f"{float(e):g} m" for e in str(r.hidden_at_m).split(";"))
+        lines.append(
+            f"| {r.candidate_id} | {scales} | {r.municipalities} | {r.rung} | {r.n_actors} |"
+            f" {str(r.sectors).replace(';', ', ')} | {pt} | {r.expected:.2f} | "
+            f"{r.ratio:.1f} | {r.q_value:.3g} |"
+        )
     lines.append("")
     return "\n".join(lines)

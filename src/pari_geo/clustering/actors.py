@@ -67,6 +67,8 @@ CLUSTER_COLUMNS: dict[str, str | None] = {
 }
 
 _LAYER = "actors"
+#: clusters with more members than this draw their disc union from snapped members
+_SNAP_ABOVE = 500
 
 
 @dataclass
@@ -287,6 +289,11 @@ def _footprint(points: np.ndarray, eps_m: float, kind: str):
     pts = np.unique(points, axis=0)
     mp = shapely.multipoints(pts)
     if kind == "discs":
+        if len(pts) > _SNAP_ABOVE:
+            # large clusters: members snapped to a grid of eps/32 first (the union moves by at
+            # most 2.2 % of the disc radius, and takes a fraction of the time)
+            step = eps_m / 32.0
+            pts = np.unique(np.round(pts / step) * step, axis=0)
         # union of individual discs: much faster than buffering the MultiPoint
         return shapely.union_all(shapely.buffer(shapely.points(pts), eps_m / 2.0, quad_segs=8))
     hull = shapely.convex_hull(mp)
@@ -602,7 +609,9 @@ def find_microclusters(
         ``municipal``).
     footprint : {"discs", "hull"}, default="discs"
         Cluster *geometry* drawn and reported: the union of discs of radius ``eps_m / 2``
-        around the members (its pieces touch exactly where members are within ``eps_m``),
+        around the members (its pieces touch exactly where members are within ``eps_m``;
+        for clusters of more than 500 members, around the members snapped to a grid of
+        ``eps_m / 32``),
         or their convex hull (a hull of collinear or coincident members is buffered by
         ``eps_m / 2``). The test's footprint is always the region within ``eps_m`` of a
         member (see Notes).
@@ -618,7 +627,7 @@ def find_microclusters(
         Sequential Monte Carlo (Besag-Clifford): stop once every cluster's LLR has been
         reached this many times by simulated values; 0 or None runs on. Scales without a
         standing-out cluster then cost a few simulations; p-values stay valid.
-    pool_size : int or None, default=20000
+    pool_size : int or None, default=10000
         With ``p_method="pooled"``: stop once this many simulated clusters have been
         drawn (p-values resolve to ``1 / (pool_size + 1)``); 0 or None runs all ``n_sim``.
     n_jobs : int, default=-1

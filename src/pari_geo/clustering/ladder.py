@@ -136,6 +136,7 @@ def ladder(
     *,
     eps_m: Sequence[float] = (300.0, 1000.0, 5000.0, 20000.0),
     min_actors: int | Sequence[int] = 5,
+    on_scale: Any = None,
     **options: Any,
 ):
     """Micro-clusters at several scales, each linked to its parent at the next scale.
@@ -149,6 +150,8 @@ def ladder(
     min_actors : int or sequence of int, default=5
         DBSCAN ``min_samples`` at every scale, or one value per scale (in the order of
         ``eps_m`` as given).
+    on_scale : callable, optional
+        Called with each scale's ``eps_m`` once it is done (for progress bars).
     **options
         Every other keyword of ``find_microclusters`` (units, population, n_sim ...).
         Each scale runs its own Monte Carlo with the same ``random_state``, so a scale's
@@ -216,6 +219,8 @@ def ladder(
         gdf, lab = _clusters(prep, eps_m=e, min_actors=m, **run_opts)
         tables.append(gdf)
         labels.append(lab)
+        if on_scale is not None:
+            on_scale(e)
     for i, gdf in enumerate(tables):
         gdf.insert(0, "scale_eps_m", np.float64(eps[i]))
         par = pd.array([pd.NA] * len(gdf), dtype="Int64")

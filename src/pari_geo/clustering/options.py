@@ -41,7 +41,7 @@ CLUSTER_DEFAULTS: dict[str, Any] = {
     "null_cell_m": 1000.0,
     "p_method": "pooled",
     "early_stop": 20,
-    "pool_size": 20_000,
+    "pool_size": 10_000,
     "n_jobs": -1,
 }
 

@@ -634,7 +634,7 @@ def monte_carlo_test(
     random_state: Any = 0,
     p_method: str = "pooled",
     early_stop: int | None = 20,
-    pool_size: int | None = 20_000,
+    pool_size: int | None = 10_000,
     n_jobs: int = 1,
     lattice: Lattice | None = None,
 ) -> tuple[np.ndarray, int]:
@@ -658,7 +658,7 @@ def monte_carlo_test(
         reached or exceeded ``early_stop`` times after ``L`` reference draws (simulated
         clusters for "pooled", simulations for "max") gets ``p = early_stop / L``; the
         simulations stop as soon as every cluster is there. None runs on.
-    pool_size : int or None, default=20000
+    pool_size : int or None, default=10000
         "pooled" only: stop once this many simulated clusters have been drawn (the
         p-values then resolve to ``1 / (pool_size + 1)``). The stopping time depends on
         the simulations only, so the p-values stay valid. None runs all ``n_sim``.
