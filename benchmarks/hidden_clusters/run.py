@@ -48,7 +48,8 @@ def planted(cell, seeds):
     tot = {k: float(sum(r[k] for r in rows)) for k in rows[0]}
     return {
         "regions": len(rows),
-        "planted_low": tot["n_low"],
+        "planted_low": tot["n_low"] + tot["tipped"],
+        "tipped": tot["tipped"],
         "recall": tot["found_low"] / tot["n_low"],
         "hidden": tot["n_hidden"],
         "false": tot["n_false"],

@@ -225,7 +225,14 @@ def planted_region(
                     return x, y
             raise RuntimeError("no rural place left to plant a cluster")
 
-        plan = [("low", low_union)] * n_low
+        # "low" clusters go to the low-rate unit with the most background actors per planted
+        # cluster so far, so that planting does not lift a unit's rate above the median
+        load = {u: 0 for u in low}
+        plan = []
+        for _ in range(n_low):
+            u = max(low, key=lambda v: (len(xs[v]) / (1.0 + load[v]), -v))
+            load[u] += 1
+            plan.append(("low", polys[u]))
         high_units = list(np.argsort(rate)[-3:])
         plan += [("high", polys[int(high_units[i % 3])]) for i in range(n_high)]
         n_straddle = int(round(straddle_share * n_low)) if not borders.is_empty else 0
@@ -287,7 +294,9 @@ def detection_scores(
     """Recall and false discovery rate of the ``hidden`` flag against the planted truth.
 
     A "low" planted cluster is *found* when one hidden cluster holds at least ``match``
-    of its actors. A hidden cluster is a *true* discovery when it holds at least ``match``
+    of its actors. A "low" cluster whose planting lifted its unit's observed actor rate
+    above the median (the cluster holding it has ``ordinary_unit`` False) is rightly not
+    hidden: it is counted in ``tipped`` and left out of the recall. A hidden cluster is a *true* discovery when it holds at least ``match``
     of a "low" planted cluster's actors or when at least ``match`` of its own members are
     planted "low" actors (a fragment of a planted cluster); otherwise (background, or a
     "high" cluster, which is significant but not hidden) it is false.
@@ -305,8 +314,8 @@ def detection_scores(
     Returns
     -------
     dict
-        ``recall``, ``fdr`` (0 when nothing is hidden), ``n_hidden``, ``n_false``,
-        ``n_low``, ``found_low``, ``high_significant`` and ``high_hidden`` (counts of
+        ``recall``, ``tipped``, ``fdr`` (0 when nothing is hidden), ``n_hidden``,
+        ``n_false``, ``n_low`` (planted "low" clusters less the tipped ones), ``found_low``, ``high_significant`` and ``high_hidden`` (counts of
         "high" clusters matched by a significant / a hidden cluster), ``n_clusters``.
     """
     planted = region.actors["planted"].to_numpy()
@@ -325,15 +334,19 @@ def detection_scores(
         return int(vals[i]), cnt[i] / float((planted == pid).sum())
 
     truth = region.truth
-    found = 0
+    found = tipped = 0
     true_ids: set[int] = set()
+    ordinary = dict(zip(clusters["cluster_id"].astype(int), clusters["ordinary_unit"],
+                        strict=True))  # fmt: skip
     for pid in truth.loc[truth["kind"] == "low", "planted"]:
         for cid in np.unique(labels[(planted == pid) & (labels >= 0)]):
             share = ((labels == cid) & (planted == pid)).sum() / float((planted == pid).sum())
             if share >= match:
                 true_ids.add(int(cid))
         cid, share = best_cover(int(pid))
-        if cid in hidden_ids and share >= match:
+        if cid >= 0 and share >= match and not ordinary.get(cid, True):
+            tipped += 1  # planting lifted its unit above the median: rightly not hidden
+        elif cid in hidden_ids and share >= match:
             found += 1
     for cid in hidden_ids:
         mem = labels == cid
@@ -345,10 +358,11 @@ def detection_scores(
         if share >= match:
             high_sig += cid in sig_ids
             high_hid += cid in hidden_ids
-    n_low = int((truth["kind"] == "low").sum())
+    n_low = int((truth["kind"] == "low").sum()) - tipped
     n_false = len(hidden_ids - true_ids)
     return {
         "recall": found / n_low if n_low else float("nan"),
+        "tipped": float(tipped),
         "fdr": n_false / len(hidden_ids) if hidden_ids else 0.0,
         "n_hidden": float(len(hidden_ids)),
         "n_false": float(n_false),
