@@ -68,20 +68,27 @@ class PlantedRegion:
     cell_m: float
 
 
-def _field(size_km: tuple[float, float], rng: np.random.Generator) -> np.ndarray:
-    """Residents per 50 m cell: a rural background with a few towns (km² densities)."""
+def _field(size_km: tuple[float, float], rng: np.random.Generator, base_m: float) -> np.ndarray:
+    """Residents per ``base_m`` cell: a rural background with towns (km² densities)."""
     w, h = size_km
-    cols, rows = int(round(w * 1000 / _BASE_M)), int(round(h * 1000 / _BASE_M))
-    x = (np.arange(cols) + 0.5) * _BASE_M / 1000.0
-    y = (np.arange(rows) + 0.5) * _BASE_M / 1000.0
-    X, Y = np.meshgrid(x, y)
-    dens = rng.uniform(5.0, 25.0) * (1.0 + 0.5 * np.sin(X / 7.0) * np.cos(Y / 5.0))
+    cols, rows = int(round(w * 1000 / base_m)), int(round(h * 1000 / base_m))
+    x = (np.arange(cols) + 0.5) * base_m / 1000.0
+    y = (np.arange(rows) + 0.5) * base_m / 1000.0
+    level = rng.uniform(5.0, 25.0)
+    dens = np.empty((rows, cols))
+    for r0 in range(0, rows, 512):  # by strips: bounded memory on country-size grids
+        yy = y[r0 : r0 + 512, None]
+        dens[r0 : r0 + 512] = level * (1.0 + 0.5 * np.sin(x[None, :] / 7.0) * np.cos(yy / 5.0))
     n_towns = max(2, int(round(w * h / 400.0)))
     for _ in range(n_towns):
         cx, cy = rng.uniform(0.1 * w, 0.9 * w), rng.uniform(0.1 * h, 0.9 * h)
         peak, sig = rng.uniform(1500.0, 4000.0), rng.uniform(0.8, 2.5)
-        dens = dens + peak * np.exp(-((X - cx) ** 2 + (Y - cy) ** 2) / (2 * sig**2))
-    return dens * (_BASE_M / 1000.0) ** 2
+        # each town touches only the cells within 4 sigma
+        c0, c1 = np.searchsorted(x, [cx - 4 * sig, cx + 4 * sig])
+        r0, r1 = np.searchsorted(y, [cy - 4 * sig, cy + 4 * sig])
+        X, Y = np.meshgrid(x[c0:c1], y[r0:r1])
+        dens[r0:r1, c0:c1] += peak * np.exp(-((X - cx) ** 2 + (Y - cy) ** 2) / (2 * sig**2))
+    return dens * (base_m / 1000.0) ** 2
 
 
 def _voronoi_units(size_km, n_units, rng):
@@ -100,14 +107,14 @@ def _low_units(polys, n_low, rng) -> list[int]:
     """A connected group of ``n_low`` units (they share borders, for straddling clusters)."""
     import shapely
 
-    start = int(rng.integers(len(polys)))
-    group = [start]
+    tree = shapely.STRtree(polys)
+    a, b = tree.query(polys, predicate="touches")
+    neighbours: dict[int, set[int]] = {i: set() for i in range(len(polys))}
+    for i, j in zip(a.tolist(), b.tolist(), strict=True):
+        neighbours[i].add(j)
+    group = [int(rng.integers(len(polys)))]
     while len(group) < n_low:
-        cand = [
-            j
-            for j in range(len(polys))
-            if j not in group and any(shapely.touches(polys[j], polys[g]) for g in group)
-        ]
+        cand = sorted(set().union(*(neighbours[g] for g in group)) - set(group))
         if not cand:
             break
         group.append(int(rng.choice(cand)))
@@ -172,8 +179,11 @@ def planted_region(
     if cell_m % _BASE_M or cell_m < _BASE_M:
         raise ValueError(f"cell_m must be a multiple of {_BASE_M:g} m, got {cell_m!r}")
     rng = np.random.default_rng(seed)
-    fine = _field(size_km, rng)
-    agg = int(cell_m // _BASE_M)
+    # the field is summed from 50 m cells, or made at the grid's cells on large regions
+    fine_cells = size_km[0] * size_km[1] * 1e6 / _BASE_M**2
+    base_m = _BASE_M if fine_cells <= 20e6 else float(cell_m)
+    fine = _field(size_km, rng, base_m)
+    agg = int(cell_m // base_m)
     rows, cols = fine.shape[0] // agg, fine.shape[1] // agg
     pop = fine[: rows * agg, : cols * agg].reshape(rows, agg, cols, agg).sum(axis=(1, 3))
     top = rows * cell_m
@@ -193,9 +203,11 @@ def planted_region(
 
     # background: exactly the null model, unit by unit
     flat = pop.ravel()
+    by_unit = np.argsort(owner, kind="stable")
+    bounds = np.searchsorted(owner[by_unit], np.arange(k + 1))
     xs, ys = [], []
     for u in range(k):
-        cells = np.flatnonzero(owner == u)
+        cells = by_unit[bounds[u] : bounds[u + 1]]
         res = flat[cells].sum()
         n = rng.poisson(rate[u] * res)
         pick = rng.choice(cells, size=n, p=flat[cells] / res)
