@@ -69,6 +69,10 @@ CLUSTER_COLUMNS: dict[str, str | None] = {
 _LAYER = "actors"
 #: clusters with more members than this draw their disc union from snapped members
 _SNAP_ABOVE = 500
+#: residents under a cluster's geometry: exact overlay up to this many cells in its window,
+#: else 4 x 4 sub-cells per cell
+_EXACT_CELLS = 4096
+_SUBCELLS = 4
 
 
 @dataclass
@@ -290,9 +294,11 @@ def _footprint(points: np.ndarray, eps_m: float, kind: str):
     mp = shapely.multipoints(pts)
     if kind == "discs":
         if len(pts) > _SNAP_ABOVE:
-            # large clusters: members snapped to a grid of eps/32 first (the union moves by at
-            # most 2.2 % of the disc radius, and takes a fraction of the time)
-            step = eps_m / 32.0
+            # large clusters: members snapped to a grid first, of eps/32 (the union moves by
+            # at most 2.2 % of the disc radius) or coarser for clusters spread over large
+            # areas, so that about _SNAP_ABOVE * 10 distinct places at most are unioned
+            span = np.ptp(pts, axis=0)
+            step = max(eps_m / 32.0, float(np.sqrt(span[0] * span[1] / (10 * _SNAP_ABOVE))))
             pts = np.unique(np.round(pts / step) * step, axis=0)
         # union of individual discs: much faster than buffering the MultiPoint
         return shapely.union_all(shapely.buffer(shapely.points(pts), eps_m / 2.0, quad_segs=8))
@@ -306,9 +312,13 @@ def _footprint_residents(geom, pop: np.ndarray, t) -> float:
     """Residents of the grid cells under ``geom``, weighted by the share of each cell inside.
 
     Residents are taken as evenly spread inside a cell: a cell half inside contributes half
-    its residents. Exact polygon overlay on the cells the footprint touches.
+    its residents. The share of each cell is exact (polygon overlay) when the footprint's
+    window holds at most ``_EXACT_CELLS`` cells; larger footprints are measured on 4 x 4
+    sub-cells (GDAL's rasterizer), to 1/16 of a cell on their edge.
     """
     import shapely
+    from affine import Affine
+    from rasterio.features import rasterize
 
     rows, cols = pop.shape
     xmin, ymin, xmax, ymax = shapely.bounds(geom)
@@ -318,22 +328,26 @@ def _footprint_residents(geom, pop: np.ndarray, t) -> float:
     r1 = min(rows - 1, int(np.floor((t.f - ymin) / -t.e)))
     if c0 > c1 or r0 > r1:
         return 0.0
-    rr, cc = np.mgrid[r0 : r1 + 1, c0 : c1 + 1]
-    rr, cc = rr.ravel(), cc.ravel()
-    vals = pop[rr, cc]
-    keep = np.isfinite(vals) & (vals > 0)
-    if not keep.any():
+    vals = np.nan_to_num(pop[r0 : r1 + 1, c0 : c1 + 1], nan=0.0)
+    if not (vals > 0).any():
         return 0.0
-    rr, cc, vals = rr[keep], cc[keep], vals[keep]
-    x0 = t.c + cc * t.a
-    y1 = t.f + rr * t.e
-    boxes = shapely.box(x0, y1 + t.e, x0 + t.a, y1)
-    shapely.prepare(geom)
-    inside = shapely.contains(geom, boxes)
-    share = np.ones(len(boxes))
-    edge = ~inside
-    if edge.any():
-        share[edge] = shapely.area(shapely.intersection(boxes[edge], geom)) / (t.a * -t.e)
+    h, w = vals.shape
+    if h * w <= _EXACT_CELLS:
+        rr, cc = np.nonzero(vals > 0)
+        x0 = t.c + (cc + c0) * t.a
+        y1 = t.f + (rr + r0) * t.e
+        boxes = shapely.box(x0, y1 + t.e, x0 + t.a, y1)
+        shapely.prepare(geom)
+        share = np.ones(len(boxes))
+        edge = ~shapely.contains(geom, boxes)
+        if edge.any():
+            share[edge] = shapely.area(shapely.intersection(boxes[edge], geom)) / (t.a * -t.e)
+        return float((vals[rr, cc] * share).sum())
+    k = _SUBCELLS
+    sub_t = Affine(t.a / k, 0.0, t.c + c0 * t.a, 0.0, t.e / k, t.f + r0 * t.e)
+    inside = rasterize([(geom, 1)], out_shape=(h * k, w * k), transform=sub_t, fill=0,
+                       dtype="uint8")  # fmt: skip
+    share = inside.reshape(h, k, w, k).sum(axis=(1, 3)) / float(k * k)
     return float((vals * share).sum())
 
 
@@ -611,7 +625,7 @@ def find_microclusters(
         Cluster *geometry* drawn and reported: the union of discs of radius ``eps_m / 2``
         around the members (its pieces touch exactly where members are within ``eps_m``;
         for clusters of more than 500 members, around the members snapped to a grid of
-        ``eps_m / 32``),
+        ``eps_m / 32``, coarser when they spread over a large area),
         or their convex hull (a hull of collinear or coincident members is buffered by
         ``eps_m / 2``). The test's footprint is always the region within ``eps_m`` of a
         member (see Notes).
@@ -650,8 +664,8 @@ def find_microclusters(
           without units), ``n_units``, ``dominant_place_type`` (Int64: the most frequent
           place-type code of the members' cells, ties to the lowest code; ``<NA>`` without
           place types), ``residents`` (residents of the footprint geometry: each
-          population cell counts with the share of its area inside the footprint; NaN
-          without population).
+          population cell counts with the share of its area inside the footprint: exact
+          up to 4096 cells, on 4 x 4 sub-cells beyond; NaN without population).
         - ``expected`` (expected actors under the null in the cluster's footprint: the
           region within ``eps_m`` of a member), ``ratio`` (free members / expected; ``inf``
           when nothing is expected there, NaN for a cluster without free members), ``llr``
