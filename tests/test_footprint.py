@@ -130,14 +130,13 @@ def test_simulations_do_not_depend_on_threads_or_batches():
 def test_residents_under_large_geometries_use_sub_cells_within_a_percent():
     import shapely
 
-    from pari_geo.clustering.actors import _EXACT_CELLS, _footprint_residents
+    from pari_geo.clustering.actors import _footprint_residents
 
     cell = 100.0
     pop = np.full((120, 120), 7.0)  # 7 residents per 100 m cell = 700 per km²
     t = Affine(cell, 0, 0, 0, -cell, 120 * cell)
     big = shapely.Point(6000, 6000).buffer(5000, quad_segs=64)  # ~7,850 cells in its window
-    assert (100 * 100) > _EXACT_CELLS
     got = _footprint_residents(big, pop, t)
     assert got == pytest.approx(700 * big.area / 1e6, rel=0.01)
-    small = shapely.Point(6030, 6010).buffer(230, quad_segs=64)  # exact overlay path
-    assert _footprint_residents(small, pop, t) == pytest.approx(700 * small.area / 1e6, rel=1e-9)
+    small = shapely.Point(6030, 6010).buffer(230, quad_segs=64)  # 64 x 64 sub-cells
+    assert _footprint_residents(small, pop, t) == pytest.approx(700 * small.area / 1e6, rel=2e-3)

@@ -69,10 +69,11 @@ CLUSTER_COLUMNS: dict[str, str | None] = {
 _LAYER = "actors"
 #: clusters with more members than this draw their disc union from snapped members
 _SNAP_ABOVE = 500
-#: residents under a cluster's geometry: exact overlay up to this many cells in its window,
-#: else 4 x 4 sub-cells per cell
-_EXACT_CELLS = 4096
-_SUBCELLS = 4
+#: residents under a cluster's geometry: exact overlay on windows of at most _EXACT_CELLS
+#: cells, else the window rasterized on about _SUBCELL_BUDGET sub-cells (64 x 64 per cell on
+#: small windows down to 4 x 4 on the largest)
+_EXACT_CELLS = 16
+_SUBCELL_BUDGET = 1_000_000
 
 
 @dataclass
@@ -312,9 +313,11 @@ def _footprint_residents(geom, pop: np.ndarray, t) -> float:
     """Residents of the grid cells under ``geom``, weighted by the share of each cell inside.
 
     Residents are taken as evenly spread inside a cell: a cell half inside contributes half
-    its residents. The share of each cell is exact (polygon overlay) when the footprint's
-    window holds at most ``_EXACT_CELLS`` cells; larger footprints are measured on 4 x 4
-    sub-cells (GDAL's rasterizer), to 1/16 of a cell on their edge.
+    its residents. The share of each cell is exact (polygon overlay) on windows of at most
+    ``_EXACT_CELLS`` cells; beyond, it is measured by GDAL's rasterizer on ``k x k``
+    sub-cells of the window the geometry covers (``k`` from 64 on small windows down to 4
+    on the largest, about ``_SUBCELL_BUDGET`` sub-cells in all): a polygon overlay per cell
+    costs far more on the many-vertex disc unions.
     """
     import shapely
     from affine import Affine
@@ -332,18 +335,16 @@ def _footprint_residents(geom, pop: np.ndarray, t) -> float:
     if not (vals > 0).any():
         return 0.0
     h, w = vals.shape
-    if h * w <= _EXACT_CELLS:
+    if h * w <= _EXACT_CELLS:  # a few cells: exact polygon overlay
         rr, cc = np.nonzero(vals > 0)
         x0 = t.c + (cc + c0) * t.a
         y1 = t.f + (rr + r0) * t.e
         boxes = shapely.box(x0, y1 + t.e, x0 + t.a, y1)
-        shapely.prepare(geom)
-        share = np.ones(len(boxes))
-        edge = ~shapely.contains(geom, boxes)
-        if edge.any():
-            share[edge] = shapely.area(shapely.intersection(boxes[edge], geom)) / (t.a * -t.e)
+        share = shapely.area(shapely.intersection(boxes, geom)) / (t.a * -t.e)
         return float((vals[rr, cc] * share).sum())
-    k = _SUBCELLS
+    # sub-cells per cell side: fine on small windows, at least 4 on the largest
+    k = int(np.clip(np.sqrt(_SUBCELL_BUDGET / (h * w)), 4, 64))
+
     sub_t = Affine(t.a / k, 0.0, t.c + c0 * t.a, 0.0, t.e / k, t.f + r0 * t.e)
     inside = rasterize([(geom, 1)], out_shape=(h * k, w * k), transform=sub_t, fill=0,
                        dtype="uint8")  # fmt: skip
@@ -664,8 +665,9 @@ def find_microclusters(
           without units), ``n_units``, ``dominant_place_type`` (Int64: the most frequent
           place-type code of the members' cells, ties to the lowest code; ``<NA>`` without
           place types), ``residents`` (residents of the footprint geometry: each
-          population cell counts with the share of its area inside the footprint: exact
-          up to 4096 cells, on 4 x 4 sub-cells beyond; NaN without population).
+          population cell counts with the share of its area inside the footprint: exact on
+          up to 16 cells, measured on 4 x 4 to 64 x 64 sub-cells beyond; NaN without
+          population).
         - ``expected`` (expected actors under the null in the cluster's footprint: the
           region within ``eps_m`` of a member), ``ratio`` (free members / expected; ``inf``
           when nothing is expected there, NaN for a cluster without free members), ``llr``
