@@ -225,16 +225,19 @@ def planted_region(
         )
         dens_km2 = pop / (cell_m / 1000.0) ** 2
 
-        def rural_point(area) -> tuple[float, float]:
-            x0, y0, x1, y1 = area.bounds
-            for _ in range(10_000):
-                x, y = rng.uniform(x0, x1), rng.uniform(y0, y1)
-                r, c = int((top - y) // cell_m), int(x // cell_m)
-                ok = 0 <= r < rows and 0 <= c < cols and dens_km2[r, c] < 60.0
-                if ok and area.contains(shapely.Point(x, y)) and all(
-                    (x - t["x"]) ** 2 + (y - t["y"]) ** 2 > 4000.0**2 for t in truth_rows
-                ):
-                    return x, y
+        def rural_point(area, fallback) -> tuple[float, float]:
+            # a rural place at least 4 km (then 2 km) from the other planted clusters, in
+            # ``area``, else anywhere in ``fallback``
+            for where, gap in ((area, 4000.0), (area, 2000.0), (fallback, 2000.0)):
+                x0, y0, x1, y1 = where.bounds
+                for _ in range(3000):
+                    x, y = rng.uniform(x0, x1), rng.uniform(y0, y1)
+                    r, c = int((top - y) // cell_m), int(x // cell_m)
+                    ok = 0 <= r < rows and 0 <= c < cols and dens_km2[r, c] < 60.0
+                    if ok and where.contains(shapely.Point(x, y)) and all(
+                        (x - t["x"]) ** 2 + (y - t["y"]) ** 2 > gap**2 for t in truth_rows
+                    ):
+                        return x, y
             raise RuntimeError("no rural place left to plant a cluster")
 
         # "low" clusters go to the low-rate unit with the most background actors per planted
@@ -260,7 +263,7 @@ def planted_region(
                     if 0 <= r < rows and 0 <= c < cols and dens_km2[r, c] < 60.0:
                         break
             else:
-                x, y = rural_point(area)
+                x, y = rural_point(area, low_union if kind == "low" else area)
             n = int(rng.integers(sizes[0], sizes[1] + 1))
             radius = float(rng.uniform(*radii_m))
             ang = rng.uniform(0, 2 * np.pi, n)
