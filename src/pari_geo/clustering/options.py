@@ -23,10 +23,18 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["CLUSTER_DEFAULTS", "MAX_SIMULATIONS", "check_cluster_options", "resolve_threads"]
+__all__ = [
+    "CLUSTER_DEFAULTS",
+    "EPS_M_RANGE",
+    "MAX_SIMULATIONS",
+    "check_cluster_options",
+    "resolve_threads",
+]
 
-#: Largest ``n_sim`` accepted (a p-value resolves to 1e-5 long before that is useful).
-MAX_SIMULATIONS = 100_000
+#: Largest ``n_sim`` accepted (p-values resolve to 1e-5).
+MAX_SIMULATIONS = 99_999
+#: Accepted DBSCAN radii, metres.
+EPS_M_RANGE = (1.0, 1_000_000.0)
 
 #: Defaults of every option (``eps_m`` is the ladder's; ``find_microclusters`` needs one).
 CLUSTER_DEFAULTS: dict[str, Any] = {
@@ -86,8 +94,9 @@ def check_cluster_options(
     for key, value in options.items():
         if key == "eps_m":
             vals = list(value) if isinstance(value, list | tuple) else [value]
-            if not vals or not all(_is_real(v) and float(v) >= 1.0 for v in vals):
-                bad(key, f"must be distances of at least 1 metre, got {value!r}")
+            lo, hi = EPS_M_RANGE
+            if not vals or not all(_is_real(v) and lo <= float(v) <= hi for v in vals):
+                bad(key, f"must be distances between {lo:g} and {hi:g} metres, got {value!r}")
         elif key in ("micro_max_extent_m", "null_cell_m"):
             if not _is_real(value) or float(value) <= 0:
                 bad(key, f"must be a positive number of metres, got {value!r}")
@@ -111,9 +120,9 @@ def check_cluster_options(
             import numpy as np
 
             ok = value is None or isinstance(value, np.random.Generator)
-            ok = ok or (_is_int(value) and int(value) >= 0)
+            ok = ok or (_is_int(value) and 0 <= int(value) < 2**32)
             if not ok:
-                bad(key, f"must be an integer >= 0 (a seed) or None, got {value!r}")
+                bad(key, f"must be a seed in 0..{2**32 - 1} or None, got {value!r}")
         elif key in _CHOICES:
             if value not in _CHOICES[key]:
                 choices = " or ".join(repr(c) for c in _CHOICES[key])
