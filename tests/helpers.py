@@ -69,7 +69,8 @@ def footprint_expected_twin(members, eps, cell_expected, cell, x0=0.0, y0=None, 
     pad = r + 1
     occ = np.zeros((lat.shape[0] + 2 * pad, lat.shape[1] + 2 * pad), bool)
     m = np.asarray(members, dtype=np.float64).reshape(-1, 2)
-    occ[np.floor((y0 - m[:, 1]) / h).astype(int) + pad, np.floor((m[:, 0] - x0) / h).astype(int) + pad] = True
+    rows = np.floor((y0 - m[:, 1]) / h).astype(int) + pad
+    occ[rows, np.floor((m[:, 0] - x0) / h).astype(int) + pad] = True
     di, dj = np.mgrid[-r : r + 1, -r : r + 1]
     disc = (di * h) ** 2 + (dj * h) ** 2 <= eps**2
     mark = ndimage.binary_dilation(occ, structure=disc)[pad:-pad, pad:-pad]

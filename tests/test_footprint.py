@@ -32,8 +32,11 @@ def _model(pop, cell):
     return sig.build_null_model(xy, np.zeros(n, dtype=np.int64), None, population=pop, transform=t)
 
 
-@pytest.mark.parametrize("cell,eps", [(1000.0, 300.0), (1000.0, 1000.0), (250.0, 500.0),
-                                      (100.0, 300.0), (100.0, 5000.0), (250.0, 20000.0)])  # fmt: skip
+CASES = [(1000.0, 300.0), (1000.0, 1000.0), (250.0, 500.0), (100.0, 300.0), (100.0, 5000.0),
+         (250.0, 20000.0)]  # fmt: skip
+
+
+@pytest.mark.parametrize("cell,eps", CASES)
 def test_kernel_equals_numpy_twin(cell, eps):
     rng = np.random.default_rng(int(cell + eps))
     rows, cols = 60, 50

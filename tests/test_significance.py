@@ -16,7 +16,6 @@ import pandas as pd
 import pytest
 import shapely
 from affine import Affine
-
 from helpers import footprint_expected_twin
 
 from pari_geo.clustering import significance as sig

@@ -4,13 +4,17 @@ Issue 5 asks that the whole run (seven place types -> micro-clusters at four sca
 ladder, Monte Carlo significance with ``n_sim=999``, tables, GeoPackage/GeoParquet, PNG
 maps, summary) finishes in under 60 s on the project machine (2 cores).
 
-Each configuration runs in a fresh subprocess. One untimed warm-up run first fills the
-numba cache, so compile time stays out of the timings (as a user's second run sees it);
-the compile-inclusive first run is reported separately.
+Each run is a fresh subprocess. A first run on an empty numba cache (reported apart, with
+its ratio to the warm median) fills the cache, so compile time stays out of the timings.
+With ``--baseline`` another checkout (for example a git worktree of the previous commit)
+runs its own example in the same session, alternating with this one, and the ratios are
+taken pair by pair.
 
 Usage::
 
-    python benchmarks/pipeline/run.py [--repeat 3] [--json benchmarks/pipeline/results.json]
+    git worktree add /tmp/base <commit>
+    python benchmarks/pipeline/run.py --repeat 5 --baseline /tmp/base \
+        --json benchmarks/pipeline/results.json
 """
 
 from __future__ import annotations
@@ -28,17 +32,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "examples" / "ostergotland_run.toml"
 
 
-def _run_file(tmp: Path, early_stop: int) -> Path:
-    text = EXAMPLE.read_text(encoding="utf-8")
-    text = text.replace('"../', f'"{EXAMPLE.parent.parent.as_posix()}/')
-    text = text.replace("early_stop = 20", f"early_stop = {early_stop}")
-    out = tmp / f"out_es{early_stop}"
-    text = text.replace(f'dir = "{EXAMPLE.parent.parent.as_posix()}/out/ostergotland_run"',
-                        f'dir = "{out.as_posix()}"')
-    path = tmp / f"run_es{early_stop}.toml"
+def _run_file(tmp: Path, root: Path, tag: str) -> Path:
+    """The example run file of checkout ``root``, with absolute inputs and its own output."""
+    example = root / "examples" / "ostergotland_run.toml"
+    text = example.read_text(encoding="utf-8")
+    text = text.replace('"../', f'"{root.as_posix()}/')
+    out = tmp / f"out_{tag}"
+    old = f'dir = "{root.as_posix()}/out/ostergotland_run"'
+    text = text.replace(old, f'dir = "{out.as_posix()}"')
+    path = tmp / f"run_{tag}.toml"
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -59,7 +63,10 @@ def _time_once(run_toml: Path, env: dict[str, str]) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="another checkout (e.g. a git worktree of the previous release) to "
+                         "time in the same run, alternating with this one")  # fmt: skip
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     results: dict[str, object] = {
@@ -67,24 +74,45 @@ def main() -> None:
                     "load_before": os.getloadavg()},
         "runs": {},
     }
+    roots = {"this": ROOT}
+    if args.baseline is not None:
+        roots["baseline"] = args.baseline.resolve()
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp / "numba_cache"))
-        env.pop("PARI_GEO_NUMBA_CACHE", None)
-        for early_stop in (20, 0):
-            run_toml = _run_file(tmp, early_stop)
-            first = _time_once(run_toml, env)  # numba compiles and caches here
-            times = [_time_once(run_toml, env) for _ in range(args.repeat)]
+        plan = {}
+        for tag, root in roots.items():
+            env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp / f"numba_cache_{tag}"),
+                       PYTHONPATH=str(root / "src"))  # fmt: skip
+            env.pop("PARI_GEO_NUMBA_CACHE", None)
+            run_toml = _run_file(tmp, root, tag)
+            first = _time_once(run_toml, env)  # numba compiles into an empty cache here
+            plan[tag] = (run_toml, env, first, [])
+        for _ in range(args.repeat):  # alternate, so that drifts of the machine hit both
+            for _tag, (run_toml, env, _first, times) in plan.items():
+                times.append(_time_once(run_toml, env))
+        for tag, (_toml, _env, first, times) in plan.items():
             walls = [t["wall_s"] for t in times]
-            label = f"n_sim=999, early_stop={early_stop}"
-            results["runs"][label] = {
-                "first_run_with_compile_s": round(first["wall_s"], 2),
+            results["runs"][tag] = {
+                "root": str(roots[tag]),
+                "first_run_empty_cache_s": round(first["wall_s"], 2),
                 "wall_s": [round(w, 2) for w in walls],
                 "median_wall_s": round(statistics.median(walls), 2),
                 "median_cpu_s": round(statistics.median(t["cpu_s"] for t in times), 2),
                 "peak_rss_mib": round(max(t["peak_rss_mib"] for t in times), 1),
             }
-            print(label, json.dumps(results["runs"][label]), flush=True)
+            results["runs"][tag]["cold_over_warm"] = round(
+                first["wall_s"] / statistics.median(walls), 2
+            )
+            print(tag, json.dumps(results["runs"][tag]), flush=True)
+        if "baseline" in plan:
+            a = [t["wall_s"] for t in plan["this"][3]]
+            b = [t["wall_s"] for t in plan["baseline"][3]]
+            ratios = [x / y for x, y in zip(a, b, strict=True)]
+            results["this_over_baseline_wall"] = {
+                "pairs": [round(r, 3) for r in ratios],
+                "median": round(statistics.median(ratios), 3),
+            }
+            print("this / baseline:", results["this_over_baseline_wall"], flush=True)
     results["machine"]["load_after"] = os.getloadavg()
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

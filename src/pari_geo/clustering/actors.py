@@ -24,8 +24,6 @@ Examples
 
 from __future__ import annotations
 
-import math
-import numbers
 import warnings
 from dataclasses import dataclass
 from typing import Any

@@ -123,10 +123,9 @@ def check_cluster_options(
             ok = ok or (_is_int(value) and 0 <= int(value) < 2**32)
             if not ok:
                 bad(key, f"must be a seed in 0..{2**32 - 1} or None, got {value!r}")
-        elif key in _CHOICES:
-            if value not in _CHOICES[key]:
-                choices = " or ".join(repr(c) for c in _CHOICES[key])
-                bad(key, f"must be {choices}, got {value!r}")
+        elif key in _CHOICES and value not in _CHOICES[key]:
+            choices = " or ".join(repr(c) for c in _CHOICES[key])
+            bad(key, f"must be {choices}, got {value!r}")
     return out
 
 

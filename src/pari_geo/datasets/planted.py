@@ -311,8 +311,8 @@ def detection_scores(
     A "low" planted cluster is *found* when one hidden cluster holds at least ``match``
     of its actors. A "low" cluster whose planting lifted its unit's observed actor rate
     above the median (the cluster holding it has ``ordinary_unit`` False) is rightly not
-    hidden: it is counted in ``tipped`` and left out of the recall. A hidden cluster is a *true* discovery when it holds at least ``match``
-    of a "low" planted cluster's actors or when at least ``match`` of its own members are
+    hidden: it is counted in ``tipped`` and left out of the recall. A hidden cluster is a
+    *true* discovery when it holds at least ``match`` of a "low" planted cluster's actors or when at least ``match`` of its own members are
     planted "low" actors (a fragment of a planted cluster); otherwise (background, or a
     "high" cluster, which is significant but not hidden) it is false.
 
@@ -330,8 +330,9 @@ def detection_scores(
     -------
     dict
         ``recall``, ``tipped``, ``fdr`` (0 when nothing is hidden), ``n_hidden``,
-        ``n_false``, ``n_low`` (planted "low" clusters less the tipped ones), ``found_low``, ``high_significant`` and ``high_hidden`` (counts of
-        "high" clusters matched by a significant / a hidden cluster), ``n_clusters``.
+        ``n_false``, ``n_low`` (planted "low" clusters less the tipped ones), ``found_low``,
+        ``high_significant`` and ``high_hidden`` (counts of "high" clusters matched by a
+        significant / a hidden cluster), ``n_clusters``.
     """
     planted = region.actors["planted"].to_numpy()
     kind = region.actors["kind"].to_numpy()
