@@ -312,9 +312,10 @@ def detection_scores(
     of its actors. A "low" cluster whose planting lifted its unit's observed actor rate
     above the median (the cluster holding it has ``ordinary_unit`` False) is rightly not
     hidden: it is counted in ``tipped`` and left out of the recall. A hidden cluster is a
-    *true* discovery when it holds at least ``match`` of a "low" planted cluster's actors or when at least ``match`` of its own members are
-    planted "low" actors (a fragment of a planted cluster); otherwise (background, or a
-    "high" cluster, which is significant but not hidden) it is false.
+    *true* discovery when it holds at least ``match`` of a "low" planted cluster's actors
+    or when at least ``match`` of its own members are planted "low" actors (a fragment of a
+    planted cluster); otherwise (background, or a "high" cluster, which is significant but
+    not hidden) it is false.
 
     Parameters
     ----------
