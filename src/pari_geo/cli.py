@@ -395,6 +395,34 @@ def run(run_file, overwrite, quiet, engine, max_memory, tile, scheduler) -> None
             click.echo(f"  {eps:>7g} m: {len(at):>5} clusters, {int(at['hidden'].sum()):>4} hidden")
 
 
+# --- pari-geo example (issue 16) -------------------------------------------------------------
+@cli.command("example")
+@click.argument("name", required=False)
+@click.argument("dest", required=False, type=_PATH)
+@click.option("--list", "list_", is_flag=True, help="List the examples and exit.")
+@click.option("--overwrite", is_flag=True, help="Copy into a non-empty folder anyway.")
+def example(name, dest, list_, overwrite) -> None:
+    """Copy a runnable example (run files and sample data) into DEST.
+
+    The copy has the repository's layout, so that inside DEST the README's commands run
+    unchanged, e.g. ``pari-geo example ostergotland demo && cd demo && pari-geo run
+    examples/ostergotland_run.toml``.
+    """
+    from .datasets import EXAMPLES, copy_example
+
+    if list_ or name is None:
+        for key, (runs, _, text) in sorted(EXAMPLES.items()):
+            click.echo(f"{key:<14} {text}")
+        return
+    if dest is None:
+        raise click.UsageError("missing argument DEST (the folder to copy the example into)")
+    run_file = copy_example(name, dest, overwrite=overwrite)
+    command = "run" if run_file.name.endswith("_run.toml") else "classify"
+    click.echo(f"copied example {name!r} to {dest}; run it with:")
+    click.echo(f"  cd {dest} && pari-geo {command} examples/{run_file.name} --overwrite")
+# --- end pari-geo example --------------------------------------------------------------------
+
+
 def _execution_options(engine, max_memory, tile, scheduler) -> dict:
     """The execution options given on the command line, validated."""
     from .runconfig import validate_execution
