@@ -51,6 +51,7 @@ _LAZY: dict[str, str] = {
     # clustering
     "DBSCAN": "pari_geo.clustering",
     "dbscan": "pari_geo.clustering",
+    "dbscan_labels": "pari_geo.clustering",
     "find_microclusters": "pari_geo.clustering.actors",
     "label_actors": "pari_geo.clustering.actors",
     "ladder": "pari_geo.clustering.ladder",
@@ -67,6 +68,8 @@ _LAZY: dict[str, str] = {
     "residents_by_unit_and_class": "pari_geo.report",
     # sample data
     "belgium_paths": "pari_geo.datasets",
+    "ostergotland_paths": "pari_geo.datasets",
+    "copy_example": "pari_geo.datasets",
     "make_ostergotland": "pari_geo.datasets.ostergotland",
     "make_actors": "pari_geo.datasets.actors",
 }

@@ -389,7 +389,7 @@ def _clusters(
     """Cluster table and per-actor labels of one scale."""
     import geopandas as gpd
 
-    from .estimator import dbscan
+    from .estimator import dbscan_labels
 
     _check_options(
         eps_m=eps_m,
@@ -406,7 +406,7 @@ def _clusters(
     n = len(prep.xy)
     if n == 0:
         return _empty(prep.crs), np.zeros(0, dtype=np.int64)
-    labels, _ = dbscan(prep.xy, float(eps_m), int(min_actors), n_jobs=1)
+    labels, _ = dbscan_labels(prep.xy, float(eps_m), int(min_actors), n_jobs=1)
     labels = labels.astype(np.int64)
     k = int(labels.max()) + 1
     if k == 0:
@@ -766,7 +766,7 @@ def label_actors(actors: Any, *, eps_m: float, min_actors: int, **options: Any) 
     """
     import inspect
 
-    from .estimator import dbscan
+    from .estimator import dbscan_labels
 
     known = set(inspect.signature(find_microclusters).parameters) - {"actors"}
     unknown = set(options) - known
@@ -777,5 +777,5 @@ def label_actors(actors: Any, *, eps_m: float, min_actors: int, **options: Any) 
     prep = _prepare(actors, **{k: v for k, v in options.items() if k in prep_keys})
     if len(prep.xy) == 0:
         return pd.Series([], index=prep.index, dtype="int64", name="cluster_id")
-    labels, _ = dbscan(prep.xy, float(eps_m), int(min_actors), n_jobs=1)
+    labels, _ = dbscan_labels(prep.xy, float(eps_m), int(min_actors), n_jobs=1)
     return pd.Series(labels.astype(np.int64), index=prep.index, name="cluster_id")

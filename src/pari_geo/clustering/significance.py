@@ -444,7 +444,7 @@ def iter_simulations(xy, model: NullModel, eps_m: float, min_actors: int, n_sim:
 
     A simulation without clusters, or a model without free actors, yields ``[0.0]``.
     """
-    from .estimator import dbscan
+    from .estimator import dbscan_labels
 
     free_idx = model.free_order
     zero = np.zeros(1)
@@ -460,7 +460,7 @@ def iter_simulations(xy, model: NullModel, eps_m: float, min_actors: int, n_sim:
         sim_xy[free_idx, 0] = x
         sim_xy[free_idx, 1] = y
         cells[free_idx] = c
-        labels, _ = dbscan(sim_xy, eps_m, min_actors, n_jobs=1)
+        labels, _ = dbscan_labels(sim_xy, eps_m, min_actors, n_jobs=1)
         if labels.max() < 0:
             yield zero
             continue
