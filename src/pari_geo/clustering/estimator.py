@@ -542,6 +542,11 @@ class DBSCAN(ClusterMixin, BaseEstimator):
         self.p = p
         self.n_jobs = n_jobs
 
+    def __sklearn_tags__(self):  # noqa: D105 - scikit-learn's tag protocol
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # sparse 2-D coordinates are densified
+        return tags
+
     def _check_metric(self) -> None:
         _check_sklearn_options(
             self.metric, self.metric_params, self.algorithm, self.leaf_size, self.p

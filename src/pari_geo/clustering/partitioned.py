@@ -658,12 +658,12 @@ def dbscan_partitioned(
     Examples
     --------
     >>> import numpy as np
-    >>> from pari_geo.clustering import dbscan
+    >>> from pari_geo.clustering import dbscan_labels
     >>> from pari_geo.clustering.partitioned import dbscan_partitioned
     >>> rng = np.random.default_rng(0)
     >>> X = np.round(rng.uniform(0, 2000, size=(500, 2)))
     >>> labels, core = dbscan_partitioned(X, eps=60.0, min_samples=4, n_partitions=9)
-    >>> ref_labels, ref_core = dbscan(X, eps=60.0, min_samples=4)
+    >>> ref_labels, ref_core = dbscan_labels(X, eps=60.0, min_samples=4)
     >>> bool(np.array_equal(labels, ref_labels) and np.array_equal(core, ref_core))
     True
 
@@ -1085,12 +1085,12 @@ cuts, max_memory, workdir, out_dir, chunk_size
     Examples
     --------
     >>> import numpy as np
-    >>> from pari_geo.clustering import dbscan
+    >>> from pari_geo.clustering import dbscan_labels
     >>> from pari_geo.clustering.partitioned import dbscan_partitioned_dask
     >>> rng = np.random.default_rng(0)
     >>> X = np.round(rng.uniform(0, 2000, size=(500, 2)))
     >>> labels, core = dbscan_partitioned_dask(X, 60.0, 4, n_partitions=6)
-    >>> bool(np.array_equal(labels, dbscan(X, 60.0, 4)[0]))
+    >>> bool(np.array_equal(labels, dbscan_labels(X, 60.0, 4)[0]))
     True
     """
     try:
