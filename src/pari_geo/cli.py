@@ -241,17 +241,11 @@ def _unique(a):
 
 
 def _write_map(da, scheme, path, overwrite):
-    import matplotlib
+    from .plot import new_figure, plot_classes, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .plot import plot_classes, save_figure
-
-    fig, ax = plt.subplots(figsize=(10, 7.5))
+    fig, ax = new_figure((10, 7.5))
     plot_classes(da, scheme, ax=ax)
     save_figure(fig, path, overwrite=overwrite)
-    plt.close(fig)
 
 
 @degurba.command("units")
@@ -411,7 +405,7 @@ def example(name, dest, list_, overwrite) -> None:
     from .datasets import EXAMPLES, copy_example
 
     if list_ or name is None:
-        for key, (runs, _, text) in sorted(EXAMPLES.items()):
+        for key, (_, _, text) in sorted(EXAMPLES.items()):
             click.echo(f"{key:<14} {text}")
         return
     if dest is None:

@@ -142,6 +142,15 @@ class ClassRasterAccessor:
         )
 
 
+def _scale(eps: Any) -> str:
+    """``300 m``, or a dash when the scale is unknown (never ``nan m``)."""
+    try:
+        value = float(eps)
+    except (TypeError, ValueError):
+        return "—"
+    return f"{value:g} m" if np.isfinite(value) else "—"
+
+
 @pd.api.extensions.register_dataframe_accessor("pari")
 class ClusterTableAccessor:
     """``clusters.pari``: summary and HTML display of a micro-cluster table."""
@@ -154,8 +163,8 @@ class ClusterTableAccessor:
         df = self._df
         if "scale_eps_m" in df.columns:
             groups = df.groupby("scale_eps_m", sort=True)
-        else:
-            groups = [(np.nan, df)]
+        else:  # one scale (find_microclusters), recorded in the table's attrs
+            groups = [(float(df.attrs.get("eps_m", np.nan)), df)]
         rows = []
         for eps, g in groups:
             rung = g["rung"].value_counts() if "rung" in g else pd.Series(dtype=int)
@@ -183,7 +192,7 @@ class ClusterTableAccessor:
         summ = self.summary()
         rows = [
             [
-                f"{r['scale_eps_m']:g} m" if r["scale_eps_m"] == r["scale_eps_m"] else "—",
+                _scale(r["scale_eps_m"]),
                 str(r["clusters"]),
                 str(r["hidden"]),
                 str(r["actors_in_clusters"]),
@@ -199,7 +208,7 @@ class ClusterTableAccessor:
             h = df[df["hidden"]].sort_values("q_value").head(5)
             trows = [
                 [
-                    f"{r.get('scale_eps_m', float('nan')):g} m",
+                    _scale(r.get("scale_eps_m", df.attrs.get("eps_m"))),
                     str(r["cluster_id"]),
                     html.escape(str(r.get("unit_ids", ""))),
                     str(r["n_actors"]),

@@ -191,18 +191,12 @@ def _classification_attrs(tags: dict[str, str]) -> dict[str, Any]:
 
 def _tiled_map(classes_path: Path, scheme, png: Path) -> None:
     """A PNG map of a class raster on disk, drawn from an overview."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from .ingest import read_overview
-    from .plot import plot_classes, save_figure
+    from .plot import new_figure, plot_classes, save_figure
 
-    fig, ax = plt.subplots(figsize=(10, 7.5))
+    fig, ax = new_figure((10, 7.5))
     plot_classes(read_overview(classes_path), scheme, ax=ax)
     save_figure(fig, png)
-    plt.close(fig)
 
 
 def _degurba_params(cfg: RunConfig):
@@ -226,14 +220,9 @@ def _write_common(
     units_table=None,
 ) -> Any:
     """Write raster, map, tables and provenance of a classification into ``stage``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from .config import stable_hash
     from .io_write import write_class_raster, write_table
-    from .plot import plot_classes, save_figure
+    from .plot import new_figure, plot_classes, save_figure
     from .report import population_by_class, residents_by_unit_and_class
 
     resolved = cfg.to_dict()
@@ -247,10 +236,9 @@ def _write_common(
     if cfg.outputs.get("table", True):
         write_table(table, stage / f"{name}_population_by_class.csv")
     if cfg.outputs.get("map", True):
-        fig, ax = plt.subplots(figsize=(10, 7.5))
+        fig, ax = new_figure((10, 7.5))
         plot_classes(classes, scheme, ax=ax, units=units)
         save_figure(fig, stage / f"{name}.png")
-        plt.close(fig)
     meta = {
         "pari_geo_version": __version__,
         "run_config_hash": tags["run_config_hash"],
@@ -594,19 +582,14 @@ def municipality_table(classes, pop, units, id_col, scheme, actors, clusters):
 
 
 def _cluster_maps(stage: Path, classes, scheme, units, id_col, clusters) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .plot import plot_classes, save_figure
+    from .plot import new_figure, plot_classes, save_figure
 
     finest = (
         clusters[clusters["scale_eps_m"] == clusters["scale_eps_m"].min()]
         if len(clusters)
         else clusters
     )
-    fig, ax = plt.subplots(figsize=(10, 7.5))
+    fig, ax = new_figure((10, 7.5))
     plot_classes(
         classes,
         scheme,
@@ -617,7 +600,6 @@ def _cluster_maps(stage: Path, classes, scheme, units, id_col, clusters) -> None
     if len(finest):
         _draw_clusters(ax, finest, classes.rio.crs)
     save_figure(fig, stage / "clusters_map.png")
-    plt.close(fig)
     hidden = finest[finest["hidden"]] if len(finest) else finest
     if not len(hidden):
         return
@@ -631,14 +613,13 @@ def _cluster_maps(stage: Path, classes, scheme, units, id_col, clusters) -> None
         left, bottom, right, top = unit.total_bounds
         pad = 0.05 * max(right - left, top - bottom)
         sub = classes.rio.clip_box(left - pad, bottom - pad, right + pad, top + pad)
-        fig, ax = plt.subplots(figsize=(8, 7))
+        fig, ax = new_figure((8, 7))
         name = f"{uid} {unit.iloc[0]['name']}" if "name" in unit.columns else uid
         plot_classes(sub, scheme, ax=ax, units=units, title=f"Hidden micro-clusters: {name}")
         ax.set_xlim(left - pad, right + pad)
         ax.set_ylim(bottom - pad, top + pad)
         _draw_clusters(ax, finest, classes.rio.crs)
         save_figure(fig, maps / f"hidden_{uid}.png")
-        plt.close(fig)
 
 
 def _draw_clusters(ax, clusters, crs) -> None:

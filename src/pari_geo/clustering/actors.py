@@ -736,6 +736,7 @@ def find_microclusters(
     )
     from .. import display  # noqa: F401  (registers the .pari summary accessor)
 
+    out.attrs["eps_m"] = float(eps_m)  # the scale, for the .pari summary
     return out
 
 

@@ -284,8 +284,8 @@ def fill_holes_by_part(centre_labels: np.ndarray, max_hole_cells: int | None) ->
     >>> import numpy as np
     >>> ring = np.ones((3, 3), int); ring[1, 1] = 0
     >>> g = np.pad(ring, 1)
-    >>> fill_holes_by_part(g, 1)[2, 2], fill_holes_by_part(g, 0)[2, 2]
-    (np.True_, np.False_)
+    >>> bool(fill_holes_by_part(g, 1)[2, 2]), bool(fill_holes_by_part(g, 0)[2, 2])
+    (True, False)
     """
     fill = np.zeros(centre_labels.shape, dtype=bool)
     rook = _STRUCTURE[4]
