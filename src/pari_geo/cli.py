@@ -126,12 +126,18 @@ def degurba_grid(
     """Classify grid cells (level 1: 3/2/1/0, level 2: 30/23/22/21/13/12/11/10)."""
     from .classes import DEGURBA_L1, DEGURBA_L2
     from .config import DegurbaParams
-    from .io_write import atomic_files, check_output, write_class_raster, write_table
+    from .io_write import (
+        atomic_files,
+        check_output,
+        write_class_raster,
+        write_qml_style,
+        write_table,
+    )
     from .typology.degurba import classify_grid
 
     execution = _execution_options(engine, max_memory, tile, scheduler)
     budget, tile_shape = execution.get("max_memory"), execution["tile"]
-    outputs = [p for p in (out, map_path, table_path) if p]
+    outputs = [p for p in (out, Path(out).with_suffix(".qml"), map_path, table_path) if p]
     for p in outputs:
         check_output(p, overwrite)
     if table_path and Path(table_path).suffix.lower() not in (".csv", ".gpkg", ".parquet"):
@@ -180,7 +186,8 @@ def degurba_grid(
         )
     # the raster, the map and the table appear together or not at all
     with atomic_files(outputs, overwrite) as tmp:
-        write_class_raster(da, tmp[Path(out)], scheme)
+        write_class_raster(da, tmp[Path(out)], scheme, style=False)
+        write_qml_style(tmp[Path(out).with_suffix(".qml")], scheme)
         if table is not None:
             write_table(table, tmp[Path(table_path)])
         if map_path:
@@ -210,15 +217,16 @@ def _degurba_grid_tiled(population, built, land, level, params, built_unit, land
     """``degurba grid`` through :func:`pari_geo.outofcore.classify_grid_chunked`."""
     from .classes import DEGURBA_L1, DEGURBA_L2
     from .ingest import read_overview
-    from .io_write import atomic_files, write_table
+    from .io_write import atomic_files, write_qml_style, write_table
     from .outofcore import classify_grid_chunked
     from .report import population_by_class_from_files
 
     scheme = DEGURBA_L1 if level == 1 else DEGURBA_L2
     if params.values is not None:
         scheme = scheme.with_codes(params.values)
-    outputs = [p for p in (out, map_path, table_path) if p]
+    outputs = [p for p in (out, Path(out).with_suffix(".qml"), map_path, table_path) if p]
     with atomic_files(outputs, overwrite) as tmp:
+        write_qml_style(tmp[Path(out).with_suffix(".qml")], scheme)
         res = classify_grid_chunked(
             population, built, land, out_path=tmp[Path(out)], level=level, params=params,
             tile_shape=tile_shape, built_unit=built_unit, land_unit=land_unit,

@@ -57,15 +57,16 @@ class ClassRasterAccessor:
     def summary(self) -> dict[str, Any]:
         """What the raster is: title, grid, classes with cell counts, provenance."""
         from .plot import _TITLES
-        from .report import scheme_from_attrs
+        from .report import as_class_raster, class_attrs, scheme_from_attrs
 
-        da = self._da
+        da = as_class_raster(self._da)
         scheme = scheme_from_attrs(da)
+        attrs = class_attrs(da)
         values, counts = np.unique(np.asarray(da.values), return_counts=True)
         cells = dict(zip(values.tolist(), counts.tolist(), strict=True))
         total = int(np.prod(da.shape))
         t = da.rio.transform()
-        fallback = json.loads(da.attrs.get("layers_fallback", "{}") or "{}")
+        fallback = json.loads(attrs.get("layers_fallback", "{}") or "{}")
         return {
             "title": _TITLES.get(scheme.name, scheme.name),
             "shape": tuple(int(n) for n in da.shape),
@@ -76,9 +77,9 @@ class ClassRasterAccessor:
             ],
             "nodata_cells": int(cells.get(scheme.nodata, 0)) if scheme.nodata is not None else 0,
             "total_cells": total,
-            "parameters_hash": da.attrs.get("parameters_hash"),
+            "parameters_hash": attrs.get("parameters_hash"),
             "layers_fallback": fallback,
-            "version": da.attrs.get("pari_geo_version"),
+            "version": attrs.get("pari_geo_version"),
         }
 
     def counts(self) -> pd.Series:
@@ -161,6 +162,7 @@ class ClusterTableAccessor:
     def summary(self) -> pd.DataFrame:
         """Clusters, hidden clusters and rungs per scale."""
         df = self._df
+        groups: Any
         if "scale_eps_m" in df.columns:
             groups = df.groupby("scale_eps_m", sort=True)
         else:  # one scale (find_microclusters), recorded in the table's attrs

@@ -124,7 +124,7 @@ def _run_tiled(cfg: RunConfig, *, overwrite: bool, progress: bool, tile: tuple[i
     from .classes import DEGURBA_L1, DEGURBA_L2, NORDIC7
     from .config import stable_hash
     from .errors import ConfigError
-    from .io_write import atomic_dir, write_table
+    from .io_write import atomic_dir, write_qml_style, write_table
     from .report import population_by_class_from_files
 
     file = str(cfg.source)
@@ -144,6 +144,7 @@ def _run_tiled(cfg: RunConfig, *, overwrite: bool, progress: bool, tile: tuple[i
                 tuple(int(k) for k in json.loads(res.tags["CLASS_NAMES"])))
         else:
             scheme = NORDIC7
+        write_qml_style(stage / f"{name}.qml", scheme)  # class names in QGIS
         bar.update(1)
         table = population_by_class_from_files(res.path, cfg.inputs["population"].path,
                                                scheme)
@@ -184,7 +185,8 @@ def _classify_tiled(cfg: RunConfig, out_path: Path, tile: tuple[int, int],
 
 def _classification_attrs(tags: dict[str, str]) -> dict[str, Any]:
     """The in-memory classification's attributes, back from a tiled raster's tags."""
-    skip = ("OUT_OF_CORE", "CLASS_SCHEME", "AREA_OR_POINT", "RUN_CONFIG", "RUN_CONFIG_HASH")
+    skip = ("OUT_OF_CORE", "CLASS_SCHEME", "AREA_OR_POINT", "RUN_CONFIG", "RUN_CONFIG_HASH",
+            "flag_values", "flag_meanings")
     return {k.lower(): (int(v) if k == "LEVEL" else v) for k, v in tags.items()
             if k not in skip}
 

@@ -83,9 +83,10 @@ def plot_classes(
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Patch
 
-    if scheme is None:
-        from .report import scheme_from_attrs
+    from .report import as_class_raster, scheme_from_attrs
 
+    da = as_class_raster(da)
+    if scheme is None:
         scheme = scheme_from_attrs(da)
     if ax is None:  # a new pyplot figure, with the user's backend (inline in Jupyter)
         import matplotlib.pyplot as plt
@@ -329,9 +330,10 @@ def explore(
         raise ImportError(
             "explore() needs folium: pip install folium (or pari_geo[maps])"
         ) from None
-    if scheme is None:
-        from .report import scheme_from_attrs
+    from .report import as_class_raster, scheme_from_attrs
 
+    da = as_class_raster(da)
+    if scheme is None:
         scheme = scheme_from_attrs(da)
     rgba, bounds = _rgba_image(da, scheme)
     if m is None:

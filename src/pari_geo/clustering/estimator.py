@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import numbers
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -324,11 +325,11 @@ def dbscan_labels(
     array([ True, False, False, False])
     """
     eps, min_samples = _check_params(eps, min_samples)
-    X = _dense(check_array(X, accept_sparse="csr", dtype=np.float64, ensure_2d=True,
-                           ensure_min_samples=1, input_name="X"))
-    w = _check_weights(sample_weight, X)
-    x, y = _check_points(X)
-    with _numba_threads(n_jobs, X.shape[0]):
+    pts = _dense(check_array(X, accept_sparse="csr", dtype=np.float64, ensure_2d=True,
+                             ensure_min_samples=1, input_name="X"))
+    w = _check_weights(sample_weight, pts)
+    x, y = _check_points(pts)
+    with _numba_threads(n_jobs, pts.shape[0]):
         return _dbscan_xy(x, y, w, eps, min_samples)
 
 
@@ -436,9 +437,9 @@ def _check_sklearn_options(metric, metric_params, algorithm, leaf_size, p):
         raise ValueError(f"leaf_size must be an integer >= 1; got {leaf_size!r}")
 
 
-def _dense(X):
+def _dense(X: Any) -> np.ndarray:
     """A dense float64 array of validated (possibly sparse) 2-D coordinates."""
-    return X.toarray() if hasattr(X, "toarray") else X
+    return np.asarray(X.toarray() if hasattr(X, "toarray") else X)
 
 
 class DBSCAN(ClusterMixin, BaseEstimator):
@@ -578,15 +579,15 @@ class DBSCAN(ClusterMixin, BaseEstimator):
         self._check_metric()
         self._validate_params()
         eps, min_samples = _check_params(self.eps, self.min_samples)
-        X = _dense(validate_data(self, X, accept_sparse="csr", dtype=np.float64,
-                                 ensure_min_samples=1))
-        w = _check_weights(sample_weight, X)
-        x, yy = _check_points(X)
-        with _numba_threads(self.n_jobs, X.shape[0]):
+        pts = _dense(validate_data(self, X, accept_sparse="csr", dtype=np.float64,
+                                   ensure_min_samples=1))
+        w = _check_weights(sample_weight, pts)
+        x, yy = _check_points(pts)
+        with _numba_threads(self.n_jobs, pts.shape[0]):
             labels, core = _dbscan_xy(x, yy, w, eps, min_samples)
         self.labels_ = labels
         self.core_sample_indices_ = np.flatnonzero(core)
-        self.components_ = X[self.core_sample_indices_].copy()
+        self.components_ = pts[self.core_sample_indices_].copy()
         return self
 
     def fit_predict(

@@ -604,8 +604,9 @@ def _tags(params: Nordic7Params, metadata: dict[str, Any], sources: dict[str, An
         "pari_geo_version": __version__,
     }
     tags = {k.upper(): v for k, v in attrs.items()}
-    tags["CLASS_NAMES"] = json.dumps({str(k): NORDIC7.names[k] for k in NORDIC7.codes})
-    tags["CLASS_SCHEME"] = NORDIC7.name
+    from ..io_write import class_tags
+
+    tags.update(class_tags(NORDIC7))
     tags["OUT_OF_CORE"] = json.dumps({"module": "pari_geo.outofcore.nordic7",
                                       "tile_shape": list(tile_shape)})
     return tags
