@@ -6,6 +6,7 @@ internal error); ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from .errors import PariGeoError
 
 __all__ = ["main", "cli"]
 
+_log = logging.getLogger("pari_geo")
+
 # Paths are checked by pari_geo's readers, which name the layer in their one-line errors.
 _PATH = click.Path(readable=False, writable=False)
 
@@ -23,8 +26,43 @@ _PATH = click.Path(readable=False, writable=False)
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pari-geo")
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
-def cli(debug: bool) -> None:
+@click.option("-v", "--verbose", count=True,
+              help="Messages on stderr: -v what is read, chosen and written; -vv debug.")
+@click.option("--log-file", type=_PATH, default=None, metavar="PATH",
+              help="Also append every message (debug level, with times) to PATH.")
+def cli(debug: bool, verbose: int, log_file: str | None) -> None:
     """pari_geo: place typologies and micro-clusters for rural regions."""
+    _setup_logging(verbose, log_file)
+
+
+def _setup_logging(verbose: int, log_file: str | None) -> None:
+    """Handlers of the ``pari_geo`` logger for one command (replacing earlier ones)."""
+    import logging
+
+    from .errors import OutputError
+
+    log = logging.getLogger("pari_geo")
+    for h in [h for h in log.handlers if getattr(h, "_pari_geo_cli", False)]:
+        log.removeHandler(h)
+        h.close()
+    handlers: list[logging.Handler] = []
+    if verbose:
+        h = logging.StreamHandler(sys.stderr)
+        h.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+        h.setFormatter(logging.Formatter("pari-geo: %(message)s"))
+        handlers.append(h)
+    if log_file:
+        try:
+            fh = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError as e:
+            raise OutputError(log_file, f"cannot write the log file ({e.strerror or e})") from None
+        fh.setLevel(logging.DEBUG)
+        fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handlers.append(fh)
+    for h in handlers:
+        h._pari_geo_cli = True  # type: ignore[attr-defined]
+        log.addHandler(h)
+    log.setLevel(min((h.level for h in handlers), default=logging.WARNING))
 
 
 @cli.group()
@@ -366,8 +404,10 @@ def classify(run_file, overwrite, quiet, engine, max_memory, tile, scheduler) ->
 
     execution = _execution_options(engine, max_memory, tile, scheduler)
     cfg = load_run(run_file)
+    _log_run(cfg, "classify")
     result = run_classification(cfg, overwrite=overwrite, progress=not quiet,
                                 execution=execution)
+    _log.info("wrote %s (%s engine)", result["out_dir"], result["engine"])
     table = result["table"]
     click.echo(f"wrote {result['out_dir']} ({result['engine']} engine)")
     for row in table.itertuples():
@@ -389,12 +429,33 @@ def run(run_file, overwrite, quiet, engine, max_memory, tile, scheduler) -> None
 
     execution = _execution_options(engine, max_memory, tile, scheduler)
     cfg = load_run(run_file)
+    _log_run(cfg, "run")
     result = run_pipeline(cfg, overwrite=overwrite, progress=not quiet, execution=execution)
+    _log.info("wrote %s", result["out_dir"])
     clusters = result["clusters"]
     click.echo(f"wrote {result['out_dir']}")
     if len(clusters):
         for eps, at in clusters.groupby("scale_eps_m"):
             click.echo(f"  {eps:>7g} m: {len(at):>5} clusters, {int(at['hidden'].sum()):>4} hidden")
+
+
+# --- pari-geo validate (issue 16) ------------------------------------------------------------
+@cli.command("validate")
+@click.argument("run_file", type=_PATH)
+@_run_file_execution_options
+def validate(run_file, engine, max_memory, tile, scheduler) -> None:
+    """Check a run file without running it: every input (readable, georeferenced,
+    overlapping the grid, named columns present), then the plan: layers to align, engine,
+    memory estimate, outputs."""
+    from .runconfig import load_run
+    from .validate import format_plan, validate_run
+
+    execution = _execution_options(engine, max_memory, tile, scheduler)
+    cfg = load_run(run_file)
+    _log_run(cfg, "validate")
+    for line in format_plan(validate_run(cfg, execution)):
+        click.echo(line)
+# --- end pari-geo validate -------------------------------------------------------------------
 
 
 # --- pari-geo example (issue 16) -------------------------------------------------------------
@@ -423,6 +484,14 @@ def example(name, dest, list_, overwrite) -> None:
     click.echo(f"copied example {name!r} to {dest}; run it with:")
     click.echo(f"  cd {dest} && pari-geo {command} examples/{run_file.name} --overwrite")
 # --- end pari-geo example --------------------------------------------------------------------
+
+
+def _log_run(cfg, command: str) -> None:
+    """What a run-file command is about to do, at INFO (``-v``) and DEBUG (``-vv``)."""
+    _log.info("%s %s: typology %s, output folder %s", command, cfg.source, cfg.typology,
+              cfg.out_dir)
+    for key, layer in sorted(cfg.inputs.items()):
+        _log.debug("input %s: %s", key, layer.path)
 
 
 def _execution_options(engine, max_memory, tile, scheduler) -> dict:

@@ -266,7 +266,7 @@ def as_dataarray(obj: Any, layer: str | None = None):
     try:
         import xarray as xr
     except ImportError:  # pragma: no cover
-        xr = None
+        xr = None  # type: ignore[assignment]
     if xr is not None and isinstance(obj, xr.DataArray):
         da = obj.squeeze(drop=True) if obj.ndim > 2 else obj
         if da.ndim != 2:

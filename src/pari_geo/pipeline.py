@@ -6,6 +6,7 @@ replaces the output folder only when everything succeeded.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,50 @@ from .runconfig import RunConfig
 __all__ = ["run_classification", "run_pipeline", "municipality_table", "summary_markdown"]
 
 
-def _progress(enabled: bool, total: int, desc: str):
-    from tqdm.auto import tqdm
+def synthetic_inputs(cfg: RunConfig) -> dict[str, str]:
+    """Inputs marked as synthetic data, with their note (issue 16).
 
-    return tqdm(total=total, desc=desc, disable=not enabled, leave=False)
+    A raster counts when its ``DESCRIPTION`` tag says ``SYNTHETIC`` (the bundled
+    Östergötland-shaped sample region), a vector layer when it has a true ``synthetic``
+    column; outputs made from them say so in ``provenance.json`` and ``summary.md``.
+    """
+    import rasterio
+
+    found: dict[str, str] = {}
+    for key, layer in sorted(cfg.inputs.items()):
+        try:
+            if key in ("units", "actors"):
+                import pyogrio
+
+                info = pyogrio.read_info(layer.path, layer=layer.layer)
+                if "synthetic" in [str(c).lower() for c in info["fields"]]:
+                    found[key] = "has a 'synthetic' column"
+                continue
+            with rasterio.open(layer.path) as src:
+                note = str(src.tags().get("DESCRIPTION", ""))
+        except Exception:  # noqa: BLE001 - unreadable inputs are reported by the readers
+            continue
+        if "SYNTHETIC" in note.upper():
+            found[key] = note
+    return found
+
+
+def _nested(values: dict[str, Any]) -> dict[str, Any]:
+    """Attribute values that hold JSON text, as JSON (``provenance.json`` nests them)."""
+    out: dict[str, Any] = {}
+    for k, v in values.items():
+        if isinstance(v, str) and v[:1] in "{[":
+            with contextlib.suppress(ValueError):
+                v = json.loads(v)
+        out[k] = v
+    return out
+
+
+def _progress(enabled: bool, total: int, desc: str):
+    """A tqdm bar on a terminal, plain lines when stderr is redirected (issue 16)."""
+    from ._progress import progress
+
+    return progress(enabled, total, desc)
 
 
 def run_classification(
@@ -155,7 +196,8 @@ def _run_tiled(cfg: RunConfig, *, overwrite: bool, progress: bool, tile: tuple[i
         bar.update(1)
         (stage / "provenance.json").write_text(json.dumps(
             {"pari_geo_version": __version__, "run": resolved,
-             "classification": _classification_attrs(res.tags)},
+             "classification": _nested(_classification_attrs(res.tags)),
+             "synthetic_inputs": synthetic_inputs(cfg)},
             sort_keys=True, indent=2) + "\n")
         bar.update(1)
     return {"classes": None, "classes_path": cfg.out_dir / f"{name}.tif", "table": table,
@@ -206,9 +248,10 @@ def _degurba_params(cfg: RunConfig):
     from .config import DegurbaParams
 
     params = DegurbaParams.from_preset(cfg.preset) if cfg.preset else DegurbaParams()
-    return params.replace(
-        **{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.parameters.items()}
-    )
+    changes: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in cfg.parameters.items()
+    }
+    return params.replace(**changes)
 
 
 def _write_common(
@@ -259,9 +302,10 @@ def _write_common(
             {
                 "pari_geo_version": __version__,
                 "run": resolved,
-                "classification": {
+                "classification": _nested({
                     k: v for k, v in classes.attrs.items() if isinstance(v, str | int)
-                },
+                }),
+                "synthetic_inputs": synthetic_inputs(cfg),
             },
             sort_keys=True,
             indent=2,
@@ -640,6 +684,7 @@ def _draw_clusters(ax, clusters, crs) -> None:
 
 def summary_markdown(cfg: RunConfig, clusters, units, id_col, scheme) -> str:
     """A short human-readable report listing hidden rural micro-clusters."""
+    assert cfg.clusters is not None  # a run file with [clusters]
     names = {}
     if "name" in units.columns:
         names = dict(zip(units[id_col].astype(str), units["name"], strict=True))
@@ -652,6 +697,13 @@ def summary_markdown(cfg: RunConfig, clusters, units, id_col, scheme) -> str:
         f"alpha {cfg.clusters['alpha']} · seed {cfg.clusters['random_state']}",
         "",
     ]
+    synthetic = synthetic_inputs(cfg)
+    if synthetic:
+        lines += [
+            f"> **Synthetic data.** Made from synthetic inputs ({', '.join(synthetic)}): the "
+            "places, actors and clusters below are invented, not observed.",
+            "",
+        ]
     lines += [
         "## Clusters per scale and rung",
         "",

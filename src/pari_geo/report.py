@@ -232,10 +232,11 @@ def residents_by_unit_and_class(classes, population, units, id_col: str, scheme:
     Returns
     -------
     GeoDataFrame
-        One row per unit (in the units' order): ``id_col``, ``residents`` (all cells),
-        ``area_km2``, then ``residents_<short>`` and ``area_km2_<short>`` per class (and
-        ``nodata`` when present), plus the unit geometry. Residents summed over the class
-        columns equal ``residents``.
+        One row per unit (in the units' order): ``id_col``, the unit's ``name`` when the
+        units have a ``name`` column (any case), ``residents`` (all cells), ``area_km2``,
+        then ``residents_<short>`` and ``area_km2_<short>`` per class (and ``nodata`` when
+        present), plus the unit geometry. Residents summed over the class columns equal
+        ``residents``.
     """
     import geopandas as gpd
     from rasterio import features
@@ -264,6 +265,9 @@ def residents_by_unit_and_class(classes, population, units, id_col: str, scheme:
     pop_uc = np.bincount(key, weights=p, minlength=(n + 1) * 256).reshape(n + 1, 256)
     cells_uc = np.bincount(key, minlength=(n + 1) * 256).reshape(n + 1, 256)
     out = pd.DataFrame({id_col: u[id_col].to_numpy()})
+    name_col = next((c for c in u.columns if str(c).lower() == "name" and c != id_col), None)
+    if name_col is not None:  # tables a planner reads name the municipalities
+        out["name"] = u[name_col].to_numpy()
     out["residents"] = pop_uc[1:].sum(axis=1)
     out["area_km2"] = cells_uc[1:].sum(axis=1) * cell_km2
     for code in codes:

@@ -226,7 +226,8 @@ def _prepare(
     sectors = social = None
     if sector_col is not None:
         s = actors[sector_col]
-        sectors = np.where(s.isna().to_numpy(), None, s.astype(str).to_numpy()).astype(object)
+        sectors = np.asarray(np.where(s.isna().to_numpy(), None, s.astype(str).to_numpy()),
+                             dtype=object)
     if social_col is not None:
         s = actors[social_col]
         social = np.where(s.isna().to_numpy(), np.nan, s.fillna(0).astype(float).to_numpy())
@@ -467,7 +468,8 @@ def _clusters(
     bounds = np.searchsorted(labels[order], np.arange(k + 1))
     ptype_vals = None
     if prep.ptype is not None:
-        ptype_vals = _raster_values(prep.ptype, prep.ptype_transform, prep.ptype_xy)
+        ptype_vals = _raster_values(prep.ptype, prep.ptype_transform,
+                                    prep.ptype_xy)  # type: ignore[arg-type]
     rows: dict[str, list] = {c: [] for c in CLUSTER_COLUMNS}
     for cid in range(k):
         mem = order[bounds[cid] : bounds[cid + 1]]
@@ -508,7 +510,7 @@ def _clusters(
         else:
             rows["unit_ids"].append("")
             rows["n_units"].append(0)
-        dom = pd.NA
+        dom: Any = pd.NA
         if ptype_vals is not None:
             pv = ptype_vals[mem]
             pv = pv[np.isfinite(pv)].astype(np.int64)

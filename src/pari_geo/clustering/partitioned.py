@@ -138,7 +138,7 @@ class _Source:
                 block = np.fromfile(f, dtype=self.dtype, count=(stop - start) * self.d)
             block = block.reshape(stop - start, self.d)
         else:
-            block = self.array[start:stop]
+            block = self.array[start:stop]  # type: ignore[index]
         block = np.asarray(block, dtype=np.float64)
         x = np.ascontiguousarray(block[:, 0])
         y = np.ascontiguousarray(block[:, 1]) if self.d == 2 else np.zeros_like(x)
@@ -220,7 +220,7 @@ class _TileStore:
         self.counts: dict[tuple[int, int], int] = {}
 
     def _path(self, tile: int, kind: int) -> Path:
-        return self.directory / f"tile{tile}_{'own' if kind == 0 else 'halo'}.bin"
+        return self.directory / f"tile{tile}_{'own' if kind == 0 else 'halo'}.bin"  # type: ignore[operator]
 
     def append(self, tile: int, kind: int, recs: np.ndarray) -> None:
         key = (tile, kind)
@@ -539,9 +539,9 @@ def _parse_memory(max_memory) -> int:
             ) from None
     if isinstance(max_memory, bool) or not isinstance(max_memory, numbers.Real):
         raise ValueError(f"max_memory must be a number of bytes; got {max_memory!r}")
-    if not max_memory > 0:
+    if not max_memory > 0:  # type: ignore[operator]
         raise ValueError(f"max_memory must be positive; got {max_memory!r}")
-    return int(max_memory)
+    return int(max_memory)  # type: ignore[call-overload]
 
 
 def _new_output(out_dir, name, dtype, n, fill):
@@ -712,7 +712,7 @@ def _load_tile(store: _TileStore, t: int):
     idx = np.concatenate([own["i"], halo["i"]])
     x = np.concatenate([own["x"], halo["x"]])
     y = np.concatenate([own["y"], halo["y"]])
-    w = np.concatenate([own["w"], halo["w"]]) if "w" in own.dtype.names else None
+    w = np.concatenate([own["w"], halo["w"]]) if "w" in own.dtype.names else None  # type: ignore[operator]
     return own.shape[0], idx, x, y, w
 
 

@@ -198,7 +198,7 @@ def place_type_arguments(cfg) -> dict[str, Any]:
     def path(name):
         return inp[name].path if name in inp else None
 
-    mapping = "corine"
+    mapping: Any = "corine"
     if "landcover" in inp and inp["landcover"].mapping not in (None, "corine"):
         from ..config import load_toml
 
