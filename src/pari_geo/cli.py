@@ -82,7 +82,8 @@ def degurba() -> None:
     "settings",
     multiple=True,
     metavar="NAME=VALUE",
-    help="Override a parameter (names as in degurba.md section 5); repeatable.",
+    help="Override a parameter (names as in docs/methods/degurba.md section 5); "
+    "repeatable.",
 )
 @click.option(
     "--preset",
