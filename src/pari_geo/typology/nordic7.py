@@ -237,7 +237,9 @@ class Nordic7Params:
                 close = [k for k in known if k.lower() == str(key).lower()]
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise ConfigError(
-                    key, f"unknown nordic7 parameter (see docs/methods/place-types.md){hint}", _source
+                    key,
+                    f"unknown nordic7 parameter (see docs/methods/place-types.md){hint}",
+                    _source,
                 )
         try:
             return replace(self, **changes)
