@@ -7,6 +7,7 @@ skipped otherwise, with the reason.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -17,8 +18,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+_HAVE_BROWSER = bool(shutil.which("chromium") and shutil.which("npm"))
+if not _HAVE_BROWSER and os.environ.get("PARI_GEO_REQUIRE_BROWSER"):  # CI installs them
+    raise RuntimeError("PARI_GEO_REQUIRE_BROWSER is set but chromium or npm is missing")
 needs_browser = pytest.mark.skipif(
-    not (shutil.which("chromium") and shutil.which("npm")),
+    not _HAVE_BROWSER,
     reason="needs Debian's chromium and npm (apt-get install chromium npm)",
 )
 
@@ -40,3 +44,27 @@ def test_interactive_map_screenshot(tmp_path):
     assert greens.mean() > 0.02
     html = out.with_suffix(".html").read_text(encoding="utf-8")
     assert "micro-clusters" in html and "Place types (nordic7)" in html
+
+
+@needs_browser
+def test_interactive_map_shows_the_legend_with_every_class_colour(tmp_path):
+    # pixels, not HTML: the legend box (fixed at the bottom left, white) is drawn and each
+    # place type's swatch appears in it at full opacity (the map itself is at 0.8 opacity,
+    # so these exact colours occur only in the legend)
+    from PIL import Image
+
+    from pari_geo.classes import NORDIC7
+
+    out = tmp_path / "explore.png"
+    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "screenshot_explore.py"),
+                          "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    with Image.open(out) as im:
+        rgb = np.asarray(im.convert("RGB"))
+    corner = rgb[-320:, :360].reshape(-1, 3)
+    assert (corner >= 250).all(axis=1).mean() > 0.1  # the white legend box
+    present = {tuple(int(v) for v in px) for px in np.unique(corner, axis=0)}
+    for code in NORDIC7.codes:
+        hexc = NORDIC7.colours[code].lstrip("#")
+        colour = tuple(int(hexc[i:i + 2], 16) for i in (0, 2, 4))
+        assert colour in present, (code, NORDIC7.names[code])
