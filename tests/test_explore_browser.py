@@ -68,3 +68,30 @@ def test_interactive_map_shows_the_legend_with_every_class_colour(tmp_path):
         hexc = NORDIC7.colours[code].lstrip("#")
         colour = tuple(int(hexc[i:i + 2], 16) for i in (0, 2, 4))
         assert colour in present, (code, NORDIC7.names[code])
+
+
+@needs_browser
+def test_report_html_renders_in_the_browser(tmp_path):
+    # the planner's report of `pari-geo run` opens offline and shows its maps (pixels)
+    from PIL import Image
+
+    from pari_geo.cli import main
+    from pari_geo.datasets import copy_example
+
+    run_file = copy_example("ostergotland", tmp_path / "ex")
+    text = run_file.read_text().replace("n_sim = 999", "n_sim = 19").replace(
+        "eps_m = [300, 1000, 5000, 20000]", "eps_m = [300]")
+    run_file.write_text(text)
+    assert main(["run", str(run_file), "--quiet"]) == 0
+    page = tmp_path / "ex" / "out" / "ostergotland_run" / "report.html"
+    shot = tmp_path / "report.png"
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                    "--window-size=1200,1600", f"--screenshot={shot}", page.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    with Image.open(shot) as im:
+        rgb = np.asarray(im.convert("RGB")).reshape(-1, 3)
+    # the synthetic-data banner (#fff3cd) and the place-type map's greens are drawn
+    assert ((rgb == (255, 243, 205)).all(axis=1)).mean() > 0.001
+    greens = (rgb[:, 1] > rgb[:, 0] + 40) & (rgb[:, 1] > rgb[:, 2] + 20)
+    assert greens.mean() > 0.01

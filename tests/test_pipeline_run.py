@@ -151,3 +151,17 @@ def test_outputs_from_synthetic_inputs_say_so(run_out):
     munis = pd.read_csv(run_out / "municipalities.csv")
     assert list(munis.columns[:2]) == ["code", "name"]
     assert "Linköping" in set(munis["name"])
+
+
+def test_report_html_is_one_self_contained_page(run_out):
+    import re
+
+    page = (run_out / "report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    # nothing is loaded from elsewhere: no scripts, no remote or file links
+    assert "<script" not in page
+    assert not re.search(r'(src|href)="(?!data:)', page)
+    assert page.count('src="data:image/png;base64,') == 2
+    assert "Synthetic data." in page
+    assert "Residents per place type" in page and "Linköping" in page
+    assert "Hidden rural micro-clusters" in page

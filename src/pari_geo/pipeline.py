@@ -492,7 +492,7 @@ def run_pipeline(
         bar.set_postfix_str("writing")
         munis = municipality_table(classes, pop, units, u.id, scheme, actors, clusters)
         with atomic_dir(cfg.out_dir, overwrite) as stage:
-            _write_common(stage, cfg, classes, scheme, pop, name, units)
+            table = _write_common(stage, cfg, classes, scheme, pop, name, units)
             meta = {"pari_geo_version": __version__}
             write_table(clusters, stage / "clusters.gpkg", metadata=meta)
             write_table(clusters, stage / "clusters.parquet", metadata=meta)
@@ -502,6 +502,12 @@ def run_pipeline(
             (stage / "summary.md").write_text(
                 summary_markdown(cfg, clusters, units, u.id, scheme), encoding="utf-8"
             )
+            # the planner's page: maps, tables and hidden clusters in one file (issue 16)
+            from .report_html import write_planner_report
+
+            write_planner_report(stage / "report.html", cfg, table=table, munis=munis,
+                                 clusters=clusters, id_col=u.id or "UID", scheme=scheme,
+                                 stage=stage)
         bar.update(2)
     return {
         "classes": classes,
