@@ -18,11 +18,15 @@ Examples
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .classes import ClassScheme, unit_scheme
+
+if TYPE_CHECKING:
+    import folium
+    from matplotlib.axes import Axes
 
 __all__ = [
     "plot_classes",
@@ -58,8 +62,8 @@ def plot_classes(
     title: str | None = None,
     legend: bool = True,
     scalebar: bool = True,
-    figsize=(9, 7),
-):
+    figsize: tuple[float, float] = (9, 7),
+) -> Axes:
     """Draw a class raster with its standard colours.
 
     Parameters
@@ -150,8 +154,8 @@ def plot_units(
     ax: Any = None,
     title: str | None = None,
     legend: bool = True,
-    figsize=(9, 7),
-):
+    figsize: tuple[float, float] = (9, 7),
+) -> Axes:
     """Choropleth of unit classes (e.g. the ``L2`` column of ``classify_units``).
 
     Units whose class is missing are drawn grey. A DEGURBA grid scheme (``DEGURBA_L1``,
@@ -288,7 +292,7 @@ def explore(
     m: Any = None,
     tiles: str | None = "OpenStreetMap",
     name: str | None = None,
-):
+) -> folium.Map:
     """Interactive web map (folium/Leaflet) of a class raster with units and clusters on top.
 
     Needs the optional ``folium`` package (``pip install "pari_geo[maps]"``).

@@ -12,12 +12,17 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .classes import ClassScheme
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import xarray as xr
+    from numpy.typing import ArrayLike
 
 __all__ = [
     "population_by_class",
@@ -214,7 +219,13 @@ def scheme_from_attrs(da) -> ClassScheme:
         )
 
 
-def residents_by_unit_and_class(classes, population, units, id_col: str, scheme: ClassScheme):
+def residents_by_unit_and_class(
+    classes: xr.DataArray,
+    population: ArrayLike,
+    units: gpd.GeoDataFrame,
+    id_col: str,
+    scheme: ClassScheme,
+) -> gpd.GeoDataFrame:
     """Residents and area per class for each unit (cells assigned by their centre).
 
     Parameters

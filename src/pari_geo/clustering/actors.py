@@ -28,7 +28,7 @@ import math
 import numbers
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,9 @@ import pandas as pd
 from ..errors import ConfigError, InputError
 from . import significance as sig
 from .ladder import rung_of
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 __all__ = ["find_microclusters", "label_actors", "CLUSTER_COLUMNS"]
 
@@ -578,7 +581,7 @@ def find_microclusters(
     null_cell_m: float = 1000.0,
     p_method: str = "max",
     early_stop: int | None = None,
-):
+) -> gpd.GeoDataFrame:
     """Find clusters of actors, describe them and test whether they hide in their unit.
 
     Actors are clustered with exact DBSCAN (``eps_m``, ``min_samples=min_actors``); every

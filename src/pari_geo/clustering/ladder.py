@@ -38,10 +38,13 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 __all__ = ["RUNGS", "rung_of", "parents", "ladder"]
 
@@ -137,7 +140,7 @@ def ladder(
     eps_m: Sequence[float] = (300.0, 1000.0, 5000.0, 20000.0),
     min_actors: int | Sequence[int] = 5,
     **options: Any,
-):
+) -> gpd.GeoDataFrame:
     """Micro-clusters at several scales, each linked to its parent at the next scale.
 
     Parameters
