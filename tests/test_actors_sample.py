@@ -191,11 +191,11 @@ def test_planted_municipalities_have_rates_at_or_below_the_median(generated, res
 
 
 def test_planted_members_within_the_stated_radius(region, generated):
-    from pari_geo.clustering import dbscan
+    from pari_geo.clustering import dbscan_labels
 
     actors, truth = generated
     xy = _xy(actors)
-    labels, _ = dbscan(xy, EPS_M, MIN_ACTORS)
+    labels, _ = dbscan_labels(xy, EPS_M, MIN_ACTORS)
     pop = np.nan_to_num(region.layers["population"])
     towns = region.towns[["x", "y"]].to_numpy()
     for row in truth.itertuples():

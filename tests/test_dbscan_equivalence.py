@@ -20,7 +20,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from pari_geo.clustering import DBSCAN, dbscan
+from pari_geo.clustering import DBSCAN, dbscan_labels
 from pari_geo.clustering import _kernels as kern
 from pari_geo.clustering import estimator as est_mod
 
@@ -100,9 +100,9 @@ def check_all(X, eps, min_samples, w=None):
         with pytest.raises(ValueError, match="zero"):
             sk_dbscan(X, eps, min_samples, w)
         with pytest.raises(ValueError, match="zero"):
-            dbscan(X, eps, min_samples, sample_weight=w)
+            dbscan_labels(X, eps, min_samples, sample_weight=w)
         return None
-    labels, core = dbscan(X, eps, min_samples, sample_weight=w)
+    labels, core = dbscan_labels(X, eps, min_samples, sample_weight=w)
     assert labels.dtype == np.intp and core.dtype == np.bool_
     rl, rc = ref_dbscan(X, eps, min_samples, w)
     # core_flags kernel
@@ -280,7 +280,7 @@ def test_large_and_negative_coordinates():
 
 def test_one_feature_is_a_line():
     x = np.array([0.0, 0.3, 0.6, 5.0, 5.2, 9.0] * 3)
-    labels, core = dbscan(x[:, None], 0.3, 3)
+    labels, core = dbscan_labels(x[:, None], 0.3, 3)
     sl, sc = sk_dbscan(x[:, None], 0.3, 3)
     np.testing.assert_array_equal(labels, sl)
     np.testing.assert_array_equal(np.flatnonzero(core), sc)
@@ -304,7 +304,7 @@ def _clustered(n, seed):
 @pytest.mark.parametrize("n", [1_000, 20_000, 100_000])
 def test_clustered_sets_match_sklearn(n):
     X = _clustered(n, seed=n)
-    labels, core = dbscan(X, 250.0, 5)
+    labels, core = dbscan_labels(X, 250.0, 5)
     sl, sc = sk_dbscan(X, 250.0, 5)
     np.testing.assert_array_equal(labels, sl)
     np.testing.assert_array_equal(np.flatnonzero(core), sc)
@@ -331,9 +331,9 @@ def test_same_result_for_1_and_2_threads(monkeypatch):
         out = []
         for k in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
             numba.set_num_threads(k)
-            out.append(dbscan(X, 300.0, 6))
-            out.append(dbscan(X, 300.0, 6, n_jobs=k))
-            out.append(dbscan(X, 300.0, 6, sample_weight=np.full(X.shape[0], 0.5), n_jobs=k))
+            out.append(dbscan_labels(X, 300.0, 6))  # n_jobs=None: one thread
+            out.append(dbscan_labels(X, 300.0, 6, n_jobs=k))
+            out.append(dbscan_labels(X, 300.0, 6, sample_weight=np.full(X.shape[0], 0.5), n_jobs=k))
     finally:
         numba.set_num_threads(old)
     assert max(seen) == min(2, numba.config.NUMBA_NUM_THREADS)
@@ -392,7 +392,7 @@ def test_bad_input_function(kwargs, match):
     args = {"X": GOOD, "eps": 1.0, "min_samples": 2, **kwargs}
     X = args.pop("X")
     with pytest.raises(ValueError, match=match):
-        dbscan(X, **args)
+        dbscan_labels(X, **args)
 
 
 @pytest.mark.parametrize(
@@ -417,4 +417,4 @@ def test_negative_weights_estimator():
 def test_eps_too_small_for_extent():
     X = np.array([[0.0, 0.0], [1e300, 1e300]])
     with pytest.raises(ValueError, match="too small for the extent"):
-        dbscan(X, 1e-300, 2)
+        dbscan_labels(X, 1e-300, 2)

@@ -37,6 +37,19 @@ EXPECTED_FAILED = {
     "check_sample_weight_equivalence_on_dense_data": _WHY.format(
         3, "test_2d_sample_weight_equals_repetition"
     ),
+    "check_sample_weight_equivalence_on_sparse_data": _WHY.format(
+        3, "test_2d_sample_weight_equals_repetition and test_sklearn_dbscan_contract.py "
+        "(sparse input)"
+    ),
+    "check_estimator_sparse_tag": _WHY.format(
+        3, "test_sklearn_dbscan_contract.py::test_sparse_input_gives_the_dense_result"
+    ),
+    "check_estimator_sparse_array": _WHY.format(
+        3, "test_sklearn_dbscan_contract.py::test_sparse_input_gives_the_dense_result"
+    ),
+    "check_estimator_sparse_matrix": _WHY.format(
+        3, "test_sklearn_dbscan_contract.py::test_sparse_input_gives_the_dense_result"
+    ),
     "check_dtype_object": _WHY.format(10, "test_2d_dtypes"),
     "check_pipeline_consistency": _WHY.format(3, "test_2d_pipeline"),
     "check_estimators_nan_inf": _WHY.format(3, "test_2d_nan_inf"),

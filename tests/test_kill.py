@@ -21,6 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 EXPECTED = {
     "degurba_l2.tif",
+    "degurba_l2.qml",
     "degurba_l2.png",
     "degurba_l2_population_by_class.csv",
     "degurba_l2_by_unit.csv",

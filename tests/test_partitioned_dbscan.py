@@ -14,13 +14,13 @@ import sklearn.cluster
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pari_geo.clustering import dbscan
+from pari_geo.clustering import dbscan_labels
 from pari_geo.clustering.partitioned import dbscan_partitioned
 
 
 def check(X, eps, min_samples, sample_weight=None, sk=False, **kw):
     """Assert equality with ``dbscan`` (and with sklearn when ``sk``); return labels."""
-    ref_l, ref_c = dbscan(X, eps, min_samples, sample_weight=sample_weight)
+    ref_l, ref_c = dbscan_labels(X, eps, min_samples, sample_weight=sample_weight)
     lab, core = dbscan_partitioned(X, eps, min_samples, sample_weight=sample_weight, **kw)
     np.testing.assert_array_equal(core, ref_c)
     np.testing.assert_array_equal(lab, ref_l)
@@ -75,7 +75,7 @@ def test_chunked_reading_and_disk_tiles(tmp_path, chunk_size):
 def test_larger_set_default_plan_and_threads():
     rng = np.random.default_rng(3)
     X = blobs(rng, 60_000, 3000.0, 200, 10.0)
-    ref = dbscan(X, 6.0, 5)
+    ref = dbscan_labels(X, 6.0, 5)
     for kw in ({"partition_size": 5000, "n_jobs": 1}, {"max_memory": "2MiB", "n_jobs": 2}):
         lab, core = dbscan_partitioned(X, 6.0, 5, **kw)
         np.testing.assert_array_equal(lab, ref[0])
@@ -214,7 +214,7 @@ def test_sample_weight():
         check(X, 3.0, ms, sample_weight=w, n_partitions=60)
     check(X, 3.0, 4, sample_weight=2.0, n_partitions=6)
     check(X, 3.0, 4, sample_weight=np.r_[np.zeros(len(X) - 1), 1.0], n_partitions=6)
-    for f in (dbscan, dbscan_partitioned):  # as scikit-learn: some weight must be non-zero
+    for f in (dbscan_labels, dbscan_partitioned):  # as scikit-learn: some weight must be non-zero
         with pytest.raises(ValueError, match="non-zero"):
             f(X, 3.0, 4, sample_weight=np.zeros(len(X)))
 
@@ -222,7 +222,7 @@ def test_sample_weight():
 def test_memmap_path_float32_and_out_dir(tmp_path):
     rng = np.random.default_rng(8)
     X = blobs(rng, 500, 120.0, 8, 4.0).astype(np.float32)
-    ref = dbscan(X, 3.0, 4)
+    ref = dbscan_labels(X, 3.0, 4)
     p = tmp_path / "pts.npy"
     np.save(p, X)
     w = np.ones(len(X))
@@ -355,13 +355,13 @@ def test_dask_local_cluster_identical(tmp_path):
         distributed.Client(cluster) as client,
     ):
         for kw, sw in cases:
-            ref_l, ref_c = dbscan(X, 5.0, 5, sample_weight=sw)
+            ref_l, ref_c = dbscan_labels(X, 5.0, 5, sample_weight=sw)
             lab, core = dbscan_partitioned_dask(
                 X, 5.0, 5, sample_weight=sw, client=client, workdir=tmp_path / "w", **kw
             )
             np.testing.assert_array_equal(lab, ref_l)
             np.testing.assert_array_equal(core, ref_c)
-    assert np.array_equal(np.load(tmp_path / "out" / "labels.npy"), dbscan(X, 5.0, 5)[0])
+    assert np.array_equal(np.load(tmp_path / "out" / "labels.npy"), dbscan_labels(X, 5.0, 5)[0])
     assert list((tmp_path / "w").iterdir()) == []
 
 
@@ -373,7 +373,7 @@ def test_dask_scheduler_address_identical(tmp_path, monkeypatch):
 
     rng = np.random.default_rng(5)
     X = blobs(rng, 3000, 300.0, 20, 5.0)
-    ref_l, ref_c = dbscan(X, 5.0, 5)
+    ref_l, ref_c = dbscan_labels(X, 5.0, 5)
     with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
                                   dashboard_address=":0") as cluster:
         lab, core = dbscan_partitioned_dask(X, 5.0, 5, client=cluster.scheduler_address,

@@ -154,3 +154,33 @@ def test_run_needs_clusters_and_actors(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "inputs.actors" in err[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_outputs_from_synthetic_inputs_say_so(run_out):
+    # issue 16: the summary and the provenance mark outputs of the synthetic sample, and
+    # the provenance nests its JSON instead of holding it in strings
+    import json
+
+    summary = (run_out / "summary.md").read_text()
+    assert "> **Synthetic data.**" in summary
+    prov = json.loads((run_out / "provenance.json").read_text())
+    assert "population" in prov["synthetic_inputs"]
+    assert "SYNTHETIC" in prov["synthetic_inputs"]["population"]
+    assert isinstance(prov["classification"]["class_names"], dict)
+    munis = pd.read_csv(run_out / "municipalities.csv")
+    assert list(munis.columns[:2]) == ["code", "name"]
+    assert "Linköping" in set(munis["name"])
+
+
+def test_report_html_is_one_self_contained_page(run_out):
+    import re
+
+    page = (run_out / "report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    # nothing is loaded from elsewhere: no scripts, no remote or file links
+    assert "<script" not in page
+    assert not re.search(r'(src|href)="(?!data:)', page)
+    assert page.count('src="data:image/png;base64,') == 2
+    assert "Synthetic data." in page
+    assert "Residents per place type" in page and "Linköping" in page
+    assert "Hidden rural micro-clusters" in page

@@ -40,3 +40,21 @@ def test_cluster_tables_have_the_summary_accessor_without_extra_imports():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["1", "1", "True"]
+
+
+def test_type_checkers_see_every_lazy_export():
+    # the TYPE_CHECKING block re-exports exactly the lazy names, each as ``name as name``
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(pari_geo.__file__).read_text())
+    block = next(n for n in tree.body if isinstance(n, ast.If)
+                 and getattr(n.test, "id", "") == "TYPE_CHECKING")
+    seen = {}
+    for node in block.body:
+        assert isinstance(node, ast.ImportFrom)
+        for alias in node.names:
+            assert alias.asname == alias.name
+            seen[alias.name] = "pari_geo." + node.module
+    assert seen == pari_geo._LAZY
+    assert (Path(pari_geo.__file__).parent / "py.typed").is_file()

@@ -81,6 +81,7 @@ def test_classify_writes_complete_run_folder(tmp_path, capsys):
     names = sorted(p.name for p in out.iterdir())
     assert names == [
         "degurba_l2.png",
+        "degurba_l2.qml",
         "degurba_l2.tif",
         "degurba_l2_population_by_class.csv",
         "provenance.json",

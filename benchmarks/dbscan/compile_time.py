@@ -24,11 +24,11 @@ SNIPPET = r"""
 import json, time
 t0 = time.perf_counter()
 import numpy as np
-from pari_geo.clustering import dbscan
+from pari_geo.clustering import dbscan_labels
 t1 = time.perf_counter()
 X = np.random.default_rng(0).uniform(0, 1e4, size=(5000, 2))
-t = time.perf_counter(); dbscan(X, 100.0, 5); first = time.perf_counter() - t
-t = time.perf_counter(); dbscan(X, 100.0, 5); second = time.perf_counter() - t
+t = time.perf_counter(); dbscan_labels(X, 100.0, 5); first = time.perf_counter() - t
+t = time.perf_counter(); dbscan_labels(X, 100.0, 5); second = time.perf_counter() - t
 print(json.dumps({"import_s": t1 - t0, "first_call_s": first, "second_call_s": second}))
 """
 

@@ -73,10 +73,10 @@ def _reset_peak() -> None:
 
 def _make_runner(peer: str):
     if peer == "pari_geo":
-        from pari_geo.clustering import dbscan
+        from pari_geo.clustering import dbscan_labels
 
         def run(X):
-            return dbscan(X, EPS, MIN_SAMPLES)
+            return dbscan_labels(X, EPS, MIN_SAMPLES, n_jobs=-1)
 
     elif peer == "dbscan":
         import dbscan as wgs

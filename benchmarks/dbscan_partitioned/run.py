@@ -107,7 +107,7 @@ def _self_maxrss_kib() -> int:
 def worker(args) -> None:
     import numba
 
-    from pari_geo.clustering import dbscan
+    from pari_geo.clustering import dbscan_labels
     from pari_geo.clustering.partitioned import dbscan_partitioned, dbscan_partitioned_dask
 
     numba.set_num_threads(args.threads)
@@ -125,7 +125,7 @@ def worker(args) -> None:
         client = Client(cluster)
     t0 = time.perf_counter()
     if args.mode == "inmemory":
-        dbscan(warm, EPS, MIN_SAMPLES, n_jobs=args.threads)
+        dbscan_labels(warm, EPS, MIN_SAMPLES, n_jobs=args.threads)
     elif args.mode == "dask":
         dbscan_partitioned_dask(warm, EPS, MIN_SAMPLES, n_partitions=4, client=client)
     else:
@@ -137,7 +137,7 @@ def worker(args) -> None:
     if args.mode == "inmemory":
         X = np.load(args.path)
         t_load = time.perf_counter() - t0
-        labels, core = dbscan(X, EPS, MIN_SAMPLES, n_jobs=args.threads)
+        labels, core = dbscan_labels(X, EPS, MIN_SAMPLES, n_jobs=args.threads)
         del X
         np.save(out_dir / "labels.npy", labels)
         np.save(out_dir / "core_mask.npy", core)

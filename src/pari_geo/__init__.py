@@ -14,7 +14,7 @@ Examples
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 
@@ -51,6 +51,7 @@ _LAZY: dict[str, str] = {
     # clustering
     "DBSCAN": "pari_geo.clustering",
     "dbscan": "pari_geo.clustering",
+    "dbscan_labels": "pari_geo.clustering",
     "find_microclusters": "pari_geo.clustering.actors",
     "label_actors": "pari_geo.clustering.actors",
     "ladder": "pari_geo.clustering.ladder",
@@ -58,6 +59,7 @@ _LAZY: dict[str, str] = {
     "dbscan_partitioned_dask": "pari_geo.clustering.partitioned",
     # output
     "write_class_raster": "pari_geo.io_write",
+    "read_class_raster": "pari_geo.io_write",
     "write_table": "pari_geo.io_write",
     "plot_classes": "pari_geo.plot",
     "plot_place_types": "pari_geo.plot",
@@ -67,9 +69,78 @@ _LAZY: dict[str, str] = {
     "residents_by_unit_and_class": "pari_geo.report",
     # sample data
     "belgium_paths": "pari_geo.datasets",
+    "ostergotland_paths": "pari_geo.datasets",
+    "copy_example": "pari_geo.datasets",
     "make_ostergotland": "pari_geo.datasets.ostergotland",
     "make_actors": "pari_geo.datasets.actors",
 }
+
+if TYPE_CHECKING:  # the lazy names, as type checkers and IDEs see them
+    from .align import align_to_grid as align_to_grid
+    from .clustering import DBSCAN as DBSCAN, dbscan as dbscan, dbscan_labels as dbscan_labels
+    from .clustering.actors import (
+        find_microclusters as find_microclusters,
+        label_actors as label_actors,
+    )
+    from .clustering.ladder import ladder as ladder
+    from .clustering.partitioned import (
+        dbscan_partitioned as dbscan_partitioned,
+        dbscan_partitioned_dask as dbscan_partitioned_dask,
+    )
+    from .config import DegurbaParams as DegurbaParams
+    from .datasets import (
+        belgium_paths as belgium_paths,
+        copy_example as copy_example,
+        ostergotland_paths as ostergotland_paths,
+    )
+    from .datasets.actors import make_actors as make_actors
+    from .datasets.ostergotland import make_ostergotland as make_ostergotland
+    from .errors import (
+        ConfigError as ConfigError,
+        InputError as InputError,
+        OutputError as OutputError,
+        PariGeoError as PariGeoError,
+        SchedulerError as SchedulerError,
+    )
+    from .grid import GridSpec as GridSpec
+    from .ingest import (
+        open_actors as open_actors,
+        open_raster as open_raster,
+        open_units as open_units,
+    )
+    from .io_write import (
+        read_class_raster as read_class_raster,
+        write_class_raster as write_class_raster,
+        write_table as write_table,
+    )
+    from .outofcore.components import TiledComponents as TiledComponents, label_tiled as label_tiled
+    from .outofcore.degurba import (
+        ChunkedResult as ChunkedResult,
+        classify_grid_chunked as classify_grid_chunked,
+    )
+    from .outofcore.nordic7 import (
+        Nordic7TiledResult as Nordic7TiledResult,
+        classify_nordic7_tiled as classify_nordic7_tiled,
+    )
+    from .outofcore.travel_time import minutes_to_tiled as minutes_to_tiled
+    from .plot import (
+        explore as explore,
+        plot_classes as plot_classes,
+        plot_place_types as plot_place_types,
+        plot_units as plot_units,
+    )
+    from .report import (
+        population_by_class as population_by_class,
+        residents_by_unit_and_class as residents_by_unit_and_class,
+    )
+    from .typology.classify import classify_nordic7 as classify_nordic7
+    from .typology.degurba import (
+        classify_grid as classify_grid,
+        optimal_built_threshold as optimal_built_threshold,
+    )
+    from .typology.nordic7 import Nordic7Params as Nordic7Params
+    from .typology.travel_time import minutes_to as minutes_to
+    from .typology.units import classify_units as classify_units
 
 __all__ = ["__version__", *_LAZY]
 

@@ -24,12 +24,15 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import InputError
 from .grid import GridSpec, require_projected
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["align_to_grid", "common_extent"]
 
@@ -46,7 +49,7 @@ def _is_int(v: float, tol: float = 1e-6) -> bool:
     return abs(v - round(v)) < tol
 
 
-def align_to_grid(da: Any, grid: GridSpec, kind: str, *, layer: str | None = None):
+def align_to_grid(da: Any, grid: GridSpec, kind: str, *, layer: str | None = None) -> xr.DataArray:
     """Put a raster layer on ``grid``.
 
     Parameters

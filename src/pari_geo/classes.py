@@ -16,7 +16,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["ClassScheme", "DEGURBA_L1", "DEGURBA_L2", "NORDIC7", "scheme_for"]
+__all__ = [
+    "ClassScheme",
+    "DEGURBA_L1",
+    "DEGURBA_L2",
+    "DEGURBA_UNITS_L1",
+    "DEGURBA_UNITS_L2",
+    "NORDIC7",
+    "scheme_for",
+    "unit_scheme",
+]
 
 
 @dataclass(frozen=True)
@@ -148,6 +157,67 @@ NORDIC7 = ClassScheme(
 )
 
 
+DEGURBA_UNITS_L1 = ClassScheme(
+    name="degurba_units_l1",
+    codes=(3, 2, 1),
+    names={3: "City", 2: "Town or semi-dense area", 1: "Rural area"},
+    short={3: "city", 2: "town_semi_dense", 1: "rural_area"},
+    colours={3: "#FF0000", 2: "#FFAA00", 1: "#73B273"},
+)
+"""Classes of spatial units (municipalities) at DEGURBA level 1 (``classify_units``)."""
+
+DEGURBA_UNITS_L2 = ClassScheme(
+    name="degurba_units_l2",
+    codes=(30, 23, 22, 21, 13, 12, 11),
+    names={
+        30: "City",
+        23: "Dense town",
+        22: "Semi-dense town",
+        21: "Suburb or peri-urban area",
+        13: "Village",
+        12: "Dispersed rural area",
+        11: "Mostly uninhabited area",
+    },
+    short={
+        30: "city",
+        23: "dense_town",
+        22: "semi_dense_town",
+        21: "suburb",
+        13: "village",
+        12: "dispersed_rural",
+        11: "mostly_uninhabited",
+    },
+    colours={30: "#FF0000", 23: "#732600", 22: "#A87000", 21: "#FFFF00", 13: "#375623",
+             12: "#ABCD66", 11: "#CDF57A"},
+)
+"""Classes of spatial units at DEGURBA level 2 (``classify_units(level=2)``)."""
+
+
+def unit_scheme(scheme: ClassScheme) -> ClassScheme:
+    """The spatial-unit classes that go with a DEGURBA grid scheme (others unchanged).
+
+    Units are classified into cities, towns and rural areas, not into grid-cell classes;
+    custom output codes carry over.
+
+    Examples
+    --------
+    >>> unit_scheme(DEGURBA_L1).names[1]
+    'Rural area'
+    >>> unit_scheme(DEGURBA_L2.with_codes((8, 7, 6, 5, 4, 3, 2, 1))).names[8]
+    'City'
+    """
+    base = {DEGURBA_L1.name: (DEGURBA_L1, DEGURBA_UNITS_L1),
+            DEGURBA_L2.name: (DEGURBA_L2, DEGURBA_UNITS_L2)}.get(scheme.name)
+    if base is None:
+        return scheme
+    grid, units = base
+    units_codes = tuple(c for c, g in zip(scheme.codes, grid.codes, strict=True)
+                        if g in units.codes)
+    if units_codes == units.codes:
+        return units
+    return units.with_codes(units_codes)
+
+
 def scheme_for(name: str) -> ClassScheme:
     """Look a scheme up by name.
 
@@ -156,7 +226,8 @@ def scheme_for(name: str) -> ClassScheme:
     >>> scheme_for("nordic7").nodata
     255
     """
-    schemes = {s.name: s for s in (DEGURBA_L1, DEGURBA_L2, NORDIC7)}
+    schemes = {s.name: s for s in (DEGURBA_L1, DEGURBA_L2, NORDIC7, DEGURBA_UNITS_L1,
+                                   DEGURBA_UNITS_L2)}
     try:
         return schemes[name]
     except KeyError:

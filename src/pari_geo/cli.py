@@ -6,6 +6,7 @@ internal error); ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from .errors import PariGeoError
 
 __all__ = ["main", "cli"]
 
+_log = logging.getLogger("pari_geo")
+
 # Paths are checked by pari_geo's readers, which name the layer in their one-line errors.
 _PATH = click.Path(readable=False, writable=False)
 
@@ -23,8 +26,43 @@ _PATH = click.Path(readable=False, writable=False)
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pari-geo")
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
-def cli(debug: bool) -> None:
+@click.option("-v", "--verbose", count=True,
+              help="Messages on stderr: -v what is read, chosen and written; -vv debug.")
+@click.option("--log-file", type=_PATH, default=None, metavar="PATH",
+              help="Also append every message (debug level, with times) to PATH.")
+def cli(debug: bool, verbose: int, log_file: str | None) -> None:
     """pari_geo: place typologies and micro-clusters for rural regions."""
+    _setup_logging(verbose, log_file)
+
+
+def _setup_logging(verbose: int, log_file: str | None) -> None:
+    """Handlers of the ``pari_geo`` logger for one command (replacing earlier ones)."""
+    import logging
+
+    from .errors import OutputError
+
+    log = logging.getLogger("pari_geo")
+    for h in [h for h in log.handlers if getattr(h, "_pari_geo_cli", False)]:
+        log.removeHandler(h)
+        h.close()
+    handlers: list[logging.Handler] = []
+    if verbose:
+        h = logging.StreamHandler(sys.stderr)
+        h.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+        h.setFormatter(logging.Formatter("pari-geo: %(message)s"))
+        handlers.append(h)
+    if log_file:
+        try:
+            fh = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError as e:
+            raise OutputError(log_file, f"cannot write the log file ({e.strerror or e})") from None
+        fh.setLevel(logging.DEBUG)
+        fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handlers.append(fh)
+    for h in handlers:
+        h._pari_geo_cli = True  # type: ignore[attr-defined]
+        log.addHandler(h)
+    log.setLevel(min((h.level for h in handlers), default=logging.WARNING))
 
 
 @cli.group()
@@ -44,7 +82,8 @@ def degurba() -> None:
     "settings",
     multiple=True,
     metavar="NAME=VALUE",
-    help="Override a parameter (names as in degurba.md section 5); repeatable.",
+    help="Override a parameter (names as in docs/methods/degurba.md section 5); "
+    "repeatable.",
 )
 @click.option(
     "--preset",
@@ -126,12 +165,18 @@ def degurba_grid(
     """Classify grid cells (level 1: 3/2/1/0, level 2: 30/23/22/21/13/12/11/10)."""
     from .classes import DEGURBA_L1, DEGURBA_L2
     from .config import DegurbaParams
-    from .io_write import atomic_files, check_output, write_class_raster, write_table
+    from .io_write import (
+        atomic_files,
+        check_output,
+        write_class_raster,
+        write_qml_style,
+        write_table,
+    )
     from .typology.degurba import classify_grid
 
     execution = _execution_options(engine, max_memory, tile, scheduler)
     budget, tile_shape = execution.get("max_memory"), execution["tile"]
-    outputs = [p for p in (out, map_path, table_path) if p]
+    outputs = [p for p in (out, Path(out).with_suffix(".qml"), map_path, table_path) if p]
     for p in outputs:
         check_output(p, overwrite)
     if table_path and Path(table_path).suffix.lower() not in (".csv", ".gpkg", ".parquet"):
@@ -180,7 +225,8 @@ def degurba_grid(
         )
     # the raster, the map and the table appear together or not at all
     with atomic_files(outputs, overwrite) as tmp:
-        write_class_raster(da, tmp[Path(out)], scheme)
+        write_class_raster(da, tmp[Path(out)], scheme, style=False)
+        write_qml_style(tmp[Path(out).with_suffix(".qml")], scheme)
         if table is not None:
             write_table(table, tmp[Path(table_path)])
         if map_path:
@@ -210,15 +256,16 @@ def _degurba_grid_tiled(population, built, land, level, params, built_unit, land
     """``degurba grid`` through :func:`pari_geo.outofcore.classify_grid_chunked`."""
     from .classes import DEGURBA_L1, DEGURBA_L2
     from .ingest import read_overview
-    from .io_write import atomic_files, write_table
+    from .io_write import atomic_files, write_qml_style, write_table
     from .outofcore import classify_grid_chunked
     from .report import population_by_class_from_files
 
     scheme = DEGURBA_L1 if level == 1 else DEGURBA_L2
     if params.values is not None:
         scheme = scheme.with_codes(params.values)
-    outputs = [p for p in (out, map_path, table_path) if p]
+    outputs = [p for p in (out, Path(out).with_suffix(".qml"), map_path, table_path) if p]
     with atomic_files(outputs, overwrite) as tmp:
+        write_qml_style(tmp[Path(out).with_suffix(".qml")], scheme)
         res = classify_grid_chunked(
             population, built, land, out_path=tmp[Path(out)], level=level, params=params,
             tile_shape=tile_shape, built_unit=built_unit, land_unit=land_unit,
@@ -241,17 +288,11 @@ def _unique(a):
 
 
 def _write_map(da, scheme, path, overwrite):
-    import matplotlib
+    from .plot import new_figure, plot_classes, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .plot import plot_classes, save_figure
-
-    fig, ax = plt.subplots(figsize=(10, 7.5))
+    fig, ax = new_figure((10, 7.5))
     plot_classes(da, scheme, ax=ax)
     save_figure(fig, path, overwrite=overwrite)
-    plt.close(fig)
 
 
 @degurba.command("units")
@@ -364,8 +405,10 @@ def classify(run_file, overwrite, quiet, engine, max_memory, tile, scheduler) ->
 
     execution = _execution_options(engine, max_memory, tile, scheduler)
     cfg = load_run(run_file)
+    _log_run(cfg, "classify")
     result = run_classification(cfg, overwrite=overwrite, progress=not quiet,
                                 execution=execution)
+    _log.info("wrote %s (%s engine)", result["out_dir"], result["engine"])
     table = result["table"]
     click.echo(f"wrote {result['out_dir']} ({result['engine']} engine)")
     for row in table.itertuples():
@@ -387,12 +430,69 @@ def run(run_file, overwrite, quiet, engine, max_memory, tile, scheduler) -> None
 
     execution = _execution_options(engine, max_memory, tile, scheduler)
     cfg = load_run(run_file)
+    _log_run(cfg, "run")
     result = run_pipeline(cfg, overwrite=overwrite, progress=not quiet, execution=execution)
+    _log.info("wrote %s", result["out_dir"])
     clusters = result["clusters"]
     click.echo(f"wrote {result['out_dir']}")
     if len(clusters):
         for eps, at in clusters.groupby("scale_eps_m"):
             click.echo(f"  {eps:>7g} m: {len(at):>5} clusters, {int(at['hidden'].sum()):>4} hidden")
+
+
+# --- pari-geo validate (issue 16) ------------------------------------------------------------
+@cli.command("validate")
+@click.argument("run_file", type=_PATH)
+@_run_file_execution_options
+def validate(run_file, engine, max_memory, tile, scheduler) -> None:
+    """Check a run file without running it: every input (readable, georeferenced,
+    overlapping the grid, named columns present), then the plan: layers to align, engine,
+    memory estimate, outputs."""
+    from .runconfig import load_run
+    from .validate import format_plan, validate_run
+
+    execution = _execution_options(engine, max_memory, tile, scheduler)
+    cfg = load_run(run_file)
+    _log_run(cfg, "validate")
+    for line in format_plan(validate_run(cfg, execution)):
+        click.echo(line)
+# --- end pari-geo validate -------------------------------------------------------------------
+
+
+# --- pari-geo example (issue 16) -------------------------------------------------------------
+@cli.command("example")
+@click.argument("name", required=False)
+@click.argument("dest", required=False, type=_PATH)
+@click.option("--list", "list_", is_flag=True, help="List the examples and exit.")
+@click.option("--overwrite", is_flag=True, help="Copy into a non-empty folder anyway.")
+def example(name, dest, list_, overwrite) -> None:
+    """Copy a runnable example (run files and sample data) into DEST.
+
+    The copy has the repository's layout, so that inside DEST the README's commands run
+    unchanged, e.g. ``pari-geo example ostergotland demo && cd demo && pari-geo run
+    examples/ostergotland_run.toml``.
+    """
+    from .datasets import EXAMPLES, copy_example
+
+    if list_ or name is None:
+        for key, (_, _, text) in sorted(EXAMPLES.items()):
+            click.echo(f"{key:<14} {text}")
+        return
+    if dest is None:
+        raise click.UsageError("missing argument DEST (the folder to copy the example into)")
+    run_file = copy_example(name, dest, overwrite=overwrite)
+    command = "run" if run_file.name.endswith("_run.toml") else "classify"
+    click.echo(f"copied example {name!r} to {dest}; run it with:")
+    click.echo(f"  cd {dest} && pari-geo {command} examples/{run_file.name} --overwrite")
+# --- end pari-geo example --------------------------------------------------------------------
+
+
+def _log_run(cfg, command: str) -> None:
+    """What a run-file command is about to do, at INFO (``-v``) and DEBUG (``-vv``)."""
+    _log.info("%s %s: typology %s, output folder %s", command, cfg.source, cfg.typology,
+              cfg.out_dir)
+    for key, layer in sorted(cfg.inputs.items()):
+        _log.debug("input %s: %s", key, layer.path)
 
 
 def _execution_options(engine, max_memory, tile, scheduler) -> dict:

@@ -121,7 +121,9 @@ class DegurbaParams:
                 close = [k for k in known if k.lower() == key.lower()]
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise ConfigError(
-                    key, f"unknown DEGURBA parameter (see degurba.md section 5){hint}", _source
+                    key,
+                    f"unknown DEGURBA parameter (see docs/methods/degurba.md section 5){hint}",
+                    _source,
                 )
         try:
             return replace(self, **changes)

@@ -57,15 +57,16 @@ class ClassRasterAccessor:
     def summary(self) -> dict[str, Any]:
         """What the raster is: title, grid, classes with cell counts, provenance."""
         from .plot import _TITLES
-        from .report import scheme_from_attrs
+        from .report import as_class_raster, class_attrs, scheme_from_attrs
 
-        da = self._da
+        da = as_class_raster(self._da)
         scheme = scheme_from_attrs(da)
+        attrs = class_attrs(da)
         values, counts = np.unique(np.asarray(da.values), return_counts=True)
         cells = dict(zip(values.tolist(), counts.tolist(), strict=True))
         total = int(np.prod(da.shape))
         t = da.rio.transform()
-        fallback = json.loads(da.attrs.get("layers_fallback", "{}") or "{}")
+        fallback = json.loads(attrs.get("layers_fallback", "{}") or "{}")
         return {
             "title": _TITLES.get(scheme.name, scheme.name),
             "shape": tuple(int(n) for n in da.shape),
@@ -76,9 +77,9 @@ class ClassRasterAccessor:
             ],
             "nodata_cells": int(cells.get(scheme.nodata, 0)) if scheme.nodata is not None else 0,
             "total_cells": total,
-            "parameters_hash": da.attrs.get("parameters_hash"),
+            "parameters_hash": attrs.get("parameters_hash"),
             "layers_fallback": fallback,
-            "version": da.attrs.get("pari_geo_version"),
+            "version": attrs.get("pari_geo_version"),
         }
 
     def counts(self) -> pd.Series:
@@ -142,6 +143,15 @@ class ClassRasterAccessor:
         )
 
 
+def _scale(eps: Any) -> str:
+    """``300 m``, or a dash when the scale is unknown (never ``nan m``)."""
+    try:
+        value = float(eps)
+    except (TypeError, ValueError):
+        return "—"
+    return f"{value:g} m" if np.isfinite(value) else "—"
+
+
 @pd.api.extensions.register_dataframe_accessor("pari")
 class ClusterTableAccessor:
     """``clusters.pari``: summary and HTML display of a micro-cluster table."""
@@ -152,10 +162,11 @@ class ClusterTableAccessor:
     def summary(self) -> pd.DataFrame:
         """Clusters, hidden clusters and rungs per scale."""
         df = self._df
+        groups: Any
         if "scale_eps_m" in df.columns:
             groups = df.groupby("scale_eps_m", sort=True)
-        else:
-            groups = [(np.nan, df)]
+        else:  # one scale (find_microclusters), recorded in the table's attrs
+            groups = [(float(df.attrs.get("eps_m", np.nan)), df)]
         rows = []
         for eps, g in groups:
             rung = g["rung"].value_counts() if "rung" in g else pd.Series(dtype=int)
@@ -183,7 +194,7 @@ class ClusterTableAccessor:
         summ = self.summary()
         rows = [
             [
-                f"{r['scale_eps_m']:g} m" if r["scale_eps_m"] == r["scale_eps_m"] else "—",
+                _scale(r["scale_eps_m"]),
                 str(r["clusters"]),
                 str(r["hidden"]),
                 str(r["actors_in_clusters"]),
@@ -199,7 +210,7 @@ class ClusterTableAccessor:
             h = df[df["hidden"]].sort_values("q_value").head(5)
             trows = [
                 [
-                    f"{r.get('scale_eps_m', float('nan')):g} m",
+                    _scale(r.get("scale_eps_m", df.attrs.get("eps_m"))),
                     str(r["cluster_id"]),
                     html.escape(str(r.get("unit_ids", ""))),
                     str(r["n_actors"]),

@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import InputError
 from .grid import check_transform
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import xarray as xr
 
 __all__ = [
     "read_overview",
@@ -186,7 +190,9 @@ def _check_layer_values(da: Any, fname: str | None, layer: str | None) -> None:
         raise InputError(fname, layer, "has no data (every cell is no-data/NaN)")
 
 
-def open_raster(path: str | os.PathLike, layer: str | None = None, *, band: int = 1):
+def open_raster(
+    path: str | os.PathLike, layer: str | None = None, *, band: int = 1
+) -> xr.DataArray:
     """Open one band of a GDAL raster as a float64 ``xarray.DataArray`` (y, x).
 
     No-data cells become NaN. The array is read into memory and carries its CRS and
@@ -266,7 +272,7 @@ def as_dataarray(obj: Any, layer: str | None = None):
     try:
         import xarray as xr
     except ImportError:  # pragma: no cover
-        xr = None
+        xr = None  # type: ignore[assignment]
     if xr is not None and isinstance(obj, xr.DataArray):
         da = obj.squeeze(drop=True) if obj.ndim > 2 else obj
         if da.ndim != 2:
@@ -371,7 +377,7 @@ def open_actors(
     sector_col: str | None = None,
     social_col: str | None = None,
     layer: str | None = None,
-):
+) -> gpd.GeoDataFrame:
     """Read actors (points; polygons are kept for the clustering stage to turn into points).
 
     An empty layer is allowed (it gives no clusters). Refuses an unreadable file, a missing
@@ -410,7 +416,9 @@ def open_actors(
     return gdf
 
 
-def open_units(path_or_gdf: Any, *, id_col: str | None = None, layer: str | None = None):
+def open_units(
+    path_or_gdf: Any, *, id_col: str | None = None, layer: str | None = None
+) -> gpd.GeoDataFrame:
     """Read administrative units (GeoPackage, GeoParquet, shapefile ...) as a GeoDataFrame.
 
     Refuses unreadable or empty files, a missing id column, duplicate or missing ids, a

@@ -36,6 +36,10 @@ __all__ = [
     "atomic_path",
     "atomic_dir",
     "write_class_raster",
+    "read_class_raster",
+    "class_tags",
+    "qml_style",
+    "write_qml_style",
     "metadata_tags",
     "write_table",
     "check_output",
@@ -219,7 +223,7 @@ def atomic_files(
     targets = [check_output(p, overwrite) for p in paths]
     if len(set(targets)) != len(targets):
         raise OutputError(str(targets[0]), "the same output path is given twice")
-    token = next(tempfile._get_candidate_names())  # noqa: SLF001 - a short random name
+    token = next(tempfile._get_candidate_names())  # type: ignore[attr-defined]  # noqa: SLF001
     stage = {t: t.parent / f".{t.name}.part-{os.getpid()}-{token}{t.suffix}" for t in targets}
     try:
         yield stage
@@ -277,6 +281,140 @@ def metadata_tags(values: dict[str, Any]) -> dict[str, str]:
     return tags
 
 
+def class_tags(scheme: ClassScheme) -> dict[str, str]:
+    """The tags that name a class raster's classes, the same for every writer.
+
+    ``CLASS_NAMES`` (JSON, code -> name) and ``CLASS_SCHEME`` for pari_geo, and the CF
+    conventions' ``flag_values`` / ``flag_meanings`` (space-separated codes and short
+    names) for other tools.
+
+    Examples
+    --------
+    >>> from pari_geo.classes import DEGURBA_L1
+    >>> t = class_tags(DEGURBA_L1)
+    >>> t["flag_values"], t["flag_meanings"]
+    ('3 2 1 0', 'urban_centre urban_cluster rural water')
+    """
+    return {
+        "CLASS_NAMES": json.dumps({str(k): scheme.names[k] for k in scheme.codes}),
+        "CLASS_SCHEME": scheme.name,
+        "flag_values": " ".join(str(k) for k in scheme.codes),
+        "flag_meanings": " ".join(scheme.short[k] for k in scheme.codes),
+    }
+
+
+def qml_style(scheme: ClassScheme) -> str:
+    """A QGIS layer style (``.qml``) showing a class raster with its names and colours.
+
+    QGIS loads ``NAME.qml`` beside ``NAME.tif`` as the layer's default style, so the
+    legend lists the class names instead of the codes.
+
+    Examples
+    --------
+    >>> from pari_geo.classes import NORDIC7
+    >>> text = qml_style(NORDIC7)
+    >>> 'label="6 Rural heartland"' in text and 'type="paletted"' in text
+    True
+    """
+    from xml.sax.saxutils import quoteattr
+
+    entries = "\n".join(
+        f'        <paletteEntry value="{k}" color="{scheme.colours[k]}" alpha="255" '
+        f"label={quoteattr(f'{k} {scheme.names[k]}')}/>"
+        for k in scheme.codes
+    )
+    return (
+        "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
+        '<qgis version="3.28" styleCategories="Symbology">\n'
+        "  <pipe>\n"
+        '    <rasterrenderer type="paletted" band="1" opacity="1" alphaBand="-1" '
+        'nodataColor="">\n'
+        "      <colorPalette>\n"
+        f"{entries}\n"
+        "      </colorPalette>\n"
+        "    </rasterrenderer>\n"
+        "  </pipe>\n"
+        "</qgis>\n"
+    )
+
+
+def write_qml_style(
+    path: str | os.PathLike, scheme: ClassScheme, *, overwrite: bool = False
+) -> Path:
+    """Write :func:`qml_style` atomically to ``path`` (usually the raster's name with ``.qml``)."""
+    with atomic_path(path, overwrite) as tmp:
+        tmp.write_text(qml_style(scheme), encoding="utf-8")
+    return Path(path)
+
+
+def read_class_raster(path: str | os.PathLike) -> Any:
+    """Reopen a class raster written by pari_geo as the DataArray it was written from.
+
+    2-D ``uint8`` codes with CRS, transform and no-data, and the attributes under their
+    in-memory (lower-case) names, so :func:`~pari_geo.plot.plot_classes`,
+    :func:`~pari_geo.plot.explore` and the ``.pari`` accessor work as on a fresh result.
+
+    Parameters
+    ----------
+    path : path-like
+        A GeoTIFF written by :func:`write_class_raster` or the tiled engines.
+
+    Returns
+    -------
+    xarray.DataArray
+
+    Raises
+    ------
+    InputError
+        The file cannot be opened or is not a pari_geo class raster.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> from affine import Affine
+    >>> from pari_geo.grid import GridSpec
+    >>> from pari_geo.classes import DEGURBA_L1
+    >>> g = GridSpec("ESRI:54009", Affine(1000, 0, 0, 0, -1000, 2000), (2, 2))
+    >>> da = g.to_dataarray(np.array([[3, 2], [1, 0]], np.uint8), attrs={"typology": "degurba",
+    ...                                                              "level": 1})
+    >>> out = write_class_raster(da, pathlib.Path(tempfile.mkdtemp()) / "l1.tif", DEGURBA_L1)
+    >>> back = read_class_raster(out)
+    >>> back.values.tolist(), back.attrs["class_scheme"], back.pari.counts().tolist()
+    ([[3, 2], [1, 0]], 'degurba_l1', [1, 1, 1, 1])
+    """
+    import rasterio
+    import rioxarray
+    import xarray as xr
+
+    from . import display  # noqa: F401  (registers the .pari accessor)
+    from .errors import InputError
+
+    p = Path(path)
+    try:
+        with rasterio.open(p) as src:
+            tags = src.tags()
+            nodata = src.nodata
+        opened = rioxarray.open_rasterio(p, masked=False)
+        if not isinstance(opened, xr.DataArray):  # several subdatasets: not a class raster
+            raise InputError(str(p), None, "not a pari_geo class raster (several datasets)")
+        da = opened.squeeze("band", drop=True).load()
+    except (OSError, rasterio.errors.RasterioError) as err:
+        raise InputError(
+            str(p), None, f"cannot be read as a raster ({_one_line(err)})"
+        ) from None
+    if "CLASS_NAMES" not in tags:
+        raise InputError(str(p), None, "not a pari_geo class raster (no CLASS_NAMES tag)")
+    attrs: dict[str, Any] = {k.lower(): v for k, v in tags.items() if k != "AREA_OR_POINT"}
+    if "level" in attrs:
+        with contextlib.suppress(ValueError):
+            attrs["level"] = int(attrs["level"])
+    attrs["source"] = str(p)
+    da = da.astype(np.uint8)
+    da.attrs = attrs
+    da.rio.write_nodata(nodata, inplace=True)
+    return da
+
+
 def write_class_raster(
     da: Any,
     path: str | os.PathLike,
@@ -284,13 +422,16 @@ def write_class_raster(
     *,
     overwrite: bool = False,
     tags: dict[str, Any] | None = None,
+    style: bool = True,
 ) -> Path:
     """Write a class raster as a tiled, deflate-compressed COG (``uint8``) with colours.
 
-    The file carries the scheme's colour table, the class names (``CLASS_NAMES`` tag and
-    band description), and as metadata tags every string attribute of ``da`` (resolved
-    parameters, parameters hash, library version) plus ``tags``. No timestamps are written,
-    so the same result gives the same bytes.
+    The file carries the scheme's colour table, the class names (``CLASS_NAMES`` tag,
+    CF ``flag_values``/``flag_meanings`` tags and band description), and as metadata tags
+    every string attribute of ``da`` (resolved parameters, parameters hash, library version)
+    plus ``tags``. No timestamps are written, so the same result gives the same bytes.
+    With ``style`` a QGIS style ``NAME.qml`` beside it shows the class names in QGIS.
+    :func:`read_class_raster` reopens it.
 
     Parameters
     ----------
@@ -302,6 +443,8 @@ def write_class_raster(
     overwrite : bool, default False
     tags : dict, optional
         Extra metadata tags.
+    style : bool, default True
+        Also write the QGIS style ``path`` with suffix ``.qml``.
 
     Returns
     -------
@@ -316,8 +459,7 @@ def write_class_raster(
         raise ValueError("write_class_raster needs a 2-D array")
     data = values.astype(np.uint8)
     all_tags = metadata_tags({**da.attrs, **(tags or {})})
-    all_tags["CLASS_NAMES"] = json.dumps({str(k): scheme.names[k] for k in scheme.codes})
-    all_tags["CLASS_SCHEME"] = scheme.name
+    all_tags.update(class_tags(scheme))
     colormap = {code: _hex_to_rgba(scheme.colours[code]) for code in scheme.codes}
     if scheme.nodata is not None:
         colormap[scheme.nodata] = (0, 0, 0, 0)
@@ -351,6 +493,8 @@ def write_class_raster(
         with rasterio.open(tmp) as chk:  # fail loudly if GDAL dropped the palette
             if chk.count != 1:
                 raise OutputError(str(path), "COG writer produced an unexpected layout")
+    if style:
+        write_qml_style(Path(path).with_suffix(".qml"), scheme, overwrite=overwrite)
     return Path(path)
 
 

@@ -6,6 +6,7 @@ replaces the output folder only when everything succeeded.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,50 @@ from .runconfig import RunConfig
 __all__ = ["run_classification", "run_pipeline", "municipality_table", "summary_markdown"]
 
 
-def _progress(enabled: bool, total: int, desc: str):
-    from tqdm.auto import tqdm
+def synthetic_inputs(cfg: RunConfig) -> dict[str, str]:
+    """Inputs marked as synthetic data, with their note (issue 16).
 
-    return tqdm(total=total, desc=desc, disable=not enabled, leave=False)
+    A raster counts when its ``DESCRIPTION`` tag says ``SYNTHETIC`` (the bundled
+    Östergötland-shaped sample region), a vector layer when it has a true ``synthetic``
+    column; outputs made from them say so in ``provenance.json`` and ``summary.md``.
+    """
+    import rasterio
+
+    found: dict[str, str] = {}
+    for key, layer in sorted(cfg.inputs.items()):
+        try:
+            if key in ("units", "actors"):
+                import pyogrio
+
+                info = pyogrio.read_info(layer.path, layer=layer.layer)
+                if "synthetic" in [str(c).lower() for c in info["fields"]]:
+                    found[key] = "has a 'synthetic' column"
+                continue
+            with rasterio.open(layer.path) as src:
+                note = str(src.tags().get("DESCRIPTION", ""))
+        except Exception:  # noqa: BLE001 - unreadable inputs are reported by the readers
+            continue
+        if "SYNTHETIC" in note.upper():
+            found[key] = note
+    return found
+
+
+def _nested(values: dict[str, Any]) -> dict[str, Any]:
+    """Attribute values that hold JSON text, as JSON (``provenance.json`` nests them)."""
+    out: dict[str, Any] = {}
+    for k, v in values.items():
+        if isinstance(v, str) and v[:1] in "{[":
+            with contextlib.suppress(ValueError):
+                v = json.loads(v)
+        out[k] = v
+    return out
+
+
+def _progress(enabled: bool, total: int, desc: str):
+    """A tqdm bar on a terminal, plain lines when stderr is redirected (issue 16)."""
+    from ._progress import progress
+
+    return progress(enabled, total, desc)
 
 
 def run_classification(
@@ -124,7 +165,7 @@ def _run_tiled(cfg: RunConfig, *, overwrite: bool, progress: bool, tile: tuple[i
     from .classes import DEGURBA_L1, DEGURBA_L2, NORDIC7
     from .config import stable_hash
     from .errors import ConfigError
-    from .io_write import atomic_dir, write_table
+    from .io_write import atomic_dir, write_qml_style, write_table
     from .report import population_by_class_from_files
 
     file = str(cfg.source)
@@ -144,6 +185,7 @@ def _run_tiled(cfg: RunConfig, *, overwrite: bool, progress: bool, tile: tuple[i
                 tuple(int(k) for k in json.loads(res.tags["CLASS_NAMES"])))
         else:
             scheme = NORDIC7
+        write_qml_style(stage / f"{name}.qml", scheme)  # class names in QGIS
         bar.update(1)
         table = population_by_class_from_files(res.path, cfg.inputs["population"].path,
                                                scheme)
@@ -154,7 +196,8 @@ def _run_tiled(cfg: RunConfig, *, overwrite: bool, progress: bool, tile: tuple[i
         bar.update(1)
         (stage / "provenance.json").write_text(json.dumps(
             {"pari_geo_version": __version__, "run": resolved,
-             "classification": _classification_attrs(res.tags)},
+             "classification": _nested(_classification_attrs(res.tags)),
+             "synthetic_inputs": synthetic_inputs(cfg)},
             sort_keys=True, indent=2) + "\n")
         bar.update(1)
     return {"classes": None, "classes_path": cfg.out_dir / f"{name}.tif", "table": table,
@@ -184,25 +227,20 @@ def _classify_tiled(cfg: RunConfig, out_path: Path, tile: tuple[int, int],
 
 def _classification_attrs(tags: dict[str, str]) -> dict[str, Any]:
     """The in-memory classification's attributes, back from a tiled raster's tags."""
-    skip = ("OUT_OF_CORE", "CLASS_SCHEME", "AREA_OR_POINT", "RUN_CONFIG", "RUN_CONFIG_HASH")
+    skip = ("OUT_OF_CORE", "CLASS_SCHEME", "AREA_OR_POINT", "RUN_CONFIG", "RUN_CONFIG_HASH",
+            "flag_values", "flag_meanings")
     return {k.lower(): (int(v) if k == "LEVEL" else v) for k, v in tags.items()
             if k not in skip}
 
 
 def _tiled_map(classes_path: Path, scheme, png: Path) -> None:
     """A PNG map of a class raster on disk, drawn from an overview."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from .ingest import read_overview
-    from .plot import plot_classes, save_figure
+    from .plot import new_figure, plot_classes, save_figure
 
-    fig, ax = plt.subplots(figsize=(10, 7.5))
+    fig, ax = new_figure((10, 7.5))
     plot_classes(read_overview(classes_path), scheme, ax=ax)
     save_figure(fig, png)
-    plt.close(fig)
 
 
 def _degurba_params(cfg: RunConfig):
@@ -210,9 +248,10 @@ def _degurba_params(cfg: RunConfig):
     from .config import DegurbaParams
 
     params = DegurbaParams.from_preset(cfg.preset) if cfg.preset else DegurbaParams()
-    return params.replace(
-        **{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.parameters.items()}
-    )
+    changes: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in cfg.parameters.items()
+    }
+    return params.replace(**changes)
 
 
 def _write_common(
@@ -226,14 +265,9 @@ def _write_common(
     units_table=None,
 ) -> Any:
     """Write raster, map, tables and provenance of a classification into ``stage``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from .config import stable_hash
     from .io_write import write_class_raster, write_table
-    from .plot import plot_classes, save_figure
+    from .plot import new_figure, plot_classes, save_figure
     from .report import population_by_class, residents_by_unit_and_class
 
     resolved = cfg.to_dict()
@@ -247,10 +281,9 @@ def _write_common(
     if cfg.outputs.get("table", True):
         write_table(table, stage / f"{name}_population_by_class.csv")
     if cfg.outputs.get("map", True):
-        fig, ax = plt.subplots(figsize=(10, 7.5))
+        fig, ax = new_figure((10, 7.5))
         plot_classes(classes, scheme, ax=ax, units=units)
         save_figure(fig, stage / f"{name}.png")
-        plt.close(fig)
     meta = {
         "pari_geo_version": __version__,
         "run_config_hash": tags["run_config_hash"],
@@ -269,9 +302,10 @@ def _write_common(
             {
                 "pari_geo_version": __version__,
                 "run": resolved,
-                "classification": {
+                "classification": _nested({
                     k: v for k, v in classes.attrs.items() if isinstance(v, str | int)
-                },
+                }),
+                "synthetic_inputs": synthetic_inputs(cfg),
             },
             sort_keys=True,
             indent=2,
@@ -468,7 +502,7 @@ def run_pipeline(
         bar.set_postfix_str("writing")
         munis = municipality_table(classes, pop, units, u.id, scheme, actors, clusters)
         with atomic_dir(cfg.out_dir, overwrite) as stage:
-            _write_common(stage, cfg, classes, scheme, pop, name, units)
+            table = _write_common(stage, cfg, classes, scheme, pop, name, units)
             meta = {"pari_geo_version": __version__}
             write_table(clusters, stage / "clusters.gpkg", metadata=meta)
             write_table(clusters, stage / "clusters.parquet", metadata=meta)
@@ -479,6 +513,12 @@ def run_pipeline(
             (stage / "summary.md").write_text(
                 summary_markdown(cfg, clusters, units, u.id, scheme), encoding="utf-8"
             )
+            # the planner's page: maps, tables and hidden clusters in one file (issue 16)
+            from .report_html import write_planner_report
+
+            write_planner_report(stage / "report.html", cfg, table=table, munis=munis,
+                                 clusters=clusters, id_col=u.id or "UID", scheme=scheme,
+                                 stage=stage)
         bar.update(2)
     return {
         "classes": classes,
@@ -606,20 +646,16 @@ def municipality_table(classes, pop, units, id_col, scheme, actors, clusters):
 
 
 def _cluster_maps(stage: Path, classes, scheme, units, id_col, clusters) -> None:
-    import matplotlib
     import pandas as pd
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .plot import plot_classes, save_figure
+    from .plot import new_figure, plot_classes, save_figure
 
     finest = (
         clusters[clusters["scale_eps_m"] == clusters["scale_eps_m"].min()]
         if len(clusters)
         else clusters
     )
-    fig, ax = plt.subplots(figsize=(10, 7.5))
+    fig, ax = new_figure((10, 7.5))
     plot_classes(
         classes,
         scheme,
@@ -630,7 +666,6 @@ def _cluster_maps(stage: Path, classes, scheme, units, id_col, clusters) -> None
     if len(finest):
         _draw_clusters(ax, finest, classes.rio.crs)
     save_figure(fig, stage / "clusters_map.png")
-    plt.close(fig)
     # one map per municipality of a hidden candidate (hidden at any scale), as listed in
     # the summary; it shows the finest scale's clusters and every hidden one
     hidden = clusters[clusters["hidden"]] if len(clusters) else clusters
@@ -648,14 +683,13 @@ def _cluster_maps(stage: Path, classes, scheme, units, id_col, clusters) -> None
         left, bottom, right, top = unit.total_bounds
         pad = 0.05 * max(right - left, top - bottom)
         sub = classes.rio.clip_box(left - pad, bottom - pad, right + pad, top + pad)
-        fig, ax = plt.subplots(figsize=(8, 7))
+        fig, ax = new_figure((8, 7))
         name = f"{uid} {unit.iloc[0]['name']}" if "name" in unit.columns else uid
         plot_classes(sub, scheme, ax=ax, units=units, title=f"Hidden micro-clusters: {name}")
         ax.set_xlim(left - pad, right + pad)
         ax.set_ylim(bottom - pad, top + pad)
         _draw_clusters(ax, shown, classes.rio.crs)
         save_figure(fig, maps / f"hidden_{uid}.png")
-        plt.close(fig)
 
 
 def _draw_clusters(ax, clusters, crs) -> None:
@@ -691,6 +725,7 @@ def summary_markdown(cfg: RunConfig, clusters, units, id_col, scheme) -> str:
 
     from .clustering.ladder import hidden_candidates
 
+    assert cfg.clusters is not None  # a run file with [clusters]
     names = _unit_names(units, id_col)
     c = cfg.clusters
     lines = [
@@ -702,6 +737,13 @@ def summary_markdown(cfg: RunConfig, clusters, units, id_col, scheme) -> str:
         f"`{c['p_method']}` · alpha {c['alpha']} · seed {c['random_state']}",
         "",
     ]
+    synthetic = synthetic_inputs(cfg)
+    if synthetic:
+        lines += [
+            f"> **Synthetic data.** Made from synthetic inputs ({', '.join(synthetic)}): the "
+            "places, actors and clusters below are invented, not observed.",
+            "",
+        ]
     rural_col = cfg.typology == "nordic7"
     lines += [
         "## Clusters per scale and rung",

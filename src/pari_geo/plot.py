@@ -1,11 +1,12 @@
 """Maps of class rasters with a legend, a scale bar and optional boundaries on top.
 
-matplotlib is imported only when a function here is called.
+matplotlib is imported only when a function here is called, and pari_geo never selects or
+changes the matplotlib backend: the maps it writes to files are drawn on figures made by
+:func:`new_figure` (not attached to pyplot), and figures drawn without ``ax`` use pyplot
+with whatever backend the user has (inline in Jupyter).
 
 Examples
 --------
->>> import matplotlib
->>> matplotlib.use("Agg")
 >>> import pari_geo
 >>> p = pari_geo.belgium_paths()
 >>> l2 = pari_geo.classify_grid(p["population"], p["built"], p["land"])
@@ -17,13 +18,24 @@ Examples
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .classes import ClassScheme
+from .classes import ClassScheme, unit_scheme
 
-__all__ = ["plot_classes", "plot_place_types", "plot_units", "explore", "save_figure"]
+if TYPE_CHECKING:
+    import folium
+    from matplotlib.axes import Axes
+
+__all__ = [
+    "plot_classes",
+    "plot_place_types",
+    "plot_units",
+    "explore",
+    "save_figure",
+    "new_figure",
+]
 
 _TITLES = {
     "degurba_l1": "Degree of Urbanisation, level 1",
@@ -50,8 +62,8 @@ def plot_classes(
     title: str | None = None,
     legend: bool = True,
     scalebar: bool = True,
-    figsize=(9, 7),
-):
+    figsize: tuple[float, float] = (9, 7),
+) -> Axes:
     """Draw a class raster with its standard colours.
 
     Parameters
@@ -72,15 +84,17 @@ def plot_classes(
     -------
     matplotlib.axes.Axes
     """
-    import matplotlib.pyplot as plt
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Patch
 
-    if scheme is None:
-        from .report import scheme_from_attrs
+    from .report import as_class_raster, scheme_from_attrs
 
+    da = as_class_raster(da)
+    if scheme is None:
         scheme = scheme_from_attrs(da)
-    if ax is None:
+    if ax is None:  # a new pyplot figure, with the user's backend (inline in Jupyter)
+        import matplotlib.pyplot as plt
+
         _, ax = plt.subplots(figsize=figsize)
     values = np.asarray(da.values)
     codes = sorted(scheme.codes)
@@ -140,16 +154,16 @@ def plot_units(
     ax: Any = None,
     title: str | None = None,
     legend: bool = True,
-    figsize=(9, 7),
-):
+    figsize: tuple[float, float] = (9, 7),
+) -> Axes:
     """Choropleth of unit classes (e.g. the ``L2`` column of ``classify_units``).
 
-    Units whose class is missing are drawn hatched grey.
+    Units whose class is missing are drawn grey. A DEGURBA grid scheme (``DEGURBA_L1``,
+    ``DEGURBA_L2``) is shown with the names of the unit classes (city, town or semi-dense
+    area, rural area ...; :func:`pari_geo.classes.unit_scheme`), not those of grid cells.
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> import pari_geo
     >>> from pari_geo.classes import DEGURBA_L1
     >>> p = pari_geo.belgium_paths()
@@ -158,11 +172,15 @@ def plot_units(
     >>> ax = plot_units(t, "L1", DEGURBA_L1)
     >>> len(ax.collections) >= 1
     True
+    >>> [x.get_text() for x in ax.get_legend().get_texts()]
+    ['3 City', '2 Town or semi-dense area', '1 Rural area']
     """
-    import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
+    scheme = unit_scheme(scheme)
     if ax is None:
+        import matplotlib.pyplot as plt
+
         _, ax = plt.subplots(figsize=figsize)
     values = units[column]
     colours = values.map(
@@ -188,6 +206,37 @@ def plot_units(
             handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False
         )
     return ax
+
+
+def new_figure(figsize: tuple[float, float] = (10, 7.5)) -> tuple[Any, Any]:
+    """A figure and axes for writing to a file, outside pyplot.
+
+    The figure is a plain :class:`matplotlib.figure.Figure`: it never opens a window, never
+    touches the pyplot state or backend, and is freed with its last reference (no
+    ``plt.close`` needed).
+
+    Parameters
+    ----------
+    figsize : (float, float), default (10, 7.5)
+        Width and height in inches.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    ax : matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> backend = matplotlib.get_backend()
+    >>> fig, ax = new_figure((4, 3))
+    >>> fig.get_size_inches().tolist(), matplotlib.get_backend() == backend
+    ([4.0, 3.0], True)
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    return fig, fig.add_subplot()
 
 
 def save_figure(
@@ -243,7 +292,7 @@ def explore(
     m: Any = None,
     tiles: str | None = "OpenStreetMap",
     name: str | None = None,
-):
+) -> folium.Map:
     """Interactive web map (folium/Leaflet) of a class raster with units and clusters on top.
 
     Needs the optional ``folium`` package (``pip install "pari_geo[maps]"``).
@@ -285,9 +334,10 @@ def explore(
         raise ImportError(
             "explore() needs folium: pip install folium (or pari_geo[maps])"
         ) from None
-    if scheme is None:
-        from .report import scheme_from_attrs
+    from .report import as_class_raster, scheme_from_attrs
 
+    da = as_class_raster(da)
+    if scheme is None:
         scheme = scheme_from_attrs(da)
     rgba, bounds = _rgba_image(da, scheme)
     if m is None:

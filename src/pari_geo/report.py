@@ -12,10 +12,17 @@ Examples
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import pandas as pd
 
 from .classes import ClassScheme
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import xarray as xr
+    from numpy.typing import ArrayLike
 
 __all__ = [
     "population_by_class",
@@ -122,17 +129,82 @@ def _population_table(cells, pop, scheme: ClassScheme, cell_area_km2: float) -> 
     return df
 
 
+def class_attrs(da) -> dict[str, Any]:
+    """A class raster's attributes with lower-case keys.
+
+    pari_geo writes its attributes as GeoTIFF tags, which GDAL (and so rioxarray and
+    rasterio) returns upper-cased (``CLASS_NAMES``); in memory they are lower-case.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> class_attrs(xr.DataArray([1], attrs={"CLASS_SCHEME": "nordic7"}))
+    {'class_scheme': 'nordic7'}
+    """
+    return {str(k).lower(): v for k, v in da.attrs.items()}
+
+
+def as_class_raster(da):
+    """A class raster as pari_geo draws it: 2-D, integer codes, its attributes kept.
+
+    A single ``band`` dimension (``rioxarray.open_rasterio``) is dropped and a masked
+    float raster (``masked=True``) gets its NaN cells back as the scheme's no-data code
+    (255 when the scheme has none).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> da = xr.DataArray(np.array([[[1.0, np.nan]]]), dims=("band", "y", "x"))
+    >>> as_class_raster(da).values.tolist()
+    [[1, 255]]
+    """
+    import numpy as np
+
+    if "band" in da.dims and da.sizes["band"] == 1:
+        da = da.squeeze("band", drop=True)
+    if np.issubdtype(da.dtype, np.floating):
+        attrs = dict(da.attrs)
+        nodata = getattr(da.rio, "nodata", None) if hasattr(da, "rio") else None
+        fill = 255 if nodata is None or not np.isfinite(nodata) else int(nodata)
+        da = da.fillna(fill).astype(np.uint8)
+        da.attrs.update(attrs)
+    return da
+
+
 def scheme_from_attrs(da) -> ClassScheme:
-    """Recover the class scheme (codes, names, colours) recorded on a class raster."""
+    """Recover the class scheme (codes, names, colours) recorded on a class raster.
+
+    Works on a raster just computed (lower-case attributes) and on one reopened from a
+    GeoTIFF written by pari_geo (upper-case tags, with rioxarray or
+    :func:`pari_geo.io_write.read_class_raster`).
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> da = xr.DataArray([1], attrs={"CLASS_NAMES": '{"1": "Inner urban area"}',
+    ...                               "CLASS_SCHEME": "nordic7", "TYPOLOGY": "nordic7"})
+    >>> scheme_from_attrs(da).name
+    'nordic7'
+    """
     import json
 
     from .classes import scheme_for
+    from .errors import InputError
 
-    names = json.loads(da.attrs["class_names"])
-    colours = json.loads(da.attrs["class_colours"])
+    attrs = class_attrs(da)
+    if "class_names" not in attrs:
+        raise InputError(
+            attrs.get("source"), None,
+            "not a pari_geo class raster (no class_names attribute or CLASS_NAMES tag); "
+            "pass scheme= explicitly",
+        )
+    names = json.loads(attrs["class_names"])
+    colours = json.loads(attrs.get("class_colours", "{}") or "{}")
     codes = tuple(int(k) for k in names)
-    base_name = {"degurba": f"degurba_l{da.attrs.get('level', 2)}"}.get(
-        da.attrs.get("typology"), da.attrs.get("typology", "classes")
+    typology = str(attrs.get("typology") or "classes")
+    base_name = str(
+        attrs.get("class_scheme")
+        or {"degurba": f"degurba_l{attrs.get('level', 2)}"}.get(typology, typology)
     )
     try:
         base = scheme_for(base_name)
@@ -143,11 +215,17 @@ def scheme_from_attrs(da) -> ClassScheme:
             codes,
             {int(k): v for k, v in names.items()},
             {int(k): v for k, v in names.items()},
-            {int(k): v for k, v in colours.items()},
+            {int(k): colours.get(k, "#BBBBBB") for k in names},
         )
 
 
-def residents_by_unit_and_class(classes, population, units, id_col: str, scheme: ClassScheme):
+def residents_by_unit_and_class(
+    classes: xr.DataArray,
+    population: ArrayLike,
+    units: gpd.GeoDataFrame,
+    id_col: str,
+    scheme: ClassScheme,
+) -> gpd.GeoDataFrame:
     """Residents and area per class for each unit (cells assigned by their centre).
 
     Parameters
@@ -165,10 +243,11 @@ def residents_by_unit_and_class(classes, population, units, id_col: str, scheme:
     Returns
     -------
     GeoDataFrame
-        One row per unit (in the units' order): ``id_col``, ``residents`` (all cells),
-        ``area_km2``, then ``residents_<short>`` and ``area_km2_<short>`` per class (and
-        ``nodata`` when present), plus the unit geometry. Residents summed over the class
-        columns equal ``residents``.
+        One row per unit (in the units' order): ``id_col``, the unit's ``name`` when the
+        units have a ``name`` column (any case), ``residents`` (all cells), ``area_km2``,
+        then ``residents_<short>`` and ``area_km2_<short>`` per class (and ``nodata`` when
+        present), plus the unit geometry. Residents summed over the class columns equal
+        ``residents``.
     """
     import geopandas as gpd
     from rasterio import features
@@ -197,6 +276,9 @@ def residents_by_unit_and_class(classes, population, units, id_col: str, scheme:
     pop_uc = np.bincount(key, weights=p, minlength=(n + 1) * 256).reshape(n + 1, 256)
     cells_uc = np.bincount(key, minlength=(n + 1) * 256).reshape(n + 1, 256)
     out = pd.DataFrame({id_col: u[id_col].to_numpy()})
+    name_col = next((c for c in u.columns if str(c).lower() == "name" and c != id_col), None)
+    if name_col is not None:  # tables a planner reads name the municipalities
+        out["name"] = u[name_col].to_numpy()
     out["residents"] = pop_uc[1:].sum(axis=1)
     out["area_km2"] = cells_uc[1:].sum(axis=1) * cell_km2
     for code in codes:

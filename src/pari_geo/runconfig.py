@@ -116,7 +116,7 @@ _OUTPUT_KEYS = {
     "units_table": bool,
     "prefix": str,
 }
-_EXECUTION_KEYS = {
+_EXECUTION_KEYS: dict[str, Any] = {
     "engine": str,
     "max_memory": (str, int),
     "tile": (str, list),

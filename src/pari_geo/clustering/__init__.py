@@ -4,14 +4,22 @@
 exactly the result of ``sklearn.cluster.DBSCAN`` with the Euclidean metric, computed by
 numba kernels on a grid index. Importing this package does not compile anything.
 
+:func:`dbscan` keeps the contract of ``sklearn.cluster.dbscan`` (returns
+``(core_sample_indices, labels)``); :func:`dbscan_labels` returns ``(labels, core_mask)``.
+``n_jobs`` counts as in scikit-learn (``None`` is one thread, ``-1`` all).
+
 Examples
 --------
->>> from pari_geo.clustering import dbscan
->>> labels, core = dbscan([[0, 0], [0, 1], [1, 0], [10, 10]], eps=1.0, min_samples=3)
+>>> from pari_geo.clustering import dbscan, dbscan_labels
+>>> X = [[0, 0], [0, 1], [1, 0], [10, 10]]
+>>> core_samples, labels = dbscan(X, eps=1.0, min_samples=3)
+>>> core_samples.tolist(), labels.tolist()
+([0], [0, 0, 0, -1])
+>>> labels, core = dbscan_labels(X, eps=1.0, min_samples=3)
 >>> labels.tolist(), core.tolist()
 ([0, 0, 0, -1], [True, False, False, False])
 """
 
-from .estimator import DBSCAN, dbscan
+from .estimator import DBSCAN, dbscan, dbscan_labels
 
-__all__ = ["DBSCAN", "dbscan"]
+__all__ = ["DBSCAN", "dbscan", "dbscan_labels"]

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,9 @@ from . import significance as sig
 from .ladder import rung_of
 from .options import CLUSTER_DEFAULTS as _D
 from .options import check_cluster_options, resolve_threads
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 __all__ = ["find_microclusters", "label_actors", "CLUSTER_COLUMNS"]
 
@@ -200,7 +203,8 @@ def _prepare(
     sectors = social = None
     if sector_col is not None:
         s = actors[sector_col]
-        sectors = np.where(s.isna().to_numpy(), None, s.astype(str).to_numpy()).astype(object)
+        sectors = np.asarray(np.where(s.isna().to_numpy(), None, s.astype(str).to_numpy()),
+                             dtype=object)
     if social_col is not None:
         s = actors[social_col]
         social = np.where(s.isna().to_numpy(), np.nan, s.fillna(0).astype(float).to_numpy())
@@ -380,7 +384,7 @@ def _clusters(
     """Cluster table and per-actor labels of one scale."""
     import geopandas as gpd
 
-    from .estimator import dbscan
+    from .estimator import dbscan_labels
 
     opts = _check_options(
         eps_m=eps_m,
@@ -400,7 +404,7 @@ def _clusters(
     n = len(prep.xy)
     if n == 0:
         return _empty(prep.crs), np.zeros(0, dtype=np.int64)
-    labels, _ = dbscan(prep.xy, float(eps_m), int(min_actors), n_jobs=1)
+    labels, _ = dbscan_labels(prep.xy, float(eps_m), int(min_actors), n_jobs=1)
     labels = labels.astype(np.int64)
     k = int(labels.max()) + 1
     if k == 0:
@@ -458,7 +462,8 @@ def _clusters(
     bounds = np.searchsorted(labels[order], np.arange(k + 1))
     ptype_vals = None
     if prep.ptype is not None:
-        ptype_vals = _raster_values(prep.ptype, prep.ptype_transform, prep.ptype_xy)
+        ptype_vals = _raster_values(prep.ptype, prep.ptype_transform,
+                                    prep.ptype_xy)  # type: ignore[arg-type]
     rows: dict[str, list] = {c: [] for c in CLUSTER_COLUMNS}
     for cid in range(k):
         mem = order[bounds[cid] : bounds[cid + 1]]
@@ -499,7 +504,7 @@ def _clusters(
         else:
             rows["unit_ids"].append("")
             rows["n_units"].append(0)
-        dom = pd.NA
+        dom: Any = pd.NA
         if ptype_vals is not None:
             pv = ptype_vals[mem]
             pv = pv[np.isfinite(pv)].astype(np.int64)
@@ -569,7 +574,7 @@ def find_microclusters(
     early_stop: int | None = _D["early_stop"],
     pool_size: int | None = _D["pool_size"],
     n_jobs: int = _D["n_jobs"],
-):
+) -> gpd.GeoDataFrame:
     """Find clusters of actors, describe them and test whether they hide in their unit.
 
     Actors are clustered with exact DBSCAN (``eps_m``, ``min_samples=min_actors``); every
@@ -747,6 +752,7 @@ def find_microclusters(
     )
     from .. import display  # noqa: F401  (registers the .pari summary accessor)
 
+    out.attrs["eps_m"] = float(eps_m)  # the scale, for the .pari summary
     return out
 
 
@@ -777,7 +783,7 @@ def label_actors(actors: Any, *, eps_m: float, min_actors: int, **options: Any) 
     """
     import inspect
 
-    from .estimator import dbscan
+    from .estimator import dbscan_labels
 
     known = set(inspect.signature(find_microclusters).parameters) - {"actors"}
     unknown = set(options) - known
@@ -788,5 +794,5 @@ def label_actors(actors: Any, *, eps_m: float, min_actors: int, **options: Any) 
     prep = _prepare(actors, **{k: v for k, v in options.items() if k in prep_keys})
     if len(prep.xy) == 0:
         return pd.Series([], index=prep.index, dtype="int64", name="cluster_id")
-    labels, _ = dbscan(prep.xy, float(eps_m), int(min_actors), n_jobs=1)
+    labels, _ = dbscan_labels(prep.xy, float(eps_m), int(min_actors), n_jobs=1)
     return pd.Series(labels.astype(np.int64), index=prep.index, name="cluster_id")

@@ -16,13 +16,15 @@ from __future__ import annotations
 import math
 import numbers
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_array, validate_data
 
-__all__ = ["DBSCAN", "dbscan"]
+__all__ = ["DBSCAN", "dbscan", "dbscan_labels"]
 
 _SKLEARN_HINT = "use sklearn.cluster.DBSCAN for other metrics or dimensions"
 # cells slightly smaller than eps / sqrt(2), so that floating-point noise in the binning
@@ -33,16 +35,22 @@ _POINTS_PER_THREAD = 200_000
 
 
 def _resolve_threads(n_jobs):
-    """Number of numba threads for ``n_jobs`` (None keeps numba's current setting)."""
-    import numba
+    """Number of numba threads for ``n_jobs``, as scikit-learn counts jobs.
 
-    if n_jobs is None:
-        return None
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
+    ``None`` is one thread (unless inside a ``joblib.parallel_config(n_jobs=...)``
+    context, as in scikit-learn), ``-1`` all threads, ``-2`` all but one; capped at
+    ``numba.config.NUMBA_NUM_THREADS``.
+    """
+    import numba
+    from joblib import effective_n_jobs
+
+    if n_jobs is not None and (
+        isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0
+    ):
         raise ValueError(f"n_jobs must be None, a positive integer or -1, -2, ...; got {n_jobs!r}")
     maxt = numba.config.NUMBA_NUM_THREADS
-    k = int(n_jobs) if n_jobs > 0 else maxt + 1 + int(n_jobs)
-    return max(1, min(k, maxt))
+    k = effective_n_jobs(None if n_jobs is None else int(n_jobs))
+    return max(1, min(int(k), maxt))
 
 
 @contextmanager
@@ -54,7 +62,6 @@ def _numba_threads(n_jobs, n_samples):
 
     k = _resolve_threads(n_jobs)
     cur = numba.get_num_threads()
-    k = cur if k is None else k
     k = max(1, min(k, n_samples // _POINTS_PER_THREAD))
     if k == cur:
         yield
@@ -225,8 +232,18 @@ def _dbscan_xy(x, y, w, eps, min_samples, serial=False):
     return kern.scatter_result(labels, order, cell_start, ncore, blocks)
 
 
-def dbscan(X, eps, min_samples=5, *, sample_weight=None, n_jobs=None):
-    """Exact DBSCAN of 2-D points, identical to scikit-learn's Euclidean DBSCAN.
+def dbscan_labels(
+    X: ArrayLike,
+    eps: float,
+    min_samples: int = 5,
+    *,
+    sample_weight: ArrayLike | None = None,
+    n_jobs: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact DBSCAN of 2-D points as ``(labels, core_mask)``.
+
+    The same clustering as :func:`dbscan` (scikit-learn's Euclidean DBSCAN) returned the
+    way pari_geo's pipeline uses it: one label and one core flag per point.
 
     Parameters
     ----------
@@ -243,9 +260,10 @@ def dbscan(X, eps, min_samples=5, *, sample_weight=None, n_jobs=None):
     sample_weight : array-like of shape (n_samples,), optional
         Non-negative weight of each point (negative weights raise ``ValueError``).
     n_jobs : int, optional
-        Number of numba threads; ``None`` uses numba's current setting, ``-1`` all
-        threads. At most one thread per 200 000 points is used (parallel start-up costs
-        more than it saves on small inputs). The result does not depend on it.
+        Number of numba threads, counted as in scikit-learn: ``None`` is 1 (unless inside
+        a ``joblib.parallel_config`` context), ``-1`` all threads, ``-2`` all but one. At
+        most one thread per 200 000 points is used (parallel start-up costs more than it
+        saves on small inputs). The result does not depend on it.
 
     Returns
     -------
@@ -262,6 +280,7 @@ def dbscan(X, eps, min_samples=5, *, sample_weight=None, n_jobs=None):
 
     See Also
     --------
+    dbscan : the same with scikit-learn's return value ``(core_sample_indices, labels)``.
     DBSCAN : the scikit-learn estimator interface.
     sklearn.cluster.DBSCAN : any metric and dimension (much slower on large inputs).
 
@@ -278,20 +297,130 @@ def dbscan(X, eps, min_samples=5, *, sample_weight=None, n_jobs=None):
     Examples
     --------
     >>> import numpy as np
-    >>> from pari_geo.clustering import dbscan
+    >>> from pari_geo.clustering import dbscan_labels
     >>> X = np.array([[0.0, 0.0], [0.0, 100.0], [100.0, 0.0], [5000.0, 5000.0]])
-    >>> labels, core = dbscan(X, eps=100.0, min_samples=3)
+    >>> labels, core = dbscan_labels(X, eps=100.0, min_samples=3)
     >>> labels
     array([ 0,  0,  0, -1])
     >>> core
     array([ True, False, False, False])
     """
     eps, min_samples = _check_params(eps, min_samples)
-    X = check_array(X, dtype=np.float64, ensure_2d=True, ensure_min_samples=1, input_name="X")
-    w = _check_weights(sample_weight, X)
-    x, y = _check_points(X)
-    with _numba_threads(n_jobs, X.shape[0]):
+    pts = _dense(check_array(X, accept_sparse="csr", dtype=np.float64, ensure_2d=True,
+                             ensure_min_samples=1, input_name="X"))
+    w = _check_weights(sample_weight, pts)
+    x, y = _check_points(pts)
+    with _numba_threads(n_jobs, pts.shape[0]):
         return _dbscan_xy(x, y, w, eps, min_samples)
+
+
+def dbscan(
+    X: ArrayLike,
+    eps: float = 0.5,
+    *,
+    min_samples: int = 5,
+    metric: str = "minkowski",
+    metric_params: dict | None = None,
+    algorithm: str = "auto",
+    leaf_size: int = 30,
+    p: float | None = 2,
+    sample_weight: ArrayLike | None = None,
+    n_jobs: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact DBSCAN of 2-D points with the contract of ``sklearn.cluster.dbscan``.
+
+    Same signature, defaults and return value as scikit-learn's function, restricted to
+    the Euclidean metric (``"euclidean"``, or ``"minkowski"`` with ``p=2``, the default)
+    on one- or two-dimensional points; the result is array for array scikit-learn's.
+
+    Parameters
+    ----------
+    X : array-like or sparse matrix of shape (n_samples, 2)
+        Point coordinates in a projected CRS (for example metres); one column is points on
+        a line.
+    eps : float, default=0.5
+        Neighbourhood radius (inclusive: distance ``<= eps`` is a neighbour).
+    min_samples : int, default=5
+        Points (or total ``sample_weight``) within ``eps``, the point itself included, that
+        make a core point.
+    metric : {"minkowski", "euclidean"}, default="minkowski"
+        Only Euclidean distances are implemented (``"minkowski"`` needs ``p=2``).
+    metric_params : None
+        Must be ``None`` (kept for scikit-learn's signature).
+    algorithm : {"auto", "ball_tree", "kd_tree", "brute"}, default="auto"
+        Accepted for scikit-learn's signature; the grid index is always used and the
+        result does not depend on it (as in scikit-learn).
+    leaf_size : int, default=30
+        Accepted for scikit-learn's signature (must be >= 1); no effect.
+    p : float, default=2
+        Minkowski power; only 2 (or ``None`` with ``metric="euclidean"``).
+    sample_weight : array-like of shape (n_samples,), optional
+        Non-negative weight of each point.
+    n_jobs : int, optional
+        Numba threads as scikit-learn counts jobs: ``None`` is 1, ``-1`` all.
+
+    Returns
+    -------
+    core_samples : ndarray of shape (n_core_samples,)
+        Indices of the core points, increasing.
+    labels : ndarray of shape (n_samples,)
+        Cluster number of each point, ``-1`` for noise.
+
+    Raises
+    ------
+    ValueError
+        Other metrics, ``p`` or ``metric_params``, an unknown ``algorithm``,
+        ``leaf_size < 1``, more than two features, NaN/infinite coordinates,
+        ``eps <= 0``, ``min_samples < 1`` or negative weights.
+
+    See Also
+    --------
+    dbscan_labels : the same clustering as ``(labels, core_mask)``.
+    DBSCAN : the scikit-learn estimator interface.
+    sklearn.cluster.dbscan : any metric and dimension.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pari_geo.clustering import dbscan
+    >>> X = np.array([[0.0, 0.0], [0.0, 100.0], [100.0, 0.0], [5000.0, 5000.0]])
+    >>> core_samples, labels = dbscan(X, eps=100.0, min_samples=3)
+    >>> core_samples
+    array([0])
+    >>> labels
+    array([ 0,  0,  0, -1])
+    """
+    _check_sklearn_options(metric, metric_params, algorithm, leaf_size, p)
+    labels, core = dbscan_labels(
+        X, eps, min_samples, sample_weight=sample_weight, n_jobs=n_jobs
+    )
+    return np.flatnonzero(core), labels
+
+
+_ALGORITHMS = ("auto", "ball_tree", "kd_tree", "brute")
+
+
+def _check_sklearn_options(metric, metric_params, algorithm, leaf_size, p):
+    """Refuse the options of scikit-learn's DBSCAN that pari_geo does not compute."""
+    euclid = isinstance(metric, str) and (
+        (metric == "euclidean" and p in (None, 2)) or (metric == "minkowski" and p == 2)
+    )
+    if not euclid:
+        raise ValueError(
+            f"pari_geo DBSCAN computes Euclidean distances only (metric='euclidean', or "
+            f"'minkowski' with p=2); got metric={metric!r}, p={p!r}: {_SKLEARN_HINT}"
+        )
+    if metric_params is not None:
+        raise ValueError(f"metric_params must be None; got {metric_params!r}: {_SKLEARN_HINT}")
+    if algorithm not in _ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {', '.join(_ALGORITHMS)}; got {algorithm!r}")
+    if isinstance(leaf_size, bool) or not isinstance(leaf_size, numbers.Integral) or leaf_size < 1:
+        raise ValueError(f"leaf_size must be an integer >= 1; got {leaf_size!r}")
+
+
+def _dense(X: Any) -> np.ndarray:
+    """A dense float64 array of validated (possibly sparse) 2-D coordinates."""
+    return np.asarray(X.toarray() if hasattr(X, "toarray") else X)
 
 
 class DBSCAN(ClusterMixin, BaseEstimator):
@@ -308,12 +437,20 @@ class DBSCAN(ClusterMixin, BaseEstimator):
     min_samples : int, default=5
         Number of points (or total weight) within ``eps``, the point itself included,
         that makes a core point.
-    metric : {"euclidean"}, default="euclidean"
-        Only the Euclidean metric is implemented; for others use
-        ``sklearn.cluster.DBSCAN``.
+    metric : {"euclidean", "minkowski"}, default="euclidean"
+        Only Euclidean distances are implemented (``"minkowski"`` with ``p=2``); for
+        others use ``sklearn.cluster.DBSCAN``.
+    metric_params : None
+        Must be ``None`` (scikit-learn's parameter, kept for drop-in use).
+    algorithm : {"auto", "ball_tree", "kd_tree", "brute"}, default="auto"
+        Accepted as in scikit-learn; the grid index is always used, with the same result.
+    leaf_size : int, default=30
+        Accepted as in scikit-learn; no effect.
+    p : float, default=None
+        Minkowski power: ``None`` or 2.
     n_jobs : int, default=None
-        Number of numba threads (``None``: numba's current setting, ``-1``: all). The
-        result does not depend on it.
+        Number of numba threads, counted as in scikit-learn (``None``: 1, ``-1``: all).
+        The result does not depend on it.
 
     Attributes
     ----------
@@ -358,24 +495,46 @@ class DBSCAN(ClusterMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "eps": [Interval(numbers.Real, 0.0, None, closed="neither")],
         "min_samples": [Interval(numbers.Integral, 1, None, closed="left")],
-        "metric": [StrOptions({"euclidean"})],
+        "metric": [str],
+        "metric_params": [None],
+        "algorithm": [StrOptions(set(_ALGORITHMS))],
+        "leaf_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "p": [Interval(numbers.Real, 0.0, None, closed="left"), None],
         "n_jobs": [numbers.Integral, None],
     }
 
-    def __init__(self, eps=0.5, min_samples=5, *, metric="euclidean", n_jobs=None):
+    def __init__(
+        self,
+        eps: float = 0.5,
+        min_samples: int = 5,
+        *,
+        metric: str = "euclidean",
+        metric_params: dict | None = None,
+        algorithm: str = "auto",
+        leaf_size: int = 30,
+        p: float | None = None,
+        n_jobs: int | None = None,
+    ) -> None:
         self.eps = eps
         self.min_samples = min_samples
         self.metric = metric
+        self.metric_params = metric_params
+        self.algorithm = algorithm
+        self.leaf_size = leaf_size
+        self.p = p
         self.n_jobs = n_jobs
 
-    def _check_metric(self):
-        if not (isinstance(self.metric, str) and self.metric == "euclidean"):
-            raise ValueError(
-                f"pari_geo DBSCAN supports metric='euclidean' only; got "
-                f"metric={self.metric!r}: {_SKLEARN_HINT}"
-            )
+    def __sklearn_tags__(self):  # noqa: D105 - scikit-learn's tag protocol
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # sparse 2-D coordinates are densified
+        return tags
 
-    def fit(self, X, y=None, sample_weight=None):
+    def _check_metric(self) -> None:
+        _check_sklearn_options(
+            self.metric, self.metric_params, self.algorithm, self.leaf_size, self.p
+        )
+
+    def fit(self, X: ArrayLike, y: None = None, sample_weight: ArrayLike | None = None) -> DBSCAN:
         """Cluster the points ``X``.
 
         Parameters
@@ -401,17 +560,20 @@ class DBSCAN(ClusterMixin, BaseEstimator):
         self._check_metric()
         self._validate_params()
         eps, min_samples = _check_params(self.eps, self.min_samples)
-        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=1)
-        w = _check_weights(sample_weight, X)
-        x, yy = _check_points(X)
-        with _numba_threads(self.n_jobs, X.shape[0]):
+        pts = _dense(validate_data(self, X, accept_sparse="csr", dtype=np.float64,
+                                   ensure_min_samples=1))
+        w = _check_weights(sample_weight, pts)
+        x, yy = _check_points(pts)
+        with _numba_threads(self.n_jobs, pts.shape[0]):
             labels, core = _dbscan_xy(x, yy, w, eps, min_samples)
         self.labels_ = labels
         self.core_sample_indices_ = np.flatnonzero(core)
-        self.components_ = X[self.core_sample_indices_].copy()
+        self.components_ = pts[self.core_sample_indices_].copy()
         return self
 
-    def fit_predict(self, X, y=None, sample_weight=None):
+    def fit_predict(
+        self, X: ArrayLike, y: None = None, sample_weight: ArrayLike | None = None
+    ) -> np.ndarray:
         """Cluster ``X`` and return the labels.
 
         Parameters

@@ -38,10 +38,13 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 __all__ = ["RUNGS", "rung_of", "parents", "ladder", "hidden_candidates"]
 
@@ -138,7 +141,7 @@ def ladder(
     min_actors: int | Sequence[int] = 5,
     on_scale: Any = None,
     **options: Any,
-):
+) -> gpd.GeoDataFrame:
     """Micro-clusters at several scales, each linked to its parent at the next scale.
 
     Parameters

@@ -138,7 +138,7 @@ class _Source:
                 block = np.fromfile(f, dtype=self.dtype, count=(stop - start) * self.d)
             block = block.reshape(stop - start, self.d)
         else:
-            block = self.array[start:stop]
+            block = self.array[start:stop]  # type: ignore[index]
         block = np.asarray(block, dtype=np.float64)
         x = np.ascontiguousarray(block[:, 0])
         y = np.ascontiguousarray(block[:, 1]) if self.d == 2 else np.zeros_like(x)
@@ -220,7 +220,7 @@ class _TileStore:
         self.counts: dict[tuple[int, int], int] = {}
 
     def _path(self, tile: int, kind: int) -> Path:
-        return self.directory / f"tile{tile}_{'own' if kind == 0 else 'halo'}.bin"
+        return self.directory / f"tile{tile}_{'own' if kind == 0 else 'halo'}.bin"  # type: ignore[operator]
 
     def append(self, tile: int, kind: int, recs: np.ndarray) -> None:
         key = (tile, kind)
@@ -539,9 +539,9 @@ def _parse_memory(max_memory) -> int:
             ) from None
     if isinstance(max_memory, bool) or not isinstance(max_memory, numbers.Real):
         raise ValueError(f"max_memory must be a number of bytes; got {max_memory!r}")
-    if not max_memory > 0:
+    if not max_memory > 0:  # type: ignore[operator]
         raise ValueError(f"max_memory must be positive; got {max_memory!r}")
-    return int(max_memory)
+    return int(max_memory)  # type: ignore[call-overload]
 
 
 def _new_output(out_dir, name, dtype, n, fill):
@@ -658,12 +658,12 @@ def dbscan_partitioned(
     Examples
     --------
     >>> import numpy as np
-    >>> from pari_geo.clustering import dbscan
+    >>> from pari_geo.clustering import dbscan_labels
     >>> from pari_geo.clustering.partitioned import dbscan_partitioned
     >>> rng = np.random.default_rng(0)
     >>> X = np.round(rng.uniform(0, 2000, size=(500, 2)))
     >>> labels, core = dbscan_partitioned(X, eps=60.0, min_samples=4, n_partitions=9)
-    >>> ref_labels, ref_core = dbscan(X, eps=60.0, min_samples=4)
+    >>> ref_labels, ref_core = dbscan_labels(X, eps=60.0, min_samples=4)
     >>> bool(np.array_equal(labels, ref_labels) and np.array_equal(core, ref_core))
     True
 
@@ -712,7 +712,7 @@ def _load_tile(store: _TileStore, t: int):
     idx = np.concatenate([own["i"], halo["i"]])
     x = np.concatenate([own["x"], halo["x"]])
     y = np.concatenate([own["y"], halo["y"]])
-    w = np.concatenate([own["w"], halo["w"]]) if "w" in own.dtype.names else None
+    w = np.concatenate([own["w"], halo["w"]]) if "w" in own.dtype.names else None  # type: ignore[operator]
     return own.shape[0], idx, x, y, w
 
 
@@ -1085,12 +1085,12 @@ cuts, max_memory, workdir, out_dir, chunk_size
     Examples
     --------
     >>> import numpy as np
-    >>> from pari_geo.clustering import dbscan
+    >>> from pari_geo.clustering import dbscan_labels
     >>> from pari_geo.clustering.partitioned import dbscan_partitioned_dask
     >>> rng = np.random.default_rng(0)
     >>> X = np.round(rng.uniform(0, 2000, size=(500, 2)))
     >>> labels, core = dbscan_partitioned_dask(X, 60.0, 4, n_partitions=6)
-    >>> bool(np.array_equal(labels, dbscan(X, 60.0, 4)[0]))
+    >>> bool(np.array_equal(labels, dbscan_labels(X, 60.0, 4)[0]))
     True
     """
     try:

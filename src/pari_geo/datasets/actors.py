@@ -307,7 +307,7 @@ def _plant(sample, rng) -> list[dict]:
                     cx, cy = x0 + along, y0 - res / 2
                 if not _far(cx, cy, sites):
                     continue
-                pts = []
+                pts: list[Any] = []
                 while len(pts) < n:
                     d = _disc(rng, 1, _COMPACT_RADIUS_M)[0]
                     across = d[0] if dc else -d[1]

@@ -269,7 +269,7 @@ def _water_geometry(rng: np.random.Generator):
     coast = LineString(_to_sweref(_SEA[:10]))
     # archipelago: seeded islands within 14 km of the coast
     minx, miny, maxx, maxy = sea.bounds
-    islands = []
+    islands: list[Any] = []
     while len(islands) < 260:
         x, y = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
         p = Point(x, y)

@@ -223,7 +223,13 @@ def planted_region(
         borders = shapely.intersection(
             shapely.union_all([shapely.boundary(polys[u]) for u in low]), low_union.buffer(-1.0)
         )
-        dens_km2 = pop / (cell_m / 1000.0) ** 2
+        from scipy.ndimage import maximum_filter
+
+        # rural: no cell within about 1.5 km holds more than 60 residents per km² (the same
+        # places at every cell size, and none next to a town a DBSCAN cluster could join)
+        dens_km2 = maximum_filter(
+            pop / (cell_m / 1000.0) ** 2, size=max(1, int(round(3000.0 / cell_m))), mode="nearest"
+        )
 
         def rural_point(area, fallback) -> tuple[float, float]:
             # a rural place at least 4 km (then 2 km) from the other planted clusters, in

@@ -106,8 +106,8 @@ class RawGrid:
 
     def _map(self, mode: str, r0: int, r1: int) -> np.memmap:
         cols = self.shape[1]
-        return np.memmap(self.path, dtype=self.dtype, mode=mode, shape=(r1 - r0, cols),
-                         offset=r0 * cols * self.dtype.itemsize)
+        return np.memmap(self.path, dtype=self.dtype, mode=mode,  # type: ignore[call-overload]
+                         shape=(r1 - r0, cols), offset=r0 * cols * self.dtype.itemsize)
 
     def read(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
         """Copy of the window ``[r0:r1, c0:c1]``."""
@@ -139,7 +139,8 @@ class RawGrid:
         fd = os.open(self.path, os.O_WRONLY)
         try:
             if cols == width:
-                _pwrite_all(fd, memoryview(data).cast("B"), r0 * width * item)
+                _pwrite_all(fd, memoryview(data).cast("B"),  # type: ignore[arg-type]
+                            r0 * width * item)
             else:
                 for i in range(rows):
                     _pwrite_all(fd, memoryview(data[i]).cast("B"),

@@ -714,8 +714,9 @@ def _tags(params, level, info, scheme, sources, units, tile_shape) -> dict[str, 
     tags = {str(k).upper(): str(v) for k, v in attrs.items()}
     tags["OUT_OF_CORE"] = json.dumps({"module": "pari_geo.outofcore.degurba",
                                       "tile_shape": list(tile_shape)})
-    tags["CLASS_NAMES"] = json.dumps({str(k): scheme.names[k] for k in scheme.codes})
-    tags["CLASS_SCHEME"] = scheme.name
+    from ..io_write import class_tags
+
+    tags.update(class_tags(scheme))
     return tags
 
 

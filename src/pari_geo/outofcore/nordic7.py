@@ -357,7 +357,7 @@ class _Inputs:
         self.close()
 
 
-def _landcover_mapping(mapping: Any) -> dict[int, float]:
+def _landcover_mapping(mapping: Any) -> Any:
     from ..typology.nordic7 import corine_agri_mapping
 
     if mapping in (None, "corine"):
@@ -531,7 +531,7 @@ def _cell_tiles(inputs: _Inputs, store: _Store, p: Nordic7Params, units,
             present = values[ok]
             if present.size:
                 cls = np.unique(present).astype(int)
-                unknown = cls[~np.isin(cls, keys)]
+                unknown = cls[~np.isin(cls, keys)]  # type: ignore[arg-type]
                 lay.unknown.update(int(u) for u in unknown)
             a = np.full(shape, np.nan)
             if present.size:
@@ -604,8 +604,9 @@ def _tags(params: Nordic7Params, metadata: dict[str, Any], sources: dict[str, An
         "pari_geo_version": __version__,
     }
     tags = {k.upper(): v for k, v in attrs.items()}
-    tags["CLASS_NAMES"] = json.dumps({str(k): NORDIC7.names[k] for k in NORDIC7.codes})
-    tags["CLASS_SCHEME"] = NORDIC7.name
+    from ..io_write import class_tags
+
+    tags.update(class_tags(NORDIC7))
     tags["OUT_OF_CORE"] = json.dumps({"module": "pari_geo.outofcore.nordic7",
                                       "tile_shape": list(tile_shape)})
     return tags
@@ -824,7 +825,7 @@ def classify_nordic7_tiled(
             for r0, r1, c0, c1 in iter_tiles(shape, tile_shape):
                 cores = settle.select(r0, r1, c0, c1, core_tab)
                 if holes is not None:
-                    cores |= holes.select(r0, r1, c0, c1, hole_tab)
+                    cores |= holes.select(r0, r1, c0, c1, hole_tab)  # type: ignore[arg-type]
                 if cores.any():
                     f = store.flags.read(r0, r1, c0, c1)
                     f[cores] |= _CORE
@@ -904,7 +905,7 @@ def classify_nordic7_tiled(
         if t_core is not None and settle.n:
             for s0, s1 in iter_strips(shape, strip_cells):
                 lab = settle.labels(s0, s1, 0, cols)
-                zone = t_core.read(s0, s1, 0, cols) <= p.peri_urban_core_minutes
+                zone = t_core.read(s0, s1, 0, cols) <= p.peri_urban_core_minutes  # type: ignore[union-attr]
                 hit = lab[zone & (lab > 0)]
                 hit = hit[~core_tab[hit]]
                 linked_tab[hit] = True
@@ -925,7 +926,7 @@ def classify_nordic7_tiled(
             centre_tab = s_pop >= p.service_centre_min_pop
             centre_tab[0] = False
             if centre_tab.any():
-                svc_grid = minutes_to_tiled(_selector(settle, centre_tab),
+                svc_grid = minutes_to_tiled(_selector(settle, centre_tab),  # type: ignore[assignment]
                                             max_minutes=p.sparse_service_minutes,
                                             out=tmp / "svc_computed.f8", **travel)
 
@@ -956,18 +957,18 @@ def classify_nordic7_tiled(
                 out[water] = 0
                 unset = ~water
                 if patches is not None:
-                    inner_u = patches.select(r0, r1, c0, c1, best)
+                    inner_u = patches.select(r0, r1, c0, c1, best)  # type: ignore[arg-type]
                     out[inner_u] = 1
                     out[core_cells & ~inner_u] = 2
                 else:
                     out[core_cells] = 2
                 unset &= ~core_cells
-                tc = t_core.read(r0, r1, c0, c1) if t_core is not None else None
+                tc = t_core.read(r0, r1, c0, c1) if t_core is not None else None  # type: ignore[union-attr]
                 peri = settle.select(r0, r1, c0, c1, linked_tab)
                 if tc is not None:
                     peri |= tc <= p.peri_urban_core_minutes
                 if t_set is not None:
-                    peri |= t_set.read(r0, r1, c0, c1) <= p.peri_urban_settlement_minutes
+                    peri |= t_set.read(r0, r1, c0, c1) <= p.peri_urban_settlement_minutes  # type: ignore[union-attr]
                 peri &= unset & valid
                 out[peri] = 3
                 unset &= ~peri
@@ -1005,7 +1006,7 @@ def classify_nordic7_tiled(
                 if writer is not None:
                     writer.write(r0, c0, out)
                 else:
-                    codes_mem[r0:r1, c0:c1] = out
+                    codes_mem[r0:r1, c0:c1] = out  # type: ignore[index]
             path = writer.finish(overwrite) if writer is not None else None
         finally:
             if writer is not None:

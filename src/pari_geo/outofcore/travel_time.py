@@ -173,7 +173,7 @@ def minutes_to_tiled(
             mpm = minutes_per_metre(win, speed_kmh=speed, default_speed_kmh=default_speed_kmh,
                                     passable=ok)
             cost.write(r0, c0, np.ascontiguousarray(mpm * r))
-            src = np.asarray(read_src(r0, r1, c0, c1)).astype(bool, copy=False)
+            src = np.asarray(read_src(r0, r1, c0, c1)).astype(bool, copy=False)  # type: ignore[misc]
             dist.write(r0, c0, np.where(src, 0.0, np.inf))
             if src.any():
                 # the sources are new values for the tile and for the tiles around it
@@ -203,7 +203,7 @@ def minutes_to_tiled(
             dist.write(r0, c0, np.ascontiguousarray(after))
             changed = after != before
             # a changed edge cell is new input for the tiles across that edge
-            for hit, di, dj in (
+            for hit, di, dj in (  # type: ignore[assignment]
                 (changed[0], -1, None), (changed[-1], 1, None),
                 (changed[:, 0], None, -1), (changed[:, -1], None, 1),
             ):

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..classes import NORDIC7
 from ..errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["classify_nordic7", "classify_place_types"]
 
@@ -78,7 +81,7 @@ def classify_nordic7(
     land_unit: str = "share",
     params: Any = None,
     **overrides: Any,
-):
+) -> xr.DataArray:
     """Classify every cell into the seven Nordic place types (``place-types.md``).
 
     Parameters
@@ -198,7 +201,7 @@ def place_type_arguments(cfg) -> dict[str, Any]:
     def path(name):
         return inp[name].path if name in inp else None
 
-    mapping = "corine"
+    mapping: Any = "corine"
     if "landcover" in inp and inp["landcover"].mapping not in (None, "corine"):
         from ..config import load_toml
 

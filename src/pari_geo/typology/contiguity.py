@@ -234,12 +234,12 @@ def _centres_with_possible_holes(centre_labels: np.ndarray) -> np.ndarray:
         border[0] = True
         if not border.all():
             pocket = ~border
-            pr, pc = [], []
+            pr_parts, pc_parts = [], []
             for sl in row_blocks(lab.shape):
                 r, c = np.nonzero(pocket[outside[sl]])
-                pr.append(r + sl.start)
-                pc.append(c)
-            pr, pc = np.concatenate(pr), np.concatenate(pc)
+                pr_parts.append(r + sl.start)
+                pc_parts.append(c)
+            pr, pc = np.concatenate(pr_parts), np.concatenate(pc_parts)
             for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
                 r, c = pr + dr, pc + dc
                 ok = (r >= 0) & (r < rows) & (c >= 0) & (c < cols)
@@ -255,8 +255,8 @@ def _centres_with_possible_holes(centre_labels: np.ndarray) -> np.ndarray:
             ids.append(b[touch])
     if not ids:
         return np.zeros(0, dtype=np.int64)
-    ids = np.unique(np.concatenate(ids))
-    return ids[ids > 0].astype(np.int64)
+    found = np.unique(np.concatenate(ids))
+    return found[found > 0].astype(np.int64)
 
 
 def fill_holes_by_part(centre_labels: np.ndarray, max_hole_cells: int | None) -> np.ndarray:
@@ -284,8 +284,8 @@ def fill_holes_by_part(centre_labels: np.ndarray, max_hole_cells: int | None) ->
     >>> import numpy as np
     >>> ring = np.ones((3, 3), int); ring[1, 1] = 0
     >>> g = np.pad(ring, 1)
-    >>> fill_holes_by_part(g, 1)[2, 2], fill_holes_by_part(g, 0)[2, 2]
-    (np.True_, np.False_)
+    >>> bool(fill_holes_by_part(g, 1)[2, 2]), bool(fill_holes_by_part(g, 0)[2, 2])
+    (True, False)
     """
     fill = np.zeros(centre_labels.shape, dtype=bool)
     rook = _STRUCTURE[4]

@@ -14,7 +14,7 @@ windows are counted in cells. Population size thresholds are resolution-independ
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from affine import Affine
@@ -31,6 +31,9 @@ from .contiguity import (
     remap_labels,
     row_blocks,
 )
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = [
     "DegurbaLayers",
@@ -966,7 +969,7 @@ def classify_grid(
     built_optimal_data: tuple[Any, Any, Any] | None = None,
     buffer_m: float = 0.0,
     **overrides: Any,
-):
+) -> xr.DataArray:
     """Classify every grid cell with the Degree of Urbanisation (level 1 or 2).
 
     Follows ``degurba.md`` sections 1–6 (flexurba, cell for cell): density per permanent

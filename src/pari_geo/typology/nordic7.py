@@ -237,7 +237,9 @@ class Nordic7Params:
                 close = [k for k in known if k.lower() == str(key).lower()]
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise ConfigError(
-                    key, f"unknown nordic7 parameter (see place-types.md){hint}", _source
+                    key,
+                    f"unknown nordic7 parameter (see docs/methods/place-types.md){hint}",
+                    _source,
                 )
         try:
             return replace(self, **changes)
@@ -382,15 +384,15 @@ def agri_share_from_landcover(
     >>> agri_share_from_landcover(np.array([[211, 311], [231, 999]]), factor=2).tolist()
     [[0.6666666666666666]]
     """
-    mapping = CORINE_AGRICULTURAL if mapping is None else mapping
+    weights_of: dict[int, float] = dict(CORINE_AGRICULTURAL if mapping is None else mapping)
     cls = np.asarray(classes)
     factor = int(factor)
     if factor < 1:
         raise ValueError(f"factor must be a positive integer, got {factor}")
     if factor > 1 and (cls.ndim != 2 or cls.shape[0] % factor or cls.shape[1] % factor):
         raise ValueError(f"shape {cls.shape} is not a 2-D multiple of factor {factor}")
-    keys = np.array(sorted(mapping), dtype=np.int64)
-    weights = np.array([float(mapping[k]) for k in keys], dtype=np.float64)
+    keys = np.array(sorted(weights_of), dtype=np.int64)
+    weights = np.array([float(weights_of[k]) for k in keys], dtype=np.float64)
     if np.any((weights < 0) | (weights > 1)):
         raise ValueError("agricultural weights must lie in 0..1")
     if keys.size == 0:

@@ -105,7 +105,7 @@ def _read_grid(obj: Any, layer: str) -> _Grid:
         try:
             import rioxarray  # noqa: F401  (registers the .rio accessor)
 
-            da = rioxarray.open_rasterio(source, masked=True)
+            da: Any = rioxarray.open_rasterio(source, masked=True)
         except Exception as exc:  # rasterio raises several error types
             raise InputError(source, layer, f"cannot be read as a raster ({exc})") from exc
     elif isinstance(obj, xr.DataArray):
@@ -643,7 +643,7 @@ def classify_units(
     population: xr.DataArray | str | os.PathLike,
     *,
     id: str = "UID",  # noqa: A002  (name fixed by the flexurba-compatible API)
-    level: Literal[1, 2] = 1,
+    level: int = 1,
     values: Sequence[int] | None = None,
     workflow: Literal["official", "alternative"] = "official",
     rules: Literal["2024", "2021"] = "2024",
