@@ -805,7 +805,8 @@ def summary_markdown(cfg: RunConfig, clusters, units, id_col, scheme) -> str:
     )
     for r in cand.iloc[order].itertuples():
         dpt = r.dominant_place_type
-        pt = scheme.names.get(int(dpt), "") if dpt is not None and not pd.isna(dpt) else ""
+        known = dpt is not None and not pd.isna(dpt)  # type: ignore[arg-type]
+        pt = scheme.names.get(int(dpt), "") if known else ""  # type: ignore[arg-type]
         scales = ", ".join(f"{float(e):g} m" for e in str(r.hidden_at_m).split(";"))
         lines.append(
             f"| {r.candidate_id} | {scales} | {r.municipalities} | {r.rung} | {r.n_actors} |"

@@ -80,7 +80,7 @@ def _connect(scheduler: Any) -> tuple[Any, bool]:
                              f"{_first_line(err)}); for TLS or other security settings "
                              "pass a configured distributed.Client instead") from None
     try:
-        client.wait_for_workers(1, timeout=timeout)
+        client.wait_for_workers(1, timeout=timeout)  # type: ignore[arg-type]
     except (OSError, TimeoutError):
         client.close()
         raise SchedulerError(address, f"has no workers (none joined within {timeout})"

@@ -275,7 +275,7 @@ def _candidate_ids(table: pd.DataFrame) -> pd.arrays.IntegerArray:
     _, comp = connected_components(graph, directed=False)
     # number the candidates in table order (smallest scale first) of their first row
     hid_rows = np.flatnonzero(hidden)
-    first = {}
+    first: dict[int, int] = {}
     for i in hid_rows:
         first.setdefault(int(comp[i]), len(first))
     ids[hid_rows] = [first[int(comp[i])] for i in hid_rows]
@@ -330,7 +330,7 @@ def hidden_candidates(table: pd.DataFrame, unit_names: dict | None = None) -> pd
         names = unit_names or {}
         rows.append(
             {
-                "candidate_id": int(cid),
+                "candidate_id": int(cid),  # type: ignore[arg-type]
                 "hidden_at_m": ";".join(f"{e:g}" for e in sorted(grp["scale_eps_m"].unique())),
                 "n_scales": int(grp["scale_eps_m"].nunique()),
                 "scale_eps_m": float(first["scale_eps_m"]),

@@ -133,6 +133,6 @@ def resolve_threads(n_jobs: int) -> int:
     """Threads for ``n_jobs`` (-1 = every core numba may use, -2 = all but one ...)."""
     import numba
 
-    maxt = int(numba.config.NUMBA_NUM_THREADS)
+    maxt = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
     k = int(n_jobs) if n_jobs > 0 else maxt + 1 + int(n_jobs)
     return max(1, min(k, maxt))

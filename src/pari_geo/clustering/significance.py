@@ -303,13 +303,13 @@ def build_null_model(
     owned = cell_unit >= 0
     if basis == "residents":
         unit_residents = np.bincount(
-            cell_unit[owned], weights=pop.ravel()[owned], minlength=n_units
+            cell_unit[owned], weights=pop.ravel()[owned], minlength=n_units  # type: ignore[union-attr]
         ).astype(np.float64)
     else:
         unit_residents = np.full(n_units, np.nan)
     # sampling weight per cell: residents, or the cell area in units without residents
     if basis == "residents":
-        weight = pop.ravel().copy()
+        weight = pop.ravel().copy()  # type: ignore[union-attr]
         no_res = unit_residents <= 0
         fallback = owned & no_res[np.where(owned, cell_unit, 0)]
         weight[fallback] = area_km2
@@ -326,7 +326,9 @@ def build_null_model(
     with np.errstate(divide="ignore", invalid="ignore"):
         unit_rate = np.where(unit_weight > 0, unit_actors / unit_weight, 0.0)
     cell_expected = np.where(owned, unit_rate[np.where(owned, cell_unit, 0)] * weight, 0.0)
-    cell_residents = pop.ravel().copy() if basis == "residents" else np.zeros(ncell)
+    cell_residents = (
+        pop.ravel().copy() if pop is not None and basis == "residents" else np.zeros(ncell)
+    )
 
     # sampling tables: units with free actors, their cells of positive weight
     active = np.flatnonzero(unit_actors > 0)
@@ -522,13 +524,14 @@ def simulation_seeds(random_state: Any, n_sim: int) -> list[np.random.SeedSequen
     >>> first == [np.random.default_rng(s).random() for s in simulation_seeds(7, 5)[:3]]
     True
     """
+    entropy: Any
     if isinstance(random_state, np.random.Generator):
         entropy = int(random_state.integers(0, 2**63 - 1))
     elif isinstance(random_state, np.random.SeedSequence):
         entropy = random_state.entropy
     else:
         entropy = random_state
-    return np.random.SeedSequence(entropy).spawn(int(n_sim))
+    return np.random.SeedSequence(entropy).spawn(int(n_sim))  # type: ignore[arg-type]
 
 
 def _simulate_one(xy, model: NullModel, lattice, eps_m, min_actors, seed, scratch):

@@ -216,7 +216,7 @@ def planted_region(
         ys.append(top - (r + rng.random(n)) * cell_m)
     bx, by = np.concatenate(xs), np.concatenate(ys)
 
-    truth_rows = []
+    truth_rows: list[dict[str, Any]] = []
     px, py, pid = [], [], []
     if not null:
         low_union = shapely.union_all([polys[u] for u in low])
