@@ -43,16 +43,37 @@ def run_classification(
     table (``"table"``), the unit table if units were given (``"units"``), the engine
     used (``"engine"``) and the written output folder (``"out_dir"``).
     """
+    from .io_write import claim_output
+
     engine, tile, scheduler = execution_plan(cfg, execution)
-    if engine == "tiled":
-        return _run_tiled(cfg, overwrite=overwrite, progress=progress, tile=tile,
-                          scheduler=scheduler)
-    if cfg.typology == "degurba":
-        out = _run_degurba(cfg, overwrite=overwrite, progress=progress)
-    else:
-        out = _run_nordic7(cfg, overwrite=overwrite, progress=progress)
+    # the output folder is checked and claimed before any work (issue 12)
+    with claim_output(cfg.out_dir, overwrite, protect=protected_paths(cfg), folder=True):
+        if engine == "tiled":
+            return _run_tiled(cfg, overwrite=overwrite, progress=progress, tile=tile,
+                              scheduler=scheduler)
+        if cfg.typology == "degurba":
+            out = _run_degurba(cfg, overwrite=overwrite, progress=progress)
+        else:
+            out = _run_nordic7(cfg, overwrite=overwrite, progress=progress)
     return {**out, "classes_path": cfg.out_dir / f"{_output_name(cfg)}.tif",
             "engine": "memory"}
+
+
+def protected_paths(cfg: RunConfig) -> list[Path]:
+    """Files the run's outputs may never be, contain or lie inside: the run file, every
+    input and a land-cover mapping file."""
+    paths = [Path(cfg.source), *(layer.path for layer in cfg.inputs.values())]
+    lc = cfg.inputs.get("landcover")
+    if lc is not None and lc.mapping not in (None, "corine"):
+        paths.append(Path(lc.mapping))
+    return paths
+
+
+def _out_dir(cfg: RunConfig, overwrite: bool):
+    """The staging folder that replaces ``outputs.dir`` when the block succeeds."""
+    from .io_write import atomic_dir
+
+    return atomic_dir(cfg.out_dir, overwrite, protect=protected_paths(cfg))
 
 
 def _output_name(cfg: RunConfig) -> str:
@@ -124,7 +145,7 @@ def _run_tiled(cfg: RunConfig, *, overwrite: bool, progress: bool, tile: tuple[i
     from .classes import DEGURBA_L1, DEGURBA_L2, NORDIC7
     from .config import stable_hash
     from .errors import ConfigError
-    from .io_write import atomic_dir, write_table
+    from .io_write import write_table
     from .report import population_by_class_from_files
 
     file = str(cfg.source)
@@ -135,7 +156,7 @@ def _run_tiled(cfg: RunConfig, *, overwrite: bool, progress: bool, tile: tuple[i
     resolved = cfg.to_dict()
     tags = {"run_config": resolved, "run_config_hash": stable_hash(resolved)}
     with _progress(progress, 3, f"{cfg.typology} (tiled)") as bar, \
-            atomic_dir(cfg.out_dir, overwrite) as stage:
+            _out_dir(cfg, overwrite) as stage:
         name = _output_name(cfg)
         res = _classify_tiled(cfg, stage / f"{name}.tif", tile, scheduler, extra_tags=tags,
                               buffer_m=cfg.options.get("buffer_m", 0))
@@ -283,7 +304,6 @@ def _write_common(
 
 def _run_degurba(cfg: RunConfig, *, overwrite: bool, progress: bool) -> dict[str, Any]:
     from .classes import DEGURBA_L1, DEGURBA_L2
-    from .io_write import atomic_dir
     from .typology.degurba import classify_grid
 
     params = _degurba_params(cfg)
@@ -328,7 +348,7 @@ def _run_degurba(cfg: RunConfig, *, overwrite: bool, progress: bool) -> dict[str
             )
         bar.update(1)
         name = f"degurba_l{cfg.level}"
-        with atomic_dir(cfg.out_dir, overwrite) as stage:
+        with _out_dir(cfg, overwrite) as stage:
             table = _write_common(stage, cfg, classes, scheme, pop.values, name, units, units_table)
             bar.update(2)
     return {"classes": classes, "table": table, "units": units_table, "out_dir": cfg.out_dir}
@@ -341,7 +361,6 @@ def _unit_values(values: tuple[int, ...]) -> tuple[int, ...]:
 
 def _run_nordic7(cfg: RunConfig, *, overwrite: bool, progress: bool) -> dict[str, Any]:
     from .classes import NORDIC7
-    from .io_write import atomic_dir
     from .typology.classify import classify_place_types
 
     with _progress(progress, 3, "nordic7") as bar:
@@ -352,7 +371,7 @@ def _run_nordic7(cfg: RunConfig, *, overwrite: bool, progress: bool) -> dict[str
             from .ingest import open_units
 
             units = open_units(cfg.inputs["units"].path, id_col=cfg.inputs["units"].id)
-        with atomic_dir(cfg.out_dir, overwrite) as stage:
+        with _out_dir(cfg, overwrite) as stage:
             table = _write_common(stage, cfg, classes, NORDIC7, pop, "place_types", units)
             bar.update(2)
     return {"classes": classes, "table": table, "units": None, "out_dir": cfg.out_dir}
@@ -404,10 +423,20 @@ def run_pipeline(
             str(cfg.source),
             what="key",
         )
+    from .io_write import claim_output
+
+    # the output folder is checked and claimed before any work (issue 12)
+    with claim_output(cfg.out_dir, overwrite, protect=protected_paths(cfg), folder=True):
+        return _run_pipeline(cfg, overwrite, progress, engine, tile, scheduler)
+
+
+def _run_pipeline(cfg: RunConfig, overwrite: bool, progress: bool, engine: str,
+                  tile: tuple[int, int], scheduler: str | None) -> dict[str, Any]:
+    """The work of :func:`run_pipeline`, with the output folder claimed."""
     from .classes import DEGURBA_L1, DEGURBA_L2, NORDIC7
     from .clustering.ladder import ladder
     from .ingest import open_actors, open_units
-    from .io_write import atomic_dir, write_table
+    from .io_write import write_table
 
     steps = 3 + len(cfg.clusters["eps_m"])
     with _progress(progress, steps, "pari-geo run") as bar:
@@ -457,7 +486,7 @@ def run_pipeline(
         bar.update(len(c["eps_m"]))
         bar.set_postfix_str("writing")
         munis = municipality_table(classes, pop, units, u.id, scheme, actors, clusters)
-        with atomic_dir(cfg.out_dir, overwrite) as stage:
+        with _out_dir(cfg, overwrite) as stage:
             _write_common(stage, cfg, classes, scheme, pop, name, units)
             meta = {"pari_geo_version": __version__}
             write_table(clusters, stage / "clusters.gpkg", metadata=meta)
@@ -499,18 +528,17 @@ def _check_run_fits(cfg: RunConfig, execution: dict[str, Any] | None) -> None:
 
 def _classify_tiled_in_memory(cfg: RunConfig, tile: tuple[int, int], scheduler: str | None):
     """Classify by tiles into a scratch file, then load classes and residents."""
-    import tempfile
-
     import rasterio
 
     from .align import align_to_grid
     from .grid import GridSpec
     from .ingest import open_raster
+    from .io_write import scratch_dir
 
     out = cfg.out_dir
     base = next(p for p in (out.parent, *out.parents) if p.exists())
     inp = cfg.inputs
-    with tempfile.TemporaryDirectory(prefix=".pari_geo_run_", dir=base) as tmp:
+    with scratch_dir(".pari_geo_run_", base) as tmp:
         path = Path(tmp) / "classes.tif"
         _classify_tiled(cfg, path, tile, scheduler)
         with rasterio.open(path) as src:

@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -823,7 +822,7 @@ def classify_grid_chunked(
     ...     src.tags()["OUT_OF_CORE"]
     '{"module": "pari_geo.outofcore.degurba", "tile_shape": [64, 64]}'
     """
-    from ..io_write import check_output
+    from ..io_write import check_output, scratch_dir
 
     if level not in (1, 2):
         raise ConfigError("level", f"must be 1 or 2, got {level!r}")
@@ -846,7 +845,7 @@ def classify_grid_chunked(
     base = Path(workdir) if workdir is not None else out_path.parent
     base.mkdir(parents=True, exist_ok=True)
     with _small_gdal_cache(), _Inputs(population, built, land) as inputs, \
-            tempfile.TemporaryDirectory(prefix=".pari_geo_ooc_", dir=base) as tmpdir, \
+            scratch_dir(".pari_geo_ooc_", base) as tmpdir, \
             task_runner(scheduler) as run_tasks:
         tasks = None if scheduler is None else run_tasks
         tmp = Path(tmpdir).resolve()  # workers may run in another folder

@@ -49,7 +49,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -763,8 +762,10 @@ def classify_nordic7_tiled(
         base = out_path.parent
     else:
         base = None
+    from ..io_write import scratch_dir
+
     with _Inputs(population, others, cell_size_m) as inputs, \
-            tempfile.TemporaryDirectory(prefix=".pari_geo_n7_", dir=base) as tmpdir, \
+            scratch_dir(".pari_geo_n7_", base) as tmpdir, \
             task_runner(scheduler) as run_tasks:
         if out_path is not None and inputs.grid is None:
             raise InputError(None, "population", "out_path needs a georeferenced population "
