@@ -501,9 +501,9 @@ def _cases() -> dict[str, Callable]:
     c["output is a directory"] = is_dir
 
     c["disk full writing the raster"] = lambda d, w, o: grid_case(
-        d, w, o, OutputError, "l2.tif", "No space left on device", patch=_enospc_copy)
+        d, w, o, OutputError, "l2.tif", "no space left on device", patch=_enospc_copy)
     c["disk full as GDAL reports it"] = lambda d, w, o: grid_case(
-        d, w, o, OutputError, "l2.tif", "Free disk space", patch=_gdal_enospc_copy)
+        d, w, o, OutputError, "l2.tif", "no space left on device", patch=_gdal_enospc_copy)
 
     def run_exists(d, w, o):
         (o / "run").mkdir()
@@ -513,21 +513,23 @@ def _cases() -> dict[str, Callable]:
     c["run folder parent read-only"] = lambda d, w, o: run_case(
         d, w, o, OutputError, "run", "not writable", patch=_deny_access(o, os.W_OK))
     c["disk full writing a run table"] = lambda d, w, o: run_case(
-        d, w, o, OutputError, "population_by_class.csv", "No space left", patch=_enospc_csv)
+        d, w, o, OutputError, "population_by_class.csv", "no space left on device",
+        patch=_enospc_csv)
 
     def run_gpkg(d, w, o):
         inputs = (f'population = "{d / "pop.tif"}"\n'
                   f'built = {{ path = "{d / "built.tif"}", unit = "m2" }}\n'
                   f'land = {{ path = "{d / "land.tif"}", unit = "m2" }}\n'
                   f'units = {{ path = "{d / "units.gpkg"}", id = "UID" }}\n')
-        return run_case(d, w, o, OutputError, ".gpkg", "disk is full", inputs=inputs,
+        return run_case(d, w, o, OutputError, ".gpkg", "no space left on device", inputs=inputs,
                         patch=_enospc_gpkg)
     c["disk full writing a GeoPackage"] = run_gpkg
 
     def run_rename(d, w, o):
         (o / "run").mkdir()
-        (o / "run" / "old.txt").write_text("old")
-        return run_case(d, w, o, OutputError, "run", "No space left", overwrite=True,
+        (o / "run" / "provenance.json").write_text('{"pari_geo_version": "0"}')
+        (o / "run" / "summary.md").write_text("old")
+        return run_case(d, w, o, OutputError, "run", "no space left on device", overwrite=True,
                         patch=_enospc_rename_dir)
     c["disk full at the final rename keeps the old run"] = run_rename
 
@@ -541,7 +543,7 @@ def _cases() -> dict[str, Callable]:
     c["unknown --table format leaves the raster behind"] = table_format
 
     def table_enospc(d, w, o):
-        case = grid_case(d, w, o, OutputError, "t.csv", "No space left",
+        case = grid_case(d, w, o, OutputError, "t.csv", "no space left on device",
                          extra=("--table", str(o / "t.csv")), patch=_enospc_csv)
         case.api = lambda: write_table(__import__("pandas").DataFrame({"a": [1]}), o / "t.csv")
         return case

@@ -925,7 +925,7 @@ def atomic_dir(
                 old = _mkdtemp(f".{target.name}.old-{pid}-", parent)
                 os.replace(target, old / target.name)
             try:
-                os.rename(stage, target)  # the claim keeps other pari_geo runs away
+                os.replace(stage, target)  # the claim keeps other pari_geo runs away
             except BaseException:
                 if old is not None:  # put the previous run back
                     os.replace(old / target.name, target)
