@@ -362,6 +362,10 @@ def _read_vector(path_or_gdf: Any, name: str, layer: str | None):
         ) from None
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry is None:
         raise InputError(fname, name, "has no geometry column")
+    if fname is not None:
+        gdf.attrs["source"] = str(fname)  # later messages name the file
+    else:
+        fname = gdf.attrs.get("source")
     return gdf, fname
 
 

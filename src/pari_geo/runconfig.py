@@ -65,6 +65,24 @@ _LAYER_KEYS = {
     "region": str,
     "country": str,
 }
+#: the layer keys each input honours (``path`` always); any other key is refused
+_LAYER_APPLIES = {
+    "population": ("band",),
+    "built": ("unit", "band"),
+    "land": ("unit", "band"),
+    "agri": ("band",),
+    "landcover": ("mapping", "band"),
+    "commuting": ("band",),
+    "service_minutes": ("band",),
+    "speed": ("band",),
+    "units": ("id", "layer", "region", "country"),
+    "actors": ("layer", "sector", "social"),
+}
+#: the largest ``clusters.n_sim`` (p-values resolve to 1e-5; more only costs time)
+MAX_N_SIM = 99_999
+#: the range of ``clusters.eps_m`` in metres (below a metre is GPS noise, above 1000 km a
+#: continent)
+EPS_M_RANGE = (1.0, 1_000_000.0)
 _CLUSTER_KEYS = {
     "eps_m": (int, float, list),
     "min_actors": int,
@@ -113,11 +131,9 @@ _TYPOLOGY_KEYS = {
 }
 _OUTPUT_KEYS = {
     "dir": str,
-    "raster": str,
     "map": bool,
     "table": bool,
     "units_table": bool,
-    "prefix": str,
 }
 _EXECUTION_KEYS = {
     "engine": str,
@@ -250,8 +266,7 @@ def load_run(path: str | Path) -> RunConfig:
             raise ConfigError(f"{key}.path", "missing", file)
         for k, v in spec.items():
             _check_type(f"{key}.{k}", v, _LAYER_KEYS[k], file)
-        if "unit" in spec and spec["unit"] not in ("m2", "share"):
-            raise ConfigError(f"{key}.unit", f"must be 'm2' or 'share', got {spec['unit']!r}", file)
+        _check_layer_keys(name, spec, file)
         p = Path(spec["path"]).expanduser()
         inputs[name] = LayerInput(
             path=(p if p.is_absolute() else base / p).resolve(),
@@ -282,6 +297,7 @@ def load_run(path: str | Path) -> RunConfig:
         for layer in ("built", "land"):
             if layer not in inputs:
                 raise ConfigError(f"inputs.{layer}", "missing (DEGURBA needs it)", file)
+    _check_typology_keys(name, typ, inputs, file)
     options = {k: typ[k] for k in ("rules", "workflow", "dissolve_by", "buffer_m") if k in typ}
     if options.get("rules", "2024") not in ("2024", "2021"):
         raise ConfigError(
@@ -302,6 +318,9 @@ def load_run(path: str | Path) -> RunConfig:
         _check_type(f"outputs.{k}", v, _OUTPUT_KEYS[k], file)
     if "dir" not in outs:
         raise ConfigError("outputs.dir", "missing", file)
+    if not outs["dir"].strip():
+        raise ConfigError("outputs.dir", "must name a folder for the outputs, got an empty "
+                          "string", file)
     out_dir = Path(outs["dir"]).expanduser()
     out_dir = (out_dir if out_dir.is_absolute() else base / out_dir).resolve()
     outputs = {k: v for k, v in outs.items() if k != "dir"}
@@ -311,6 +330,40 @@ def load_run(path: str | Path) -> RunConfig:
         path, inputs, name, level, typ.get("preset"), params, options, out_dir, outputs, clusters,
         execution,
     )
+
+
+def _check_layer_keys(name: str, spec: dict, file: str) -> None:
+    """Refuse a layer key that this input does not use (it would be silently ignored)."""
+    applies = _LAYER_APPLIES[name]
+    for k in spec:
+        if k != "path" and k not in applies:
+            allowed = ", ".join(("path", *applies))
+            raise ConfigError(f"inputs.{name}.{k}", f"does not apply to the {name} layer "
+                              f"(its keys: {allowed})", file)
+    band = spec.get("band", 1)
+    if band != 1:
+        raise ConfigError(f"inputs.{name}.band", f"only band 1 is read, got {band}; extract "
+                          f"band {band} first (gdal_translate -b {band} IN.tif OUT.tif)",
+                          file)
+    if name in ("built", "land") and "unit" in spec and spec["unit"] not in ("m2", "share"):
+        raise ConfigError(f"inputs.{name}.unit",
+                          f"must be 'm2' or 'share', got {spec['unit']!r}", file)
+
+
+def _check_typology_keys(name: str, typ: dict, inputs: dict, file: str) -> None:
+    """Refuse typology keys that the chosen typology would ignore."""
+    if name == "nordic7":
+        for k in ("level", "rules", "workflow", "dissolve_by", "buffer_m"):
+            if k in typ:
+                raise ConfigError(f"typology.{k}", "applies to DEGURBA only, not to nordic7",
+                                  file)
+    for k in ("rules", "workflow"):
+        if k in typ and "units" not in inputs:
+            raise ConfigError(f"typology.{k}", "classifies units: it needs inputs.units",
+                              file)
+    if "buffer_m" in typ and typ["buffer_m"] < 0:
+        raise ConfigError("typology.buffer_m", f"must not be negative, got {typ['buffer_m']}",
+                          file)
 
 
 def validate_execution(section: Any, file: str | None = None, prefix: str = "execution.",
@@ -386,11 +439,26 @@ def _validate_clusters(section: Any, inputs: dict[str, LayerInput], file: str) -
         )
     if sorted(eps) != eps or len(set(eps)) != len(eps):
         raise ConfigError("clusters.eps_m", f"scales must be strictly increasing, got {eps}", file)
+    lo, hi = EPS_M_RANGE
+    if not all(lo <= e <= hi for e in eps):
+        raise ConfigError("clusters.eps_m", f"distances must be between {lo:g} and {hi:g} "
+                          f"metres, got {eps}", file)
     out["eps_m"] = [float(e) for e in eps]
     if out["min_actors"] < 1:
         raise ConfigError("clusters.min_actors", "must be at least 1", file)
     if out["n_sim"] < 0:
         raise ConfigError("clusters.n_sim", "must not be negative", file)
+    if out["n_sim"] > MAX_N_SIM:
+        raise ConfigError("clusters.n_sim", f"at most {MAX_N_SIM:,} simulations (p-values "
+                          f"resolve to 1e-5), got {out['n_sim']:,}", file)
+    if not 0 <= out["random_state"] < 2**32:
+        raise ConfigError("clusters.random_state", f"must be a seed in 0..{2**32 - 1}, got "
+                          f"{out['random_state']}", file)
+    if out["micro_max_extent_m"] <= 0:
+        raise ConfigError("clusters.micro_max_extent_m", "must be a positive distance in "
+                          f"metres, got {out['micro_max_extent_m']}", file)
+    if out["micro_max_actors"] < 1:
+        raise ConfigError("clusters.micro_max_actors", "must be at least 1", file)
     if not 0 < out["alpha"] < 1:
         raise ConfigError("clusters.alpha", f"must be in (0, 1), got {out['alpha']}", file)
     if out["early_stop"] < 0:
