@@ -191,8 +191,19 @@ class _Inputs:
         self.close()
 
     @staticmethod
-    def _read(src: Any, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
-        """Band 1 window as float64, cells masked by GDAL as NaN (as the in-memory reader)."""
+    def _read(src: Any, r0: int, r1: int, c0: int, c1: int,
+              layer: str | None = None) -> np.ndarray:
+        """Band 1 window as float64, cells masked by GDAL as NaN (as the in-memory reader);
+        a read failure (truncated or corrupt file) is an :class:`InputError` naming it."""
+        from ..ingest import read_failure
+
+        try:
+            return _Inputs._read_window(src, r0, r1, c0, c1)
+        except Exception as err:  # noqa: BLE001 - GDAL raises several types
+            raise read_failure(src.name, layer, err) from None
+
+    @staticmethod
+    def _read_window(src: Any, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
         from rasterio.enums import MaskFlags
         from rasterio.windows import Window
 
@@ -221,7 +232,8 @@ class _Inputs:
         return out
 
     def read(self, r0: int, r1: int, c0: int, c1: int) -> tuple[np.ndarray, ...]:
-        return tuple(self._read(s, r0, r1, c0, c1) for s in self.srcs)
+        return tuple(self._read(s, r0, r1, c0, c1, name)
+                     for s, name in zip(self.srcs, self.names, strict=True))
 
 
 class _Summary:
@@ -646,7 +658,7 @@ def _optimal_chunked(inputs: _Inputs, units, tile_shape, tmp: Path, density: flo
                 sel = read_keep(s0, s1, 0, inputs.shape[1])
                 if not sel.any():
                     continue
-                built = _Inputs._read(inputs.srcs[1], s0, s1, 0, inputs.shape[1])
+                built = _Inputs._read(inputs.srcs[1], s0, s1, 0, inputs.shape[1], "built")
                 if units[0] == "m2":
                     built = built / r / r
                 v = built[sel]
