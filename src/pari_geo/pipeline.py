@@ -546,7 +546,8 @@ def _run_pipeline(cfg: RunConfig, overwrite: bool, progress: bool, engine: str,
             write_table(clusters, stage / "clusters.parquet", metadata=meta)
             write_table(munis, stage / "municipalities.csv")
             write_table(munis, stage / "municipalities.gpkg", metadata=meta)
-            _cluster_maps(stage, classes, scheme, units, u.id, clusters)
+            if cfg.outputs.get("map", True):
+                _cluster_maps(stage, classes, scheme, units, u.id, clusters)
             (stage / "summary.md").write_text(
                 summary_markdown(cfg, clusters, units, u.id, scheme), encoding="utf-8"
             )
@@ -841,12 +842,11 @@ def summary_markdown(cfg: RunConfig, clusters, units, id_col, scheme) -> str:
         ]
         for r in rural.sort_values(["scale_eps_m", "q_value", "cluster_id"]).itertuples():
             munis = ", ".join(names.get(k, k) for k in str(r.unit_ids).split(";") if k)
-            pt = (
-                scheme.names.get(int(r.dominant_place_type), "")
-                if r.dominant_place_type == r.dominant_place_type
-                and str(r.dominant_place_type) != "<NA>"
-                else ""
-            )
+            import pandas as pd
+
+            # NA (not NaN) with the DEGURBA typology: NA == NA is neither true nor false
+            pt = ("" if pd.isna(r.dominant_place_type)
+                  else scheme.names.get(int(r.dominant_place_type), ""))
             lines.append(
                 f"| {r.scale_eps_m:g} m | {r.cluster_id} | {munis} | {r.rung} | {r.n_actors} |"
                 f" {str(r.sectors).replace(';', ', ')} | {pt} | {r.expected:.2f} | "

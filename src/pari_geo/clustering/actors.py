@@ -195,7 +195,8 @@ def _prepare(
         units_gdf = open_units(units, id_col=unit_id)
         for key, col in (("region_col", region_col), ("country_col", country_col)):
             if col is not None and col not in units_gdf.columns:
-                raise InputError(None, "units", f"has no column {col!r} ({key})")
+                raise InputError(units_gdf.attrs.get("source"), "units",
+                                 f"has no column {col!r} ({key})")
 
     # working CRS: the population grid's, else the actors', else the units' / place types'
     acrs = CRS.from_user_input(actors.crs)
