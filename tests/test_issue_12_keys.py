@@ -191,8 +191,8 @@ def _row(key: str) -> Row:
     _, layer, k = key.split(".")
     if k == "band" and layer not in ("units", "actors"):
         return Row("nordic7", _layer(layer, "band", 2), "refused", match=f"{key}': only band 1")
-    value = {"band": 1, "unit": "share", "id": "x", "mapping": "corine", "layer": "x", "sector": "x",
-             "social": "x", "region": "x", "country": "x"}[k]
+    value = {"band": 1, "unit": "share", "id": "x", "mapping": "corine", "layer": "x",
+             "sector": "x", "social": "x", "region": "x", "country": "x"}[k]
     return Row("nordic7", _layer(layer, k, value), "refused",
                match=f"{key}': does not apply to the {layer} layer")
 
