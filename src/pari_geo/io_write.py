@@ -108,10 +108,11 @@ def check_not_inputs(output: str | os.PathLike, protect: tuple | list = ()) -> N
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (d / "POP.tif").write_bytes(b"x")
-    >>> check_not_inputs(d / "out", [d / "POP.tif"])
+    >>> check_not_inputs(d / "out", [d / "POP.tif"])  # beside the input: fine
+    >>> check_not_inputs(d, [d / "POP.tif"])
     Traceback (most recent call last):
     ...
-    pari_geo.errors.OutputError: ...: contains the input ... (POP.tif); choose another output
+    pari_geo.errors.OutputError: ...: contains the input ... (POP.tif); pari_geo never ...
     """
     out = Path(output)
     out_real = Path(os.path.realpath(out))

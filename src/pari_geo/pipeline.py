@@ -563,7 +563,7 @@ def _run_pipeline(cfg: RunConfig, overwrite: bool, progress: bool, engine: str,
 #: seconds per actor, simulation and scale of the hidden-cluster test, measured on the
 #: sample run (20,000 actors, 999 simulations, 4 scales: about 25 s on 2 cores); the basis
 #: of the rough estimate printed before long runs
-SECONDS_PER_ACTOR_SIM_SCALE = 3e-10
+SECONDS_PER_ACTOR_SIM_SCALE = 3e-7
 #: runs estimated longer than this many seconds get a note before the simulations start
 LONG_RUN_S = 60.0
 
