@@ -442,3 +442,16 @@ def test_output_folders_follow_the_umask(tiny, tmp_path, capsys):
         os.umask(old)
     assert (out.stat().st_mode & 0o777) == 0o750
     assert (out.parent.stat().st_mode & 0o777) == 0o750
+
+
+def test_actors_in_web_mercator_are_refused(tiny, tmp_path):
+    """Clustering in EPSG:3857 metres would use eps 1.6 times too small at 58°N."""
+    import geopandas as gpd
+
+    from pari_geo.clustering.actors import find_microclusters
+    from pari_geo.ingest import open_actors
+
+    f = tmp_path / "actors3857.gpkg"
+    gpd.read_file(tiny["actors"], layer="actors").to_crs("EPSG:3857").to_file(f)
+    with pytest.raises(InputError, match=r"actors3857.gpkg \[actors\]: is in Web Mercator"):
+        find_microclusters(open_actors(f), eps_m=300, min_actors=5, n_sim=0)

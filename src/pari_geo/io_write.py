@@ -170,8 +170,9 @@ def _not_ours(p: Path) -> str | None:
         if suffix == ".csv":
             with open(p, encoding="utf-8") as fh:
                 header = fh.readline().strip().split(",")
-            ok = header[:3] == ["code", "name", "cells"] or "Tot_Pop" in header or (
-                len(header) > 1 and header[1] == "residents")
+            ok = (header[:3] == ["code", "name", "cells"] or "Tot_Pop" in header
+                  or header[:1] == ["planted_cluster"]
+                  or (len(header) > 1 and header[1] == "residents"))
             return None if ok else "not a pari_geo table header"
         if suffix == ".gpkg":
             import pyogrio
@@ -824,15 +825,16 @@ def write_table(
 
     ``.csv`` (geometry dropped), ``.gpkg`` (GeoPackage; ``metadata`` becomes layer
     metadata), ``.parquet`` (GeoParquet; ``metadata`` goes into the schema metadata).
-    Without ``metadata`` a GeoPackage or GeoParquet file records ``pari_geo_version``
+    A GeoPackage or GeoParquet file always records ``pari_geo_version`` in its metadata
     (the marker of a pari_geo output, see :func:`written_by_pari_geo`).
     """
     p = Path(path)
     suffix = p.suffix.lower()
-    if suffix in (".gpkg", ".parquet") and not metadata:
+    if suffix in (".gpkg", ".parquet") and "pari_geo_version" not in (metadata or {}):
         from ._version import __version__
 
-        metadata = {"pari_geo_version": __version__}  # the marker --overwrite looks for
+        # the marker --overwrite looks for (see written_by_pari_geo)
+        metadata = {**(metadata or {}), "pari_geo_version": __version__}
     with atomic_path(p, overwrite) as tmp:
         if suffix == ".csv":
             frame = df.drop(columns="geometry") if "geometry" in getattr(df, "columns", []) else df

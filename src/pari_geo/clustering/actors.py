@@ -203,14 +203,14 @@ def _prepare(
     if pop_crs is not None:
         work = pop_crs
     elif acrs.is_projected:
-        work = require_projected(acrs, None, _LAYER)
+        work = require_projected(acrs, actors.attrs.get("source"), _LAYER)
     elif units_gdf is not None and CRS.from_user_input(units_gdf.crs).is_projected:
-        work = require_projected(units_gdf.crs, None, "units")
+        work = require_projected(units_gdf.crs, units_gdf.attrs.get("source"), "units")
     elif pt_crs is not None:
         work = pt_crs
     else:
         bounds = tuple(actors.total_bounds) if len(actors) else None
-        require_projected(acrs, None, _LAYER, bounds)  # raises, naming a projected CRS
+        require_projected(acrs, actors.attrs.get("source"), _LAYER, bounds)  # raises
         work = acrs  # pragma: no cover
 
     geom = actors.geometry if acrs == work else actors.geometry.to_crs(work)
