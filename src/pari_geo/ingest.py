@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, where
 from .grid import check_transform
 
 __all__ = [
@@ -140,7 +140,7 @@ def count_built_over_land(built_share: np.ndarray, land_share: np.ndarray) -> in
 def built_over_land_message(n: int, file: str | None) -> str:
     """The one-line warning for ``n`` cells with more built-up than permanent land."""
     return (
-        f"{file or '<in-memory>'} [built]: {n} cell(s) have more built-up than permanent "
+        f"{where(file, 'built')}: {n} cell(s) have more built-up than permanent "
         "land (e.g. buildings on water); accepted, built-up per land is then above 1"
     )
 

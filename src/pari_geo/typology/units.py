@@ -27,7 +27,7 @@ import xarray as xr
 from affine import Affine
 from pyproj import CRS
 
-from pari_geo.errors import ConfigError, InputError
+from pari_geo.errors import ConfigError, InputError, where
 
 __all__ = ["classify_units"]
 
@@ -238,7 +238,7 @@ def _validate_units(
         raise InputError(source, "units", "has no CRS; expected the CRS of the grids")
     if not CRS.from_user_input(units.crs).equals(grid_crs):
         warnings.warn(
-            f"{source or '<in-memory>'} [units]: CRS {units.crs.name!r} differs from the grids' "
+            f"{where(source, 'units')}: CRS {units.crs.name!r} differs from the grids' "
             f"{grid_crs.name!r}; the units are reprojected to the grid CRS",
             UserWarning,
             stacklevel=3,
