@@ -500,7 +500,8 @@ class _NoteHandler:
 
         class Handler(logging.Handler):
             def emit(self, record):
-                click.echo(f"pari-geo: note: {record.getMessage()}", err=True)
+                if record.name == "pari_geo":  # notes, not the modules' progress detail
+                    click.echo(f"pari-geo: note: {record.getMessage()}", err=True)
 
         return Handler(logging.INFO)
 

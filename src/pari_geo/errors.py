@@ -30,7 +30,7 @@ class InputError(PariGeoError, ValueError):
     >>> str(InputError("POP.tif", "population", "has no CRS"))
     'POP.tif [population]: has no CRS'
     >>> str(InputError(None, "built", "has no CRS"))
-    'the built layer (in-memory data): has no CRS'
+    'in-memory data [built]: has no CRS'
     """
 
     def __init__(self, file: str | None, layer: str | None, problem: str) -> None:
@@ -47,11 +47,11 @@ def where(file: str | None, layer: str | None) -> str:
     Examples
     --------
     >>> where("U.gpkg", "units"), where(None, "units"), where(None, None)
-    ('U.gpkg [units]', 'the units layer (in-memory data)', 'an input (in-memory data)')
+    ('U.gpkg [units]', 'in-memory data [units]', 'in-memory data')
     """
     if file:
         return f"{file} [{layer}]" if layer else str(file)
-    return f"the {layer} layer (in-memory data)" if layer else "an input (in-memory data)"
+    return f"in-memory data [{layer}]" if layer else "in-memory data"
 
 
 class ConfigError(PariGeoError, ValueError):

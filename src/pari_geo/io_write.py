@@ -285,11 +285,17 @@ def _owner_dead(folder: Path, pid_text: str) -> bool:
     """
     owner = folder / _OWNER
     if owner.exists():
-        held = _try_lock(owner)
+        try:
+            held = _try_lock(owner)
+        except _LocksUnsupportedError:
+            held = -1  # no locks here: the process id decides
+        except OSError:
+            return False
         if held is None:
             return False
-        os.close(held)
-        return True
+        if held >= 0:
+            os.close(held)
+            return True
     return pid_text.isdigit() and not _pid_alive(int(pid_text))
 
 
@@ -370,10 +376,21 @@ def _try_lock(path: Path) -> int | None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as err:
         os.close(fd)
+        if err.errno in _NO_LOCKS:
+            raise _LocksUnsupportedError(err.errno, err.strerror) from None
         if err.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
             return None
         raise
     return fd
+
+
+class _LocksUnsupportedError(OSError):
+    """The file system does not support ``flock`` (some FUSE and old NFS mounts)."""
+
+
+#: errors of file systems that do not support ``flock``
+_NO_LOCKS = {getattr(errno, n) for n in ("ENOLCK", "EOPNOTSUPP", "ENOTSUP", "ENOSYS")
+             if hasattr(errno, n)}
 
 
 #: claims held by this process: lock path -> [descriptor, depth]
@@ -394,6 +411,8 @@ def _lock_file(lock: Path, target: Path) -> Iterator[None]:
     while True:
         try:
             fd = _try_lock(lock)
+        except _LocksUnsupportedError:  # the no-replace move still keeps runs from clobbering
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as err:
             raise OutputError(str(target), f"cannot be claimed ({_one_line(err)})") from None
         if fd is None:
@@ -525,7 +544,10 @@ def scratch_dir(prefix: str, parent: str | os.PathLike | None = None) -> Iterato
     base = Path(parent) if parent is not None else Path(tempfile.gettempdir())
     clean_stale_parts(base / "_")
     d = _mkdtemp(f"{prefix}{os.getpid()}-", base)
-    fd = _try_lock(d / _OWNER)
+    try:
+        fd = _try_lock(d / _OWNER)
+    except _LocksUnsupportedError:
+        fd = None  # later runs fall back to the process id in the name
     try:
         yield d
     finally:
