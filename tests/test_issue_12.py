@@ -451,8 +451,12 @@ def test_dependency_warnings_never_precede_the_error_line(tmp_path, capsys, monk
     import pari_geo.runconfig as rc
 
     def noisy(path):
+        import logging
+
         warnings.warn_explicit("GPKG: bad application_id", RuntimeWarning,
                                "/site-packages/pyogrio/raw.py", 200)
+        # what rasterio routes from GDAL/libtiff on a full disk
+        logging.getLogger("rasterio._env").error("TIFFAppendToStrip:Write error at scanline 7")
         raise ConfigError("file", "configuration file not found", str(path))
 
     monkeypatch.setattr(rc, "load_run", noisy)
