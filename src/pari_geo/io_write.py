@@ -135,8 +135,9 @@ def check_not_inputs(output: str | os.PathLike, protect: tuple | list = ()) -> N
             problem = "lies inside the input"
         else:
             continue
-        raise OutputError(str(out), f"{problem} {str(src)!r} ({src.name}); pari_geo never "
-                          "replaces its inputs: choose another output")
+        named = f"{str(src)!r}" if str(src) == src.name else f"{str(src)!r} ({src.name})"
+        raise OutputError(str(out), f"{problem} {named}; pari_geo never replaces its inputs: "
+                          "choose another output")
 
 
 #: names pari_geo writes into a run folder (``pari-geo classify`` and ``run``)
