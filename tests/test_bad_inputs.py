@@ -7,10 +7,10 @@ behind. The data are tiny synthetic 1 km grids, so the whole matrix runs in seco
 
 Decisions documented here (and in the final rows):
 
-* partial overlap of built/land with the population grid works silently: the layers are
-  cropped to the common extent (same lattice) or the missing cells are NaN (other grids),
-  as the reference implementation does;
-* different resolutions are aligned by sum (m²) and work silently;
+* partial overlap of built/land with the population grid is refused (issue 12: it cropped
+  the result, or left missing cells, without a word);
+* finer resolutions are aligned by sum (m²) and work silently; coarser layers are refused
+  (issue 12: they were spread over the finer cells without a word);
 * NaN population cells are missing data (accepted); an all-NaN population is refused;
 * more than 1e7 residents per km² in a cell is refused (wrong unit or corrupt file);
 * built-up larger than permanent land is accepted with a ``UserWarning`` (GHSL has such
@@ -501,9 +501,9 @@ def _cases() -> dict[str, Callable]:
     c["output is a directory"] = is_dir
 
     c["disk full writing the raster"] = lambda d, w, o: grid_case(
-        d, w, o, OutputError, "l2.tif", "No space left on device", patch=_enospc_copy)
+        d, w, o, OutputError, "l2.tif", "no space left on device", patch=_enospc_copy)
     c["disk full as GDAL reports it"] = lambda d, w, o: grid_case(
-        d, w, o, OutputError, "l2.tif", "Free disk space", patch=_gdal_enospc_copy)
+        d, w, o, OutputError, "l2.tif", "no space left on device", patch=_gdal_enospc_copy)
 
     def run_exists(d, w, o):
         (o / "run").mkdir()
@@ -513,21 +513,23 @@ def _cases() -> dict[str, Callable]:
     c["run folder parent read-only"] = lambda d, w, o: run_case(
         d, w, o, OutputError, "run", "not writable", patch=_deny_access(o, os.W_OK))
     c["disk full writing a run table"] = lambda d, w, o: run_case(
-        d, w, o, OutputError, "population_by_class.csv", "No space left", patch=_enospc_csv)
+        d, w, o, OutputError, "population_by_class.csv", "no space left on device",
+        patch=_enospc_csv)
 
     def run_gpkg(d, w, o):
         inputs = (f'population = "{d / "pop.tif"}"\n'
                   f'built = {{ path = "{d / "built.tif"}", unit = "m2" }}\n'
                   f'land = {{ path = "{d / "land.tif"}", unit = "m2" }}\n'
                   f'units = {{ path = "{d / "units.gpkg"}", id = "UID" }}\n')
-        return run_case(d, w, o, OutputError, ".gpkg", "disk is full", inputs=inputs,
+        return run_case(d, w, o, OutputError, ".gpkg", "no space left on device", inputs=inputs,
                         patch=_enospc_gpkg)
     c["disk full writing a GeoPackage"] = run_gpkg
 
     def run_rename(d, w, o):
         (o / "run").mkdir()
-        (o / "run" / "old.txt").write_text("old")
-        return run_case(d, w, o, OutputError, "run", "No space left", overwrite=True,
+        (o / "run" / "provenance.json").write_text('{"pari_geo_version": "0"}')
+        (o / "run" / "summary.md").write_text("old")
+        return run_case(d, w, o, OutputError, "run", "no space left on device", overwrite=True,
                         patch=_enospc_rename_dir)
     c["disk full at the final rename keeps the old run"] = run_rename
 
@@ -541,7 +543,7 @@ def _cases() -> dict[str, Callable]:
     c["unknown --table format leaves the raster behind"] = table_format
 
     def table_enospc(d, w, o):
-        case = grid_case(d, w, o, OutputError, "t.csv", "No space left",
+        case = grid_case(d, w, o, OutputError, "t.csv", "no space left on device",
                          extra=("--table", str(o / "t.csv")), patch=_enospc_csv)
         case.api = lambda: write_table(__import__("pandas").DataFrame({"a": [1]}), o / "t.csv")
         return case
@@ -613,26 +615,39 @@ def test_matrix_has_at_least_40_cases():
 
 
 # --- the accepted cases (decisions) ------------------------------------------------------------
-def test_partial_overlap_works_silently(data, tmp_path, capsys, recwarn):
-    """Decision: built/land covering part of the population grid work, without a warning."""
+def test_partial_overlap_is_refused(data, tmp_path, capsys):
+    """Issue 12 (was: cropped silently): a built layer covering part of the population grid
+    would crop the result; it is refused, naming the layer, through the API and the CLI."""
     built = rasterio.open(data / "built.tif").read(1)
     part = tif(tmp_path, "part.tif", built[:, 5:], transform=Affine(1000, 0, 5000, 0, -1000,
                                                                     N * 1000))
-    da = classify_grid(data / "pop.tif", part, data / "land.tif", level=2)
-    assert da.shape == (N, N - 5)  # cropped to the common extent, as the reference does
-    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+    with pytest.raises(InputError, match=r"part.tif \[built\]: covers only part of the "
+                       "population grid"):
+        classify_grid(data / "pop.tif", part, data / "land.tif", level=2)
     out = tmp_path / "o.tif"
-    assert main(cli_grid(data / "pop.tif", part, data / "land.tif", out)) == 0
-    assert capsys.readouterr().err == "" and out.exists()
+    assert main(cli_grid(data / "pop.tif", part, data / "land.tif", out)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "covers only part" in err[0] and not out.exists()
 
 
-def test_partial_overlap_on_another_grid_leaves_missing_cells(data, tmp_path):
-    """A 500 m layer over half the grid: aligned by sum, uncovered cells count as missing."""
+def test_partial_overlap_on_another_grid_is_refused(data, tmp_path):
+    """A 500 m layer over half the grid (was: uncovered cells silently missing)."""
     built = rasterio.open(data / "built.tif").read(1)
     fine = np.repeat(np.repeat(built[:, :10], 2, 0), 2, 1) / 4
     f = tif(tmp_path, "fine.tif", fine, transform=Affine(500, 0, 0, 0, -500, N * 1000))
-    da = classify_grid(data / "pop.tif", f, data / "land.tif", level=2)
-    assert da.shape == (N, N)
+    with pytest.raises(InputError, match="covers only part"):
+        classify_grid(data / "pop.tif", f, data / "land.tif", level=2)
+
+
+def test_coarser_layer_is_refused(data, tmp_path):
+    """Issue 12: a 2 km built layer on the 1 km population grid would be spread over the
+    finer cells without a word; refused, naming both cell sizes."""
+    built = rasterio.open(data / "built.tif").read(1).astype(float)
+    coarse = built.reshape(N // 2, 2, N // 2, 2).sum(axis=(1, 3))
+    f = tif(tmp_path, "coarse.tif", coarse, transform=Affine(2000, 0, 0, 0, -2000, N * 1000))
+    with pytest.raises(InputError, match=r"coarse.tif \[built\]: has 2000 m cells, coarser "
+                       "than the population grid's 1000 m"):
+        classify_grid(data / "pop.tif", f, data / "land.tif", level=2)
 
 
 def test_different_resolutions_are_aligned_by_sum(data, tmp_path):

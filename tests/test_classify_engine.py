@@ -31,8 +31,9 @@ def _run_file(tmp_path: Path, example: str, *, drop_units: bool = False, extra: 
     """A copy of an example run file, paths made absolute, output in tmp_path."""
     text = (EXAMPLES / example).read_text()
     text = text.replace('"../', f'"{ROOT}/')
+    # without units, the unit rules (rules, workflow) are refused as unused (issue 12)
     lines = [ln for ln in text.splitlines()
-             if not (drop_units and ln.startswith("units ="))
+             if not (drop_units and ln.startswith(("units =", "rules =", "workflow =")))
              and not ln.startswith("dir =")]
     text = "\n".join(lines).replace("[outputs]", f'[outputs]\ndir = "{tmp_path / out}"')
     p = tmp_path / f"{out}.toml"

@@ -133,7 +133,7 @@ def test_degrees_non_overlap_and_share_outside(run_dir, capsys):
     )
     big = write_tif(
         run_dir / "big.tif",
-        np.full((155, 145), 1.5, np.float32),
+        np.full((145, 155), 1.5, np.float32),  # covers the whole grid (issue 12)
         crs="EPSG:3006",
         transform=Affine(1000, 0, 465000, 0, -1000, 6540000),
     )

@@ -102,8 +102,15 @@ def test_existing_output_is_not_overwritten(belgium, tmp_path, capsys):
     code, _, err = run(grid_args(belgium, out), capsys)
     assert code != 0 and "exists" in err and "--overwrite" in err
     assert out.read_bytes() == b"old"
-    code, _, _ = run(grid_args(belgium, out, "--overwrite"), capsys)
-    assert code == 0 and out.read_bytes() != b"old"
+    # issue 12: --overwrite replaces only a file pari_geo wrote
+    code, _, err = run(grid_args(belgium, out, "--overwrite"), capsys)
+    assert code == 2 and "not written by pari_geo" in err
+    assert out.read_bytes() == b"old"
+    out.unlink()
+    code, _, _ = run(grid_args(belgium, out), capsys)
+    first = out.read_bytes()
+    code, _, _ = run(grid_args(belgium, out, "--overwrite", "--level", "1"), capsys)
+    assert code == 0 and out.read_bytes() != first
 
 
 def _bad_inputs(tmp_path, b):

@@ -56,8 +56,15 @@ def test_existing_output_needs_overwrite(belgium_l2, tmp_path):
     with pytest.raises(OutputError, match="exists"):
         write_class_raster(belgium_l2, target, DEGURBA_L2)
     assert target.read_bytes() == b"keep me"
-    write_class_raster(belgium_l2, target, DEGURBA_L2, overwrite=True)
-    assert target.read_bytes() != b"keep me"
+    # issue 12: --overwrite replaces only what pari_geo wrote
+    with pytest.raises(OutputError, match="not written by pari_geo"):
+        write_class_raster(belgium_l2, target, DEGURBA_L2, overwrite=True)
+    assert target.read_bytes() == b"keep me"
+    target.unlink()
+    write_class_raster(belgium_l2, target, DEGURBA_L2)
+    before = target.read_bytes()
+    write_class_raster(belgium_l2[1:, 1:], target, DEGURBA_L2, overwrite=True)
+    assert target.read_bytes() != before
 
 
 def test_missing_output_directory(belgium_l2, tmp_path):
@@ -88,15 +95,16 @@ def test_failed_write_leaves_nothing(tmp_path):
 def test_failed_run_directory_leaves_nothing_and_keeps_old(tmp_path):
     target = tmp_path / "run"
     target.mkdir()
-    (target / "old.txt").write_text("old")
+    (target / "provenance.json").write_text('{"pari_geo_version": "0"}')
+    (target / "summary.md").write_text("old")
     with pytest.raises(RuntimeError), atomic_dir(target, overwrite=True) as stage:
-        (stage / "new.txt").write_text("new")
+        (stage / "summary.md").write_text("new")
         raise RuntimeError("boom")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
-    assert (target / "old.txt").read_text() == "old"
+    assert (target / "summary.md").read_text() == "old"
     with atomic_dir(target, overwrite=True) as stage:
-        (stage / "new.txt").write_text("new")
-    assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
+        (stage / "summary.md").write_text("new")
+    assert sorted(p.name for p in target.iterdir()) == ["summary.md"]
 
 
 def test_tables_csv_gpkg_parquet(tmp_path, belgium):

@@ -34,7 +34,7 @@ from .grid import GridSpec, require_projected
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["align_to_grid", "common_extent"]
+__all__ = ["align_to_grid", "common_extent", "check_layer_fits"]
 
 KINDS = ("count", "share", "class")
 
@@ -91,6 +91,53 @@ def align_to_grid(da: Any, grid: GridSpec, kind: str, *, layer: str | None = Non
             )
             return grid.to_dataarray(out, name=layer, attrs=da.attrs)
     return grid.to_dataarray(_reproject(values, src, grid, kind), name=layer, attrs=da.attrs)
+
+
+def check_layer_fits(da: Any, grid: GridSpec, *, layer: str | None = None) -> None:
+    """Refuse a layer that would silently change the classification's grid or invent detail.
+
+    The typologies classify on the population grid. A layer that covers only part of it
+    would crop the result (or leave cells missing), and a layer coarser than it would be
+    spread over the finer cells by resampling, so both are refused with a message naming
+    the layer and what to do. Finer layers are aggregated (exactly for integer ratios) and
+    accepted.
+
+    Raises
+    ------
+    InputError
+        The layer does not cover the population grid, or its cells are coarser.
+    """
+    from rasterio.warp import transform_bounds
+
+    file = da.attrs.get("source")
+    layer = layer or da.name
+    src = GridSpec.from_dataarray(da, file=file, layer=layer)
+    if src.same_as(grid):
+        return
+    _check_overlap(src, grid, file, layer)
+    if src.crs == grid.crs:
+        size = src.cell_size_m
+        bounds = src.bounds
+    else:
+        bounds = transform_bounds(src.crs, grid.crs, *src.bounds, densify_pts=21)
+        size = max(bounds[2] - bounds[0], 0) / max(src.shape[1], 1)
+    if size > grid.cell_size_m * (1 + 1e-6):
+        raise InputError(
+            file, layer,
+            f"has {size:g} m cells, coarser than the population grid's {grid.cell_size_m:g} m; "
+            "pari_geo does not spread coarse values over finer cells: resample it to the "
+            f"population grid yourself (e.g. gdalwarp -tr {grid.cell_size_m:g} "
+            f"{grid.cell_size_m:g} -r average) or aggregate the population to {size:g} m")
+    g = grid.bounds
+    tol = 1e-6 * grid.cell_size_m
+    if (bounds[0] > g[0] + tol or bounds[1] > g[1] + tol or bounds[2] < g[2] - tol
+            or bounds[3] < g[3] - tol):
+        raise InputError(
+            file, layer,
+            f"covers only part of the population grid (layer bounds "
+            f"{tuple(round(v) for v in bounds)}, grid bounds {tuple(round(v) for v in g)}); "
+            "the result would be cropped or have missing cells: clip the population to "
+            "the layer (gdal_translate -projwin) or give a layer covering the whole grid")
 
 
 def _check_overlap(src: GridSpec, grid: GridSpec, file: str | None, layer: str | None) -> None:

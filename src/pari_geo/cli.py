@@ -163,26 +163,12 @@ def degurba_grid(
     scheduler,
 ) -> None:
     """Classify grid cells (level 1: 3/2/1/0, level 2: 30/23/22/21/13/12/11/10)."""
-    from .classes import DEGURBA_L1, DEGURBA_L2
     from .config import DegurbaParams
-    from .io_write import (
-        atomic_files,
-        check_output,
-        write_class_raster,
-        write_qml_style,
-        write_table,
-    )
-    from .typology.degurba import classify_grid
 
     execution = _execution_options(engine, max_memory, tile, scheduler)
     budget, tile_shape = execution.get("max_memory"), execution["tile"]
     outputs = [p for p in (out, Path(out).with_suffix(".qml"), map_path, table_path) if p]
-    for p in outputs:
-        check_output(p, overwrite)
-    if table_path and Path(table_path).suffix.lower() not in (".csv", ".gpkg", ".parquet"):
-        from .errors import OutputError
-
-        raise OutputError(table_path, "unknown table format; use .csv, .gpkg or .parquet")
+    _check_suffixes(out, map_path, table_path)
     params = DegurbaParams.from_preset(preset).with_settings(list(settings))
     if values:
         params = params.with_settings([f"values={values}"])
@@ -192,11 +178,55 @@ def degurba_grid(
         engine = "tiled"
     if engine == "auto":
         engine = _auto_engine(population, budget)
-    if engine == "tiled":
-        _degurba_grid_tiled(population, built, land, lvl, params, built_unit, land_unit,
-                            buffer_m, out, map_path, table_path, overwrite, tile_shape,
-                            scheduler)
-        return
+    # every output is checked and claimed before any work (issue 12)
+    with _claimed(outputs, overwrite, (population, built, land)):
+        if engine == "tiled":
+            _degurba_grid_tiled(population, built, land, lvl, params, built_unit, land_unit,
+                                buffer_m, out, map_path, table_path, overwrite, tile_shape,
+                                scheduler)
+            return
+        _degurba_grid_memory(population, built, land, lvl, params, built_unit, land_unit,
+                             buffer_m, out, map_path, table_path, overwrite)
+
+
+def _check_suffixes(out, map_path, table_path) -> None:
+    """Refuse output names whose extension is not the format written."""
+    from .errors import OutputError
+
+    if Path(out).suffix.lower() not in (".tif", ".tiff"):
+        raise OutputError(out, "the classification is written as a GeoTIFF (COG); give a "
+                          "file name ending in .tif")
+    if map_path and Path(map_path).suffix.lower() != ".png":
+        raise OutputError(map_path, "maps are written as PNG; give a file name ending in "
+                          ".png")
+    if table_path and Path(table_path).suffix.lower() not in (".csv", ".gpkg", ".parquet"):
+        raise OutputError(table_path, "unknown table format; use .csv, .gpkg or .parquet")
+
+
+def _claimed(outputs, overwrite: bool, inputs):
+    """Claim every output (checked, locked against concurrent runs, never an input)."""
+    import contextlib
+
+    from .io_write import claim_output
+
+    stack = contextlib.ExitStack()
+    try:
+        for p in outputs:
+            stack.enter_context(claim_output(p, overwrite, protect=list(inputs)))
+    except BaseException:
+        stack.close()
+        raise
+    return stack
+
+
+def _degurba_grid_memory(population, built, land, lvl, params, built_unit, land_unit,
+                         buffer_m, out, map_path, table_path, overwrite) -> None:
+    """``degurba grid`` with the in-memory engine."""
+    from .classes import DEGURBA_L1, DEGURBA_L2
+    from .io_write import atomic_files, write_class_raster, write_qml_style, write_table
+    from .typology.degurba import classify_grid
+
+    outputs = [p for p in (out, Path(out).with_suffix(".qml"), map_path, table_path) if p]
     da = classify_grid(
         population,
         built,
@@ -334,10 +364,21 @@ def degurba_units(
     overwrite,
 ) -> None:
     """Classify spatial units (municipalities) from a classified grid."""
-    from .io_write import check_output, write_table
+    if Path(out).suffix.lower() not in (".csv", ".gpkg", ".parquet"):
+        from .errors import OutputError
+
+        raise OutputError(out, "unknown table format; use .csv, .gpkg or .parquet")
+    with _claimed([out], overwrite, (units_path, classification, population)):
+        _degurba_units(units_path, id_col, classification, population, level, rules,
+                       workflow, split_share, dissolve_by, values, out, overwrite)
+
+
+def _degurba_units(units_path, id_col, classification, population, level, rules, workflow,
+                   split_share, dissolve_by, values, out, overwrite) -> None:
+    """``degurba units`` with its output claimed."""
+    from .io_write import write_table
     from .typology.units import classify_units
 
-    check_output(out, overwrite)
     vals = None
     if values:
         try:
@@ -504,14 +545,138 @@ def _execution_options(engine, max_memory, tile, scheduler) -> dict:
                               prefix="--", what="option")
 
 
+class Stopped(BaseException):
+    """Raised in the main thread when the process receives SIGTERM (or SIGHUP).
+
+    A ``BaseException`` like ``KeyboardInterrupt``, so that it unwinds through every
+    ``with`` block: staging folders, scratch files and claims are removed on the way out.
+    """
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+def _raise_stopped(signum, _frame) -> None:
+    raise Stopped(signum)
+
+
+def _install_signal_handlers() -> dict:
+    """SIGTERM/SIGHUP raise :class:`Stopped` (SIGINT raises KeyboardInterrupt already)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            previous[sig] = signal.signal(sig, _raise_stopped)
+    return previous
+
+
+def _restore_signal_handlers(previous: dict) -> None:
+    import signal
+
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+class _NoteHandler:
+    """Log records of pari_geo (INFO and up) as ``pari-geo: note: ...`` lines on stderr."""
+
+    @staticmethod
+    def make():
+        import logging
+
+        class Handler(logging.Handler):
+            def emit(self, record):
+                if record.name == "pari_geo":  # notes, not the modules' progress detail
+                    click.echo(f"pari-geo: note: {record.getMessage()}", err=True)
+
+        return Handler(logging.INFO)
+
+
+def _quiet_dependencies(debug: bool):
+    """Keep dependencies' log lines (GDAL/libtiff errors routed by rasterio, pyogrio ...)
+    off stderr unless ``--debug``; pari_geo's own notes are printed as one line each."""
+    import logging
+
+    root = logging.getLogger()
+    ours = logging.getLogger("pari_geo")
+    added = []
+    if not debug:
+        null = logging.NullHandler()
+        root.addHandler(null)
+        added.append((root, null))
+    note = _NoteHandler.make()
+    ours.addHandler(note)
+    added.append((ours, note))
+    level = ours.level
+    ours.setLevel(logging.INFO)
+    return added, level
+
+
+def _restore_logging(state) -> None:
+    import logging
+
+    added, level = state
+    for logger, handler in added:
+        logger.removeHandler(handler)
+    logging.getLogger("pari_geo").setLevel(level)
+
+
+def _print_warnings(caught, debug: bool) -> None:
+    """pari_geo's warnings as one line each; dependencies' only with ``--debug``."""
+    package = str(Path(__file__).resolve().parent)
+    for w in caught:
+        ours = str(Path(w.filename).resolve()).startswith(package) or str(
+            w.message).startswith(("pari_geo", "pari-geo"))
+        if not (ours or debug) or issubclass(w.category, DeprecationWarning) and not debug:
+            continue
+        text = str(w.message).strip().splitlines()
+        click.echo(f"pari-geo: warning: {text[0] if text else w.category.__name__}", err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``pari-geo`` script."""
+    """Entry point of the ``pari-geo`` script.
+
+    Errors print one line; warnings are printed after the command finished (pari_geo's
+    own as ``pari-geo: warning: ...``, dependencies' only with ``--debug``) and not at
+    all when the command fails, so the error line is the only line. SIGTERM and SIGINT
+    stop the command cleanly (no staging or scratch left, exit 143 or 130).
+    """
+    import warnings
+
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    handlers = _install_signal_handlers()
+    logging_state = _quiet_dependencies(debug)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            code = _main(args, debug)
+        finally:
+            _restore_signal_handlers(handlers)
+            _restore_logging(logging_state)
+    if code == 0:
+        _print_warnings(caught, debug)
+    return code
+
+
+def _main(args: list[str], debug: bool) -> int:
     try:
         cli.main(args=args, prog_name="pari-geo", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("pari-geo: aborted", err=True)
+    except Stopped as e:
+        click.echo(f"pari-geo: stopped by {e}; nothing was written (staging and scratch "
+                   "removed)", err=True)
+        return 128 + e.signum
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("pari-geo: aborted (SIGINT); nothing was written (staging and scratch "
+                   "removed)", err=True)
         return 130
     except click.exceptions.Exit as e:
         return e.exit_code

@@ -285,6 +285,12 @@ def load_toml(path) -> dict[str, Any]:
     """Read a TOML file; syntax errors become a one-line :class:`ConfigError`."""
     try:
         with open(path, "rb") as fh:
+            head = fh.read(3)
+            if head == b"\xef\xbb\xbf":
+                raise ConfigError("file", "starts with a UTF-8 byte-order mark (BOM), which "
+                                  "TOML does not allow; save it as UTF-8 without BOM",
+                                  str(path))
+            fh.seek(0)
             return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError("file", "configuration file not found", str(path)) from None

@@ -29,16 +29,29 @@ class InputError(PariGeoError, ValueError):
     --------
     >>> str(InputError("POP.tif", "population", "has no CRS"))
     'POP.tif [population]: has no CRS'
+    >>> str(InputError(None, "built", "has no CRS"))
+    'in-memory data [built]: has no CRS'
     """
 
     def __init__(self, file: str | None, layer: str | None, problem: str) -> None:
         self.file = None if file is None else str(file)
         self.layer = layer
         self.problem = problem
-        where = self.file or "<in-memory>"
-        if layer:
-            where += f" [{layer}]"
-        super().__init__(f"{where}: {problem}")
+        super().__init__(f"{where(self.file, layer)}: {problem}")
+
+
+def where(file: str | None, layer: str | None) -> str:
+    """How messages name an input: ``FILE [layer]``, or the layer of in-memory data (never
+    a made-up file name).
+
+    Examples
+    --------
+    >>> where("U.gpkg", "units"), where(None, "units"), where(None, None)
+    ('U.gpkg [units]', 'in-memory data [units]', 'in-memory data')
+    """
+    if file:
+        return f"{file} [{layer}]" if layer else str(file)
+    return f"in-memory data [{layer}]" if layer else "in-memory data"
 
 
 class ConfigError(PariGeoError, ValueError):

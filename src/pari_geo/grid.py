@@ -72,7 +72,30 @@ def require_projected(
     units = {ax.unit_name for ax in crs.axis_info}
     if units and not units <= {"metre", "meter", "m"}:
         raise InputError(file, layer, f"CRS {crs.name} is not in metres (axis units {units})")
+    if _is_web_mercator(crs):
+        lon = lat = None
+        if bounds is not None:
+            from pyproj import Transformer
+
+            t = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+            lon, lat = t.transform((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
+        raise InputError(
+            file,
+            layer,
+            f"is in Web Mercator ({crs.name}), whose metres are not ground metres (stretched "
+            "by 1/cos(latitude): x1.6 at 51°N); reproject it to an equal-area or local CRS, "
+            f"e.g. {suggest_projected_crs(CRS.from_epsg(4326), lon, lat)}",
+        )
     return crs
+
+
+def _is_web_mercator(crs: CRS) -> bool:
+    """Whether ``crs`` is (a variant of) the spherical Web/Pseudo-Mercator projection."""
+    if crs.to_epsg() in (3857, 3785, 900913, 102100, 102113):
+        return True
+    op = crs.coordinate_operation
+    name = (op.method_name if op is not None else "") + " " + crs.name
+    return "pseudo-mercator" in name.lower() or "popular visualisation" in name.lower()
 
 
 @dataclass(frozen=True)

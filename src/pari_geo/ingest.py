@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, where
 from .grid import check_transform
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "read_overview",
+    "read_failure",
     "open_actors",
     "open_raster",
     "open_units",
@@ -74,6 +75,21 @@ def _first_line(err: BaseException) -> str:
         else:
             text = "the file is truncated or corrupt"
     return text or type(err).__name__
+
+
+def read_failure(file: str | None, layer: str | None, err: BaseException) -> InputError:
+    """The :class:`InputError` of a raster read that failed half-way (truncated or corrupt
+    file), for the window-by-window readers of the tiled engine.
+
+    Examples
+    --------
+    >>> str(read_failure("B.tif", "built", OSError("Read failed")))
+    'B.tif [built]: cannot be read as a raster (Read failed); is the file truncated or corrupt?'
+    """
+    if isinstance(err, InputError):
+        return err
+    return InputError(file, layer, f"cannot be read as a raster ({_first_line(err)}); is the "
+                      "file truncated or corrupt?")
 
 
 def check_population(
@@ -128,7 +144,7 @@ def count_built_over_land(built_share: np.ndarray, land_share: np.ndarray) -> in
 def built_over_land_message(n: int, file: str | None) -> str:
     """The one-line warning for ``n`` cells with more built-up than permanent land."""
     return (
-        f"{file or '<in-memory>'} [built]: {n} cell(s) have more built-up than permanent "
+        f"{where(file, 'built')}: {n} cell(s) have more built-up than permanent "
         "land (e.g. buildings on water); accepted, built-up per land is then above 1"
     )
 
@@ -279,6 +295,7 @@ def as_dataarray(obj: Any, layer: str | None = None):
             raise InputError(None, layer, f"must be a 2-D raster, got dims {da.dims}")
         if da.rio.crs is None:
             raise InputError(da.attrs.get("source"), layer, "has no CRS (da.rio.write_crs)")
+        da = _check_orientation(da, layer)
         if da.dtype != np.float64:
             da = da.astype(np.float64)
             nod = obj.rio.nodata
@@ -289,6 +306,36 @@ def as_dataarray(obj: Any, layer: str | None = None):
     raise InputError(
         None, layer, f"expected a file path or xarray.DataArray, got {type(obj).__name__}"
     )
+
+
+def _check_orientation(da: Any, layer: str | None):
+    """Refuse a DataArray whose axes or coordinates disagree with its grid.
+
+    A transposed array (dims ``(x, y)``) or one flipped south-up would otherwise be read
+    with a stale geotransform and cropped or mirrored without a word. Returns ``da``,
+    with its transform recalculated from the coordinates when the stored one is stale.
+    """
+    source = da.attrs.get("source")
+    try:
+        x_dim, y_dim = da.rio.x_dim, da.rio.y_dim
+    except Exception:  # noqa: BLE001 - rioxarray cannot find x/y
+        raise InputError(source, layer, f"has no recognisable x/y dimensions (dims "
+                         f"{da.dims})") from None
+    if da.dims != (y_dim, x_dim):
+        raise InputError(source, layer, f"has dims {da.dims}; expected ({y_dim!r}, {x_dim!r}) "
+                         f"(rows, columns): use da.transpose({y_dim!r}, {x_dim!r})")
+    y, x = np.asarray(da[y_dim].values), np.asarray(da[x_dim].values)
+    if y.size > 1 and y[1] > y[0]:
+        raise InputError(source, layer, "is south-up (y grows with the row index); flip it: "
+                         f"da.isel({y_dim}=slice(None, None, -1))")
+    if x.size > 1 and x[1] < x[0]:
+        raise InputError(source, layer, "has x decreasing with the column index; flip it: "
+                         f"da.isel({x_dim}=slice(None, None, -1))")
+    if y.size > 1 and x.size > 1:
+        stored, recalc = da.rio.transform(), da.rio.transform(recalc=True)
+        if not stored.almost_equals(recalc, precision=1e-6 * abs(recalc.a)):
+            da = da.rio.write_transform(recalc)
+    return da
 
 
 def check_counts(values: np.ndarray, file: str | None, layer: str) -> None:
@@ -368,6 +415,10 @@ def _read_vector(path_or_gdf: Any, name: str, layer: str | None):
         ) from None
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry is None:
         raise InputError(fname, name, "has no geometry column")
+    if fname is not None:
+        gdf.attrs["source"] = str(fname)  # later messages name the file
+    else:
+        fname = gdf.attrs.get("source")
     return gdf, fname
 
 

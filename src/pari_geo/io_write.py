@@ -20,8 +20,10 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,6 +45,10 @@ __all__ = [
     "metadata_tags",
     "write_table",
     "check_output",
+    "check_not_inputs",
+    "claim_output",
+    "written_by_pari_geo",
+    "scratch_dir",
     "clean_stale_parts",
 ]
 
@@ -51,19 +57,173 @@ __all__ = [
 GPKG_FIXED_DATE = "2000-01-01T00:00:00.000Z"
 
 
-def check_output(path: str | os.PathLike, overwrite: bool) -> Path:
-    """Refuse an existing output (unless ``overwrite``) or a missing/read-only directory."""
+def check_output(
+    path: str | os.PathLike, overwrite: bool, protect: tuple | list = ()
+) -> Path:
+    """Refuse an output that cannot or must not be written.
+
+    A missing or read-only directory, an output that is, contains or lies inside one of
+    ``protect`` (the inputs, the run file; see :func:`check_not_inputs`), an existing
+    output without ``overwrite``, and with ``overwrite`` an existing file that pari_geo did
+    not write (:func:`written_by_pari_geo`).
+    """
     p = Path(path)
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise OutputError(str(p), f"output directory {str(parent)!r} does not exist")
     if not os.access(parent, os.W_OK):
         raise OutputError(str(p), f"output directory {str(parent)!r} is not writable")
-    if p.exists() and not overwrite:
-        raise OutputError(str(p), "exists; pass overwrite=True (--overwrite) to replace it")
+    check_not_inputs(p, protect)
     if p.is_dir():
         raise OutputError(str(p), "is a directory")
+    if p.exists() and not overwrite:
+        raise OutputError(str(p), "exists; pass overwrite=True (--overwrite) to replace it")
+    if p.exists():
+        why = _not_ours(p)
+        if why:
+            raise OutputError(str(p), f"exists and was not written by pari_geo ({why}); "
+                              "--overwrite replaces only pari_geo's own outputs: move it "
+                              "away or choose another output")
     return p
+
+
+def _identity(p: Path) -> tuple[int, int] | None:
+    try:
+        st = p.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _chain(p: Path) -> list[tuple[Path, tuple[int, int] | None]]:
+    """``p`` and its parents, each with its (device, inode) where it exists."""
+    p = Path(os.path.abspath(p))
+    return [(q, _identity(q)) for q in (p, *p.parents)]
+
+
+def check_not_inputs(output: str | os.PathLike, protect: tuple | list = ()) -> None:
+    """Refuse an output that is, contains or lies inside one of the ``protect`` paths.
+
+    Paths are compared resolved (symbolic links followed) and by inode, so a hard link,
+    a bind mount or another spelling of the same file or folder is recognised.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "POP.tif").write_bytes(b"x")
+    >>> check_not_inputs(d / "out", [d / "POP.tif"])  # beside the input: fine
+    >>> check_not_inputs(d, [d / "POP.tif"])
+    Traceback (most recent call last):
+    ...
+    pari_geo.errors.OutputError: ...: contains the input ... (POP.tif); pari_geo never ...
+    """
+    out = Path(output)
+    out_real = Path(os.path.realpath(out))
+    out_id = _identity(out)
+    out_ids = {i for _, i in _chain(out_real) if i is not None}
+    out_chain = [q for q, _ in _chain(out_real)]
+    for item in protect:
+        if item is None:
+            continue
+        src = Path(item)
+        src_real = Path(os.path.realpath(src))
+        chain = _chain(src_real)
+        if src_real == out_real or (out_id is not None and _identity(src) == out_id):
+            problem = "is the input"
+        elif out_real in [q for q, _ in chain[1:]] or (
+                out_id is not None and out_id in {i for _, i in chain[1:]}):
+            problem = "contains the input"
+        elif src_real in out_chain[1:] or (
+                _identity(src) is not None and _identity(src) in out_ids):
+            problem = "lies inside the input"
+        else:
+            continue
+        named = f"{str(src)!r}" if str(src) == src.name else f"{str(src)!r} ({src.name})"
+        raise OutputError(str(out), f"{problem} {named}; pari_geo never replaces its inputs: "
+                          "choose another output")
+
+
+#: names pari_geo writes into a run folder (``pari-geo classify`` and ``run``)
+_RUN_DIR_ENTRY = re.compile(
+    r"(provenance\.json|summary\.md|clusters(\.gpkg|\.parquet|_map\.png)|"
+    r"municipalities\.(csv|gpkg)|(degurba_l[12]|place_types)(\.tif|\.png|"
+    r"_population_by_class\.csv|_by_unit\.(csv|gpkg)|_units\.(csv|gpkg)))"
+    r"(\.aux\.xml)?")
+_MAPS_ENTRY = re.compile(r"hidden_[^/]+\.png(\.aux\.xml)?")
+#: marker of a PNG written by pari_geo (a PNG text chunk)
+PNG_SOFTWARE = "pari_geo"
+
+
+def _not_ours(p: Path) -> str | None:
+    """Why ``p`` is not a pari_geo output, or ``None`` when pari_geo wrote it."""
+    if p.is_dir():
+        return _run_dir_not_ours(p)
+    suffix = p.suffix.lower()
+    try:
+        if suffix in (".tif", ".tiff"):
+            import rasterio
+
+            with rasterio.open(p) as src:
+                tags = src.tags()
+            return None if "CLASS_SCHEME" in tags else "no CLASS_SCHEME tag"
+        if suffix == ".png":
+            with open(p, "rb") as fh:
+                head = fh.read(1 << 16)
+            ok = b"tEXtSoftware\x00" + PNG_SOFTWARE.encode() in head
+            return None if ok else "no pari_geo PNG text chunk"
+        if suffix == ".csv":
+            with open(p, encoding="utf-8") as fh:
+                header = fh.readline().strip().split(",")
+            ok = (header[:3] == ["code", "name", "cells"] or "Tot_Pop" in header
+                  or header[:1] == ["planted_cluster"]
+                  or (len(header) > 1 and header[1] == "residents"))
+            return None if ok else "not a pari_geo table header"
+        if suffix == ".gpkg":
+            import pyogrio
+
+            meta = pyogrio.read_info(p).get("layer_metadata") or {}
+            return None if "pari_geo_version" in meta else "no pari_geo_version metadata"
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            meta = pq.read_schema(p).metadata or {}
+            return None if b"pari_geo_version" in meta else "no pari_geo_version metadata"
+    except Exception:  # noqa: BLE001 - unreadable: certainly not a finished pari_geo output
+        return "not readable as a pari_geo output"
+    return f"pari_geo does not write {suffix or 'extension-less'} files"
+
+
+def _run_dir_not_ours(d: Path) -> str | None:
+    """Why folder ``d`` is not a pari_geo run folder, or ``None``."""
+    prov = d / "provenance.json"
+    try:
+        data = json.loads(prov.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or "pari_geo_version" not in data:
+            return "its provenance.json is not pari_geo's"
+    except (OSError, ValueError):
+        return "it has no pari_geo provenance.json"
+    for q in sorted(d.iterdir()):
+        if q.name == "maps" and q.is_dir() and not q.is_symlink():
+            foreign = [m for m in sorted(q.iterdir())
+                       if not (_MAPS_ENTRY.fullmatch(m.name) and m.is_file())]
+            if foreign:
+                return f"it holds {str(foreign[0])!r}, which pari_geo does not write"
+        elif not (_RUN_DIR_ENTRY.fullmatch(q.name) and q.is_file() and not q.is_symlink()):
+            return f"it holds {str(q)!r}, which pari_geo does not write"
+    return None
+
+
+def written_by_pari_geo(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an output pari_geo wrote (what ``--overwrite`` may replace).
+
+    GeoTIFFs carry a ``CLASS_SCHEME`` tag, PNG maps a ``Software=pari_geo`` text chunk,
+    GeoPackages and GeoParquet files ``pari_geo_version`` metadata, CSV tables pari_geo's
+    header; a run folder holds pari_geo's ``provenance.json`` and only files pari_geo
+    writes there.
+    """
+    p = Path(path)
+    return p.exists() and _not_ours(p) is None
 
 
 def _writer_errors() -> tuple[type[BaseException], ...]:
@@ -103,16 +263,57 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def clean_stale_parts(path: str | os.PathLike) -> list[Path]:
-    """Remove hidden leftovers of killed writers of ``path``; return what was removed.
+#: prefixes of the scratch folders of running pari_geo processes (``PREFIX<pid>-<random>``)
+SCRATCH_PREFIXES = (".pari_geo_run_", ".pari_geo_ooc_", ".pari_geo_n7_")
+_OWNER = ".owner"
 
-    Temporaries are named ``.NAME.part-PID-*`` (files and run folders being written) and
-    ``.NAME.old-PID-*`` (a replaced run folder being deleted). Those whose process no
-    longer runs on this machine are removed; those of a live process (a concurrent run)
-    are kept. :func:`atomic_path` and :func:`atomic_dir` call this before writing.
-    """
+
+def _remove_tree(q: Path) -> bool:
     import shutil
 
+    try:
+        if q.is_dir() and not q.is_symlink():
+            shutil.rmtree(q)
+        else:
+            q.unlink()
+    except OSError:
+        return False  # not ours to remove (permissions); hidden and harmless
+    return True
+
+
+def _owner_dead(folder: Path, pid_text: str) -> bool:
+    """Whether the process that made scratch ``folder`` is gone.
+
+    A running owner holds a lock on ``folder/.owner`` (released by the kernel when the
+    process dies, whatever kills it, and seen from every machine that shares the file
+    system); a folder without that file falls back to the process id in its name.
+    """
+    owner = folder / _OWNER
+    if owner.exists():
+        try:
+            held = _try_lock(owner)
+        except _LocksUnsupportedError:
+            held = -1  # no locks here: the process id decides
+        except OSError:
+            return False
+        if held is None:
+            return False
+        if held >= 0:
+            os.close(held)
+            return True
+    return pid_text.isdigit() and not _pid_alive(int(pid_text))
+
+
+def clean_stale_parts(path: str | os.PathLike) -> list[Path]:
+    """Remove hidden leftovers of killed writers beside ``path``; return what was removed.
+
+    Temporaries are named ``.NAME.part-PID-*`` (files and run folders being written),
+    ``.NAME.old-PID-*`` (a replaced run folder being deleted) and, for any output of the
+    folder, the scratch folders of the tiled engine and of ``pari-geo run``
+    (:data:`SCRATCH_PREFIXES`). Those whose process no longer runs are removed; those of a
+    live process (a concurrent run) are kept. :func:`atomic_path`, :func:`atomic_dir`,
+    :func:`claim_output` and :func:`scratch_dir` call this before writing.
+    """
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     removed: list[Path] = []
@@ -128,15 +329,236 @@ def clean_stale_parts(path: str | os.PathLike) -> list[Path]:
             pid_text = q.name[len(prefix) :].split("-", 1)[0]
             if not pid_text.isdigit() or _pid_alive(int(pid_text)):
                 continue
-            try:
-                if q.is_dir() and not q.is_symlink():
-                    shutil.rmtree(q)
-                else:
-                    q.unlink()
-            except OSError:
-                continue  # not ours to remove (permissions); hidden and harmless
+            if _remove_tree(q):
+                removed.append(q)
+    for q in entries:
+        prefix = next((x for x in SCRATCH_PREFIXES if q.name.startswith(x)), None)
+        if prefix is None or not q.is_dir() or q.is_symlink():
+            continue
+        pid_text = q.name[len(prefix):].split("-", 1)[0]
+        if _owner_dead(q, pid_text) and _remove_tree(q):
             removed.append(q)
     return removed
+
+
+def _umask() -> int:
+    """The process umask (read without changing it where the platform allows)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _mkdtemp(prefix: str, parent: Path) -> Path:
+    """A new folder with the permissions of ``mkdir`` (the umask), not mkdtemp's 0700."""
+    d = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    with contextlib.suppress(OSError):
+        os.chmod(d, 0o777 & ~_umask())
+    return d
+
+
+def _try_lock(path: Path) -> int | None:
+    """An open descriptor of ``path`` holding an exclusive lock, or None if it is held."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: msvcrt locks the first byte
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            os.close(fd)
+            return None
+        return fd
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        os.close(fd)
+        if err.errno in _NO_LOCKS:
+            raise _LocksUnsupportedError(err.errno, err.strerror) from None
+        if err.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            return None
+        raise
+    return fd
+
+
+class _LocksUnsupportedError(OSError):
+    """The file system does not support ``flock`` (some FUSE and old NFS mounts)."""
+
+
+#: errors of file systems that do not support ``flock``
+_NO_LOCKS = {getattr(errno, n) for n in ("ENOLCK", "EOPNOTSUPP", "ENOTSUP", "ENOSYS")
+             if hasattr(errno, n)}
+
+
+#: claims held by this process: lock path -> [descriptor, depth]
+_HELD: dict[str, list[int]] = {}
+
+
+@contextlib.contextmanager
+def _lock_file(lock: Path, target: Path) -> Iterator[None]:
+    """Hold ``lock`` exclusively (re-entrant within the process); remove it at the end."""
+    key = os.path.abspath(lock)
+    if key in _HELD:
+        _HELD[key][1] += 1
+        try:
+            yield
+        finally:
+            _HELD[key][1] -= 1
+        return
+    while True:
+        try:
+            fd = _try_lock(lock)
+        except _LocksUnsupportedError:  # the no-replace move still keeps runs from clobbering
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise OutputError(str(target), f"cannot be claimed ({_one_line(err)})") from None
+        if fd is None:
+            try:
+                pid = lock.read_text().strip() or "?"
+            except OSError:
+                pid = "?"
+            raise OutputError(str(target), f"is being written by another pari_geo run "
+                              f"(process {pid}); wait for it to finish or choose another "
+                              "output")
+        if _same_file(fd, lock):
+            break
+        os.close(fd)  # the file was replaced between open and lock: take the new one
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    _HELD[key] = [fd, 1]
+    try:
+        yield
+    finally:
+        del _HELD[key]
+        with contextlib.suppress(OSError):
+            lock.unlink()  # while still holding it, so nobody takes a removed file
+        os.close(fd)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    st = os.fstat(fd)
+    return _identity(path) == (st.st_dev, st.st_ino)
+
+
+@contextlib.contextmanager
+def claim_output(
+    path: str | os.PathLike,
+    overwrite: bool = False,
+    *,
+    protect: tuple | list = (),
+    folder: bool = False,
+) -> Iterator[Path]:
+    """Check an output now, before any work, and keep it for this process until the end.
+
+    The claim is an exclusive lock on a hidden ``.NAME.lock`` file beside the output: a
+    second run writing the same output (another process, possibly on another machine of
+    a shared file system) stops at once with one line instead of computing and then
+    overwriting or losing one of the results. The lock dies with its process (even after
+    ``SIGKILL``), so a killed run never blocks the next one; the lock file is removed at
+    the end. Claims are re-entrant within a process. Stale temporaries of killed runs
+    beside the output are removed (:func:`clean_stale_parts`).
+
+    Parameters
+    ----------
+    path : path-like
+        The output file, or with ``folder=True`` the output folder (missing parents are
+        created, and removed again if the block fails).
+    overwrite : bool
+        Whether an existing output pari_geo wrote may be replaced.
+    protect : sequence of path-like
+        Inputs and run file: the output may not be, contain or lie inside any of them.
+    folder : bool
+        Whether the output is a run folder.
+    """
+    target = Path(path)
+    created: list[Path] = []
+    if folder:
+        check_not_inputs(target, protect)
+        created = _make_parents(target)
+    try:
+        if folder:
+            _check_dir_target(target, overwrite, protect)
+        else:
+            check_output(target, overwrite, protect)
+        with _lock_file(target.parent / f".{target.name}.lock", target):
+            clean_stale_parts(target)
+            if folder:  # re-check under the claim: another run may have finished meanwhile
+                _check_dir_target(target, overwrite, protect)
+            else:
+                check_output(target, overwrite, protect)
+            yield target
+    except BaseException:
+        _rmdirs(created)
+        raise
+
+
+def _make_parents(target: Path) -> list[Path]:
+    """Create the missing parents of ``target``; the created ones, deepest first."""
+    parent = target.parent
+    if parent.exists():
+        return []
+    missing = [q for q in [parent, *parent.parents] if not q.exists()]
+    try:
+        parent.mkdir(parents=True)
+    except OSError as err:
+        raise OutputError(
+            str(target), f"cannot create parent directory ({_one_line(err)})"
+        ) from None
+    return sorted(missing, key=lambda q: len(q.parts), reverse=True)
+
+
+def _check_dir_target(target: Path, overwrite: bool, protect: tuple | list = ()) -> None:
+    """Refuse a run folder that cannot or must not be written (see :func:`atomic_dir`)."""
+    parent = target.parent
+    if not parent.is_dir():
+        raise OutputError(str(target), f"parent {str(parent)!r} is not a directory")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(str(target), f"parent directory {str(parent)!r} is not writable")
+    check_not_inputs(target, protect)
+    if target.exists() and not overwrite:
+        raise OutputError(str(target), "exists; pass overwrite=True (--overwrite) to replace it")
+    if target.exists() and not target.is_dir():
+        raise OutputError(str(target), "exists and is not a directory")
+    if target.exists():
+        why = _run_dir_not_ours(target)
+        if why:
+            raise OutputError(str(target), f"exists and is not a pari_geo output folder "
+                              f"({why}); --overwrite replaces only pari_geo's own outputs: "
+                              "move it away or choose another outputs.dir")
+
+
+@contextlib.contextmanager
+def scratch_dir(prefix: str, parent: str | os.PathLike | None = None) -> Iterator[Path]:
+    """A scratch folder ``PREFIX<pid>-<random>`` in ``parent``, removed at the end.
+
+    While the block runs, the folder's ``.owner`` file is locked by this process, so that
+    any later pari_geo run recognises the folder as stale once this process is gone (also
+    after ``SIGKILL``) and removes it (:func:`clean_stale_parts`); stale scratch of dead
+    processes in ``parent`` is removed first.
+    """
+    import shutil
+
+    base = Path(parent) if parent is not None else Path(tempfile.gettempdir())
+    clean_stale_parts(base / "_")
+    d = _mkdtemp(f"{prefix}{os.getpid()}-", base)
+    try:
+        fd = _try_lock(d / _OWNER)
+    except _LocksUnsupportedError:
+        fd = None  # later runs fall back to the process id in the name
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+        if fd is not None:
+            os.close(fd)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -153,62 +575,117 @@ def _fsync_dir(path: Path) -> None:
         os.close(dfd)
 
 
-def _one_line(err: BaseException) -> str:
+_NO_SPACE = re.compile(r"no space left|disk is full|disk full|not enough space|"
+                       r"free disk space|ENOSPC|quota exceeded", re.IGNORECASE)
+
+
+def _one_line(err: BaseException, folder: Path | None = None) -> str:
+    """One short line for an I/O error: "no space left on device" whenever the error or
+    the target folder's free space says so, else the error's first line (200 characters
+    at most; GDAL/OGR messages can quote whole SQL statements)."""
+    code = getattr(err, "errno", None)
+    if code == errno.ENOSPC or _NO_SPACE.search(str(err)) or _full(folder):
+        return "no space left on device"
+    if code == getattr(errno, "EDQUOT", -1):
+        return "disk quota exceeded"
     text = getattr(err, "strerror", None) or str(err)
-    text = text.splitlines()[0] if text else ""
+    text = text.strip().splitlines()[0] if text.strip() else ""
+    if len(text) > 200:
+        text = text[:197] + "..."
     return text or type(err).__name__
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success fsync it and rename it into place.
+def _full(folder: Path | None) -> bool:
+    """Whether ``folder``'s file system has (almost) no space left."""
+    if folder is None:
+        return False
+    import shutil
 
-    The temporary is a hidden ``.NAME.part-PID-*`` file in the target directory (so the
-    final rename never crosses file systems). On any error the temporary file is removed
-    and the target is left untouched; I/O errors of the writer (``OSError``, GDAL/OGR and
-    Arrow errors, e.g. a full disk) become one :class:`OutputError` naming the target.
+    try:
+        return shutil.disk_usage(folder).free < 1 << 20
+    except OSError:
+        return False
+
+
+def _move_into_place(tmp: Path, target: Path, overwrite: bool) -> None:
+    """Rename ``tmp`` onto ``target``; without ``overwrite`` never replace a file.
+
+    The no-replace move is a hard link (which fails if ``target`` exists, atomically)
+    followed by removing ``tmp``; on file systems without hard links, a check under the
+    output's claim (:func:`claim_output`) and a rename.
     """
-    target = check_output(path, overwrite)
-    clean_stale_parts(target)
+    if overwrite and target.exists():
+        os.replace(tmp, target)
+        return
     try:
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{target.name}.part-{os.getpid()}-", suffix=target.suffix, dir=target.parent
-        )
-    except OSError as err:
-        raise OutputError(str(target), f"cannot be written ({_one_line(err)})") from None
-    os.close(fd)
-    os.unlink(tmp)  # writers (GDAL, OGR) want to create the file themselves
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        if not tmp_path.exists():
-            raise OutputError(str(target), "writer produced no file")
-        with open(tmp_path, "rb") as fh:
-            os.fsync(fh.fileno())
-        if target.exists() and not overwrite:  # appeared meanwhile
-            raise OutputError(str(target), "exists; pass overwrite=True to replace it")
-        os.replace(tmp_path, target)
-        _fsync_dir(target.parent)
-    except OutputError:
-        _remove(tmp_path)
-        raise
-    except _writer_errors() as err:
-        _remove(tmp_path)
-        raise OutputError(str(target), f"cannot be written ({_one_line(err)})") from None
-    except BaseException:
-        _remove(tmp_path)
-        raise
+        os.link(tmp, target)
+    except FileExistsError:
+        raise OutputError(str(target), "exists; pass overwrite=True (--overwrite) to "
+                          "replace it") from None
+    except OSError:
+        if target.exists():
+            raise OutputError(str(target), "exists; pass overwrite=True (--overwrite) to "
+                              "replace it") from None
+        os.replace(tmp, target)
+        return
+    os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def atomic_path(
+    path: str | os.PathLike, overwrite: bool = False, *, protect: tuple | list = ()
+) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success fsync it and move it into place.
+
+    The output is claimed first (:func:`claim_output`: checked, locked against concurrent
+    writers, never an input in ``protect``). The temporary is a hidden
+    ``.NAME.part-PID-*`` file in the target directory (so the final rename never crosses
+    file systems). Without ``overwrite`` the move never replaces a file that appeared
+    meanwhile. On any error the temporary file is removed and the target is left
+    untouched; I/O errors of the writer (``OSError``, GDAL/OGR and Arrow errors, e.g. a
+    full disk) become one :class:`OutputError` naming the target.
+    """
+    with claim_output(path, overwrite, protect=protect) as target:
+        try:
+            fd, tmp = tempfile.mkstemp(
+                prefix=f".{target.name}.part-{os.getpid()}-", suffix=target.suffix,
+                dir=target.parent
+            )
+        except OSError as err:
+            raise OutputError(str(target), f"cannot be written ({_one_line(err)})") from None
+        os.close(fd)
+        os.unlink(tmp)  # writers (GDAL, OGR) want to create the file themselves
+        tmp_path = Path(tmp)
+        try:
+            yield tmp_path
+            if not tmp_path.exists():
+                raise OutputError(str(target), "writer produced no file")
+            with open(tmp_path, "rb") as fh:
+                os.fsync(fh.fileno())
+            _move_into_place(tmp_path, target, overwrite)
+            _fsync_dir(target.parent)
+        except OutputError:
+            _remove(tmp_path)
+            raise
+        except _writer_errors() as err:
+            line = _one_line(err, target.parent)
+            _remove(tmp_path)
+            raise OutputError(str(target), f"cannot be written ({line})") from None
+        except BaseException:
+            _remove(tmp_path)
+            raise
 
 
 @contextlib.contextmanager
 def atomic_files(
-    paths: list[str | os.PathLike], overwrite: bool = False
+    paths: list[str | os.PathLike], overwrite: bool = False, *, protect: tuple | list = ()
 ) -> Iterator[dict[Path, Path]]:
     """Several outputs that appear together or not at all.
 
     Yields ``{target: temporary path}`` (temporaries are hidden files beside each target,
-    not yet created). When the block succeeds every temporary is fsynced and renamed onto
-    its target; when it fails every temporary is removed and no target is touched.
+    not yet created). Every target is claimed first (:func:`claim_output`). When the
+    block succeeds every temporary is fsynced and moved onto its target; when it fails
+    every temporary is removed and no target is touched.
 
     Examples
     --------
@@ -220,36 +697,41 @@ def atomic_files(
     >>> sorted(p.name for p in d.iterdir())
     ['a.txt', 'b.txt']
     """
-    targets = [check_output(p, overwrite) for p in paths]
-    if len(set(targets)) != len(targets):
+    targets = [Path(p) for p in paths]
+    if len({os.path.abspath(t) for t in targets}) != len(targets):
         raise OutputError(str(targets[0]), "the same output path is given twice")
-    token = next(tempfile._get_candidate_names())  # type: ignore[attr-defined]  # noqa: SLF001
-    stage = {t: t.parent / f".{t.name}.part-{os.getpid()}-{token}{t.suffix}" for t in targets}
-    try:
-        yield stage
-        for target, tmp in stage.items():
-            if not tmp.exists():
-                raise OutputError(str(target), "writer produced no file")
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-        for target in stage:
-            if target.exists() and not overwrite:
-                raise OutputError(str(target), "exists; pass overwrite=True to replace it")
-        for target, tmp in stage.items():
-            os.replace(tmp, target)
-            _fsync_dir(target.parent)
-    except OutputError:
-        for tmp in stage.values():
-            _remove(tmp)
-        raise
-    except _writer_errors() as err:
-        for tmp in stage.values():
-            _remove(tmp)
-        raise OutputError(str(targets[0]), f"cannot be written ({_one_line(err)})") from None
-    except BaseException:
-        for tmp in stage.values():
-            _remove(tmp)
-        raise
+    with contextlib.ExitStack() as claims:
+        for t in targets:
+            claims.enter_context(claim_output(t, overwrite, protect=protect))
+        token = next(tempfile._get_candidate_names())  # type: ignore[attr-defined]  # noqa: SLF001
+        stage = {t: t.parent / f".{t.name}.part-{os.getpid()}-{token}{t.suffix}"
+                 for t in targets}
+        try:
+            yield stage
+            for target, tmp in stage.items():
+                if not tmp.exists():
+                    raise OutputError(str(target), "writer produced no file")
+                with open(tmp, "rb") as fh:
+                    os.fsync(fh.fileno())
+            for target in stage:
+                if target.exists() and not overwrite:
+                    raise OutputError(str(target), "exists; pass overwrite=True to replace it")
+            for target, tmp in stage.items():
+                _move_into_place(tmp, target, overwrite)
+                _fsync_dir(target.parent)
+        except OutputError:
+            for tmp in stage.values():
+                _remove(tmp)
+            raise
+        except _writer_errors() as err:
+            line = _one_line(err, targets[0].parent)
+            for tmp in stage.values():
+                _remove(tmp)
+            raise OutputError(str(targets[0]), f"cannot be written ({line})") from None
+        except BaseException:
+            for tmp in stage.values():
+                _remove(tmp)
+            raise
 
 
 def _remove(p: Path) -> None:
@@ -510,9 +992,16 @@ def write_table(
 
     ``.csv`` (geometry dropped), ``.gpkg`` (GeoPackage; ``metadata`` becomes layer
     metadata), ``.parquet`` (GeoParquet; ``metadata`` goes into the schema metadata).
+    A GeoPackage or GeoParquet file always records ``pari_geo_version`` in its metadata
+    (the marker of a pari_geo output, see :func:`written_by_pari_geo`).
     """
     p = Path(path)
     suffix = p.suffix.lower()
+    if suffix in (".gpkg", ".parquet") and "pari_geo_version" not in (metadata or {}):
+        from ._version import __version__
+
+        # the marker --overwrite looks for (see written_by_pari_geo)
+        metadata = {**(metadata or {}), "pari_geo_version": __version__}
     with atomic_path(p, overwrite) as tmp:
         if suffix == ".csv":
             frame = df.drop(columns="geometry") if "geometry" in getattr(df, "columns", []) else df
@@ -565,80 +1054,66 @@ def _fixed_ogr_date() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+def atomic_dir(
+    path: str | os.PathLike, overwrite: bool = False, *, protect: tuple | list = ()
+) -> Iterator[Path]:
     """Yield a staging folder beside ``path``; on success it replaces ``path`` as a whole.
 
-    Missing parent folders are created (and removed again if the run fails).
+    The folder is claimed first (:func:`claim_output` with ``folder=True``): missing
+    parent folders are created (and removed again if the run fails); a folder that is,
+    contains or lies inside one of ``protect`` (inputs, run file) is refused; an existing
+    folder is replaced only with ``overwrite`` and only if pari_geo wrote it (its
+    ``provenance.json`` and nothing but pari_geo's files).
 
     A run directory therefore appears complete or not at all: on error the staging folder
     is removed; after a kill only a hidden ``.NAME.part-PID-*`` folder can remain, never a
     half-filled ``NAME``, and the next write of ``NAME`` removes it (see
-    :func:`clean_stale_parts`). Every file and folder is fsynced before the rename.
+    :func:`clean_stale_parts`). Every file and folder is fsynced before the rename; the
+    folder gets the permissions ``mkdir`` would give it (the umask).
     """
     import shutil
 
-    target = Path(path)
-    parent = target.parent
-    created: list[Path] = []  # parents made here, removed again on failure
-    if not parent.exists():
-        missing = [q for q in [parent, *parent.parents] if not q.exists()]
+    with claim_output(path, overwrite, protect=protect, folder=True) as target:
+        parent = target.parent
+        pid = os.getpid()
         try:
-            parent.mkdir(parents=True)
+            stage = _mkdtemp(f".{target.name}.part-{pid}-", parent)
         except OSError as err:
-            raise OutputError(
-                str(target), f"cannot create parent directory ({err.strerror})"
-            ) from None
-        created = sorted(missing, key=lambda q: len(q.parts), reverse=True)
-    if not parent.is_dir():
-        raise OutputError(str(target), f"parent {str(parent)!r} is not a directory")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(str(target), f"parent directory {str(parent)!r} is not writable")
-    if target.exists() and not overwrite:
-        raise OutputError(str(target), "exists; pass overwrite=True (--overwrite) to replace it")
-    if target.exists() and not target.is_dir():
-        raise OutputError(str(target), "exists and is not a directory")
-    clean_stale_parts(target)
-    pid = os.getpid()
-    try:
-        stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.part-{pid}-", dir=parent))
-    except OSError as err:
-        _rmdirs(created)
-        raise OutputError(str(target), f"cannot be written ({_one_line(err)})") from None
-    try:
-        yield stage
-        for f in sorted(stage.rglob("*")):
-            if f.is_file() and not f.is_symlink():
-                with open(f, "rb") as fh:
-                    os.fsync(fh.fileno())
-        for d in sorted((q for q in stage.rglob("*") if q.is_dir()), reverse=True):
-            _fsync_dir(d)
-        _fsync_dir(stage)
-        old = None
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-{pid}-", dir=parent))
-            os.replace(target, old / target.name)
+            raise OutputError(str(target), f"cannot be written ({_one_line(err)})") from None
         try:
-            os.replace(stage, target)
-        except BaseException:
-            if old is not None:  # put the previous run back
-                os.replace(old / target.name, target)
-                old.rmdir()
+            yield stage
+            for f in sorted(stage.rglob("*")):
+                if f.is_file() and not f.is_symlink():
+                    with open(f, "rb") as fh:
+                        os.fsync(fh.fileno())
+            for d in sorted((q for q in stage.rglob("*") if q.is_dir()), reverse=True):
+                _fsync_dir(d)
+            _fsync_dir(stage)
+            _check_dir_target(target, overwrite, protect)
+            old = None
+            if target.exists():
+                old = _mkdtemp(f".{target.name}.old-{pid}-", parent)
+                os.replace(target, old / target.name)
+            try:
+                os.replace(stage, target)  # the claim keeps other pari_geo runs away
+            except BaseException:
+                if old is not None:  # put the previous run back
+                    os.replace(old / target.name, target)
+                    old.rmdir()
+                raise
+            _fsync_dir(parent)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)  # hidden; clean_stale_parts retries
+        except OutputError:
+            shutil.rmtree(stage, ignore_errors=True)
             raise
-        _fsync_dir(parent)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)  # hidden; clean_stale_parts retries
-    except OutputError:
-        shutil.rmtree(stage, ignore_errors=True)
-        _rmdirs(created)
-        raise
-    except OSError as err:
-        shutil.rmtree(stage, ignore_errors=True)
-        _rmdirs(created)
-        raise OutputError(str(target), f"cannot be written ({_one_line(err)})") from None
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        _rmdirs(created)
-        raise
+        except OSError as err:
+            line = _one_line(err, parent)
+            shutil.rmtree(stage, ignore_errors=True)
+            raise OutputError(str(target), f"cannot be written ({line})") from None
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
 
 
 def _rmdirs(dirs: list[Path]) -> None:

@@ -84,16 +84,38 @@ def run_classification(
     table (``"table"``), the unit table if units were given (``"units"``), the engine
     used (``"engine"``) and the written output folder (``"out_dir"``).
     """
+    from .io_write import claim_output
+
     engine, tile, scheduler = execution_plan(cfg, execution)
-    if engine == "tiled":
-        return _run_tiled(cfg, overwrite=overwrite, progress=progress, tile=tile,
-                          scheduler=scheduler)
-    if cfg.typology == "degurba":
-        out = _run_degurba(cfg, overwrite=overwrite, progress=progress)
-    else:
-        out = _run_nordic7(cfg, overwrite=overwrite, progress=progress)
+    # the output folder is checked and claimed before any work (issue 12)
+    with claim_output(cfg.out_dir, overwrite, protect=protected_paths(cfg), folder=True):
+        check_units_cover_grid(cfg)
+        if engine == "tiled":
+            return _run_tiled(cfg, overwrite=overwrite, progress=progress, tile=tile,
+                              scheduler=scheduler)
+        if cfg.typology == "degurba":
+            out = _run_degurba(cfg, overwrite=overwrite, progress=progress)
+        else:
+            out = _run_nordic7(cfg, overwrite=overwrite, progress=progress)
     return {**out, "classes_path": cfg.out_dir / f"{_output_name(cfg)}.tif",
             "engine": "memory"}
+
+
+def protected_paths(cfg: RunConfig) -> list[Path]:
+    """Files the run's outputs may never be, contain or lie inside: the run file, every
+    input and a land-cover mapping file."""
+    paths = [Path(cfg.source), *(layer.path for layer in cfg.inputs.values())]
+    lc = cfg.inputs.get("landcover")
+    if lc is not None and lc.mapping not in (None, "corine"):
+        paths.append(Path(lc.mapping))
+    return paths
+
+
+def _out_dir(cfg: RunConfig, overwrite: bool):
+    """The staging folder that replaces ``outputs.dir`` when the block succeeds."""
+    from .io_write import atomic_dir
+
+    return atomic_dir(cfg.out_dir, overwrite, protect=protected_paths(cfg))
 
 
 def _output_name(cfg: RunConfig) -> str:
@@ -165,7 +187,7 @@ def _run_tiled(cfg: RunConfig, *, overwrite: bool, progress: bool, tile: tuple[i
     from .classes import DEGURBA_L1, DEGURBA_L2, NORDIC7
     from .config import stable_hash
     from .errors import ConfigError
-    from .io_write import atomic_dir, write_qml_style, write_table
+    from .io_write import write_qml_style, write_table
     from .report import population_by_class_from_files
 
     file = str(cfg.source)
@@ -176,7 +198,7 @@ def _run_tiled(cfg: RunConfig, *, overwrite: bool, progress: bool, tile: tuple[i
     resolved = cfg.to_dict()
     tags = {"run_config": resolved, "run_config_hash": stable_hash(resolved)}
     with _progress(progress, 3, f"{cfg.typology} (tiled)") as bar, \
-            atomic_dir(cfg.out_dir, overwrite) as stage:
+            _out_dir(cfg, overwrite) as stage:
         name = _output_name(cfg)
         res = _classify_tiled(cfg, stage / f"{name}.tif", tile, scheduler, extra_tags=tags,
                               buffer_m=cfg.options.get("buffer_m", 0))
@@ -317,7 +339,6 @@ def _write_common(
 
 def _run_degurba(cfg: RunConfig, *, overwrite: bool, progress: bool) -> dict[str, Any]:
     from .classes import DEGURBA_L1, DEGURBA_L2
-    from .io_write import atomic_dir
     from .typology.degurba import classify_grid
 
     params = _degurba_params(cfg)
@@ -345,27 +366,75 @@ def _run_degurba(cfg: RunConfig, *, overwrite: bool, progress: bool) -> dict[str
         pop = align_to_grid(open_raster(inp["population"].path, "population"), grid, "count")
         units = units_table = None
         if "units" in inp:
-            from .ingest import open_units
-            from .typology.units import classify_units
-
-            units = open_units(inp["units"].path, id_col=inp["units"].id or "UID")
-            units_table = classify_units(
-                units,
-                classes,
-                pop,
-                id=inp["units"].id or "UID",
-                level=cfg.level,
-                values=None if params.values is None else _unit_values(params.values),
-                workflow=cfg.options.get("workflow", "official"),
-                rules=cfg.options.get("rules", "2024"),
-                dissolve_by=cfg.options.get("dissolve_by"),
-            )
+            units = _open_units(cfg)
+            units_table = _degurba_units_table(cfg, classes, pop, units)
         bar.update(1)
         name = f"degurba_l{cfg.level}"
-        with atomic_dir(cfg.out_dir, overwrite) as stage:
+        with _out_dir(cfg, overwrite) as stage:
             table = _write_common(stage, cfg, classes, scheme, pop.values, name, units, units_table)
             bar.update(2)
     return {"classes": classes, "table": table, "units": units_table, "out_dir": cfg.out_dir}
+
+
+def _open_units(cfg: RunConfig):
+    """The run's units (``inputs.units``: path, ``id``, ``layer``)."""
+    from .ingest import open_units
+
+    u = cfg.inputs["units"]
+    return open_units(u.path, id_col=u.id or "UID", layer=u.layer)
+
+
+def _degurba_units_table(cfg: RunConfig, classes, pop, units):
+    """DEGURBA classes of the run's units (``typology.rules``, ``workflow``,
+    ``dissolve_by``)."""
+    from .typology.units import classify_units
+
+    params = _degurba_params(cfg)
+    return classify_units(
+        units,
+        classes,
+        pop,
+        id=cfg.inputs["units"].id or "UID",
+        level=cfg.level,
+        values=None if params.values is None else _unit_values(params.values),
+        workflow=cfg.options.get("workflow", "official"),
+        rules=cfg.options.get("rules", "2024"),
+        dissolve_by=cfg.options.get("dissolve_by"),
+    )
+
+
+def check_units_cover_grid(cfg: RunConfig) -> None:
+    """Refuse, before any work, units of which none intersects the population grid.
+
+    (Every unit would get 0 residents.) Unreadable files are left to the readers, which
+    name the problem.
+    """
+    import rasterio
+    import shapely
+    from rasterio.warp import transform_bounds
+
+    from .errors import InputError
+
+    if "units" not in cfg.inputs:
+        return
+    try:
+        with rasterio.open(cfg.inputs["population"].path) as src:
+            crs, bounds = src.crs, tuple(src.bounds)
+    except rasterio.errors.RasterioError:
+        return
+    if crs is None:
+        return
+    units = _open_units(cfg)
+    if units.crs is None:
+        return
+    left, bottom, right, top = transform_bounds(crs, units.crs, *bounds, densify_pts=21)
+    box = shapely.box(left, bottom, right, top)
+    if not shapely.intersects(units.geometry.values, box).any():
+        ub = tuple(round(v) for v in units.total_bounds)
+        raise InputError(str(cfg.inputs["units"].path), "units",
+                         f"no unit intersects the population grid (units bounds {ub}, grid "
+                         f"bounds {tuple(round(v) for v in (left, bottom, right, top))} in "
+                         "the units' CRS)")
 
 
 def _unit_values(values: tuple[int, ...]) -> tuple[int, ...]:
@@ -375,7 +444,6 @@ def _unit_values(values: tuple[int, ...]) -> tuple[int, ...]:
 
 def _run_nordic7(cfg: RunConfig, *, overwrite: bool, progress: bool) -> dict[str, Any]:
     from .classes import NORDIC7
-    from .io_write import atomic_dir
     from .typology.classify import classify_place_types
 
     with _progress(progress, 3, "nordic7") as bar:
@@ -383,10 +451,8 @@ def _run_nordic7(cfg: RunConfig, *, overwrite: bool, progress: bool) -> dict[str
         bar.update(1)
         units = None
         if "units" in cfg.inputs:
-            from .ingest import open_units
-
-            units = open_units(cfg.inputs["units"].path, id_col=cfg.inputs["units"].id)
-        with atomic_dir(cfg.out_dir, overwrite) as stage:
+            units = _open_units(cfg)
+        with _out_dir(cfg, overwrite) as stage:
             table = _write_common(stage, cfg, classes, NORDIC7, pop, "place_types", units)
             bar.update(2)
     return {"classes": classes, "table": table, "units": None, "out_dir": cfg.out_dir}
@@ -438,10 +504,21 @@ def run_pipeline(
             str(cfg.source),
             what="key",
         )
+    from .io_write import claim_output
+
+    # the output folder is checked and claimed before any work (issue 12)
+    with claim_output(cfg.out_dir, overwrite, protect=protected_paths(cfg), folder=True):
+        check_units_cover_grid(cfg)
+        return _run_pipeline(cfg, overwrite, progress, engine, tile, scheduler)
+
+
+def _run_pipeline(cfg: RunConfig, overwrite: bool, progress: bool, engine: str,
+                  tile: tuple[int, int], scheduler: str | None) -> dict[str, Any]:
+    """The work of :func:`run_pipeline`, with the output folder claimed."""
     from .classes import DEGURBA_L1, DEGURBA_L2, NORDIC7
     from .clustering.ladder import hidden_candidates, ladder
-    from .ingest import open_actors, open_units
-    from .io_write import atomic_dir, write_table
+    from .ingest import open_actors
+    from .io_write import write_table
 
     steps = 3 + len(cfg.clusters["eps_m"])
     with _progress(progress, steps, "pari-geo run") as bar:
@@ -462,10 +539,12 @@ def run_pipeline(
         bar.update(1)
         u = cfg.inputs["units"]
         a = cfg.inputs["actors"]
-        units = open_units(u.path, id_col=u.id)
+        units = _open_units(cfg)
         actors = open_actors(a.path, sector_col=a.sector, social_col=a.social, layer=a.layer)
         pop_da = classes.copy(data=pop)
+        pop_da.attrs["source"] = str(cfg.inputs["population"].path)
         c = cfg.clusters
+        _note_long_run(len(actors), c)
         bar.set_postfix_str("micro-clusters")
 
         def scale_done(eps: float) -> None:
@@ -501,15 +580,19 @@ def run_pipeline(
         candidates = hidden_candidates(clusters, names)
         bar.set_postfix_str("writing")
         munis = municipality_table(classes, pop, units, u.id, scheme, actors, clusters)
-        with atomic_dir(cfg.out_dir, overwrite) as stage:
-            table = _write_common(stage, cfg, classes, scheme, pop, name, units)
+        units_table = None
+        if cfg.typology == "degurba":
+            units_table = _degurba_units_table(cfg, classes, pop_da, units)
+        with _out_dir(cfg, overwrite) as stage:
+            table = _write_common(stage, cfg, classes, scheme, pop, name, units, units_table)
             meta = {"pari_geo_version": __version__}
             write_table(clusters, stage / "clusters.gpkg", metadata=meta)
             write_table(clusters, stage / "clusters.parquet", metadata=meta)
             write_table(munis, stage / "municipalities.csv")
             write_table(munis, stage / "municipalities.gpkg", metadata=meta)
             write_table(candidates, stage / "candidates.csv")
-            _cluster_maps(stage, classes, scheme, units, u.id, clusters)
+            if cfg.outputs.get("map", True):
+                _cluster_maps(stage, classes, scheme, units, u.id, clusters)
             (stage / "summary.md").write_text(
                 summary_markdown(cfg, clusters, units, u.id, scheme), encoding="utf-8"
             )
@@ -527,6 +610,55 @@ def run_pipeline(
         "municipalities": munis,
         "out_dir": cfg.out_dir,
     }
+
+
+#: seconds per actor, simulation and scale of the hidden-cluster test, measured on the
+#: sample run (20,000 actors, 999 simulations, 4 scales: about 25 s on 2 cores); the basis
+#: of the rough estimate printed before long runs
+SECONDS_PER_ACTOR_SIM_SCALE = 3e-7
+#: runs estimated longer than this many seconds get a note before the simulations start
+LONG_RUN_S = 60.0
+
+
+def estimate_cluster_seconds(n_actors: int, clusters: dict[str, Any]) -> float:
+    """A rough upper estimate of the cluster stage's run time in seconds.
+
+    Without early stopping every simulation runs; with it, most clusters stop after a
+    few hundred, so the estimate is an upper bound.
+
+    Examples
+    --------
+    >>> round(estimate_cluster_seconds(20000, {"n_sim": 999, "eps_m": [1, 2, 3, 4]}))
+    24
+    """
+    return (SECONDS_PER_ACTOR_SIM_SCALE * n_actors * clusters["n_sim"]
+            * len(clusters["eps_m"]))
+
+
+def _note_long_run(n_actors: int, clusters: dict[str, Any]) -> None:
+    """Log (``pari_geo`` logger, printed by the CLI) an estimate for a long cluster stage."""
+    import logging
+
+    from .runconfig import MAX_N_SIM
+
+    seconds = estimate_cluster_seconds(n_actors, clusters)
+    if seconds < LONG_RUN_S:
+        return
+    stop = ("early stopping is off (early_stop = 0)" if not clusters.get("early_stop")
+            else f"at most, early stopping after {clusters['early_stop']} exceedances "
+                 "usually ends sooner")
+    logging.getLogger("pari_geo").info(
+        "micro-clusters: %s actors x %s simulations x %s scales: roughly %s (%s; "
+        "clusters.n_sim at most %s)", f"{n_actors:,}", f"{clusters['n_sim']:,}",
+        len(clusters["eps_m"]), _duration(seconds), stop, f"{MAX_N_SIM:,}")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 #: bytes per cell the full run holds with the tiled engine (classes, residents, masks)
@@ -551,20 +683,19 @@ def _check_run_fits(cfg: RunConfig, execution: dict[str, Any] | None) -> None:
 
 def _classify_tiled_in_memory(cfg: RunConfig, tile: tuple[int, int], scheduler: str | None):
     """Classify by tiles into a scratch file, then load classes and residents."""
-    import tempfile
-
     import rasterio
 
     from .align import align_to_grid
     from .grid import GridSpec
     from .ingest import open_raster
+    from .io_write import scratch_dir
 
     out = cfg.out_dir
     base = next(p for p in (out.parent, *out.parents) if p.exists())
     inp = cfg.inputs
-    with tempfile.TemporaryDirectory(prefix=".pari_geo_run_", dir=base) as tmp:
+    with scratch_dir(".pari_geo_run_", base) as tmp:
         path = Path(tmp) / "classes.tif"
-        _classify_tiled(cfg, path, tile, scheduler)
+        _classify_tiled(cfg, path, tile, scheduler, buffer_m=cfg.options.get("buffer_m", 0))
         with rasterio.open(path) as src:
             data = src.read(1)
             tags = src.tags()
@@ -591,6 +722,7 @@ def _classify_degurba(cfg: RunConfig):
         params=params,
         built_unit=inp["built"].unit or "m2",
         land_unit=inp["land"].unit or "m2",
+        buffer_m=cfg.options.get("buffer_m", 0),
     )
     pop = align_to_grid(
         open_raster(inp["population"].path, "population"), GridSpec.from_dataarray(classes), "count"

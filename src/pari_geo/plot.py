@@ -18,6 +18,7 @@ Examples
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -242,11 +243,21 @@ def new_figure(figsize: tuple[float, float] = (10, 7.5)) -> tuple[Any, Any]:
 def save_figure(
     fig: Any, path: str | os.PathLike, *, overwrite: bool = False, dpi: int = 150
 ) -> None:
-    """Save a matplotlib figure as PNG atomically (no timestamp metadata)."""
-    from .io_write import atomic_path
+    """Save a matplotlib figure as PNG atomically (no timestamp metadata).
 
+    The PNG's ``Software`` text chunk is ``pari_geo`` (no version, so the same figure
+    gives the same bytes): the marker by which ``--overwrite`` recognises pari_geo's maps.
+    A path that does not end in ``.png`` is refused.
+    """
+    from .errors import OutputError
+    from .io_write import PNG_SOFTWARE, atomic_path
+
+    if Path(path).suffix.lower() != ".png":
+        raise OutputError(str(path), "maps are written as PNG; give a file name ending "
+                          "in .png")
     with atomic_path(path, overwrite) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight",
+                    metadata={"Software": PNG_SOFTWARE})
 
 
 def _rgba_image(da: Any, scheme: ClassScheme):

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from .clustering.options import CLUSTER_DEFAULTS as _CLUSTER_OPTION_DEFAULTS
-from .clustering.options import check_cluster_options
+from .clustering.options import EPS_M_RANGE, MAX_SIMULATIONS, check_cluster_options
 from .config import load_toml
 from .errors import ConfigError as _ConfigError
 
@@ -67,6 +67,22 @@ _LAYER_KEYS = {
     "region": str,
     "country": str,
 }
+#: the layer keys each input honours (``path`` always); any other key is refused
+_LAYER_APPLIES = {
+    "population": ("band",),
+    "built": ("unit", "band"),
+    "land": ("unit", "band"),
+    "agri": ("band",),
+    "landcover": ("mapping", "band"),
+    "commuting": ("band",),
+    "service_minutes": ("band",),
+    "speed": ("band",),
+    "units": ("id", "layer", "region", "country"),
+    "actors": ("layer", "sector", "social"),
+}
+#: the largest ``clusters.n_sim`` and the range of ``clusters.eps_m`` (metres): the one
+#: definition in :mod:`pari_geo.clustering.options`
+MAX_N_SIM = MAX_SIMULATIONS
 _CLUSTER_KEYS = {
     "eps_m": (int, float, list),
     "min_actors": int,
@@ -110,11 +126,9 @@ _TYPOLOGY_KEYS = {
 }
 _OUTPUT_KEYS = {
     "dir": str,
-    "raster": str,
     "map": bool,
     "table": bool,
     "units_table": bool,
-    "prefix": str,
 }
 _EXECUTION_KEYS: dict[str, Any] = {
     "engine": str,
@@ -247,8 +261,7 @@ def load_run(path: str | Path) -> RunConfig:
             raise ConfigError(f"{key}.path", "missing", file)
         for k, v in spec.items():
             _check_type(f"{key}.{k}", v, _LAYER_KEYS[k], file)
-        if "unit" in spec and spec["unit"] not in ("m2", "share"):
-            raise ConfigError(f"{key}.unit", f"must be 'm2' or 'share', got {spec['unit']!r}", file)
+        _check_layer_keys(name, spec, file)
         p = Path(spec["path"]).expanduser()
         inputs[name] = LayerInput(
             path=(p if p.is_absolute() else base / p).resolve(),
@@ -279,6 +292,7 @@ def load_run(path: str | Path) -> RunConfig:
         for layer in ("built", "land"):
             if layer not in inputs:
                 raise ConfigError(f"inputs.{layer}", "missing (DEGURBA needs it)", file)
+    _check_typology_keys(name, typ, inputs, file)
     options = {k: typ[k] for k in ("rules", "workflow", "dissolve_by", "buffer_m") if k in typ}
     if options.get("rules", "2024") not in ("2024", "2021"):
         raise ConfigError(
@@ -299,6 +313,9 @@ def load_run(path: str | Path) -> RunConfig:
         _check_type(f"outputs.{k}", v, _OUTPUT_KEYS[k], file)
     if "dir" not in outs:
         raise ConfigError("outputs.dir", "missing", file)
+    if not outs["dir"].strip():
+        raise ConfigError("outputs.dir", "must name a folder for the outputs, got an empty "
+                          "string", file)
     out_dir = Path(outs["dir"]).expanduser()
     out_dir = (out_dir if out_dir.is_absolute() else base / out_dir).resolve()
     outputs = {k: v for k, v in outs.items() if k != "dir"}
@@ -308,6 +325,40 @@ def load_run(path: str | Path) -> RunConfig:
         path, inputs, name, level, typ.get("preset"), params, options, out_dir, outputs, clusters,
         execution,
     )
+
+
+def _check_layer_keys(name: str, spec: dict, file: str) -> None:
+    """Refuse a layer key that this input does not use (it would be silently ignored)."""
+    applies = _LAYER_APPLIES[name]
+    for k in spec:
+        if k != "path" and k not in applies:
+            allowed = ", ".join(("path", *applies))
+            raise ConfigError(f"inputs.{name}.{k}", f"does not apply to the {name} layer "
+                              f"(its keys: {allowed})", file)
+    band = spec.get("band", 1)
+    if band != 1:
+        raise ConfigError(f"inputs.{name}.band", f"only band 1 is read, got {band}; extract "
+                          f"band {band} first (gdal_translate -b {band} IN.tif OUT.tif)",
+                          file)
+    if name in ("built", "land") and "unit" in spec and spec["unit"] not in ("m2", "share"):
+        raise ConfigError(f"inputs.{name}.unit",
+                          f"must be 'm2' or 'share', got {spec['unit']!r}", file)
+
+
+def _check_typology_keys(name: str, typ: dict, inputs: dict, file: str) -> None:
+    """Refuse typology keys that the chosen typology would ignore."""
+    if name == "nordic7":
+        for k in ("level", "rules", "workflow", "dissolve_by", "buffer_m"):
+            if k in typ:
+                raise ConfigError(f"typology.{k}", "applies to DEGURBA only, not to nordic7",
+                                  file)
+    for k in ("rules", "workflow"):
+        if k in typ and "units" not in inputs:
+            raise ConfigError(f"typology.{k}", "classifies units: it needs inputs.units",
+                              file)
+    if "buffer_m" in typ and typ["buffer_m"] < 0:
+        raise ConfigError("typology.buffer_m", f"must not be negative, got {typ['buffer_m']}",
+                          file)
 
 
 def validate_execution(section: Any, file: str | None = None, prefix: str = "execution.",

@@ -172,21 +172,22 @@ def _prepare(
         units_gdf = open_units(units, id_col=unit_id)
         for key, col in (("region_col", region_col), ("country_col", country_col)):
             if col is not None and col not in units_gdf.columns:
-                raise InputError(None, "units", f"has no column {col!r} ({key})")
+                raise InputError(units_gdf.attrs.get("source"), "units",
+                                 f"has no column {col!r} ({key})")
 
     # working CRS: the population grid's, else the actors', else the units' / place types'
     acrs = CRS.from_user_input(actors.crs)
     if pop_crs is not None:
         work = pop_crs
     elif acrs.is_projected:
-        work = require_projected(acrs, None, _LAYER)
+        work = require_projected(acrs, actors.attrs.get("source"), _LAYER)
     elif units_gdf is not None and CRS.from_user_input(units_gdf.crs).is_projected:
-        work = require_projected(units_gdf.crs, None, "units")
+        work = require_projected(units_gdf.crs, units_gdf.attrs.get("source"), "units")
     elif pt_crs is not None:
         work = pt_crs
     else:
         bounds = tuple(actors.total_bounds) if len(actors) else None
-        require_projected(acrs, None, _LAYER, bounds)  # raises, naming a projected CRS
+        require_projected(acrs, actors.attrs.get("source"), _LAYER, bounds)  # raises
         work = acrs  # pragma: no cover
 
     geom = actors.geometry if acrs == work else actors.geometry.to_crs(work)

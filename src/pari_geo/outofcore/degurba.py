@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -192,8 +191,19 @@ class _Inputs:
         self.close()
 
     @staticmethod
-    def _read(src: Any, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
-        """Band 1 window as float64, cells masked by GDAL as NaN (as the in-memory reader)."""
+    def _read(src: Any, r0: int, r1: int, c0: int, c1: int,
+              layer: str | None = None) -> np.ndarray:
+        """Band 1 window as float64, cells masked by GDAL as NaN (as the in-memory reader);
+        a read failure (truncated or corrupt file) is an :class:`InputError` naming it."""
+        from ..ingest import read_failure
+
+        try:
+            return _Inputs._read_window(src, r0, r1, c0, c1)
+        except Exception as err:  # noqa: BLE001 - GDAL raises several types
+            raise read_failure(src.name, layer, err) from None
+
+    @staticmethod
+    def _read_window(src: Any, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
         from rasterio.enums import MaskFlags
         from rasterio.windows import Window
 
@@ -222,7 +232,8 @@ class _Inputs:
         return out
 
     def read(self, r0: int, r1: int, c0: int, c1: int) -> tuple[np.ndarray, ...]:
-        return tuple(self._read(s, r0, r1, c0, c1) for s in self.srcs)
+        return tuple(self._read(s, r0, r1, c0, c1, name)
+                     for s, name in zip(self.srcs, self.names, strict=True))
 
 
 class _Summary:
@@ -647,7 +658,7 @@ def _optimal_chunked(inputs: _Inputs, units, tile_shape, tmp: Path, density: flo
                 sel = read_keep(s0, s1, 0, inputs.shape[1])
                 if not sel.any():
                     continue
-                built = _Inputs._read(inputs.srcs[1], s0, s1, 0, inputs.shape[1])
+                built = _Inputs._read(inputs.srcs[1], s0, s1, 0, inputs.shape[1], "built")
                 if units[0] == "m2":
                     built = built / r / r
                 v = built[sel]
@@ -824,7 +835,7 @@ def classify_grid_chunked(
     ...     src.tags()["OUT_OF_CORE"]
     '{"module": "pari_geo.outofcore.degurba", "tile_shape": [64, 64]}'
     """
-    from ..io_write import check_output
+    from ..io_write import check_output, scratch_dir
 
     if level not in (1, 2):
         raise ConfigError("level", f"must be 1 or 2, got {level!r}")
@@ -847,7 +858,7 @@ def classify_grid_chunked(
     base = Path(workdir) if workdir is not None else out_path.parent
     base.mkdir(parents=True, exist_ok=True)
     with _small_gdal_cache(), _Inputs(population, built, land) as inputs, \
-            tempfile.TemporaryDirectory(prefix=".pari_geo_ooc_", dir=base) as tmpdir, \
+            scratch_dir(".pari_geo_ooc_", base) as tmpdir, \
             task_runner(scheduler) as run_tasks:
         tasks = None if scheduler is None else run_tasks
         tmp = Path(tmpdir).resolve()  # workers may run in another folder

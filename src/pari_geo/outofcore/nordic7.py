@@ -49,7 +49,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,16 +188,22 @@ class _Layer:
     @classmethod
     def of_file(cls, name: str, src: Any, fname: str) -> _Layer:
         """A layer read from an open raster file (closed with the layer)."""
-        lay = cls(name, fname, _raster_reader(src), True, src.close)
+        lay = cls(name, fname, _raster_reader(src, fname, name), True, src.close)
         lay.path = os.path.abspath(fname)
         return lay
 
 
-def _raster_reader(src: Any) -> WindowReader:
+def _raster_reader(src: Any, fname: str | None = None, name: str | None = None
+                   ) -> WindowReader:
     from rasterio.windows import Window
 
+    from ..ingest import read_failure
+
     def read(r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
-        data = src.read(1, window=Window(c0, r0, c1 - c0, r1 - r0), masked=True)
+        try:
+            data = src.read(1, window=Window(c0, r0, c1 - c0, r1 - r0), masked=True)
+        except Exception as err:  # noqa: BLE001 - a truncated or corrupt input
+            raise read_failure(fname or src.name, name, err) from None
         return data.astype(np.float64).filled(np.nan)
 
     return read
@@ -764,8 +769,10 @@ def classify_nordic7_tiled(
         base = out_path.parent
     else:
         base = None
+    from ..io_write import scratch_dir
+
     with _Inputs(population, others, cell_size_m) as inputs, \
-            tempfile.TemporaryDirectory(prefix=".pari_geo_n7_", dir=base) as tmpdir, \
+            scratch_dir(".pari_geo_n7_", base) as tmpdir, \
             task_runner(scheduler) as run_tasks:
         if out_path is not None and inputs.grid is None:
             raise InputError(None, "population", "out_path needs a georeferenced population "

@@ -27,12 +27,13 @@ _SHARE_LAYERS = {"agri": "agri_share", "commuting": "commuting_share"}
 
 
 def _share_layer(obj, layer, grid, unit, file_layer):
-    from ..align import align_to_grid
+    from ..align import align_to_grid, check_layer_fits
     from ..ingest import as_dataarray, check_share
 
     da = as_dataarray(obj, file_layer)
     if unit not in ("m2", "share"):
         raise ConfigError(f"{layer}_unit", f"must be 'm2' or 'share', got {unit!r}")
+    check_layer_fits(da, grid, layer=file_layer)
     aligned = align_to_grid(da, grid, "count" if unit == "m2" else "share", layer=file_layer)
     values = np.asarray(aligned.values, dtype=np.float64)
     check_share(values, da.attrs.get("source"), file_layer, unit, grid.cell_size_m**2)
@@ -42,11 +43,12 @@ def _share_layer(obj, layer, grid, unit, file_layer):
 
 
 def _landcover_agri(obj, grid, mapping):
-    from ..align import align_to_grid
+    from ..align import align_to_grid, check_layer_fits
     from ..ingest import as_dataarray
     from .nordic7 import agri_share_from_landcover, corine_agri_mapping
 
     da = as_dataarray(obj, "landcover")
+    check_layer_fits(da, grid, layer="landcover")
     if mapping in (None, "corine"):
         mapping = corine_agri_mapping()
     elif not isinstance(mapping, dict):
@@ -152,9 +154,10 @@ def classify_nordic7(
         if isinstance(obj, int | float):
             layers[name] = float(obj)
             continue
-        from ..align import align_to_grid
+        from ..align import align_to_grid, check_layer_fits
 
         da = as_dataarray(obj, name)
+        check_layer_fits(da, grid, layer=name)
         vals = align_to_grid(da, grid, "share", layer=name).values
         check_counts(vals, da.attrs.get("source"), name)
         layers[name] = vals

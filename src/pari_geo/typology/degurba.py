@@ -888,7 +888,7 @@ def _load_grid_layers(population, built, land, built_unit, land_unit):
     lean = _load_lean(population, built, land, built_unit, land_unit)
     if lean is not None:
         return lean
-    from ..align import align_to_grid, common_extent
+    from ..align import align_to_grid, check_layer_fits, common_extent
     from ..grid import GridSpec
     from ..ingest import as_dataarray, check_counts, check_share
 
@@ -899,6 +899,8 @@ def _load_grid_layers(population, built, land, built_unit, land_unit):
     specs = {k: GridSpec.from_dataarray(v, file=v.attrs.get("source"), layer=k)
              for k, v in src.items()}
     base = specs["population"]
+    for k in ("built", "land"):  # no silent cropping or up-sampling (issue 12)
+        check_layer_fits(src[k], base, layer=k)
     same_lattice = all(
         s.crs == base.crs and np.isclose(s.cell_size_m, base.cell_size_m)
         and np.isclose(((s.transform.c - base.transform.c) / base.cell_size_m) % 1, 0)

@@ -27,7 +27,7 @@ import xarray as xr
 from affine import Affine
 from pyproj import CRS
 
-from pari_geo.errors import ConfigError, InputError
+from pari_geo.errors import ConfigError, InputError, where
 
 __all__ = ["classify_units"]
 
@@ -167,8 +167,8 @@ def _read_units(obj: Any) -> tuple[gpd.GeoDataFrame, str | None]:
         if not isinstance(units, gpd.GeoDataFrame) or "geometry" not in units:
             raise InputError(source, "units", "has no geometry column")
         return units, source
-    if isinstance(obj, gpd.GeoDataFrame):
-        return obj.copy(), None
+    if isinstance(obj, gpd.GeoDataFrame):  # read by open_units: it knows its file
+        return obj.copy(), obj.attrs.get("source")
     raise InputError(
         None, "units", f"expected a GeoDataFrame or a vector file path, got {type(obj).__name__}"
     )
@@ -238,7 +238,7 @@ def _validate_units(
         raise InputError(source, "units", "has no CRS; expected the CRS of the grids")
     if not CRS.from_user_input(units.crs).equals(grid_crs):
         warnings.warn(
-            f"{source or '<in-memory>'} [units]: CRS {units.crs.name!r} differs from the grids' "
+            f"{where(source, 'units')}: CRS {units.crs.name!r} differs from the grids' "
             f"{grid_crs.name!r}; the units are reprojected to the grid CRS",
             UserWarning,
             stacklevel=3,
@@ -325,6 +325,7 @@ def _preprocess(
     units: gpd.GeoDataFrame,
     resample_resolution: float | None,
     id_col: str,
+    source: str | None = None,
 ) -> tuple[_Prepared, gpd.GeoDataFrame, list[Any]]:
     # 1. resample resolution and integer-multiple check
     if resample_resolution is None:
@@ -379,7 +380,7 @@ def _preprocess(
         r1 = min(max(math.ceil((Y0 - by0) / rs), 0), nrows)
     if c1 <= c0 or r1 <= r0:
         raise InputError(
-            None,
+            source,
             "units",
             "no unit intersects the common extent of the classification and population grids",
         )
@@ -405,7 +406,7 @@ def _preprocess(
         units = units.loc[keep].reset_index(drop=True)
     if len(units) == 0:
         raise InputError(
-            None,
+            source,
             "units",
             "no unit intersects the common extent of the classification and population grids",
         )
@@ -794,7 +795,8 @@ def classify_units(
     units_gdf = _validate_units(raw_units, usource, id, dissolve_by, cgrid.crs)
     id_col = dissolve_by if dissolve_by is not None else id
 
-    prep, units_gdf, dropped = _preprocess(cgrid, pgrid, units_gdf, resample_resolution, id_col)
+    prep, units_gdf, dropped = _preprocess(cgrid, pgrid, units_gdf, resample_resolution, id_col,
+                                          usource)
     present = np.unique(prep.cls[~np.isnan(prep.cls)])
     if not np.isin(present, codes).any():
         raise InputError(
