@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from .clustering.options import CLUSTER_DEFAULTS as _CLUSTER_OPTION_DEFAULTS
-from .clustering.options import EPS_M_RANGE, MAX_SIMULATIONS, check_cluster_options
+from .clustering.options import MAX_SIMULATIONS, check_cluster_options
 from .config import load_toml
 from .errors import ConfigError as _ConfigError
 
