@@ -332,10 +332,10 @@ def clean_stale_parts(path: str | os.PathLike) -> list[Path]:
             if _remove_tree(q):
                 removed.append(q)
     for q in entries:
-        prefix = next((x for x in SCRATCH_PREFIXES if q.name.startswith(x)), None)
-        if prefix is None or not q.is_dir() or q.is_symlink():
+        scratch = next((x for x in SCRATCH_PREFIXES if q.name.startswith(x)), None)
+        if scratch is None or not q.is_dir() or q.is_symlink():
             continue
-        pid_text = q.name[len(prefix):].split("-", 1)[0]
+        pid_text = q.name[len(scratch):].split("-", 1)[0]
         if _owner_dead(q, pid_text) and _remove_tree(q):
             removed.append(q)
     return removed
@@ -372,7 +372,7 @@ def _try_lock(path: Path) -> int | None:
         import msvcrt
 
         try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
         except OSError:
             os.close(fd)
             return None

@@ -520,6 +520,7 @@ def _run_pipeline(cfg: RunConfig, overwrite: bool, progress: bool, engine: str,
     from .ingest import open_actors
     from .io_write import write_table
 
+    assert cfg.clusters is not None  # checked by run_pipeline
     steps = 3 + len(cfg.clusters["eps_m"])
     with _progress(progress, steps, "pari-geo run") as bar:
         bar.set_postfix_str("place types")
