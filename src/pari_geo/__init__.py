@@ -55,6 +55,8 @@ _LAZY: dict[str, str] = {
     "find_microclusters": "pari_geo.clustering.actors",
     "label_actors": "pari_geo.clustering.actors",
     "ladder": "pari_geo.clustering.ladder",
+    "hidden_candidates": "pari_geo.clustering.ladder",
+    "CLUSTER_DEFAULTS": "pari_geo.clustering.options",
     "dbscan_partitioned": "pari_geo.clustering.partitioned",
     "dbscan_partitioned_dask": "pari_geo.clustering.partitioned",
     # output
@@ -73,6 +75,8 @@ _LAZY: dict[str, str] = {
     "copy_example": "pari_geo.datasets",
     "make_ostergotland": "pari_geo.datasets.ostergotland",
     "make_actors": "pari_geo.datasets.actors",
+    "planted_region": "pari_geo.datasets.planted",
+    "detection_scores": "pari_geo.datasets.planted",
 }
 
 if TYPE_CHECKING:  # the lazy names, as type checkers and IDEs see them
@@ -82,7 +86,8 @@ if TYPE_CHECKING:  # the lazy names, as type checkers and IDEs see them
         find_microclusters as find_microclusters,
         label_actors as label_actors,
     )
-    from .clustering.ladder import ladder as ladder
+    from .clustering.ladder import hidden_candidates as hidden_candidates, ladder as ladder
+    from .clustering.options import CLUSTER_DEFAULTS as CLUSTER_DEFAULTS
     from .clustering.partitioned import (
         dbscan_partitioned as dbscan_partitioned,
         dbscan_partitioned_dask as dbscan_partitioned_dask,
@@ -95,6 +100,10 @@ if TYPE_CHECKING:  # the lazy names, as type checkers and IDEs see them
     )
     from .datasets.actors import make_actors as make_actors
     from .datasets.ostergotland import make_ostergotland as make_ostergotland
+    from .datasets.planted import (
+        detection_scores as detection_scores,
+        planted_region as planted_region,
+    )
     from .errors import (
         ConfigError as ConfigError,
         InputError as InputError,

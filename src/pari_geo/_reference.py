@@ -52,24 +52,31 @@ DESCRIPTIONS: dict[str, str] = {
     "typology.buffer_m": "Crop this many metres from every side of the result.",
     # [outputs]
     "outputs.dir": "Output folder (replaced as a whole, only with `--overwrite`).",
-    "outputs.raster": "Accepted, not used yet: the class raster is `degurba_l<level>.tif` "
-    "or `place_types.tif`.",
     "outputs.map": "Write the PNG map (default true).",
     "outputs.table": "Write residents per class (default true).",
     "outputs.units_table": "Write the per-unit tables (default true).",
-    "outputs.prefix": "Accepted, not used yet (output names are fixed).",
     # [clusters]
     "clusters.eps_m": "DBSCAN radius in metres; a list gives the scales of the ladder.",
     "clusters.min_actors": "DBSCAN `min_samples`: actors within `eps_m`, itself included.",
-    "clusters.n_sim": "Monte Carlo simulations of the null model (0: no test).",
-    "clusters.alpha": "Benjamini–Hochberg level of `hidden`.",
-    "clusters.random_state": "Seed of the simulations.",
+    "clusters.n_sim": "Largest number of Monte Carlo simulations of the null model "
+    "(0: no test; at most 99,999).",
+    "clusters.alpha": "False discovery rate of `hidden` (Benjamini–Hochberg over all scales), "
+    "in (0, 1).",
+    "clusters.random_state": "Seed of the simulations (0 … 2³² − 1); the result never "
+    "depends on `n_jobs`.",
     "clusters.micro_max_extent_m": "Largest extent of a `micro` cluster (metres).",
     "clusters.micro_max_actors": "Most actors of a `micro` cluster.",
     "clusters.footprint": "Cluster geometry: `discs` or `hull`.",
-    "clusters.early_stop": "Stop simulating once every cluster has this many larger "
-    "simulated maxima (0: off).",
-    "clusters.p_method": "How p-values are computed (see docs/methods/clustering.md).",
+    "clusters.null_cell_m": "Cell side of the area null model without a population grid "
+    "(metres).",
+    "clusters.early_stop": "Besag–Clifford stop: once every cluster has been reached this "
+    "many times by simulated values (0: off).",
+    "clusters.p_method": "`pooled` (calibrated per cluster; BH controls the FDR) or `max` "
+    "(family-wise); see docs/methods/hidden-clusters.md.",
+    "clusters.pool_size": "`pooled`: stop once this many simulated clusters are drawn "
+    "(0: off).",
+    "clusters.n_jobs": "Threads for the simulations (-1: all cores); never changes the "
+    "result.",
     # [execution]
     "execution.engine": "`auto`, `memory` or `tiled` (never changes the results).",
     "execution.max_memory": "Memory budget of `auto`, e.g. `8GiB` (default half the RAM).",
