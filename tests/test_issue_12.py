@@ -194,7 +194,8 @@ def test_two_concurrent_runs_exactly_one_wins(tiny, tmp_path):
     winner_level = ("1", "2")[[r[0] for r in results].index(0)]
     with rasterio.open(out) as src:
         assert src.tags()["LEVEL"] == winner_level  # the file is the winner's, whole
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["l.tif"]
+    # the raster and its QGIS style
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["l.qml", "l.tif"]
 
 
 def test_a_file_appearing_meanwhile_is_never_replaced(tmp_path):

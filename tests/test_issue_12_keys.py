@@ -155,7 +155,11 @@ ROWS: dict[str, Row] = {
     "clusters.micro_max_actors": Row("nordic7", _set("clusters", "micro_max_actors", 3)),
     "clusters.footprint": Row("nordic7", _set("clusters", "footprint", "hull")),
     "clusters.early_stop": Row("nordic7", _set("clusters", "early_stop", 1)),
-    "clusters.p_method": Row("nordic7", _set("clusters", "p_method", "pooled")),
+    "clusters.p_method": Row("nordic7", _set("clusters", "p_method", "max")),
+    "clusters.pool_size": Row("nordic7", _set("clusters", "pool_size", 1)),
+    # threads never change the clusters (tests/test_footprint.py): what changes is the
+    # number of simulation threads, recorded like the engine
+    "clusters.n_jobs": Row("nordic7", _set("clusters", "n_jobs", 1)),
     "execution.engine": Row("nordic7", TILED),
     "execution.max_memory": Row("nordic7", _set("execution", "max_memory", "64KiB")),
     "execution.tile": Row("nordic7", _both(TILED, _set("execution", "tile", "8x8")), ref=TILED),
@@ -283,10 +287,15 @@ def _run(tiny: dict, base: str, edit: Edit | None, name: str):
 
     # the execution keys never change the outputs (by design, tested elsewhere): what they
     # change is the engine and its tiles, recorded here
-    with mock.patch.object(pipeline, "_classify_tiled", wraps=pipeline._classify_tiled) as spy:
+    from pari_geo.clustering import ladder as ladder_module
+
+    # likewise the simulation threads (clusters.n_jobs): what reaches the ladder is recorded
+    with mock.patch.object(pipeline, "_classify_tiled", wraps=pipeline._classify_tiled) as spy, \
+            mock.patch.object(ladder_module, "ladder", wraps=ladder_module.ladder) as lad:
         res = run_pipeline(load_run(f), progress=False)
     fp = _fingerprint(res["out_dir"])
     fp["tiled"] = str([c.args[2] for c in spy.call_args_list])
+    fp["threads"] = str([c.kwargs.get("n_jobs") for c in lad.call_args_list])
     return fp
 
 

@@ -67,8 +67,6 @@ DESCRIPTIONS: dict[str, str] = {
     "clusters.micro_max_extent_m": "Largest extent of a `micro` cluster (metres).",
     "clusters.micro_max_actors": "Most actors of a `micro` cluster.",
     "clusters.footprint": "Cluster geometry: `discs` or `hull`.",
-    "clusters.null_cell_m": "Cell side of the area null model without a population grid "
-    "(metres).",
     "clusters.early_stop": "Besag–Clifford stop: once every cluster has been reached this "
     "many times by simulated values (0: off).",
     "clusters.p_method": "`pooled` (calibrated per cluster; BH controls the FDR) or `max` "

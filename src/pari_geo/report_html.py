@@ -24,6 +24,8 @@ from typing import Any
 
 import pandas as pd
 
+from .io_write import TEXT_MARKER
+
 __all__ = ["planner_html", "write_planner_report"]
 
 _CSS = """
@@ -77,6 +79,7 @@ def planner_html(
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f'<meta name="generator" content="{TEXT_MARKER}">',
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         *[f'<div class="meta">{html.escape(m)}</div>' for m in meta],

@@ -92,7 +92,6 @@ _CLUSTER_KEYS = {
     "micro_max_extent_m": (int, float),
     "micro_max_actors": int,
     "footprint": str,
-    "null_cell_m": (int, float),
     "early_stop": int,
     "p_method": str,
     "pool_size": int,
