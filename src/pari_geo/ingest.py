@@ -35,6 +35,8 @@ __all__ = [
     "count_built_over_land",
     "as_dataarray",
     "MAX_DENSITY_PER_KM2",
+    "is_gdal_path",
+    "gdal_path",
 ]
 
 #: Residents per km² above which a population cell is refused as implausible (the densest
@@ -42,7 +44,51 @@ __all__ = [
 MAX_DENSITY_PER_KM2 = 1e7
 
 
+#: URL schemes GDAL reads through its virtual file systems, and the prefix each becomes
+_GDAL_SCHEMES = {
+    "http://": "/vsicurl/http://",
+    "https://": "/vsicurl/https://",
+    "ftp://": "/vsicurl/ftp://",
+    "s3://": "/vsis3/",
+    "gs://": "/vsigs/",
+    "az://": "/vsiaz/",
+}
+
+
+def is_gdal_path(path: str | os.PathLike) -> bool:
+    """True for a path only GDAL can resolve: ``/vsizip/``, ``/vsicurl/``, ``s3://`` ...
+
+    Examples
+    --------
+    >>> is_gdal_path("/vsizip/tiles.zip/POP.tif"), is_gdal_path("s3://bucket/POP.tif")
+    (True, True)
+    >>> is_gdal_path("data/POP.tif")
+    False
+    """
+    text = os.fspath(path) if isinstance(path, os.PathLike) else str(path)
+    return text.startswith("/vsi") or text.lower().startswith(tuple(_GDAL_SCHEMES))
+
+
+def gdal_path(path: str | os.PathLike) -> str:
+    """The path as GDAL opens it: URLs become ``/vsicurl/``, ``s3://`` ``/vsis3/`` ...
+
+    Examples
+    --------
+    >>> gdal_path("s3://bucket/GHS_POP.tif"), gdal_path("https://x.org/a.tif")
+    ('/vsis3/bucket/GHS_POP.tif', '/vsicurl/https://x.org/a.tif')
+    >>> gdal_path("/vsizip/tiles.zip/POP.tif")
+    '/vsizip/tiles.zip/POP.tif'
+    """
+    text = os.fspath(path) if isinstance(path, os.PathLike) else str(path)
+    for scheme, prefix in _GDAL_SCHEMES.items():
+        if text.lower().startswith(scheme):
+            return prefix + text[len(scheme) :]
+    return text
+
+
 def _check_file(path: str | os.PathLike, layer: str | None, *, allow_dir: bool = False) -> str:
+    if is_gdal_path(path):  # GDAL resolves it (zip members, URLs); its reader says what fails
+        return gdal_path(path)
     p = Path(path)
     try:
         exists = p.exists()
