@@ -133,7 +133,7 @@ TYPOLOGIES = ("degurba", "nordic7")
 class LayerInput:
     """One input layer: its path and how to read it."""
 
-    path: Path
+    path: Path  # or a str for GDAL paths (/vsizip/, s3://, https://)
     unit: str | None = None
     id: str | None = None
     mapping: str | None = None
@@ -252,9 +252,8 @@ def load_run(path: str | Path) -> RunConfig:
             _check_type(f"{key}.{k}", v, _LAYER_KEYS[k], file)
         if "unit" in spec and spec["unit"] not in ("m2", "share"):
             raise ConfigError(f"{key}.unit", f"must be 'm2' or 'share', got {spec['unit']!r}", file)
-        p = Path(spec["path"]).expanduser()
         inputs[name] = LayerInput(
-            path=(p if p.is_absolute() else base / p).resolve(),
+            path=_layer_path(spec["path"], base),
             unit=spec.get("unit"),
             id=spec.get("id"),
             mapping=spec.get("mapping"),
@@ -311,6 +310,17 @@ def load_run(path: str | Path) -> RunConfig:
         path, inputs, name, level, typ.get("preset"), params, options, out_dir, outputs, clusters,
         execution,
     )
+
+
+def _layer_path(text: str, base: Path) -> Path | str:
+    """A layer path resolved against the run file's folder; GDAL paths (``/vsizip/``,
+    ``/vsicurl/``, ``s3://``, ``https://``) are kept as written, as strings."""
+    from .ingest import is_gdal_path
+
+    if is_gdal_path(text):
+        return text
+    p = Path(text).expanduser()
+    return (p if p.is_absolute() else base / p).resolve()
 
 
 def validate_execution(section: Any, file: str | None = None, prefix: str = "execution.",

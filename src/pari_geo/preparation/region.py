@@ -13,7 +13,7 @@ Examples
 >>> crs = choose_crs(units)
 >>> grid, inside = region_grid(units, crs, 1000)
 >>> crs.to_string(), grid.shape, int(inside.sum())
-('ESRI:54009', (209, 294), 30770)
+('ESRI:54009', (210, 296), 30646)
 """
 
 from __future__ import annotations

@@ -354,9 +354,10 @@ def actors_from_register(
     if table is not None:
         unknown = sorted(set(codes) - set(table))
         if unknown and default_sector is None:
+            more = " ..." if len(unknown) > 10 else ""
             raise InputError(fname, "actors", f"has sector codes missing from the mapping "
-                             f"table: {', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''}"
-                             " (add them, or set actors.default_sector)")
+                             f"table: {', '.join(unknown[:10])}{more} (add them, or set "
+                             "actors.default_sector)")
         out_sector = [table[c][0] if c in table else default_sector for c in codes]
         table_social = [table[c][1] if c in table else None for c in codes]
     else:

@@ -5,7 +5,7 @@ Each source cell's class becomes an agricultural weight through a mapping table 
 1..44 values, ``worldcover`` for ESA WorldCover 10..100; or a TOML file of your own with a
 ``[classes]`` table ``code = weight`` and an optional ``nodata = [...]`` list). The share
 of a target cell is the area-weighted mean of its source cells' weights
-(:func:`~pari_geo.prepare.rasters.warp_tiles` with ``kind="share"``).
+(:func:`~pari_geo.preparation.rasters.warp_tiles` with ``kind="share"``).
 
 A raster value that is neither in the table nor declared no data is refused, naming the
 raster and the values, so a mapping for another nomenclature never passes silently.

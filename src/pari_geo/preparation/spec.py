@@ -132,7 +132,8 @@ def from_dict(data: dict[str, Any], source: str | Path, base: Path | None = None
     Examples
     --------
     >>> cfg = from_dict({"region": {"path": "/r.gpkg"}, "grid": {"cell_size_m": 1000},
-    ...                  "ghsl": {"population": "/p.tif"}, "outputs": {"dir": "/o"}},
+    ...                  "ghsl": {"population": "/p.tif"}, "run": {"typology": "nordic7"},
+    ...                  "outputs": {"dir": "/o"}},
     ...                 "PREPARE.toml")
     >>> cfg.grid, [str(p) for p in cfg.ghsl["population"]]
     ({'crs': 'auto', 'cell_size_m': 1000.0}, ['/p.tif'])
@@ -235,7 +236,8 @@ def load_prepare(path: str | Path) -> PrepareConfig:
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (d / "p.toml").write_text('[region]\\npath = "r.gpkg"\\n[ghsl]\\n'
-    ...     'population = "s3://bucket/GHS_POP.tif"\\n[outputs]\\ndir = "run"\\n')
+    ...     'population = "s3://bucket/GHS_POP.tif"\\n[run]\\ntypology = "nordic7"\\n'
+    ...     '[outputs]\\ndir = "run"\\n')
     >>> cfg = load_prepare(d / "p.toml")
     >>> cfg.ghsl["population"], cfg.out_dir.name
     (['s3://bucket/GHS_POP.tif'], 'run')

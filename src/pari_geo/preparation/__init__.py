@@ -68,7 +68,7 @@ def prepare(config: str | os.PathLike | dict | PrepareConfig, *, overwrite: bool
     Parameters
     ----------
     config : path, dict or PrepareConfig
-        The prepare file (see :mod:`pari_geo.prepare.spec` for its keys).
+        The prepare file (see :mod:`pari_geo.preparation.spec` for its keys).
     overwrite : bool
         Replace an existing run folder (only one that ``prepare`` wrote).
     progress : bool

@@ -69,8 +69,8 @@ def check_ghsl_tiles(layer: str, paths: Sequence[str | Path]) -> None:
     ...     warnings.simplefilter("always")
     ...     check_ghsl_tiles("population", ["GHS_POP_E2020_GLOBE_R2023A_54009_100_V1_0_R3_C19.tif",
     ...                                     "GHS_POP_E2015_GLOBE_R2023A_54009_100_V1_0_R3_C20.tif"])
-    >>> print(w[0].message)
-    GHS_POP_E2015_GLOBE_R2023A_54009_100_V1_0_R3_C20.tif [population]: mixes GHSL epochs 2015, 2020 ...
+    >>> print(str(w[0].message).split(": ", 1)[1])
+    mixes GHSL epochs 2015, 2020 in one layer; ...
     """
     infos = [(p, ghsl_name_info(p)) for p in paths]
     infos = [(p, i) for p, i in infos if i is not None]
@@ -170,7 +170,7 @@ def warp_tiles(
     paths : sequence of path
         Tiles of one layer (any CRS GDAL knows; they should not overlap).
     grid, inside : GridSpec, ndarray of bool
-        The target grid and the region's cells (:func:`~pari_geo.prepare.region.region_grid`).
+        The target grid and the region's cells (:func:`~pari_geo.preparation.region.region_grid`).
     layer : str
         Layer name for messages.
     kind : {"count", "share"}
