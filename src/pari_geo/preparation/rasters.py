@@ -276,9 +276,9 @@ def _warp_mosaic(group, grid, inside, total, weight, covered, kind, values, extr
                 r1, c1 = min(rows, r0 + step), min(cols, c0 + step)
                 if not inside[r0:r1, c0:c1].any():
                     continue
-                sub_t = grid.transform * Affine.translation(c0, r0)
-                bl, bt = sub_t * (0, 0)
-                br, bb = sub_t * (c1 - c0, r1 - r0)
+                sub_t = grid.transform @ Affine.translation(c0, r0)
+                bl, bt = sub_t.c, sub_t.f
+                br, bb = bl + (c1 - c0) * sub_t.a, bt + (r1 - r0) * sub_t.e
                 try:
                     sl, sb, sr, st = transform_bounds(grid.crs, src.crs, bl, bb, br, bt,
                                                       densify_pts=21)
