@@ -242,7 +242,8 @@ def test_remote_paths_are_kept_for_gdal(tmp_path):
     cfg = load_run(tmp_path / "run.toml")
     assert cfg.inputs["population"].path == "s3://bucket/GHS_POP.tif"
     assert gdal_path(cfg.inputs["built"].path) == "/vsicurl/https://example.org/ghsl/BUILT_S.tif"
-    assert cfg.inputs["land"].path == "/vsizip/l.zip/LAND.tif"
+    # a relative archive is found beside the run file, as any relative path
+    assert cfg.inputs["land"].path == f"/vsizip/{tmp_path}/l.zip/LAND.tif"
 
 
 def test_cli_prepare_then_classify(belgium, tmp_path, capsys):

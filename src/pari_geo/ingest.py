@@ -37,6 +37,7 @@ __all__ = [
     "MAX_DENSITY_PER_KM2",
     "is_gdal_path",
     "gdal_path",
+    "resolve_path",
 ]
 
 #: Residents per km² above which a population cell is refused as implausible (the densest
@@ -84,6 +85,32 @@ def gdal_path(path: str | os.PathLike) -> str:
         if text.lower().startswith(scheme):
             return prefix + text[len(scheme) :]
     return text
+
+
+_ARCHIVES = ("/vsizip/", "/vsitar/", "/vsigzip/", "/vsi7z/", "/vsirar/")
+
+
+def resolve_path(text: str, base: str | os.PathLike) -> Path | str:
+    """A path from a configuration file, resolved against the file's folder ``base``.
+
+    Local paths become absolute ``Path``; GDAL paths stay strings, with a relative archive
+    inside ``/vsizip/`` (``/vsitar/`` ...) resolved against ``base`` too; URLs are kept.
+
+    Examples
+    --------
+    >>> resolve_path("/vsizip/tiles.zip/POP.tif", "/data")
+    '/vsizip//data/tiles.zip/POP.tif'
+    >>> resolve_path("s3://bucket/POP.tif", "/data"), resolve_path("POP.tif", "/data")
+    ('s3://bucket/POP.tif', PosixPath('/data/POP.tif'))
+    """
+    if is_gdal_path(text):
+        for prefix in _ARCHIVES:
+            rest = text[len(prefix):]
+            if text.startswith(prefix) and not rest.startswith(("/", "{")):
+                return prefix + str(Path(base) / rest)
+        return text
+    p = Path(text).expanduser()
+    return (p if p.is_absolute() else Path(base) / p).resolve()
 
 
 def _check_file(path: str | os.PathLike, layer: str | None, *, allow_dir: bool = False) -> str:

@@ -314,13 +314,10 @@ def load_run(path: str | Path) -> RunConfig:
 
 def _layer_path(text: str, base: Path) -> Path | str:
     """A layer path resolved against the run file's folder; GDAL paths (``/vsizip/``,
-    ``/vsicurl/``, ``s3://``, ``https://``) are kept as written, as strings."""
-    from .ingest import is_gdal_path
+    ``/vsicurl/``, ``s3://``, ``https://``) stay strings."""
+    from .ingest import resolve_path
 
-    if is_gdal_path(text):
-        return text
-    p = Path(text).expanduser()
-    return (p if p.is_absolute() else base / p).resolve()
+    return resolve_path(text, base)
 
 
 def validate_execution(section: Any, file: str | None = None, prefix: str = "execution.",

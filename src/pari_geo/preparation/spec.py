@@ -48,7 +48,6 @@ from typing import Any
 
 from ..config import load_toml
 from ..errors import ConfigError as _ConfigError
-from ..ingest import is_gdal_path
 
 __all__ = ["PrepareConfig", "load_prepare", "GHSL_LAYERS"]
 
@@ -120,10 +119,9 @@ def _type_ok(value: Any, expected: Any) -> bool:
 
 
 def _resolve(value: str, base: Path) -> str | Path:
-    if is_gdal_path(value):
-        return value
-    p = Path(value).expanduser()
-    return (p if p.is_absolute() else base / p).resolve()
+    from ..ingest import resolve_path
+
+    return resolve_path(value, base)
 
 
 def from_dict(data: dict[str, Any], source: str | Path, base: Path | None = None) -> PrepareConfig:
