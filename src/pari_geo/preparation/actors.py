@@ -64,14 +64,36 @@ class TagMapping:
         v = tags.get(key)
         return v is not None and (values is None or v in values)
 
+    def _by_key(self) -> dict[str, tuple[int, ...]]:
+        """Rule indices by the keys they test (built once, cached on the instance)."""
+        cached = self.__dict__.get("_index")
+        if cached is None:
+            index: dict[str, list[int]] = {}
+            for i, (conds, _) in enumerate(self.rules):
+                for k, _vs in conds:
+                    index.setdefault(k, []).append(i)
+            cached = {k: tuple(v) for k, v in index.items()}
+            object.__setattr__(self, "_index", cached)
+        return cached
+
+    def rule_for(self, tags: dict[str, str]) -> int | None:
+        """Index of the first rule matching ``tags`` (only rules on present keys are tried)."""
+        by_key = self._by_key()
+        candidates = sorted({i for k in tags if k in by_key for i in by_key[k]})
+        for i in candidates:
+            if all(self._match(tags, k, vs) for k, vs in self.rules[i][0]):
+                return i
+        return None
+
     def classify(self, tags: dict[str, str]) -> tuple[str, bool] | None:
         """``(sector, social_economy)`` of an object's tags, or None when no rule matches."""
-        for conds, sector in self.rules:
-            if all(self._match(tags, k, vs) for k, vs in conds):
-                social = bool(self.sectors[sector].get("social", False)) or any(
-                    self._match(tags, k, vs) for k, vs in self.social)
-                return sector, social
-        return None
+        i = self.rule_for(tags)
+        if i is None:
+            return None
+        sector = self.rules[i][1]
+        social = bool(self.sectors[sector].get("social", False)) or any(
+            self._match(tags, k, vs) for k, vs in self.social)
+        return sector, social
 
 
 def _values(v: Any, where: str, key: str) -> tuple[str, ...] | None:
@@ -158,19 +180,32 @@ def actors_from_osm(path: str | os.PathLike, mapping: TagMapping | None = None,
     mapping = mapping or load_tag_mapping()
     fname = _check_file(path, "actors")
     wkb = osmium.geom.WKBFactory()
+    keys = tuple(sorted(set(mapping.keys) | {k for k, _ in mapping.social}))
     rows: list[tuple] = []
     polys: list[bytes] = []
     poly_rows: list[tuple] = []
+    seen: set[tuple[str, int]] = set()
     try:
-        fp = osmium.FileProcessor(fname).with_areas().with_filter(
-            osmium.filter.KeyFilter(*mapping.keys))
-        for o in fp:
-            tags = {t.k: t.v for t in o.tags}
-            hit = mapping.classify(tags)
-            if hit is None:
+        for o in _tagged_objects(osmium, fname, mapping):
+            if o.is_area():
+                key = ("w" if o.from_way() else "r", o.orig_id())
+                if key in seen:  # found by both passes
+                    continue
+                seen.add(key)
+            elif o.is_node():
+                if ("n", o.id) in seen:
+                    continue
+                seen.add(("n", o.id))
+            ot = o.tags
+            tags = {k: v for k in keys if (v := ot.get(k)) is not None}
+            i = mapping.rule_for(tags)
+            if i is None:
                 continue
-            name = tags.get("name", "")
-            building_only = all(k == "building" for k, _ in _matched_rule(mapping, tags))
+            sector = mapping.rules[i][1]
+            hit = (sector, bool(mapping.sectors[sector].get("social", False)) or any(
+                mapping._match(tags, k, vs) for k, vs in mapping.social))
+            name = ot.get("name", "")
+            building_only = all(k == "building" for k, _ in mapping.rules[i][0])
             if o.is_node():
                 loc = o.location
                 if not loc.valid():
@@ -218,11 +253,23 @@ def actors_from_osm(path: str | os.PathLike, mapping: TagMapping | None = None,
     return pts.to_crs(crs) if crs is not None else pts
 
 
-def _matched_rule(mapping: TagMapping, tags: dict[str, str]):
-    for conds, _ in mapping.rules:
-        if all(mapping._match(tags, k, vs) for k, vs in conds):
-            return conds
-    return ()
+def _tagged_objects(osmium, fname: str, mapping: TagMapping):
+    """Nodes and areas that can match a rule, filtered in libosmium (C++) before Python.
+
+    Keys that some rule accepts with any value (``shop = "*"``) pass a key filter; keys
+    only ever tested for listed values (``building = [...]``, ``amenity = [...]``) pass a
+    tag filter on those values, in a second pass, so the many plain buildings never reach
+    Python. An object can come from both passes (the caller skips repeats).
+    """
+    any_value = {k for conds, _ in mapping.rules for k, vs in conds if vs is None}
+    pairs = sorted({(k, v) for conds, _ in mapping.rules for k, vs in conds
+                    if vs is not None and k not in any_value for v in vs})
+    if any_value:
+        yield from osmium.FileProcessor(fname).with_areas().with_filter(
+            osmium.filter.KeyFilter(*sorted(any_value)))
+    if pairs:
+        yield from osmium.FileProcessor(fname).with_areas().with_filter(
+            osmium.filter.TagFilter(*pairs))
 
 
 def load_code_table(path: str | os.PathLike) -> dict[str, tuple[str, bool | None]]:

@@ -81,7 +81,7 @@ def osm_road_batches(path: str | os.PathLike, speeds: dict[str, float]):
     n = 0
     try:
         fp = osmium.FileProcessor(fname).with_locations().with_filter(
-            osmium.filter.KeyFilter("highway"))
+            osmium.filter.TagFilter(*(("highway", c) for c in sorted(speeds))))
         for o in fp:
             if not o.is_way():
                 continue
