@@ -271,12 +271,17 @@ def _warp_mosaic(group, grid, inside, total, weight, covered, kind, values, extr
     with rasterio.open(_vrt(group) if len(group) > 1 else names[0]) as src:
         full = Window(0, 0, src.width, src.height)
         rows, cols = grid.shape
+        k = _nesting(src, grid)
         for r0 in range(0, rows, step):
             for c0 in range(0, cols, step):
                 r1, c1 = min(rows, r0 + step), min(cols, c0 + step)
                 if not inside[r0:r1, c0:c1].any():
                     continue
                 sub_t = grid.transform @ Affine.translation(c0, r0)
+                if k is not None:  # source cells nest in target cells: exact block sums
+                    _block_sums(src, fname, layer, sub_t, (r0, r1, c0, c1), k, total, weight,
+                                covered, kind, values, extra)
+                    continue
                 bl, bt = sub_t.c, sub_t.f
                 br, bb = bl + (c1 - c0) * sub_t.a, bt + (r1 - r0) * sub_t.e
                 try:
@@ -328,6 +333,58 @@ def _warp_mosaic(group, grid, inside, total, weight, covered, kind, values, extr
                 if weight is not None:
                     wpart = warp(np.where(valid, 1.0, np.nan))
                     weight[r0:r1, c0:c1] += np.where(np.isfinite(wpart), wpart, 0.0)
+
+
+def _nesting(src, grid: GridSpec) -> int | None:
+    """``k`` when the source grid nests ``k x k`` cells in each target cell (same CRS,
+    integer ratio, origins on the source grid), else None."""
+    from pyproj import CRS
+
+    t = src.transform
+    if CRS.from_user_input(src.crs) != grid.crs or t.b or t.d or t.a != -t.e:
+        return None
+    k = grid.cell_size_m / t.a
+    dx = (grid.transform.c - t.c) / t.a
+    dy = (t.f - grid.transform.f) / t.a
+    if all(abs(v - round(v)) < 1e-6 for v in (k, dx, dy)) and round(k) >= 1:
+        return int(round(k))
+    return None
+
+
+def _block_sums(src, fname, layer, sub_t, bounds, k, total, weight, covered, kind, values,
+                extra) -> None:
+    """Read the source cells of target block ``bounds`` and sum them ``k x k``."""
+    from rasterio.windows import Window
+
+    from ..ingest import _first_line
+
+    r0, r1, c0, c1 = bounds
+    t = src.transform
+    col = int(round((sub_t.c - t.c) / t.a))
+    row = int(round((t.f - sub_t.f) / t.a))
+    win = Window(col, row, (c1 - c0) * k, (r1 - r0) * k)
+    try:
+        data = src.read(1, window=win, masked=True, boundless=True)
+    except Exception as err:  # noqa: BLE001 - truncated tiles, codecs ...
+        raise InputError(fname, layer, f"cannot be read ({_first_line(err)})") from None
+    arr = np.ma.filled(data.astype(np.float64), np.nan)
+    for v in extra:
+        arr[arr == v] = np.nan
+    if values is not None:
+        arr = values(arr, fname)
+    elif kind == "count":
+        finite = arr[np.isfinite(arr)]
+        if finite.size and finite.min() < 0:
+            raise InputError(fname, layer, f"contains negative values (minimum "
+                             f"{finite.min():g}); set its no-data value (gdal_edit.py -a_nodata)")
+    h, w = r1 - r0, c1 - c0
+    blocks = arr.reshape(h, k, w, k)
+    valid = np.isfinite(blocks)
+    n = valid.sum(axis=(1, 3))
+    total[r0:r1, c0:c1] += np.where(valid, blocks, 0.0).sum(axis=(1, 3))
+    covered[r0:r1, c0:c1] |= n > 0
+    if weight is not None:
+        weight[r0:r1, c0:c1] += n
 
 
 def _check_coverage(paths, footprints, region, grid: GridSpec, layer: str) -> None:

@@ -25,7 +25,8 @@ def write_layer(path: Path, values: np.ndarray, grid: GridSpec, *, dtype: str = 
     profile = {
         "driver": "GTiff", "height": rows, "width": cols, "count": 1, "dtype": dtype,
         "crs": grid.crs.to_wkt(), "transform": grid.transform, "nodata": float("nan"),
-        "compress": "deflate", "predictor": 3 if dtype.startswith("float") else 1,
+        "compress": "deflate", "zlevel": 1, "num_threads": "ALL_CPUS",
+        "predictor": 3 if dtype.startswith("float") else 1,
     }
     if rows >= 256 and cols >= 256:
         profile.update(tiled=True, blockxsize=256, blockysize=256)
