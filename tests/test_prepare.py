@@ -381,3 +381,29 @@ def test_no_warnings_on_the_clean_belgium_case(belgium, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         prepare(_belgium_cfg(belgium, tmp_path / "w"))
+
+
+def test_worldcover_tiles_in_degrees_are_averaged_onto_the_grid(tmp_path):
+    """WorldCover comes in WGS 84 tiles: classes → weights, then area means on the grid."""
+    from shapely.geometry import box
+
+    path, vals, t = _random_counts(tmp_path)
+    from rasterio.warp import transform_bounds
+
+    w, s, e, n = transform_bounds("ESRI:54009", "EPSG:4326", t.c - 2000, t.f - 8000,
+                                  t.c + 10000, t.f + 2000)
+    res = 0.0005
+    cols, rows = int((e - w) / res) + 1, int((n - s) / res) + 1
+    lc = np.where(np.arange(cols)[None, :] < cols // 2, 40, 10).repeat(rows, axis=0)
+    tile = write_tif(tmp_path / "ESA_WorldCover_10m_2021_v200_N48E012_Map.tif", lc,
+                     crs="EPSG:4326", transform=Affine(res, 0, w, 0, -res, n), dtype="uint8")
+    region = _region_file(tmp_path, box(t.c, t.f - 6000, t.c + 8000, t.f))
+    cfg = {"region": {"path": str(region)}, "grid": {"crs": "EPSG:3035"},
+           "ghsl": {"population": str(path)},
+           "landcover": {"path": str(tile), "mapping": "worldcover"},
+           "run": {"typology": "nordic7"}, "outputs": {"dir": str(tmp_path / "run")}}
+    with rasterio.open(prepare(cfg)["out_dir"] / "agri_share.tif") as src:
+        agri = src.read(1)
+    ok = agri[np.isfinite(agri)]
+    assert ok.size > 30 and ok.min() >= 0 and ok.max() <= 1
+    assert (ok > 0.99).any() and (ok < 0.01).any()  # cropland west, trees east

@@ -9,7 +9,8 @@ GDAL onto the target grid:
   the share of it inside a target cell, so totals are preserved; block results are added,
   so several tiles form one mosaic and memory is bounded by a block and the target grid;
 * land-cover classes are first mapped to an agricultural weight (0..1) per source cell,
-  then averaged by area: ``sum(weight) / sum(valid)``, both warped with ``sum``.
+  then averaged by area over the valid source cells (GDAL ``average``; exact block means
+  when the source cells nest in the target cells).
 
 Cells outside the region are NaN. Tiles that do not cover the region are refused, naming
 the uncovered part; mixed GHSL epochs or releases in one layer are warned about.
@@ -23,6 +24,7 @@ Examples
 from __future__ import annotations
 
 import math
+import os
 import re
 import warnings
 from collections.abc import Callable, Sequence
@@ -35,6 +37,9 @@ from ..errors import InputError
 from ..grid import GridSpec
 
 __all__ = ["ghsl_name_info", "check_ghsl_tiles", "warp_tiles", "tile_footprint"]
+
+#: GDAL warper threads (the sum kernel is the costly step of a reprojection)
+_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 _GHSL_RE = re.compile(
     r"GHS_(?P<product>POP|BUILT_S|BUILT_V|BUILT_H|BUILT_C|LAND|SMOD)(?:_[A-Z]+)?_E(?P<epoch>\d{4})"
@@ -174,7 +179,8 @@ def warp_tiles(
     layer : str
         Layer name for messages.
     kind : {"count", "share"}
-        ``count``: sum-preserving; ``share``: area-weighted mean of ``values``.
+        ``count``: sum-preserving (GDAL ``sum``); ``share``: area-weighted mean of
+        ``values`` over valid source cells (GDAL ``average``).
     values : callable, optional
         ``values(block, file)`` turns a source block (float64, NaN = no data) into what is
         warped (e.g. land-cover classes → agricultural weight); it may raise
@@ -318,21 +324,17 @@ def _warp_mosaic(group, grid, inside, total, weight, covered, kind, values, extr
                     continue
                 wt = src.window_transform(win)
 
-                def warp(a, wt=wt, sub_t=sub_t, shape=(r1 - r0, c1 - c0)):
-                    out = np.full(shape, np.nan)
-                    reproject(source=a, destination=out, src_transform=wt, src_crs=src.crs,
-                              src_nodata=np.nan, dst_transform=sub_t, dst_crs=grid.crs,
-                              dst_nodata=np.nan, resampling=Resampling.sum,
-                              tolerance=0)
-                    return out
-
-                part = warp(np.where(valid, arr, np.nan))
-                got = np.isfinite(part)
-                total[r0:r1, c0:c1] += np.where(got, part, 0.0)
+                resampling = Resampling.sum if kind == "count" else Resampling.average
+                out = np.full((r1 - r0, c1 - c0), np.nan)
+                reproject(source=np.where(valid, arr, np.nan), destination=out,
+                          src_transform=wt, src_crs=src.crs, src_nodata=np.nan,
+                          dst_transform=sub_t, dst_crs=grid.crs, dst_nodata=np.nan,
+                          resampling=resampling, num_threads=_THREADS, warp_mem_limit=256)
+                got = np.isfinite(out)
+                total[r0:r1, c0:c1] += np.where(got, out, 0.0)
                 covered[r0:r1, c0:c1] |= got
-                if weight is not None:
-                    wpart = warp(np.where(valid, 1.0, np.nan))
-                    weight[r0:r1, c0:c1] += np.where(np.isfinite(wpart), wpart, 0.0)
+                if weight is not None:  # means of several mosaics (CRSs) are averaged
+                    weight[r0:r1, c0:c1] += got
 
 
 def _nesting(src, grid: GridSpec) -> int | None:
