@@ -407,3 +407,22 @@ def test_worldcover_tiles_in_degrees_are_averaged_onto_the_grid(tmp_path):
     ok = agri[np.isfinite(agri)]
     assert ok.size > 30 and ok.min() >= 0 and ok.max() <= 1
     assert (ok > 0.99).any() and (ok < 0.01).any()  # cropland west, trees east
+
+
+def test_built_volume_is_prepared_beside_the_typology_layers(belgium, tmp_path):
+    cfg = _belgium_cfg(belgium, tmp_path / "v")
+    cfg["ghsl"]["built_volume"] = str(belgium["built"])  # stand-in for a GHS-BUILT-V tile
+    res = prepare(cfg)
+    assert res["layers"]["built_volume"] == "built_v.tif"
+    assert "built_v" not in (res["run_file"]).read_text()  # not a typology input
+
+
+def test_pbf_without_pyosmium_says_how_to_install(monkeypatch, tmp_path):
+    import sys
+
+    from pari_geo.preparation.actors import actors_from_osm
+
+    monkeypatch.setitem(sys.modules, "osmium", None)
+    (tmp_path / "x.osm.pbf").write_bytes(b"\x00" * 16)
+    with pytest.raises(InputError, match=r"pip install 'pari_geo\[osm\]'"):
+        actors_from_osm(tmp_path / "x.osm.pbf")
