@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -220,9 +219,12 @@ def _actors(spec: dict[str, Any], crs, union, file: str):
             y=spec.get("y"), crs=spec.get("crs"), social=spec.get("social"),
             id_col=spec.get("id"), layer=spec.get("layer"),
             default_sector=spec.get("default_sector")).to_crs(crs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        keep = actors.within(union) if len(actors) else np.zeros(0, bool)
+    import shapely
+
+    shapely.prepare(union)
+    pts = actors.geometry
+    keep = shapely.contains_xy(union, pts.x.to_numpy(), pts.y.to_numpy()) if len(actors) \
+        else np.zeros(0, bool)
     if len(actors) and not keep.any():
         raise InputError(str(path), "actors", f"none of its {len(actors)} actors lies in the "
                          "region (another area, or swapped x/y columns?)")
