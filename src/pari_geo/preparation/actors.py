@@ -152,6 +152,12 @@ def actors_from_osm(path: str | os.PathLike, mapping: TagMapping | None = None,
                     *, crs: Any = None):
     """Actors from an ``.osm.pbf``: POIs and tagged polygons as points with sectors.
 
+    One pass over the file (libosmium keeps node locations for the ways; only objects
+    carrying a key of the mapping reach Python): nodes become points, tagged ways a point
+    inside the polygon they close (a point on the line if open), tagged multipolygon
+    relations a point inside their outer ways, read in a second pass only when there are
+    such relations.
+
     Parameters
     ----------
     path : path
@@ -172,52 +178,16 @@ def actors_from_osm(path: str | os.PathLike, mapping: TagMapping | None = None,
         When the file cannot be read or holds none of the mapping's tags.
     """
     import geopandas as gpd
-    import shapely
+    import pandas as pd
 
     from ..ingest import _check_file
 
     osmium = require_osmium(str(path))
     mapping = mapping or load_tag_mapping()
     fname = _check_file(path, "actors")
-    wkb = osmium.geom.WKBFactory()
-    keys = tuple(sorted(set(mapping.keys) | {k for k, _ in mapping.social}))
-    rows: list[tuple] = []
-    polys: list[bytes] = []
-    poly_rows: list[tuple] = []
-    seen: set[tuple[str, int]] = set()
     try:
-        for o in _tagged_objects(osmium, fname, mapping):
-            if o.is_area():
-                key = ("w" if o.from_way() else "r", o.orig_id())
-                if key in seen:  # found by both passes
-                    continue
-                seen.add(key)
-            elif o.is_node():
-                if ("n", o.id) in seen:
-                    continue
-                seen.add(("n", o.id))
-            ot = o.tags
-            tags = {k: v for k in keys if (v := ot.get(k)) is not None}
-            i = mapping.rule_for(tags)
-            if i is None:
-                continue
-            sector = mapping.rules[i][1]
-            hit = (sector, bool(mapping.sectors[sector].get("social", False)) or any(
-                mapping._match(tags, k, vs) for k, vs in mapping.social))
-            name = ot.get("name", "")
-            building_only = all(k == "building" for k, _ in mapping.rules[i][0])
-            if o.is_node():
-                loc = o.location
-                if not loc.valid():
-                    continue
-                rows.append((f"n{o.id}", *hit, name, loc.lon, loc.lat))
-            elif o.is_area():
-                try:
-                    polys.append(wkb.create_multipolygon(o))
-                except Exception:  # noqa: BLE001 - broken multipolygons are skipped
-                    continue
-                oid = f"{'w' if o.from_way() else 'r'}{o.orig_id()}"
-                poly_rows.append((oid, *hit, name, building_only))
+        nodes, ways, rels = _scan(osmium, fname, mapping)
+        rel_geoms = _relation_lines(osmium, fname, rels) if rels else {}
     except InputError:
         raise
     except Exception as err:  # noqa: BLE001 - libosmium raises RuntimeError for bad files
@@ -226,23 +196,11 @@ def actors_from_osm(path: str | os.PathLike, mapping: TagMapping | None = None,
                          ) from None
     cols = ["osm_id", "sector", "social_economy", "name"]
     pts = gpd.GeoDataFrame(
-        [r[:4] for r in rows], columns=cols,
-        geometry=gpd.points_from_xy([r[4] for r in rows], [r[5] for r in rows]),
+        [r[:4] for r in nodes], columns=cols,
+        geometry=gpd.points_from_xy([r[4] for r in nodes], [r[5] for r in nodes]),
         crs="EPSG:4326")
-    if polys:
-        geoms = shapely.from_wkb(np.array(polys, dtype=object))  # hex text or bytes
-        areas = gpd.GeoDataFrame([r[:4] for r in poly_rows], columns=cols,
-                                 geometry=shapely.point_on_surface(geoms), crs="EPSG:4326")
-        only = np.array([r[4] for r in poly_rows], bool)
-        if only.any() and len(pts):
-            # a building-type polygon holding a POI of its sector: the POI is the actor
-            cand = gpd.GeoDataFrame(areas[only][["sector"]].reset_index(),
-                                    geometry=geoms[only], crs="EPSG:4326")
-            j = gpd.sjoin(cand, pts[["sector", "geometry"]], predicate="contains")
-            drop = set(j.loc[j["sector_left"] == j["sector_right"], "index"])
-            areas = areas.drop(index=list(drop))
-        import pandas as pd
-
+    areas = _way_and_relation_points(ways, rels, rel_geoms, cols, pts)
+    if areas is not None:
         pts = gpd.GeoDataFrame(pd.concat([pts, areas], ignore_index=True), crs="EPSG:4326")
     if not len(pts):
         raise InputError(fname, "actors", f"has no objects with the tags of the mapping "
@@ -253,23 +211,95 @@ def actors_from_osm(path: str | os.PathLike, mapping: TagMapping | None = None,
     return pts.to_crs(crs) if crs is not None else pts
 
 
-def _tagged_objects(osmium, fname: str, mapping: TagMapping):
-    """Nodes and areas that can match a rule, filtered in libosmium (C++) before Python.
+def _scan(osmium, fname: str, mapping: TagMapping):
+    """The mapping's objects: nodes (id, sector, social, name, lon, lat), ways (..., wkb,
+    building-only) and relations (..., outer way ids, building-only)."""
+    keys = tuple(sorted(set(mapping.keys) | {k for k, _ in mapping.social}))
+    wkb = osmium.geom.WKBFactory()
+    nodes: list[tuple] = []
+    ways: list[tuple] = []
+    rels: list[tuple] = []
+    fp = osmium.FileProcessor(fname).with_locations().with_filter(
+        osmium.filter.KeyFilter(*mapping.keys))
+    for o in fp:
+        ot = o.tags
+        tags = {k: v for k in keys if (v := ot.get(k)) is not None}
+        i = mapping.rule_for(tags)
+        if i is None:
+            continue
+        sector = mapping.rules[i][1]
+        social = bool(mapping.sectors[sector].get("social", False)) or any(
+            mapping._match(tags, k, vs) for k, vs in mapping.social)
+        only = all(k == "building" for k, _ in mapping.rules[i][0])
+        name = ot.get("name", "")
+        if o.is_node():
+            loc = o.location
+            if loc.valid():
+                nodes.append((f"n{o.id}", sector, social, name, loc.lon, loc.lat))
+        elif o.is_way():
+            try:
+                line = wkb.create_linestring(o)
+            except Exception:  # noqa: BLE001 - ways with missing nodes (clipped extracts)
+                continue
+            ways.append((f"w{o.id}", sector, social, name, line, only))
+        elif o.is_relation() and ot.get("type") in ("multipolygon", "boundary", "site"):
+            outer = [m.ref for m in o.members if m.type == "w" and m.role in ("outer", "")]
+            if outer:
+                rels.append((f"r{o.id}", sector, social, name, outer, only))
+    return nodes, ways, rels
 
-    Keys that some rule accepts with any value (``shop = "*"``) pass a key filter; keys
-    only ever tested for listed values (``building = [...]``, ``amenity = [...]``) pass a
-    tag filter on those values, in a second pass, so the many plain buildings never reach
-    Python. An object can come from both passes (the caller skips repeats).
-    """
-    any_value = {k for conds, _ in mapping.rules for k, vs in conds if vs is None}
-    pairs = sorted({(k, v) for conds, _ in mapping.rules for k, vs in conds
-                    if vs is not None and k not in any_value for v in vs})
-    if any_value:
-        yield from osmium.FileProcessor(fname).with_areas().with_filter(
-            osmium.filter.KeyFilter(*sorted(any_value)))
-    if pairs:
-        yield from osmium.FileProcessor(fname).with_areas().with_filter(
-            osmium.filter.TagFilter(*pairs))
+
+def _relation_lines(osmium, fname: str, rels) -> dict[int, bytes]:
+    """Second pass: the lines of the relations' outer ways, by way id."""
+    need = {ref for r in rels for ref in r[4]}
+    wkb = osmium.geom.WKBFactory()
+    out: dict[int, bytes] = {}
+    fp = osmium.FileProcessor(fname, osmium.osm.NODE | osmium.osm.WAY).with_locations() \
+        .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY)) \
+        .with_filter(osmium.filter.IdFilter(need))
+    for o in fp:
+        try:
+            out[o.id] = wkb.create_linestring(o)
+        except Exception:  # noqa: BLE001 - ways with missing nodes
+            continue
+    return out
+
+
+def _way_and_relation_points(ways, rels, rel_lines, cols, pts):
+    """Points inside the polygons of tagged ways and relations (None when there are none);
+    a building-type polygon holding a POI of its sector is dropped (the POI is the actor)."""
+    import geopandas as gpd
+    import shapely
+
+    rows, geoms = [], []
+    if ways:
+        lines = shapely.from_wkb(np.array([w[4] for w in ways], dtype=object))
+        polys = shapely.build_area(lines)
+        polys = np.where(shapely.is_empty(polys), lines, polys)
+        rows += [w[:4] + (w[5],) for w in ways]
+        geoms += list(polys)
+    for r in rels:
+        parts = [rel_lines[i] for i in r[4] if i in rel_lines]
+        if not parts:
+            continue
+        lines = shapely.from_wkb(np.array(parts, dtype=object))
+        poly = shapely.build_area(shapely.union_all(lines))
+        rows.append(r[:4] + (r[5],))
+        geoms.append(poly if not poly.is_empty else shapely.union_all(lines))
+    if not rows:
+        return None
+    geoms = np.array(geoms, dtype=object)
+    areas = gpd.GeoDataFrame([r[:4] for r in rows], columns=cols,
+                             geometry=shapely.point_on_surface(geoms), crs="EPSG:4326")
+    only = np.array([r[4] for r in rows], bool)
+    if only.any() and len(pts):
+        cand = gpd.GeoDataFrame({"sector": areas["sector"].to_numpy()[only],
+                                 "index": np.flatnonzero(only)},
+                                geometry=geoms[only], crs="EPSG:4326")
+        j = gpd.sjoin(cand, pts[["sector", "geometry"]], predicate="contains")
+        drop = set(j.loc[j["sector_left"] == j["sector_right"], "index"])
+        areas = areas.drop(index=list(drop))
+    return areas
 
 
 def load_code_table(path: str | os.PathLike) -> dict[str, tuple[str, bool | None]]:
