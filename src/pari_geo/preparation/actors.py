@@ -254,10 +254,12 @@ def _relation_lines(osmium, fname: str, rels) -> dict[int, bytes]:
     need = {ref for r in rels for ref in r[4]}
     wkb = osmium.geom.WKBFactory()
     out: dict[int, bytes] = {}
+    # ids checked in Python: libosmium's IdFilter keeps a bitmap over the id range
     fp = osmium.FileProcessor(fname, osmium.osm.NODE | osmium.osm.WAY).with_locations() \
-        .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY)) \
-        .with_filter(osmium.filter.IdFilter(need))
+        .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
     for o in fp:
+        if o.id not in need:
+            continue
         try:
             out[o.id] = wkb.create_linestring(o)
         except Exception:  # noqa: BLE001 - ways with missing nodes
