@@ -108,7 +108,7 @@ def prepare(config: str | os.PathLike | dict | PrepareConfig, *, overwrite: bool
                                   "layers": {}}
     from .rasters import check_ghsl_tiles, warp_tiles
 
-    block = 2048
+    block = 1024
     for name, paths in cfg.ghsl.items():
         check_ghsl_tiles(name, paths)
         values = warp_tiles(paths, grid, inside, layer=name, region=union, block=block)
