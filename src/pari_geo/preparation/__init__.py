@@ -87,10 +87,7 @@ def prepare(config: str | os.PathLike | dict | PrepareConfig, *, overwrite: bool
     """
     from tqdm.auto import tqdm
 
-    from ..ingest import check_population
-    from ..io_write import atomic_dir
     from .region import choose_crs, read_region, region_grid, region_union
-    from .runfile import run_document, toml_text, write_layer
 
     cfg = _config(config)
     file = str(cfg.source)
@@ -99,100 +96,134 @@ def prepare(config: str | os.PathLike | dict | PrepareConfig, *, overwrite: bool
     region = read_region(reg["path"], id_col=reg.get("id"), layer=reg.get("layer"))
     crs = choose_crs(region, cfg.grid["crs"], file)
     grid, inside = region_grid(region, crs, cfg.grid["cell_size_m"])
-    union = region_union(region, crs)
-    cell_m2 = grid.cell_size_m**2
+    target = _Target(grid, inside, region_union(region, crs), file)
     steps = len(cfg.ghsl) + sum(x is not None for x in (cfg.landcover, cfg.roads, cfg.actors))
-    bar = tqdm(total=steps + 1, desc="pari-geo prepare", disable=not progress, leave=False)
-    arrays: dict[str, np.ndarray] = {}
-    provenance: dict[str, Any] = {"grid": grid.to_dict(), "region_cells": int(inside.sum()),
-                                  "layers": {}}
+    with tqdm(total=steps + 1, desc="pari-geo prepare", disable=not progress,
+              leave=False) as bar:
+        arrays, layers = _ghsl_layers(cfg, target, bar)
+        if cfg.landcover is not None:
+            arrays["agri"], layers["agri"] = _landcover_layer(cfg.landcover, target)
+            bar.update(1)
+        if cfg.roads is not None:
+            arrays["speed"], layers["speed"] = _speed_layer(cfg.roads, target, arrays)
+            bar.update(1)
+        actors = None
+        if cfg.actors is not None:
+            actors = _actors(cfg.actors, grid.crs, target.union, file)
+            layers["actors"] = {"source": str(cfg.actors["path"]), "count": len(actors)}
+            bar.update(1)
+        files, total = _write_run_folder(cfg, target, region, arrays, layers, actors, overwrite)
+        bar.update(1)
+    return {"out_dir": cfg.out_dir, "run_file": cfg.out_dir / "run.toml", "grid": grid,
+            "region_cells": int(inside.sum()), "population_total": total,
+            "layers": files, "actors": None if actors is None else len(actors)}
+
+
+#: source cells per block side when warping tiles (GDAL's sum warp holds ~200 bytes per
+#: source cell of a block: about 200 MB here; benchmarks/prepare)
+BLOCK = 1024
+
+
+class _Target:
+    """The grid, the region's cells, the region in the grid's CRS, the prepare file."""
+
+    def __init__(self, grid, inside: np.ndarray, union, file: str) -> None:
+        self.grid, self.inside, self.union, self.file = grid, inside, union, file
+
+
+def _ghsl_layers(cfg: PrepareConfig, target: _Target, bar) -> tuple[dict, dict]:
+    """The GHSL layers on the grid (sums kept) and their provenance."""
+    from ..ingest import check_population
     from .rasters import check_ghsl_tiles, warp_tiles
 
-    block = 1024
+    cell_m2 = target.grid.cell_size_m**2
+    arrays: dict[str, np.ndarray] = {}
+    layers: dict[str, Any] = {}
     for name, paths in cfg.ghsl.items():
         check_ghsl_tiles(name, paths)
-        values = warp_tiles(paths, grid, inside, layer=name, region=union, block=block)
+        values = warp_tiles(paths, target.grid, target.inside, layer=name, region=target.union,
+                            block=BLOCK)
         if name in ("built", "land"):  # resampling may exceed the cell by a fraction of 1 %
             np.minimum(values, cell_m2, out=values)
         arrays[name] = values
-        provenance["layers"][name] = {"sources": [str(p) for p in paths],
-                                      "resampling": "sum"}
+        layers[name] = {"sources": [str(p) for p in paths], "resampling": "sum"}
         bar.update(1)
     check_population(arrays["population"], str(cfg.ghsl["population"][0]), "population",
-                     grid.cell_area_km2)
-    if cfg.landcover is not None:
-        from .landcover import load_mapping
+                     target.grid.cell_area_km2)
+    return arrays, layers
 
-        lc = cfg.landcover
-        mapping = load_mapping(lc.get("mapping", "corine"), file)
-        extra = lc.get("nodata", [])
-        extra = [extra] if isinstance(extra, int) else extra
-        arrays["agri"] = warp_tiles(lc["path"], grid, inside, layer="landcover", kind="share",
-                                    values=mapping, region=union, block=block,
-                                    nodata=[float(v) for v in extra])
-        provenance["layers"]["agri"] = {"sources": [str(p) for p in lc["path"]],
-                                        "mapping": mapping.source,
-                                        "resampling": "area-weighted mean"}
-        bar.update(1)
-    if cfg.roads is not None:
-        from .roads import OFFROAD_KMH, check_offroad, load_speeds, speed_raster
 
-        rd = cfg.roads
-        land_share = arrays["land"] / cell_m2 if "land" in arrays else None
-        speeds = load_speeds(rd.get("speeds"))
-        arrays["speed"] = speed_raster(
-            rd["path"], grid, inside, land_share=land_share, speeds=speeds,
-            offroad_kmh=check_offroad(rd.get("offroad_kmh", OFFROAD_KMH), file),
-            layer=rd.get("layer"), class_column=rd.get("class_column"),
-            speed_column=rd.get("speed_column"))
-        provenance["layers"]["speed"] = {"source": str(rd["path"]), "speeds_kmh": speeds,
-                                         "rule": "fastest road per cell (all touched)"}
-        bar.update(1)
-    actors = None
-    if cfg.actors is not None:
-        actors = _actors(cfg.actors, grid.crs, union, file)
-        provenance["layers"]["actors"] = {"source": str(cfg.actors["path"]),
-                                          "count": len(actors)}
-        bar.update(1)
+def _landcover_layer(lc: dict[str, Any], target: _Target) -> tuple[np.ndarray, dict]:
+    """Agricultural share from land-cover tiles through the mapping table."""
+    from .landcover import load_mapping
+    from .rasters import warp_tiles
 
-    layer_files: dict[str, str] = {}
+    mapping = load_mapping(lc.get("mapping", "corine"), target.file)
+    extra = lc.get("nodata", [])
+    extra = [extra] if isinstance(extra, int) else extra
+    values = warp_tiles(lc["path"], target.grid, target.inside, layer="landcover",
+                        kind="share", values=mapping, region=target.union, block=BLOCK,
+                        nodata=[float(v) for v in extra])
+    return values, {"sources": [str(p) for p in lc["path"]], "mapping": mapping.source,
+                    "resampling": "area-weighted mean"}
+
+
+def _speed_layer(rd: dict[str, Any], target: _Target, arrays: dict) -> tuple[np.ndarray, dict]:
+    """The speed raster from an .osm.pbf or a line layer (water from the land layer)."""
+    from .roads import OFFROAD_KMH, check_offroad, load_speeds, speed_raster
+
+    cell_m2 = target.grid.cell_size_m**2
+    land_share = arrays["land"] / cell_m2 if "land" in arrays else None
+    speeds = load_speeds(rd.get("speeds"))
+    values = speed_raster(
+        rd["path"], target.grid, target.inside, land_share=land_share, speeds=speeds,
+        offroad_kmh=check_offroad(rd.get("offroad_kmh", OFFROAD_KMH), target.file),
+        layer=rd.get("layer"), class_column=rd.get("class_column"),
+        speed_column=rd.get("speed_column"))
+    return values, {"source": str(rd["path"]), "speeds_kmh": speeds,
+                    "rule": "fastest road per cell (all touched)"}
+
+
+def _write_run_folder(cfg: PrepareConfig, target: _Target, region, arrays: dict,
+                      layers: dict, actors, overwrite: bool) -> tuple[dict[str, str], float]:
+    """Layers, units, actors, run.toml and prepare.json, staged and renamed into place."""
+    from .._version import __version__
+    from ..io_write import atomic_dir
+    from ..runconfig import load_run
+    from .runfile import run_document, toml_text, write_layer
+
+    grid, reg = target.grid, cfg.region
+    files: dict[str, str] = {}
     with atomic_dir(cfg.out_dir, overwrite) as stage:
         for name, values in arrays.items():
             fname = {"agri": "agri_share.tif", "speed": "speed_kmh.tif"}.get(
                 name, GHSL_LAYERS.get(name, f"{name}.tif"))
             dtype = "float64" if name == "population" else "float32"
             write_layer(stage / fname, values, grid, dtype=dtype,
-                        tags={"layer": name, **provenance["layers"].get(name, {})})
-            layer_files[name] = fname
+                        tags={"layer": name, **layers.get(name, {})})
+            files[name] = fname
         units_out = region.to_crs(grid.crs) if region.crs != grid.crs else region
         units_out.to_file(stage / "units.gpkg", driver="GPKG")
-        layer_files["units"] = "units.gpkg"
+        files["units"] = "units.gpkg"
         if actors is not None:
             actors.to_file(stage / "actors.gpkg", driver="GPKG")
-            layer_files["actors"] = "actors.gpkg"
+            files["actors"] = "actors.gpkg"
         region_cols = {k: reg[k] for k in ("region", "country") if k in reg}
-        doc = run_document(layer_files, cfg.run, reg.get("id"), region_cols, cfg.clusters)
-        header = (f"# Written by pari-geo prepare from {Path(file).name}; the layers beside it "
-                  f"are on {grid.crs.to_string()}, {grid.cell_size_m:g} m cells,\n# no data "
-                  "outside the region.\n# Run:  pari-geo classify run.toml   (or pari-geo run "
-                  "run.toml with actors and [clusters])\n")
+        doc = run_document(files, cfg.run, reg.get("id"), region_cols, cfg.clusters)
+        header = (f"# Written by pari-geo prepare from {Path(target.file).name}; the layers "
+                  f"beside it are on {grid.crs.to_string()}, {grid.cell_size_m:g} m cells,\n"
+                  "# no data outside the region.\n# Run:  pari-geo classify run.toml   (or "
+                  "pari-geo run run.toml with actors and [clusters])\n")
         (stage / "run.toml").write_text(toml_text(doc, header), encoding="utf-8")
-        from ..runconfig import load_run
-
         load_run(stage / "run.toml")  # the run file must load as written
         total = float(np.nansum(arrays["population"]))
-        provenance.update(population_total=total, prepare_file=file,
-                          files=layer_files)
-        from .._version import __version__
-
-        provenance["pari_geo_version"] = __version__
+        provenance = {"grid": grid.to_dict(), "region_cells": int(target.inside.sum()),
+                      "layers": layers, "population_total": total,
+                      "prepare_file": target.file, "files": files,
+                      "pari_geo_version": __version__}
         (stage / _MARKER).write_text(json.dumps(provenance, indent=2, sort_keys=True,
                                                 default=str) + "\n")
-        bar.update(1)
-    bar.close()
-    return {"out_dir": cfg.out_dir, "run_file": cfg.out_dir / "run.toml", "grid": grid,
-            "region_cells": int(inside.sum()), "population_total": total,
-            "layers": layer_files, "actors": None if actors is None else len(actors)}
+    return files, total
 
 
 def _actors(spec: dict[str, Any], crs, union, file: str):
