@@ -426,3 +426,16 @@ def test_pbf_without_pyosmium_says_how_to_install(monkeypatch, tmp_path):
     (tmp_path / "x.osm.pbf").write_bytes(b"\x00" * 16)
     with pytest.raises(InputError, match=r"pip install 'pari_geo\[osm\]'"):
         actors_from_osm(tmp_path / "x.osm.pbf")
+
+
+def test_mixed_ghsl_releases_warn_and_one_release_does_not():
+    from pari_geo.preparation.rasters import check_ghsl_tiles
+
+    a = "GHS_BUILT_S_E2020_GLOBE_R2023A_54009_100_V1_0_R3_C19.tif"
+    b = "GHS_BUILT_S_E2020_GLOBE_R2022A_54009_100_V1_0_R3_C20.tif"
+    with pytest.warns(UserWarning, match=r"R3_C20.tif \[built\]: mixes GHSL releases "
+                      r"R2022A, R2023A"):
+        check_ghsl_tiles("built", [a, b])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_ghsl_tiles("built", [a, a.replace("C19", "C20")])
