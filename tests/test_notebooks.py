@@ -29,11 +29,12 @@ def inline_images(nb) -> int:
     )
 
 
-def test_there_are_three_notebooks():
+def test_there_are_four_notebooks():
     assert [p.name for p in NOTEBOOKS] == [
         "01_degurba_belgium.ipynb",
         "02_place_types_ostergotland.ipynb",
         "03_hidden_microclusters.ipynb",
+        "04_new_region.ipynb",
     ]
 
 

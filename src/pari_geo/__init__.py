@@ -32,6 +32,8 @@ _LAZY: dict[str, str] = {
     "open_actors": "pari_geo.ingest",
     "GridSpec": "pari_geo.grid",
     "align_to_grid": "pari_geo.align",
+    # prepare (downloaded files -> a run folder)
+    "prepare": "pari_geo.preparation",
     # typology
     "DegurbaParams": "pari_geo.config",
     "classify_grid": "pari_geo.typology.degurba",

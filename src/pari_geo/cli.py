@@ -536,6 +536,26 @@ def _log_run(cfg, command: str) -> None:
         _log.debug("input %s: %s", key, layer.path)
 
 
+# --- pari-geo prepare (issue 15): downloaded files -> a ready run folder -----------------
+@cli.command("prepare")
+@click.argument("prepare_file", type=_PATH)
+@click.option("--overwrite", is_flag=True,
+              help="Replace the run folder if an earlier prepare wrote it.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def prepare_cmd(prepare_file, overwrite, quiet) -> None:
+    """Build a run folder (aligned layers + run.toml) from a PREPARE.toml."""
+    from .preparation import prepare
+
+    res = prepare(prepare_file, overwrite=overwrite, progress=not quiet)
+    g = res["grid"]
+    click.echo(f"wrote {res['out_dir']}: {g.shape[0]}x{g.shape[1]} cells of "
+               f"{g.cell_size_m:g} m in {g.crs.to_string()}, {res['region_cells']:,} in the "
+               f"region, {res['population_total']:,.0f} residents"
+               + (f", {res['actors']:,} actors" if res["actors"] is not None else ""))
+    click.echo(f"next: pari-geo classify {res['run_file']}")
+# --- end pari-geo prepare ---------------------------------------------------------------
+
+
 def _execution_options(engine, max_memory, tile, scheduler) -> dict:
     """The execution options given on the command line, validated."""
     from .runconfig import validate_execution

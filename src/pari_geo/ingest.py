@@ -40,6 +40,9 @@ __all__ = [
     "count_built_over_land",
     "as_dataarray",
     "MAX_DENSITY_PER_KM2",
+    "is_gdal_path",
+    "gdal_path",
+    "resolve_path",
 ]
 
 #: Residents per km² above which a population cell is refused as implausible (the densest
@@ -47,7 +50,77 @@ __all__ = [
 MAX_DENSITY_PER_KM2 = 1e7
 
 
+#: URL schemes GDAL reads through its virtual file systems, and the prefix each becomes
+_GDAL_SCHEMES = {
+    "http://": "/vsicurl/http://",
+    "https://": "/vsicurl/https://",
+    "ftp://": "/vsicurl/ftp://",
+    "s3://": "/vsis3/",
+    "gs://": "/vsigs/",
+    "az://": "/vsiaz/",
+}
+
+
+def is_gdal_path(path: str | os.PathLike) -> bool:
+    """True for a path only GDAL can resolve: ``/vsizip/``, ``/vsicurl/``, ``s3://`` ...
+
+    Examples
+    --------
+    >>> is_gdal_path("/vsizip/tiles.zip/POP.tif"), is_gdal_path("s3://bucket/POP.tif")
+    (True, True)
+    >>> is_gdal_path("data/POP.tif")
+    False
+    """
+    text = os.fspath(path) if isinstance(path, os.PathLike) else str(path)
+    return text.startswith("/vsi") or text.lower().startswith(tuple(_GDAL_SCHEMES))
+
+
+def gdal_path(path: str | os.PathLike) -> str:
+    """The path as GDAL opens it: URLs become ``/vsicurl/``, ``s3://`` ``/vsis3/`` ...
+
+    Examples
+    --------
+    >>> gdal_path("s3://bucket/GHS_POP.tif"), gdal_path("https://x.org/a.tif")
+    ('/vsis3/bucket/GHS_POP.tif', '/vsicurl/https://x.org/a.tif')
+    >>> gdal_path("/vsizip/tiles.zip/POP.tif")
+    '/vsizip/tiles.zip/POP.tif'
+    """
+    text = os.fspath(path) if isinstance(path, os.PathLike) else str(path)
+    for scheme, prefix in _GDAL_SCHEMES.items():
+        if text.lower().startswith(scheme):
+            return prefix + text[len(scheme) :]
+    return text
+
+
+_ARCHIVES = ("/vsizip/", "/vsitar/", "/vsigzip/", "/vsi7z/", "/vsirar/")
+
+
+def resolve_path(text: str, base: str | os.PathLike) -> Path | str:
+    """A path from a configuration file, resolved against the file's folder ``base``.
+
+    Local paths become absolute ``Path``; GDAL paths stay strings, with a relative archive
+    inside ``/vsizip/`` (``/vsitar/`` ...) resolved against ``base`` too; URLs are kept.
+
+    Examples
+    --------
+    >>> resolve_path("/vsizip/tiles.zip/POP.tif", "/data")
+    '/vsizip//data/tiles.zip/POP.tif'
+    >>> resolve_path("s3://bucket/POP.tif", "/data"), resolve_path("POP.tif", "/data")
+    ('s3://bucket/POP.tif', PosixPath('/data/POP.tif'))
+    """
+    if is_gdal_path(text):
+        for prefix in _ARCHIVES:
+            rest = text[len(prefix):]
+            if text.startswith(prefix) and not rest.startswith(("/", "{")):
+                return prefix + str(Path(base) / rest)
+        return text
+    p = Path(text).expanduser()
+    return (p if p.is_absolute() else Path(base) / p).resolve()
+
+
 def _check_file(path: str | os.PathLike, layer: str | None, *, allow_dir: bool = False) -> str:
+    if is_gdal_path(path):  # GDAL resolves it (zip members, URLs); its reader says what fails
+        return gdal_path(path)
     p = Path(path)
     try:
         exists = p.exists()

@@ -177,8 +177,8 @@ def _not_ours(p: Path) -> str | None:
             return None if ok else "no pari_geo PNG text chunk"
         if suffix in (".qml", ".html"):
             with open(p, encoding="utf-8") as fh:
-                head = fh.read(1 << 12)
-            return None if TEXT_MARKER in head else f"no '{TEXT_MARKER}' mark"
+                text = fh.read(1 << 12)
+            return None if TEXT_MARKER in text else f"no '{TEXT_MARKER}' mark"
         if suffix == ".csv":
             with open(p, encoding="utf-8") as fh:
                 header = fh.readline().strip().split(",")

@@ -143,7 +143,7 @@ TYPOLOGIES = ("degurba", "nordic7")
 class LayerInput:
     """One input layer: its path and how to read it."""
 
-    path: Path
+    path: Any  # a Path, or a str for GDAL paths (/vsizip/, s3://, https://)
     unit: str | None = None
     id: str | None = None
     mapping: str | None = None
@@ -261,9 +261,8 @@ def load_run(path: str | Path) -> RunConfig:
         for k, v in spec.items():
             _check_type(f"{key}.{k}", v, _LAYER_KEYS[k], file)
         _check_layer_keys(name, spec, file)
-        p = Path(spec["path"]).expanduser()
         inputs[name] = LayerInput(
-            path=(p if p.is_absolute() else base / p).resolve(),
+            path=_layer_path(spec["path"], base),
             unit=spec.get("unit"),
             id=spec.get("id"),
             mapping=spec.get("mapping"),
@@ -358,6 +357,14 @@ def _check_typology_keys(name: str, typ: dict, inputs: dict, file: str) -> None:
     if "buffer_m" in typ and typ["buffer_m"] < 0:
         raise ConfigError("typology.buffer_m", f"must not be negative, got {typ['buffer_m']}",
                           file)
+
+
+def _layer_path(text: str, base: Path) -> Path | str:
+    """A layer path resolved against the run file's folder; GDAL paths (``/vsizip/``,
+    ``/vsicurl/``, ``s3://``, ``https://``) stay strings."""
+    from .ingest import resolve_path
+
+    return resolve_path(text, base)
 
 
 def validate_execution(section: Any, file: str | None = None, prefix: str = "execution.",

@@ -1,0 +1,200 @@
+"""Roads (OpenStreetMap ``.osm.pbf`` or any line layer) → a speed raster in km/h.
+
+Each cell gets the speed of the fastest road crossing it (``all_touched``: a road counts
+in every cell its line enters), cells of the region without a road get ``offroad_kmh``,
+water cells (land share below 0.5, when a land layer is given) without a road stay NaN
+(impassable, as in the place types' travel-time model), cells outside the region NaN.
+Speeds per ``highway`` class ship in ``pari_geo/presets/osm_speeds.toml``; a line layer
+can carry its own ``speed_column`` (km/h) or a class column.
+
+Lines are rasterised in batches of 100,000, so memory is bounded by a batch and the grid.
+
+Examples
+--------
+>>> load_speeds()["motorway"], load_speeds()["residential"]
+(110.0, 30.0)
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from ..config import load_toml
+from ..errors import ConfigError, InputError
+from ..grid import GridSpec
+
+__all__ = ["load_speeds", "speed_raster", "osm_road_batches", "OFFROAD_KMH"]
+
+#: speed of cells without a road (walking across fields and forest)
+OFFROAD_KMH = 5.0
+_BATCH = 100_000
+
+
+def load_speeds(path: str | os.PathLike | None = None) -> dict[str, float]:
+    """Highway class → km/h: the shipped table or a TOML of your own (``[speeds]``).
+
+    Examples
+    --------
+    >>> sorted(load_speeds())[:3]
+    ['busway', 'living_street', 'motorway']
+    """
+    if path is None or str(path) == "osm_speeds":
+        res = resources.files("pari_geo") / "presets" / "osm_speeds.toml"
+        with resources.as_file(res) as p:
+            raw = load_toml(p)
+        where = "pari_geo/presets/osm_speeds.toml"
+    else:
+        raw = load_toml(path)
+        where = str(path)
+    table = raw.get("speeds", {})
+    out = {}
+    for k, v in table.items():
+        if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
+            raise ConfigError(f"speeds.{k}", f"must be a positive speed in km/h, got {v!r}",
+                              where, what="key")
+        out[str(k)] = float(v)
+    if not out:
+        raise ConfigError("speeds", "missing or empty", where, what="key")
+    return out
+
+
+def osm_road_batches(path: str | os.PathLike, speeds: dict[str, float]):
+    """Yield ``(wkb list, speed array)`` batches of the extract's roads (WGS 84).
+
+    Raises
+    ------
+    InputError
+        When the file cannot be read or has no ``highway`` of the table's classes.
+    """
+    from ..ingest import _check_file
+    from .actors import require_osmium
+
+    osmium = require_osmium(str(path))
+    fname = _check_file(path, "roads")
+    wkb = osmium.geom.WKBFactory()
+    geoms: list = []
+    vals: list[float] = []
+    n = 0
+    try:
+        fp = osmium.FileProcessor(fname).with_locations().with_filter(
+            osmium.filter.TagFilter(*(("highway", c) for c in sorted(speeds))))
+        for o in fp:
+            if not o.is_way():
+                continue
+            v = speeds.get(o.tags.get("highway", ""))
+            if v is None:
+                continue
+            try:
+                geoms.append(wkb.create_linestring(o))
+            except Exception:  # noqa: BLE001 - ways with missing nodes (clipped extracts)
+                continue
+            vals.append(v)
+            if len(geoms) >= _BATCH:
+                n += len(geoms)
+                yield geoms, np.array(vals)
+                geoms, vals = [], []
+    except Exception as err:  # noqa: BLE001 - libosmium raises RuntimeError for bad files
+        raise InputError(fname, "roads", "cannot be read as OpenStreetMap data "
+                         f"({str(err).splitlines()[0] if str(err) else type(err).__name__})"
+                         ) from None
+    n += len(geoms)
+    if n == 0:
+        raise InputError(fname, "roads", "has no ways tagged highway = "
+                         f"{', '.join(sorted(speeds)[:6])} ...; is it the right extract?")
+    if geoms:
+        yield geoms, np.array(vals)
+
+
+def _line_layer_batches(path, layer, class_column, speed_column, speeds):
+    from ..ingest import _read_vector
+
+    gdf, fname = _read_vector(path, "roads", layer)
+    if gdf.crs is None:
+        raise InputError(fname, "roads", "has no CRS")
+    if speed_column is not None:
+        if speed_column not in gdf.columns:
+            raise InputError(fname, "roads", f"has no column {speed_column!r}")
+        v = np.asarray(gdf[speed_column], dtype=float)
+    else:
+        col = class_column or "highway"
+        if col not in gdf.columns:
+            raise InputError(fname, "roads", f"has no column {col!r} (set roads.class_column or "
+                             "roads.speed_column; columns: "
+                             f"{', '.join(map(str, gdf.columns[:12]))})")
+        v = np.array([speeds.get(str(c), np.nan) for c in gdf[col]])
+    keep = np.isfinite(v) & (v > 0)
+    if not keep.any():
+        raise InputError(fname, "roads", "has no road of a known class or with a speed")
+    g = gdf.geometry[keep]
+    return [(g.to_crs("EPSG:4326") if g.crs != "EPSG:4326" else g, v[keep])]
+
+
+def speed_raster(
+    path: str | os.PathLike,
+    grid: GridSpec,
+    inside: np.ndarray,
+    *,
+    land_share: np.ndarray | None = None,
+    speeds: dict[str, float] | None = None,
+    offroad_kmh: float = OFFROAD_KMH,
+    layer: str | None = None,
+    class_column: str | None = None,
+    speed_column: str | None = None,
+) -> np.ndarray:
+    """The fastest road speed per cell (km/h); see the module docstring.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, tempfile, pathlib, numpy as np
+    >>> from shapely.geometry import LineString
+    >>> from affine import Affine
+    >>> g = GridSpec("EPSG:3035", Affine(1000, 0, 0, 0, -1000, 2000), (2, 3))
+    >>> roads = gpd.GeoDataFrame({"highway": ["primary", "residential"]},
+    ...     geometry=[LineString([(100, 1500), (2900, 1500)]), LineString([(500, 1500),
+    ...     (500, 100)])], crs="EPSG:3035")
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "roads.gpkg"
+    >>> roads.to_file(p)
+    >>> speed_raster(p, g, np.ones((2, 3), bool)).tolist()
+    [[80.0, 80.0, 80.0], [30.0, 5.0, 5.0]]
+    """
+    import geopandas as gpd
+    import shapely
+    from rasterio import features
+
+    speeds = speeds or load_speeds()
+    fname = str(path)
+    if fname.lower().endswith((".pbf", ".osm", ".osm.bz2", ".osm.gz", ".o5m")):
+        batches = osm_road_batches(path, speeds)
+    else:
+        batches = _line_layer_batches(path, layer, class_column, speed_column, speeds)
+    best = np.zeros(grid.shape)
+    for geoms, vals in batches:
+        if isinstance(geoms, list):
+            geoms = gpd.GeoSeries(shapely.from_wkb(np.array(geoms, dtype=object)),
+                                  crs="EPSG:4326")
+        g = geoms.to_crs(grid.crs)
+        order = np.argsort(vals, kind="stable")  # fastest drawn last wins
+        burned = features.rasterize(
+            ((geom, float(v)) for geom, v in zip(g.to_numpy()[order], vals[order], strict=True)
+             if geom is not None and not geom.is_empty),
+            out_shape=grid.shape, transform=grid.transform, fill=0.0, dtype="float64",
+            all_touched=True)
+        np.maximum(best, burned, out=best)
+    out = np.where(best > 0, best, float(offroad_kmh))
+    if land_share is not None:
+        water = (np.nan_to_num(land_share, nan=0.0) < 0.5) & (best == 0)
+        out[water] = np.nan
+    out[~inside] = np.nan
+    return out
+
+
+def check_offroad(v: Any, file: str | None) -> float:
+    """``roads.offroad_kmh``: a positive speed."""
+    if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
+        raise ConfigError("roads.offroad_kmh", f"must be a positive speed, got {v!r}", file,
+                          what="key")
+    return float(v)
