@@ -234,8 +234,11 @@ def _wait_for_hidden(parent: Path, proc: subprocess.Popen, timeout: float = 120)
 def test_sigterm_and_sigint_remove_staging_and_scratch(tiny, tmp_path, sig, code):
     run_file = _tiny_run_file(tiny, tmp_path)
     parent = tmp_path / "out"
+    # a shell's background job inherits SIGINT ignored (and Python then keeps ignoring it):
+    # give the run the default disposition, as a terminal or a scheduler would
     proc = subprocess.Popen(_run_cmd(run_file), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=_env())
+                            stderr=subprocess.PIPE, env=_env(),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert _wait_for_hidden(parent, proc), proc.communicate()
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)

@@ -102,6 +102,7 @@ if TYPE_CHECKING:  # the lazy names, as type checkers and IDEs see them
     )
     from .datasets.actors import make_actors as make_actors
     from .datasets.ostergotland import make_ostergotland as make_ostergotland
+    from .preparation import prepare as prepare
     from .datasets.planted import (
         detection_scores as detection_scores,
         planted_region as planted_region,
