@@ -25,7 +25,7 @@ Examples
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,7 +35,7 @@ from ..errors import ConfigError, InputError
 from . import significance as sig
 from .ladder import rung_of
 from .options import CLUSTER_DEFAULTS as _D
-from .options import check_cluster_options, resolve_threads
+from .options import check_cluster_options
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -96,11 +96,20 @@ class _Prepared:
     ptype: np.ndarray | None
     ptype_transform: Any
     ptype_xy: np.ndarray | None
+    _models: dict = field(default_factory=dict, repr=False)
 
-
-def _check_options(**options: Any) -> dict[str, Any]:
-    """Validate the options through the one shared definition of defaults and ranges."""
-    return check_cluster_options(options)
+    def null_model(self, null_cell_m: float) -> sig.NullModel | None:
+        """The null model of these actors (built once: it does not depend on the scale)."""
+        if null_cell_m not in self._models:
+            self._models[null_cell_m] = sig.build_null_model(
+                self.xy,
+                self.actor_unit,
+                self.unit_geoms,
+                population=self.pop,
+                transform=self.pop_transform,
+                null_cell_m=null_cell_m,
+            )
+        return self._models[null_cell_m]
 
 
 def _raster(obj: Any, layer: str):
@@ -365,43 +374,22 @@ def _raster_values(values: np.ndarray, t, xy: np.ndarray) -> np.ndarray:
     return out
 
 
-def _clusters(
-    prep: _Prepared,
-    *,
-    eps_m: float,
-    min_actors: int,
-    n_sim: int = _D["n_sim"],
-    alpha: float = _D["alpha"],
-    random_state: Any = _D["random_state"],
-    micro_max_extent_m: float = _D["micro_max_extent_m"],
-    micro_max_actors: int = _D["micro_max_actors"],
-    footprint: str = _D["footprint"],
-    null_cell_m: float = _D["null_cell_m"],
-    p_method: str = _D["p_method"],
-    early_stop: int | None = _D["early_stop"],
-    pool_size: int | None = _D["pool_size"],
-    n_jobs: int = _D["n_jobs"],
-):
-    """Cluster table and per-actor labels of one scale."""
+def _clusters(prep: _Prepared, *, eps_m: float, min_actors: int, **options: Any):
+    """Cluster table and per-actor labels of one scale.
+
+    ``options`` are the keywords of :func:`find_microclusters` after the layers; the ones
+    left out take their default from :data:`~pari_geo.clustering.options.CLUSTER_DEFAULTS`.
+    """
     import geopandas as gpd
 
-    from .estimator import dbscan_labels
+    from .estimator import _resolve_threads, dbscan_labels
 
-    opts = _check_options(
-        eps_m=eps_m,
-        min_actors=min_actors,
-        n_sim=n_sim,
-        alpha=alpha,
-        random_state=random_state,
-        footprint=footprint,
-        micro_max_extent_m=micro_max_extent_m,
-        micro_max_actors=micro_max_actors,
-        null_cell_m=null_cell_m,
-        p_method=p_method,
-        early_stop=early_stop,
-        pool_size=pool_size,
-        n_jobs=n_jobs,
-    )
+    unknown = sorted(set(options) - set(_D))
+    if unknown:
+        raise TypeError(f"unexpected keyword(s): {', '.join(unknown)}")
+    opts = check_cluster_options({**_D, **options, "eps_m": eps_m, "min_actors": min_actors})
+    n_sim, alpha, random_state = opts["n_sim"], opts["alpha"], opts["random_state"]
+    footprint, p_method = opts["footprint"], opts["p_method"]
     n = len(prep.xy)
     if n == 0:
         return _empty(prep.crs), np.zeros(0, dtype=np.int64)
@@ -412,14 +400,7 @@ def _clusters(
         return _empty(prep.crs), labels
 
     # --- significance -----------------------------------------------------------------
-    model = sig.build_null_model(
-        prep.xy,
-        prep.actor_unit,
-        prep.unit_geoms,
-        population=prep.pop,
-        transform=prep.pop_transform,
-        null_cell_m=float(null_cell_m),
-    )
+    model = prep.null_model(float(opts["null_cell_m"]))
     if model is not None:
         stuck = int(((prep.actor_unit >= 0) & ~model.free).sum())
         if stuck:
@@ -444,7 +425,7 @@ def _clusters(
             p_method=p_method,
             early_stop=opts["early_stop"],
             pool_size=opts["pool_size"],
-            n_jobs=resolve_threads(n_jobs),
+            n_jobs=_resolve_threads(opts["n_jobs"]),
             lattice=lattice,
         )
         q = sig.benjamini_hochberg(p)
@@ -538,8 +519,8 @@ def _clusters(
                 countries=prep.countries,
                 extent_m=ext,
                 n_actors=len(mem),
-                micro_max_extent_m=float(micro_max_extent_m),
-                micro_max_actors=int(micro_max_actors),
+                micro_max_extent_m=float(opts["micro_max_extent_m"]),
+                micro_max_actors=int(opts["micro_max_actors"]),
             )
         )
     data = {}
@@ -790,7 +771,7 @@ def label_actors(actors: Any, *, eps_m: float, min_actors: int, **options: Any) 
     unknown = set(options) - known
     if unknown:
         raise TypeError(f"label_actors() got unexpected keyword(s): {', '.join(sorted(unknown))}")
-    _check_options(eps_m=eps_m, min_actors=min_actors)
+    check_cluster_options({"eps_m": eps_m, "min_actors": min_actors})
     prep_keys = {"units", "unit_id", "population", "place_types"}
     prep = _prepare(actors, **{k: v for k, v in options.items() if k in prep_keys})
     if len(prep.xy) == 0:

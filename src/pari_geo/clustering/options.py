@@ -28,7 +28,6 @@ __all__ = [
     "EPS_M_RANGE",
     "MAX_SIMULATIONS",
     "check_cluster_options",
-    "resolve_threads",
 ]
 
 #: Largest ``n_sim`` accepted (p-values resolve to 1e-5).
@@ -127,12 +126,3 @@ def check_cluster_options(
             choices = " or ".join(repr(c) for c in _CHOICES[key])
             bad(key, f"must be {choices}, got {value!r}")
     return out
-
-
-def resolve_threads(n_jobs: int) -> int:
-    """Threads for ``n_jobs`` (-1 = every core numba may use, -2 = all but one ...)."""
-    import numba
-
-    maxt = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
-    k = int(n_jobs) if n_jobs > 0 else maxt + 1 + int(n_jobs)
-    return max(1, min(k, maxt))
