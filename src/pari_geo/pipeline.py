@@ -594,7 +594,8 @@ def _run_pipeline(cfg: RunConfig, overwrite: bool, progress: bool, engine: str,
             if cfg.outputs.get("map", True):
                 _cluster_maps(stage, classes, scheme, units, u.id, clusters)
             (stage / "summary.md").write_text(
-                summary_markdown(cfg, clusters, units, u.id, scheme), encoding="utf-8"
+                summary_markdown(cfg, clusters, units, u.id, scheme, candidates),
+                encoding="utf-8",
             )
             # the planner's page: maps, tables and hidden clusters in one file (issue 16)
             from .report_html import write_planner_report
@@ -845,12 +846,16 @@ def _unit_names(units, id_col) -> dict[str, str]:
     return dict(zip(units[id_col].astype(str), units["name"].astype(str), strict=True))
 
 
-def summary_markdown(cfg: RunConfig, clusters, units, id_col, scheme) -> str:
+def summary_markdown(
+    cfg: RunConfig, clusters, units, id_col, scheme, candidates: Any = None
+) -> str:
     """A short human-readable report listing the hidden candidates, rural ones first.
 
     Every count stands beside the list it counts: the per-scale table counts hidden
     *clusters* (a place hidden at two scales is two clusters there), the candidate list
     groups them into places (one row per candidate, with the scales where it is hidden).
+    ``candidates`` is :func:`~pari_geo.clustering.ladder.hidden_candidates` of ``clusters``
+    when the caller has it already.
     """
     import numpy as np
     import pandas as pd
@@ -900,7 +905,7 @@ def summary_markdown(cfg: RunConfig, clusters, units, id_col, scheme) -> str:
             )
             + " |"
         )
-    cand = hidden_candidates(clusters, names)
+    cand: Any = hidden_candidates(clusters, names) if candidates is None else candidates
     if rural_col and len(cand):
         rural = cand["dominant_place_type"].isin(RURAL_PLACE_TYPES).to_numpy()
     else:
