@@ -50,8 +50,9 @@ RUNS: list[tuple[str, str, str, list[str]]] = [
 ]
 
 
-def _example(root: Path, name: str, out: Path) -> Path:
-    """The example run file, reading through the link and writing to ``out``."""
+def _example(root: Path, name: str, out: Path, tiled: bool) -> Path:
+    """The example run file, reading through the link and writing to ``out`` (with the
+    tiled engine without the tables by unit, which need the class raster in memory)."""
     text = (root / "examples" / name).read_text(encoding="utf-8")
     link = WORK / "root"
     text = text.replace('"../', f'"{link.as_posix()}/')
@@ -59,6 +60,8 @@ def _example(root: Path, name: str, out: Path) -> Path:
     for line in text.splitlines():
         if line.strip().startswith("dir =") and "/out/" in line:
             line = f'dir = "{out.as_posix()}"'
+            if tiled:
+                line += "\nunits_table = false"
         lines.append(line)
     path = WORK / "runfiles" / name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -113,7 +116,7 @@ def _measure(root: Path, only: set[str] | None) -> dict[str, dict[str, str]]:
             out = WORK / "out" / name
             if out.exists():
                 shutil.rmtree(out)
-            run_file = _example(root, example, out)
+            run_file = _example(root, example, out, "tiled" in extra)
             opts = [o.format(scheduler=cluster.scheduler_address) for o in extra]
             cmd = [sys.executable, "-m", "pari_geo.cli", command, str(run_file),
                    "--overwrite", "--quiet", *opts]
