@@ -208,7 +208,7 @@ def _write_run_folder(cfg: PrepareConfig, target: _Target, region, arrays: dict,
         if actors is not None:
             actors.to_file(stage / "actors.gpkg", driver="GPKG")
             files["actors"] = "actors.gpkg"
-        region_cols = {k: reg[k] for k in ("region", "country") if k in reg}
+        region_cols: dict[str, str] = {k: reg[k] for k in ("region", "country") if k in reg}
         doc = run_document(files, cfg.run, reg.get("id"), region_cols, cfg.clusters)
         header = (f"# Written by pari-geo prepare from {Path(target.file).name}; the layers "
                   f"beside it are on {grid.crs.to_string()}, {grid.cell_size_m:g} m cells,\n"

@@ -318,7 +318,7 @@ def load_code_table(path: str | os.PathLike) -> dict[str, tuple[str, bool | None
     p = str(path)
     if p.lower().endswith(".toml"):
         raw = load_toml(path).get("codes", {})
-        out = {}
+        out: dict[str, tuple[str, bool | None]] = {}
         for k, v in raw.items():
             if isinstance(v, str):
                 out[str(k)] = (v, None)
@@ -334,13 +334,13 @@ def load_code_table(path: str | os.PathLike) -> dict[str, tuple[str, bool | None
             if not reader.fieldnames or not {"code", "sector"} <= set(reader.fieldnames):
                 raise InputError(p, "mapping", "needs columns code and sector (and optionally "
                                  f"social); found {reader.fieldnames}")
-            out = {}
+            rows: dict[str, tuple[str, bool | None]] = {}
             for row in reader:
                 soc = (row.get("social") or "").strip().lower()
-                out[row["code"].strip()] = (
+                rows[row["code"].strip()] = (
                     row["sector"].strip(),
                     None if soc == "" else soc in ("1", "true", "yes"))
-            return out
+            return rows
     except OSError as err:
         raise InputError(p, "mapping", f"cannot be read ({err.strerror})") from None
 
@@ -394,8 +394,8 @@ def actors_from_register(
 
     from ..ingest import _check_file, _read_vector
 
-    fname = str(path)
-    if fname.lower().endswith((".csv", ".txt")):
+    fname: str | None = str(path)
+    if str(path).lower().endswith((".csv", ".txt")):
         fname = _check_file(path, "actors")
         try:
             df = pd.read_csv(fname, dtype=str, keep_default_na=False)
@@ -422,9 +422,9 @@ def actors_from_register(
         geom = gdf.geometry
         if (geom.geom_type != "Point").any():
             gdf = gdf.set_geometry(geom.representative_point())
-    for col in (sector, social, id_col):
-        if col is not None and col not in gdf.columns:
-            raise InputError(fname, "actors", f"has no column {col!r} (columns: "
+    for named in (sector, social, id_col):
+        if named is not None and named not in gdf.columns:
+            raise InputError(fname, "actors", f"has no column {named!r} (columns: "
                              f"{', '.join(map(str, gdf.columns[:12]))})")
     sectors = sectors if sectors is not None else load_tag_mapping().sectors
     codes = gdf[sector].astype(str).str.strip()
@@ -437,7 +437,8 @@ def actors_from_register(
             raise InputError(fname, "actors", f"has sector codes missing from the mapping "
                              f"table: {', '.join(unknown[:10])}{more} (add them, or set "
                              "actors.default_sector)")
-        out_sector = [table[c][0] if c in table else default_sector for c in codes]
+        # every code is in the table or default_sector is set (refused above otherwise)
+        out_sector = [table[c][0] if c in table else str(default_sector) for c in codes]
         table_social = [table[c][1] if c in table else None for c in codes]
     else:
         out_sector = list(codes)

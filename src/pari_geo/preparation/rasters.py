@@ -77,8 +77,7 @@ def check_ghsl_tiles(layer: str, paths: Sequence[str | Path]) -> None:
     >>> print(str(w[0].message).split(": ", 1)[1])
     mixes GHSL epochs 2015, 2020 in one layer; ...
     """
-    infos = [(p, ghsl_name_info(p)) for p in paths]
-    infos = [(p, i) for p, i in infos if i is not None]
+    infos = [(p, i) for p in paths if (i := ghsl_name_info(p)) is not None]
     for key, what in (("epoch", "epochs"), ("release", "releases"),
                       ("resolution", "resolutions")):
         values = sorted({i[key] for _, i in infos})
@@ -224,7 +223,7 @@ def warp_tiles(
     for group in groups.values():
         _warp_mosaic(group, grid, inside, total, weight, covered, kind, values,
                      [v for v in nodata], layer, block)
-    if kind == "share":
+    if weight is not None:  # kind == "share"
         with np.errstate(invalid="ignore", divide="ignore"):
             out = np.where(weight > 0, total / np.where(weight > 0, weight, 1), np.nan)
     else:

@@ -59,7 +59,7 @@ GHSL_LAYERS = {
     "land": "land.tif",
 }
 
-_SECTIONS: dict[str, dict[str, Any]] = {
+_SECTIONS: dict[str, dict[str, Any] | None] = {
     "region": {"path": str, "layer": str, "id": str, "region": str, "country": str},
     "grid": {"crs": str, "cell_size_m": (int, float)},
     "ghsl": {k: (str, list) for k in GHSL_LAYERS} | {"block": int},
@@ -179,7 +179,7 @@ def from_dict(data: dict[str, Any], source: str | Path, base: Path | None = None
         if not paths or not all(isinstance(p, str) for p in paths):
             raise ConfigError(f"ghsl.{k}", "must be a path or a non-empty list of paths", file)
         ghsl[k] = [_resolve(p, base) for p in paths]
-    optional = {}
+    optional: dict[str, dict[str, Any] | None] = {}
     for section in ("landcover", "roads", "actors"):
         sec = data.get(section)
         if sec is None:
