@@ -141,15 +141,19 @@ def _measure(root: Path, only: set[str] | None) -> dict[str, dict[str, str]]:
 
 def compare(a: dict, b: dict) -> int:
     bad = 0
-    for run in sorted(set(a) | set(b)):
-        fa, fb = a.get(run, {}), b.get(run, {})
+    skipped = sorted(set(a) ^ set(b))
+    if skipped:
+        print(f"measured on one side only (not compared): {', '.join(skipped)}")
+    for run in sorted(set(a) & set(b)):
+        fa, fb = a[run], b[run]
         for f in sorted(set(fa) | set(fb)):
             if fa.get(f) != fb.get(f):
                 bad += 1
                 print(f"DIFFERS {run}/{f}: {fa.get(f, 'missing')[:12]} vs "
                       f"{fb.get(f, 'missing')[:12]}")
-    n = sum(len(v) for v in a.values())
-    print(f"{n} files in {len(a)} runs; {bad} differ")
+    both = set(a) & set(b)
+    n = sum(len(a[r]) for r in both)
+    print(f"{n} files in {len(both)} runs compared; {bad} differ")
     return 1 if bad else 0
 
 
