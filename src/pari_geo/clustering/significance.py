@@ -505,10 +505,7 @@ def footprint_counts(
     starts = np.searchsorted(labels[order], np.arange(k + 1)).astype(np.int64)
     xs = np.ascontiguousarray(xy[order, 0], dtype=np.float64)
     ys = np.ascontiguousarray(xy[order, 1], dtype=np.float64)
-    e, _ = footprint_expected(
-        xs, ys, starts, float(eps_m), lattice.x0, lattice.y0, lattice.hx, lattice.hy,
-        lattice.subx, lattice.suby, lattice.base,
-    )  # fmt: skip
+    e, _ = footprint_expected(xs, ys, starts, float(eps_m), lattice)
     n = np.bincount(labels[free & (labels >= 0)].astype(np.int64), minlength=k)
     return n.astype(np.int64), e
 
