@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pari_geo._reference import DESCRIPTIONS, run_file_reference
+from pari_geo import runschema
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,18 +21,34 @@ def test_every_docs_path_mentioned_in_the_package_exists():
 
 
 def test_run_file_reference_is_generated_and_current():
-    assert (ROOT / "docs" / "run-file.md").read_text() == run_file_reference()
+    """docs/run-file.md is the output of ``pari-geo schema`` (regenerate it with
+    ``pari-geo schema > docs/run-file.md``)."""
+    assert (ROOT / "docs" / "run-file.md").read_text() == runschema.reference_markdown()
+
+
+def test_schema_command_prints_the_reference(capsys):
+    from pari_geo.cli import main
+
+    assert main(["schema"]) == 0
+    assert capsys.readouterr().out == runschema.reference_markdown()
 
 
 def test_every_run_file_key_is_described():
-    from pari_geo import runconfig as rc
+    docs = [layer.doc for layer in runschema.LAYERS.values()]
+    docs += [key.doc for key in runschema.LAYER_KEYS.values()]
+    for section, table in runschema.SECTIONS.items():
+        if section != "inputs":
+            docs += [key.doc for key in table.values()]
+            assert all(isinstance(k, runschema.Key) for k in table.values()), section
+    assert all(d.strip() for d in docs)
 
-    keys = {f"inputs.{k}" for k in rc._INPUT_LAYERS}
-    keys |= {f"layer.{k}" for k in rc._LAYER_KEYS}
-    for section, table in (("typology", rc._TYPOLOGY_KEYS), ("outputs", rc._OUTPUT_KEYS),
-                           ("clusters", rc._CLUSTER_KEYS), ("execution", rc._EXECUTION_KEYS)):
-        keys |= {f"{section}.{k}" for k in table}
-    assert keys == set(DESCRIPTIONS)
+
+def test_cluster_defaults_are_the_python_apis():
+    from pari_geo.clustering.options import CLUSTER_DEFAULTS
+
+    for k, key in runschema.CLUSTERS.items():
+        assert key.default == (list(CLUSTER_DEFAULTS[k]) if k == "eps_m"
+                               else CLUSTER_DEFAULTS[k]), k
 
 
 def test_changelog_has_an_unreleased_section():

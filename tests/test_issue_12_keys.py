@@ -1,6 +1,6 @@
 """Issue 12, item 3: every key the run-file schema accepts is honoured or refused.
 
-The test walks the schema itself (``runconfig``'s key tables), so a key added later without
+The test walks the schema itself (:mod:`pari_geo.runschema`), so a key added later without
 a row here fails ``test_every_schema_key_has_a_row``. For each key a row says how it is
 shown to be honoured: the result of ``pari-geo run`` on a tiny region (classes, tables,
 clusters, which files are written, the engine's tag) changes when the key changes
@@ -21,7 +21,7 @@ import pytest
 import rasterio
 from helpers import tiny_run_text, write_tif, write_tiny_inputs
 
-from pari_geo import runconfig
+from pari_geo import runschema
 from pari_geo.errors import ConfigError, PariGeoError
 from pari_geo.pipeline import run_pipeline
 from pari_geo.runconfig import load_run
@@ -179,12 +179,10 @@ EXTRA_ROWS: dict[str, Row] = {
 
 def _schema_keys() -> list[str]:
     keys = []
-    for layer in runconfig._INPUT_LAYERS:  # noqa: SLF001 - the schema itself
-        keys += [f"inputs.{layer}.{k}" for k in runconfig._LAYER_KEYS]  # noqa: SLF001
-    keys += [f"typology.{k}" for k in runconfig._TYPOLOGY_KEYS]  # noqa: SLF001
-    keys += [f"outputs.{k}" for k in runconfig._OUTPUT_KEYS]  # noqa: SLF001
-    keys += [f"clusters.{k}" for k in runconfig._CLUSTER_KEYS]  # noqa: SLF001
-    keys += [f"execution.{k}" for k in runconfig._EXECUTION_KEYS]  # noqa: SLF001
+    for layer in runschema.LAYERS:
+        keys += [f"inputs.{layer}.{k}" for k in runschema.LAYER_KEYS]
+    for section in ("typology", "outputs", "clusters", "execution"):
+        keys += [f"{section}.{k}" for k in runschema.SECTIONS[section]]
     return keys
 
 

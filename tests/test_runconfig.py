@@ -44,6 +44,25 @@ def test_valid_run_resolves_paths_relative_to_file(tmp_path):
     assert cfg.to_dict()["typology"]["level"] == 2
 
 
+def test_run_is_frozen_keeps_its_parameters_and_takes_the_command_line(tmp_path):
+    import dataclasses
+    import pickle
+
+    from pari_geo.config import DegurbaParams
+
+    text = BASE.replace("level = 2", "level = 2\n[typology.parameters]\nUC_max_gap = 7")
+    cfg = load_run(write(tmp_path, text + '\n[execution]\nscheduler = "tcp://h:1"\n'))
+    assert cfg.params == DegurbaParams().replace(UC_max_gap=7)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.level = 1  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        cfg.parameters["UC_max_gap"] = 8  # type: ignore[index]
+    assert pickle.loads(pickle.dumps(cfg)) == cfg
+    # --engine memory drops the run file's scheduler; the original is unchanged
+    assert dict(cfg.with_execution({"engine": "memory"}).execution) == {"engine": "memory"}
+    assert dict(cfg.execution) == {"scheduler": "tcp://h:1"}
+
+
 @pytest.mark.parametrize(
     "edit, key",
     [

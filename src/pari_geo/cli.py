@@ -14,6 +14,7 @@ import click
 
 from ._version import __version__
 from .errors import PariGeoError
+from .typology import registry
 
 __all__ = ["main", "cli"]
 
@@ -87,7 +88,7 @@ def degurba() -> None:
 )
 @click.option(
     "--preset",
-    type=click.Choice(["degurba", "degurba_2023"]),
+    type=click.Choice(list(registry.get("degurba").presets)),
     default="degurba",
     show_default=True,
     help="Rule set: current (2025) or pre-2024 semi-dense rules.",
@@ -163,166 +164,48 @@ def degurba_grid(
     scheduler,
 ) -> None:
     """Classify grid cells (level 1: 3/2/1/0, level 2: 30/23/22/21/13/12/11/10)."""
-    from .config import DegurbaParams
+    from .files_output import check_suffixes
+    from .pipeline import run_classification
 
     execution = _execution_options(engine, max_memory, tile, scheduler)
-    budget, tile_shape = execution.get("max_memory"), execution["tile"]
-    outputs = [p for p in (out, Path(out).with_suffix(".qml"), map_path, table_path) if p]
-    _check_suffixes(out, map_path, table_path)
-    params = DegurbaParams.from_preset(preset).with_settings(list(settings))
+    check_suffixes(out, map_path, table_path)
+    parameters = _degurba_settings(settings, values)
+    cfg = _grid_run(
+        {"population": population, "built": {"path": built, "unit": built_unit},
+         "land": {"path": land, "unit": land_unit}},
+        {"name": "degurba", "level": int(level), "preset": preset, "parameters": parameters,
+         "buffer_m": buffer_m},
+        out, map_path, table_path).with_execution(execution)
+    result = run_classification(cfg, overwrite=overwrite, progress=False)
+    counts = ", ".join(f"{k}: {v}" for k, v in result["counts"].items())
+    if result["engine"] == "tiled":
+        rows, cols = result["tile"]
+        click.echo(f"wrote {out} (tiled, {rows}x{cols}): {counts}")
+    else:
+        click.echo(f"wrote {out}: {counts}")
+
+
+def _degurba_settings(settings, values) -> dict:
+    """The parameter changes of ``--set NAME=VALUE`` and ``--values`` (parsed here,
+    validated with the rest of the run)."""
+    from .config import parse_settings
+
+    changes = parse_settings(list(settings))
     if values:
-        params = params.with_settings([f"values={values}"])
-    lvl = int(level)
-    scheduler = execution.get("scheduler")
-    if scheduler is not None:
-        engine = "tiled"
-    if engine == "auto":
-        engine = _auto_engine(population, budget)
-    # every output is checked and claimed before any work (issue 12)
-    with _claimed(outputs, overwrite, (population, built, land)):
-        if engine == "tiled":
-            _degurba_grid_tiled(population, built, land, lvl, params, built_unit, land_unit,
-                                buffer_m, out, map_path, table_path, overwrite, tile_shape,
-                                scheduler)
-            return
-        _degurba_grid_memory(population, built, land, lvl, params, built_unit, land_unit,
-                             buffer_m, out, map_path, table_path, overwrite)
+        changes.update(parse_settings([f"values={values}"]))
+    return changes
 
 
-def _check_suffixes(out, map_path, table_path) -> None:
-    """Refuse output names whose extension is not the format written."""
-    from .errors import OutputError
+def _grid_run(inputs: dict, typology: dict, out, map_path, table_path):
+    """The frozen run of a ``degurba grid`` command: the same validation as a run file's,
+    with paths as given (relative to the working folder) and single output files."""
+    from .runconfig import OutputFiles, run_from_mapping
 
-    if Path(out).suffix.lower() not in (".tif", ".tiff"):
-        raise OutputError(out, "the classification is written as a GeoTIFF (COG); give a "
-                          "file name ending in .tif")
-    if map_path and Path(map_path).suffix.lower() != ".png":
-        raise OutputError(map_path, "maps are written as PNG; give a file name ending in "
-                          ".png")
-    if table_path and Path(table_path).suffix.lower() not in (".csv", ".gpkg", ".parquet"):
-        raise OutputError(table_path, "unknown table format; use .csv, .gpkg or .parquet")
-
-
-def _claimed(outputs, overwrite: bool, inputs):
-    """Claim every output (checked, locked against concurrent runs, never an input)."""
-    import contextlib
-
-    from .io_write import claim_output
-
-    stack = contextlib.ExitStack()
-    try:
-        for p in outputs:
-            stack.enter_context(claim_output(p, overwrite, protect=list(inputs)))
-    except BaseException:
-        stack.close()
-        raise
-    return stack
-
-
-def _degurba_grid_memory(population, built, land, lvl, params, built_unit, land_unit,
-                         buffer_m, out, map_path, table_path, overwrite) -> None:
-    """``degurba grid`` with the in-memory engine."""
-    from .classes import DEGURBA_L1, DEGURBA_L2
-    from .io_write import atomic_files, write_class_raster, write_qml_style, write_table
-    from .typology.degurba import classify_grid
-
-    outputs = [p for p in (out, Path(out).with_suffix(".qml"), map_path, table_path) if p]
-    da = classify_grid(
-        population,
-        built,
-        land,
-        level=lvl,
-        params=params,
-        built_unit=built_unit,
-        land_unit=land_unit,
-        buffer_m=buffer_m,
-    )
-    scheme = DEGURBA_L1 if lvl == 1 else DEGURBA_L2
-    if params.values is not None:
-        scheme = scheme.with_codes(params.values)
-    table = None
-    if table_path:
-        from .align import align_to_grid
-        from .grid import GridSpec
-        from .ingest import open_raster
-        from .report import population_by_class
-
-        pop = align_to_grid(
-            open_raster(population, "population"), GridSpec.from_dataarray(da), "count"
-        )
-        table = population_by_class(
-            da.values, pop.values, scheme, cell_area_km2=abs(da.rio.transform().a) ** 2 / 1e6
-        )
-    # the raster, the map and the table appear together or not at all
-    with atomic_files(outputs, overwrite) as tmp:
-        write_class_raster(da, tmp[Path(out)], scheme, style=False)
-        write_qml_style(tmp[Path(out).with_suffix(".qml")], scheme)
-        if table is not None:
-            write_table(table, tmp[Path(table_path)])
-        if map_path:
-            _write_map(da, scheme, tmp[Path(map_path)], False)
-    counts = {int(k): int(v) for k, v in zip(*_unique(da.values), strict=True)}
-    click.echo(f"wrote {out}: " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
-
-
-def _auto_engine(population, budget) -> str:
-    """The engine for a population raster's size; ``memory`` when the size is unknown
-    (the in-memory loader then reports what is wrong with the file)."""
-    from .memory import choose_engine
-
-    try:
-        import rasterio
-
-        with rasterio.open(population) as src:
-            cells = int(src.width) * int(src.height)
-    except Exception:  # noqa: BLE001 - the classification reports the real problem
-        return "memory"
-    return choose_engine(cells, budget=budget)
-
-
-def _degurba_grid_tiled(population, built, land, level, params, built_unit, land_unit,
-                        buffer_m, out, map_path, table_path, overwrite, tile_shape,
-                        scheduler=None) -> None:
-    """``degurba grid`` through :func:`pari_geo.outofcore.classify_grid_chunked`."""
-    from .classes import DEGURBA_L1, DEGURBA_L2
-    from .ingest import read_overview
-    from .io_write import atomic_files, write_qml_style, write_table
-    from .outofcore import classify_grid_chunked
-    from .report import population_by_class_from_files
-
-    scheme = DEGURBA_L1 if level == 1 else DEGURBA_L2
-    if params.values is not None:
-        scheme = scheme.with_codes(params.values)
-    outputs = [p for p in (out, Path(out).with_suffix(".qml"), map_path, table_path) if p]
-    with atomic_files(outputs, overwrite) as tmp:
-        write_qml_style(tmp[Path(out).with_suffix(".qml")], scheme)
-        res = classify_grid_chunked(
-            population, built, land, out_path=tmp[Path(out)], level=level, params=params,
-            tile_shape=tile_shape, built_unit=built_unit, land_unit=land_unit,
-            buffer_m=buffer_m, overwrite=True, scheduler=scheduler,
-        )
-        if table_path:
-            table = population_by_class_from_files(res.path, population, scheme)
-            write_table(table, tmp[Path(table_path)])
-        if map_path:
-            _write_map(read_overview(res.path), scheme, tmp[Path(map_path)], False)
-    counts = {int(k): int(v) for k, v in sorted(res.counts.items()) if v}
-    click.echo(f"wrote {out} (tiled, {tile_shape[0]}x{tile_shape[1]}): "
-               + ", ".join(f"{k}: {v}" for k, v in counts.items()))
-
-
-def _unique(a):
-    import numpy as np
-
-    return np.unique(a, return_counts=True)
-
-
-def _write_map(da, scheme, path, overwrite):
-    from .plot import new_figure, plot_classes, save_figure
-
-    fig, ax = new_figure((10, 7.5))
-    plot_classes(da, scheme, ax=ax)
-    save_figure(fig, path, overwrite=overwrite)
+    files = OutputFiles(Path(out), Path(map_path) if map_path else None,
+                        Path(table_path) if table_path else None)
+    data = {"inputs": inputs, "typology": typology, "outputs": {"dir": str(Path(out).parent)}}
+    return run_from_mapping(data, source=None, base=Path.cwd(), resolve_paths=False,
+                            files=files)
 
 
 @degurba.command("units")
@@ -368,7 +251,9 @@ def degurba_units(
         from .errors import OutputError
 
         raise OutputError(out, "unknown table format; use .csv, .gpkg or .parquet")
-    with _claimed([out], overwrite, (units_path, classification, population)):
+    from .files_output import claimed
+
+    with claimed([out], overwrite, (units_path, classification, population)):
         _degurba_units(units_path, id_col, classification, population, level, rules,
                        workflow, split_share, dissolve_by, values, out, overwrite)
 
@@ -445,10 +330,9 @@ def classify(run_file, overwrite, quiet, engine, max_memory, tile, scheduler) ->
     from .runconfig import load_run
 
     execution = _execution_options(engine, max_memory, tile, scheduler)
-    cfg = load_run(run_file)
+    cfg = load_run(run_file).with_execution(execution)
     _log_run(cfg, "classify")
-    result = run_classification(cfg, overwrite=overwrite, progress=not quiet,
-                                execution=execution)
+    result = run_classification(cfg, overwrite=overwrite, progress=not quiet)
     _log.info("wrote %s (%s engine)", result["out_dir"], result["engine"])
     table = result["table"]
     click.echo(f"wrote {result['out_dir']} ({result['engine']} engine)")
@@ -470,9 +354,9 @@ def run(run_file, overwrite, quiet, engine, max_memory, tile, scheduler) -> None
     from .runconfig import load_run
 
     execution = _execution_options(engine, max_memory, tile, scheduler)
-    cfg = load_run(run_file)
+    cfg = load_run(run_file).with_execution(execution)
     _log_run(cfg, "run")
-    result = run_pipeline(cfg, overwrite=overwrite, progress=not quiet, execution=execution)
+    result = run_pipeline(cfg, overwrite=overwrite, progress=not quiet)
     _log.info("wrote %s", result["out_dir"])
     clusters = result["clusters"]
     click.echo(f"wrote {result['out_dir']}")
@@ -493,11 +377,20 @@ def validate(run_file, engine, max_memory, tile, scheduler) -> None:
     from .validate import format_plan, validate_run
 
     execution = _execution_options(engine, max_memory, tile, scheduler)
-    cfg = load_run(run_file)
+    cfg = load_run(run_file).with_execution(execution)
     _log_run(cfg, "validate")
-    for line in format_plan(validate_run(cfg, execution)):
+    for line in format_plan(validate_run(cfg)):
         click.echo(line)
 # --- end pari-geo validate -------------------------------------------------------------------
+
+
+@cli.command("schema")
+def schema() -> None:
+    """Print the run-file reference: every key with its type, default, allowed values and
+    meaning (Markdown; docs/run-file.md is this output)."""
+    from .runschema import reference_markdown
+
+    click.echo(reference_markdown(), nl=False)
 
 
 # --- pari-geo example (issue 16) -------------------------------------------------------------

@@ -28,7 +28,8 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["DegurbaParams", "parse_value", "stable_hash", "load_toml", "preset_path"]
+__all__ = ["DegurbaParams", "parse_settings", "parse_value", "stable_hash", "load_toml",
+           "preset_path"]
 
 EDGE_FUNS = ("majority_rule_R2023A", "majority_rule_R2022A")
 DEGURBA_PRESETS = ("degurba", "degurba_2023")
@@ -141,17 +142,7 @@ class DegurbaParams:
         >>> p.UC_gap_fill, p.UC_max_gap
         (False, 10)
         """
-        changes: dict[str, Any] = {}
-        types = {f.name: f.type for f in fields(self)}
-        for item in settings:
-            name, sep, raw = item.partition("=")
-            name = name.strip()
-            if not sep or not name:
-                raise ConfigError(item, "expected NAME=VALUE")
-            if name not in types:
-                self.replace(**{name: None})  # raises the unknown-parameter error
-            changes[name] = parse_value(name, raw.strip())
-        return self.replace(**changes)
+        return self.replace(**parse_settings(settings))
 
     # -- views --------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -235,6 +226,28 @@ def _coerce(name: str, v: Any) -> Any:
     if v < 0 and name != "water_pop_threshold":
         raise ConfigError(name, f"must not be negative, got {v}")
     return v
+
+
+def parse_settings(settings: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Command-line style ``NAME=VALUE`` strings as DEGURBA parameter changes (parsed, not
+    yet validated; an unknown name or a malformed item is an error at once).
+
+    Examples
+    --------
+    >>> parse_settings(["UC_gap_fill=false", "UC_max_gap=10"])
+    {'UC_gap_fill': False, 'UC_max_gap': 10}
+    """
+    changes: dict[str, Any] = {}
+    known = {f.name for f in fields(DegurbaParams)}
+    for item in settings:
+        name, sep, raw = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ConfigError(item, "expected NAME=VALUE")
+        if name not in known:
+            DegurbaParams().replace(**{name: None})  # raises the unknown-parameter error
+        changes[name] = parse_value(name, raw.strip())
+    return changes
 
 
 def parse_value(name: str, raw: str) -> Any:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ._version import __version__
 from .runconfig import RunConfig
+from .typology import registry
 
 __all__ = ["run_classification", "run_pipeline", "municipality_table", "summary_markdown"]
 
@@ -86,17 +88,19 @@ def run_classification(
     """
     from .io_write import claim_output
 
-    engine, tile, scheduler = execution_plan(cfg, execution)
+    cfg = cfg.with_execution(execution)
+    engine, tile, scheduler = execution_plan(cfg)
+    if cfg.files is not None:
+        from .files_output import run_to_files
+
+        return run_to_files(cfg, engine, tile, scheduler, overwrite=overwrite)
     # the output folder is checked and claimed before any work (issue 12)
     with claim_output(cfg.out_dir, overwrite, protect=protected_paths(cfg), folder=True):
         check_units_cover_grid(cfg)
         if engine == "tiled":
             return _run_tiled(cfg, overwrite=overwrite, progress=progress, tile=tile,
                               scheduler=scheduler)
-        if cfg.typology == "degurba":
-            out = _run_degurba(cfg, overwrite=overwrite, progress=progress)
-        else:
-            out = _run_nordic7(cfg, overwrite=overwrite, progress=progress)
+        out = _run_memory(cfg, overwrite=overwrite, progress=progress)
     return {**out, "classes_path": cfg.out_dir / f"{_output_name(cfg)}.tif",
             "engine": "memory"}
 
@@ -104,7 +108,8 @@ def run_classification(
 def protected_paths(cfg: RunConfig) -> list[Path]:
     """Files the run's outputs may never be, contain or lie inside: the run file, every
     input and a land-cover mapping file."""
-    paths = [Path(cfg.source), *(layer.path for layer in cfg.inputs.values())]
+    paths = [*([Path(cfg.source)] if cfg.source is not None else []),
+             *(layer.path for layer in cfg.inputs.values())]
     lc = cfg.inputs.get("landcover")
     if lc is not None and lc.mapping not in (None, "corine"):
         paths.append(Path(lc.mapping))
@@ -119,20 +124,20 @@ def _out_dir(cfg: RunConfig, overwrite: bool):
 
 
 def _output_name(cfg: RunConfig) -> str:
-    """Stem of the class raster and its tables: ``degurba_l<level>`` or ``place_types``."""
-    return f"degurba_l{cfg.level}" if cfg.typology == "degurba" else "place_types"
+    """Stem of the class raster and its tables (``degurba_l<level>``, ``place_types``)."""
+    return registry.get(cfg.typology).output_name(cfg)
 
 
-#: in-memory bytes per grid cell of each typology (inputs, intermediates, result): DEGURBA
-#: peaks at <= 40 (benchmarks/degurba); nordic7 measured ~110 on the 250 m sample region
-#: (360,000 cells, service minutes computed), 160 leaves a margin
-BYTES_PER_CELL = {"degurba": 48, "nordic7": 160}
+#: in-memory bytes per grid cell of each typology (inputs, intermediates, result), from
+#: the registry (:attr:`~pari_geo.typology.registry.Typology.bytes_per_cell`)
+BYTES_PER_CELL = {name: registry.get(name).bytes_per_cell for name in registry.names()}
 
 
 def execution_plan(
     cfg: RunConfig, execution: dict[str, Any] | None = None
 ) -> tuple[str, tuple[int, int], str | None]:
-    """``(engine, tile, scheduler)`` of a run: its ``[execution]`` updated by ``execution``.
+    """``(engine, tile, scheduler)`` of a run: its ``[execution]`` updated by ``execution``
+    (:meth:`~pari_geo.runconfig.RunConfig.with_execution`).
 
     ``"auto"`` becomes ``"memory"`` when the grid's estimated in-memory size
     (:data:`BYTES_PER_CELL`) fits ``max_memory`` (default: half the RAM), else
@@ -141,7 +146,7 @@ def execution_plan(
     from .errors import ConfigError
     from .memory import choose_engine
 
-    ex = _merged_execution(cfg, execution)
+    ex = cfg.with_execution(execution).execution
     engine = ex.get("engine", "auto")
     scheduler = ex.get("scheduler")
     tile = tuple(ex.get("tile", (1024, 1024)))
@@ -153,21 +158,9 @@ def execution_plan(
     if engine == "auto":
         cells = _raster_cells(cfg.inputs["population"].path)
         engine = "memory" if cells is None else choose_engine(
-            cells, budget=ex.get("max_memory"), bytes_per_cell=BYTES_PER_CELL[cfg.typology])
+            cells, budget=ex.get("max_memory"),
+            bytes_per_cell=registry.get(cfg.typology).bytes_per_cell)
     return engine, (int(tile[0]), int(tile[1])), scheduler
-
-
-def _merged_execution(cfg: RunConfig, execution: dict[str, Any] | None) -> dict[str, Any]:
-    """The run file's ``[execution]`` updated by ``execution`` (the command line)."""
-    given = execution or {}
-    ex = {**cfg.execution, **given}
-    # a choice on the command line overrides the run file's whole engine choice:
-    # ``--engine memory`` drops the file's scheduler, ``--scheduler`` the file's engine
-    if given.get("engine") == "memory" and "scheduler" not in given:
-        ex.pop("scheduler", None)
-    if "scheduler" in given and "engine" not in given:
-        ex.pop("engine", None)
-    return ex
 
 
 def _raster_cells(path: Path) -> int | None:
@@ -184,7 +177,6 @@ def _raster_cells(path: Path) -> int | None:
 def _run_tiled(cfg: RunConfig, *, overwrite: bool, progress: bool, tile: tuple[int, int],
                scheduler: str | None) -> dict[str, Any]:
     """The classification by tiles: raster, per-class table, map, provenance."""
-    from .classes import DEGURBA_L1, DEGURBA_L2, NORDIC7
     from .config import stable_hash
     from .errors import ConfigError
     from .io_write import write_qml_style, write_table
@@ -200,13 +192,9 @@ def _run_tiled(cfg: RunConfig, *, overwrite: bool, progress: bool, tile: tuple[i
     with _progress(progress, 3, f"{cfg.typology} (tiled)") as bar, \
             _out_dir(cfg, overwrite) as stage:
         name = _output_name(cfg)
-        res = _classify_tiled(cfg, stage / f"{name}.tif", tile, scheduler, extra_tags=tags,
-                              buffer_m=cfg.options.get("buffer_m", 0))
-        if cfg.typology == "degurba":
-            scheme = (DEGURBA_L1 if cfg.level == 1 else DEGURBA_L2).with_codes(
-                tuple(int(k) for k in json.loads(res.tags["CLASS_NAMES"])))
-        else:
-            scheme = NORDIC7
+        typ = registry.get(cfg.typology)
+        res = _classify_tiled(cfg, stage / f"{name}.tif", tile, scheduler, extra_tags=tags)
+        scheme = typ.scheme(cfg, res.tags)
         write_qml_style(stage / f"{name}.qml", scheme)  # class names in QGIS
         bar.update(1)
         table = population_by_class_from_files(res.path, cfg.inputs["population"].path,
@@ -227,24 +215,11 @@ def _run_tiled(cfg: RunConfig, *, overwrite: bool, progress: bool, tile: tuple[i
 
 
 def _classify_tiled(cfg: RunConfig, out_path: Path, tile: tuple[int, int],
-                    scheduler: str | None, *, extra_tags: dict[str, Any] | None = None,
-                    buffer_m: float = 0.0):
-    """Classify the run's grid by tiles into ``out_path``; the tiled function's result."""
-    inp = cfg.inputs
-    if cfg.typology == "degurba":
-        from .outofcore.degurba import classify_grid_chunked
-
-        return classify_grid_chunked(
-            inp["population"].path, inp["built"].path, inp["land"].path, out_path=out_path,
-            level=cfg.level, params=_degurba_params(cfg), tile_shape=tile,
-            built_unit=inp["built"].unit or "m2", land_unit=inp["land"].unit or "m2",
-            buffer_m=buffer_m, scheduler=scheduler, extra_tags=extra_tags)
-    from .outofcore.nordic7 import classify_nordic7_tiled
-    from .typology.classify import place_type_arguments
-
-    return classify_nordic7_tiled(inp["population"].path, **place_type_arguments(cfg),
-                                  out_path=out_path, tile_shape=tile, scheduler=scheduler,
-                                  extra_tags=extra_tags)
+                    scheduler: str | None, *, extra_tags: dict[str, Any] | None = None):
+    """Classify the run's grid by tiles into ``out_path`` (the typology's tiled engine);
+    the tiled function's result."""
+    return registry.get(cfg.typology).classify_tiled(cfg, out_path, tile, scheduler,
+                                                     extra_tags=extra_tags)
 
 
 def _classification_attrs(tags: dict[str, str]) -> dict[str, Any]:
@@ -263,17 +238,6 @@ def _tiled_map(classes_path: Path, scheme, png: Path) -> None:
     fig, ax = new_figure((10, 7.5))
     plot_classes(read_overview(classes_path), scheme, ax=ax)
     save_figure(fig, png)
-
-
-def _degurba_params(cfg: RunConfig):
-    """The run's DEGURBA parameters (preset plus overrides)."""
-    from .config import DegurbaParams
-
-    params = DegurbaParams.from_preset(cfg.preset) if cfg.preset else DegurbaParams()
-    changes: dict[str, Any] = {
-        k: tuple(v) if isinstance(v, list) else v for k, v in cfg.parameters.items()
-    }
-    return params.replace(**changes)
 
 
 def _write_common(
@@ -337,43 +301,37 @@ def _write_common(
     return table
 
 
-def _run_degurba(cfg: RunConfig, *, overwrite: bool, progress: bool) -> dict[str, Any]:
-    from .classes import DEGURBA_L1, DEGURBA_L2
-    from .typology.degurba import classify_grid
-
-    params = _degurba_params(cfg)
-    inp = cfg.inputs
-    with _progress(progress, 4, "degurba") as bar:
-        classes = classify_grid(
-            inp["population"].path,
-            inp["built"].path,
-            inp["land"].path,
-            level=cfg.level,
-            params=params,
-            built_unit=inp["built"].unit or "m2",
-            land_unit=inp["land"].unit or "m2",
-            buffer_m=cfg.options.get("buffer_m", 0),
-        )
+def _run_memory(cfg: RunConfig, *, overwrite: bool, progress: bool) -> dict[str, Any]:
+    """The classification in memory: raster, map, tables (with the units' classes when
+    the typology classifies units) and provenance."""
+    typ = registry.get(cfg.typology)
+    with _progress(progress, 3 + (typ.units_table is not None), cfg.typology) as bar:
+        classes = typ.classify(cfg)
         bar.update(1)
-        scheme = (DEGURBA_L1 if cfg.level == 1 else DEGURBA_L2).with_codes(
-            tuple(int(k) for k in json.loads(classes.attrs["class_names"]))
-        )
-        from .align import align_to_grid
-        from .grid import GridSpec
-        from .ingest import open_raster
-
-        grid = GridSpec.from_dataarray(classes)
-        pop = align_to_grid(open_raster(inp["population"].path, "population"), grid, "count")
+        scheme = typ.scheme(cfg, classes.attrs)
+        pop = _population_on(classes, cfg)
         units = units_table = None
-        if "units" in inp:
+        if "units" in cfg.inputs:
             units = _open_units(cfg)
-            units_table = _degurba_units_table(cfg, classes, pop, units)
-        bar.update(1)
-        name = f"degurba_l{cfg.level}"
+            if typ.units_table is not None:
+                units_table = typ.units_table(cfg, classes, pop, units)
+        if typ.units_table is not None:
+            bar.update(1)
         with _out_dir(cfg, overwrite) as stage:
-            table = _write_common(stage, cfg, classes, scheme, pop.values, name, units, units_table)
+            table = _write_common(stage, cfg, classes, scheme, pop.values, _output_name(cfg),
+                                  units, units_table)
             bar.update(2)
     return {"classes": classes, "table": table, "units": units_table, "out_dir": cfg.out_dir}
+
+
+def _population_on(classes, cfg: RunConfig):
+    """The run's residents aligned to the grid of ``classes`` (sums preserved)."""
+    from .align import align_to_grid
+    from .grid import GridSpec
+    from .ingest import open_raster
+
+    return align_to_grid(open_raster(cfg.inputs["population"].path, "population"),
+                         GridSpec.from_dataarray(classes), "count")
 
 
 def _open_units(cfg: RunConfig):
@@ -382,25 +340,6 @@ def _open_units(cfg: RunConfig):
 
     u = cfg.inputs["units"]
     return open_units(u.path, id_col=u.id or "UID", layer=u.layer)
-
-
-def _degurba_units_table(cfg: RunConfig, classes, pop, units):
-    """DEGURBA classes of the run's units (``typology.rules``, ``workflow``,
-    ``dissolve_by``)."""
-    from .typology.units import classify_units
-
-    params = _degurba_params(cfg)
-    return classify_units(
-        units,
-        classes,
-        pop,
-        id=cfg.inputs["units"].id or "UID",
-        level=cfg.level,
-        values=None if params.values is None else _unit_values(params.values),
-        workflow=cfg.options.get("workflow", "official"),
-        rules=cfg.options.get("rules", "2024"),
-        dissolve_by=cfg.options.get("dissolve_by"),
-    )
 
 
 def check_units_cover_grid(cfg: RunConfig) -> None:
@@ -437,31 +376,6 @@ def check_units_cover_grid(cfg: RunConfig) -> None:
                          "the units' CRS)")
 
 
-def _unit_values(values: tuple[int, ...]) -> tuple[int, ...]:
-    """Grid codes without the water code, as the unit classification expects."""
-    return tuple(values[:-1])
-
-
-def _run_nordic7(cfg: RunConfig, *, overwrite: bool, progress: bool) -> dict[str, Any]:
-    from .classes import NORDIC7
-    from .typology.classify import classify_place_types
-
-    with _progress(progress, 3, "nordic7") as bar:
-        classes, pop = classify_place_types(cfg)
-        bar.update(1)
-        units = None
-        if "units" in cfg.inputs:
-            units = _open_units(cfg)
-        with _out_dir(cfg, overwrite) as stage:
-            table = _write_common(stage, cfg, classes, NORDIC7, pop, "place_types", units)
-            bar.update(2)
-    return {"classes": classes, "table": table, "units": None, "out_dir": cfg.out_dir}
-
-
-RURAL_PLACE_TYPES = (4, 5, 6, 7)
-"""nordic7 codes counted as rural for the summary of hidden clusters."""
-
-
 def run_pipeline(
     cfg: RunConfig,
     *,
@@ -486,9 +400,10 @@ def run_pipeline(
     """
     from .errors import ConfigError
 
-    engine, tile, scheduler = execution_plan(cfg, execution)
+    cfg = cfg.with_execution(execution)
+    engine, tile, scheduler = execution_plan(cfg)
     if engine == "tiled":
-        _check_run_fits(cfg, execution)
+        _check_run_fits(cfg)
 
     if cfg.clusters is None:
         raise ConfigError(
@@ -515,7 +430,6 @@ def run_pipeline(
 def _run_pipeline(cfg: RunConfig, overwrite: bool, progress: bool, engine: str,
                   tile: tuple[int, int], scheduler: str | None) -> dict[str, Any]:
     """The work of :func:`run_pipeline`, with the output folder claimed."""
-    from .classes import DEGURBA_L1, DEGURBA_L2, NORDIC7
     from .clustering.ladder import hidden_candidates, ladder
     from .ingest import open_actors
     from .io_write import write_table
@@ -524,18 +438,14 @@ def _run_pipeline(cfg: RunConfig, overwrite: bool, progress: bool, engine: str,
     steps = 3 + len(cfg.clusters["eps_m"])
     with _progress(progress, steps, "pari-geo run") as bar:
         bar.set_postfix_str("place types")
+        typ = registry.get(cfg.typology)
         if engine == "tiled":
             classes, pop = _classify_tiled_in_memory(cfg, tile, scheduler)
-        elif cfg.typology == "nordic7":
-            from .typology.classify import classify_place_types
-
-            classes, pop = classify_place_types(cfg)
         else:
-            classes, pop = _classify_degurba(cfg)
-        if cfg.typology == "nordic7":
-            scheme = NORDIC7
-        else:
-            scheme = DEGURBA_L1 if cfg.level == 1 else DEGURBA_L2
+            classes = typ.classify(cfg)
+            pop = _population_on(classes, cfg).values
+        # the class table without the run's output codes (as before the registry)
+        scheme = typ.scheme(cfg, None)
         name = _output_name(cfg)
         bar.update(1)
         u = cfg.inputs["units"]
@@ -561,7 +471,7 @@ def _run_pipeline(cfg: RunConfig, overwrite: bool, progress: bool, engine: str,
             region_col=u.region,
             country_col=u.country,
             population=pop_da,
-            place_types=classes if cfg.typology == "nordic7" else None,
+            place_types=classes if typ.place_types_for_clusters else None,
             sector_col=a.sector,
             social_col=a.social,
             n_sim=c["n_sim"],
@@ -581,8 +491,8 @@ def _run_pipeline(cfg: RunConfig, overwrite: bool, progress: bool, engine: str,
         bar.set_postfix_str("writing")
         munis = municipality_table(classes, pop, units, u.id, scheme, actors, clusters)
         units_table = None
-        if cfg.typology == "degurba":
-            units_table = _degurba_units_table(cfg, classes, pop_da, units)
+        if typ.units_table is not None:
+            units_table = typ.units_table(cfg, classes, pop_da, units)
         with _out_dir(cfg, overwrite) as stage:
             table = _write_common(stage, cfg, classes, scheme, pop, name, units, units_table)
             meta = {"pari_geo_version": __version__}
@@ -602,7 +512,8 @@ def _run_pipeline(cfg: RunConfig, overwrite: bool, progress: bool, engine: str,
 
             write_planner_report(stage / "report.html", cfg, table=table, munis=munis,
                                  clusters=clusters, id_col=u.id or "UID", scheme=scheme,
-                                 stage=stage)
+                                 stage=stage, synthetic=synthetic_inputs(cfg),
+                                 rural_codes=typ.rural_codes)
         bar.update(2)
     return {
         "classes": classes,
@@ -621,7 +532,7 @@ SECONDS_PER_ACTOR_SIM_SCALE = 3e-7
 LONG_RUN_S = 60.0
 
 
-def estimate_cluster_seconds(n_actors: int, clusters: dict[str, Any]) -> float:
+def estimate_cluster_seconds(n_actors: int, clusters: Mapping[str, Any]) -> float:
     """A rough upper estimate of the cluster stage's run time in seconds.
 
     Without early stopping every simulation runs; with it, most clusters stop after a
@@ -636,7 +547,7 @@ def estimate_cluster_seconds(n_actors: int, clusters: dict[str, Any]) -> float:
             * len(clusters["eps_m"]))
 
 
-def _note_long_run(n_actors: int, clusters: dict[str, Any]) -> None:
+def _note_long_run(n_actors: int, clusters: Mapping[str, Any]) -> None:
     """Log (``pari_geo`` logger, printed by the CLI) an estimate for a long cluster stage."""
     import logging
 
@@ -666,12 +577,12 @@ def _duration(seconds: float) -> str:
 RUN_BYTES_PER_CELL = 24
 
 
-def _check_run_fits(cfg: RunConfig, execution: dict[str, Any] | None) -> None:
+def _check_run_fits(cfg: RunConfig) -> None:
     """Refuse, before any work, a full run whose class raster cannot be held in memory."""
     from .errors import ConfigError
     from .memory import default_budget
 
-    budget = _merged_execution(cfg, execution).get("max_memory") or default_budget()
+    budget = cfg.execution.get("max_memory") or default_budget()
     cells = _raster_cells(cfg.inputs["population"].path)
     if cells is not None and cells * RUN_BYTES_PER_CELL > budget:
         raise ConfigError(
@@ -696,7 +607,7 @@ def _classify_tiled_in_memory(cfg: RunConfig, tile: tuple[int, int], scheduler: 
     inp = cfg.inputs
     with scratch_dir(".pari_geo_run_", base) as tmp:
         path = Path(tmp) / "classes.tif"
-        _classify_tiled(cfg, path, tile, scheduler, buffer_m=cfg.options.get("buffer_m", 0))
+        _classify_tiled(cfg, path, tile, scheduler)
         with rasterio.open(path) as src:
             data = src.read(1)
             tags = src.tags()
@@ -705,30 +616,6 @@ def _classify_tiled_in_memory(cfg: RunConfig, tile: tuple[int, int], scheduler: 
     classes.attrs.update(_classification_attrs(tags))
     pop = align_to_grid(open_raster(inp["population"].path, "population"), grid, "count")
     return classes, pop.values
-
-
-def _classify_degurba(cfg: RunConfig):
-    from .align import align_to_grid
-    from .grid import GridSpec
-    from .ingest import open_raster
-    from .typology.degurba import classify_grid
-
-    params = _degurba_params(cfg)
-    inp = cfg.inputs
-    classes = classify_grid(
-        inp["population"].path,
-        inp["built"].path,
-        inp["land"].path,
-        level=cfg.level,
-        params=params,
-        built_unit=inp["built"].unit or "m2",
-        land_unit=inp["land"].unit or "m2",
-        buffer_m=cfg.options.get("buffer_m", 0),
-    )
-    pop = align_to_grid(
-        open_raster(inp["population"].path, "population"), GridSpec.from_dataarray(classes), "count"
-    ).values
-    return classes, pop
 
 
 def municipality_table(classes, pop, units, id_col, scheme, actors, clusters):
@@ -868,7 +755,7 @@ def summary_markdown(
     lines = [
         "# pari_geo run summary",
         "",
-        f"Run file: `{cfg.source.name}` · pari_geo {__version__} · typology "
+        f"Run file: `{Path(str(cfg.source)).name}` · pari_geo {__version__} · typology "
         f"`{cfg.typology}` · scales {', '.join(f'{e:g} m' for e in c['eps_m'])}"
         f" · min_actors {c['min_actors']} · n_sim {c['n_sim']} · p-values "
         f"`{c['p_method']}` · alpha {c['alpha']} · seed {c['random_state']}",
@@ -881,7 +768,8 @@ def summary_markdown(
             "places, actors and clusters below are invented, not observed.",
             "",
         ]
-    rural_col = cfg.typology == "nordic7"
+    rural_codes = registry.get(cfg.typology).rural_codes
+    rural_col = bool(rural_codes)
     lines += [
         "## Clusters per scale and rung",
         "",
@@ -894,7 +782,7 @@ def summary_markdown(
         at = clusters[clusters["scale_eps_m"] == eps]
         rc = at["rung"].value_counts()
         hid = at[at["hidden"]]
-        rural_n = int(hid["dominant_place_type"].isin(RURAL_PLACE_TYPES).sum())
+        rural_n = int(hid["dominant_place_type"].isin(rural_codes).sum())
         lines.append(
             f"| {eps:g} m | {len(at)} | {len(hid)} |"
             + (f" {rural_n} |" if rural_col else "")
@@ -907,7 +795,7 @@ def summary_markdown(
         )
     cand: Any = hidden_candidates(clusters, names) if candidates is None else candidates
     if rural_col and len(cand):
-        rural = cand["dominant_place_type"].isin(RURAL_PLACE_TYPES).to_numpy()
+        rural = cand["dominant_place_type"].isin(rural_codes).to_numpy()
     else:
         rural = None
     n_rural = int(rural.sum()) if rural is not None else None

@@ -123,10 +123,16 @@ def write_planner_report(
     id_col: str,
     scheme: Any,
     stage: Path,
+    synthetic: dict[str, str],
+    rural_codes: tuple[int, ...] = (),
 ) -> Path:
-    """Write ``report.html`` of a full run from the tables and maps already in ``stage``."""
+    """Write ``report.html`` of a full run from the tables and maps already in ``stage``.
+
+    ``synthetic`` names the inputs marked as synthetic data (a banner when not empty);
+    ``rural_codes`` are the classes whose hidden clusters are listed (empty: every hidden
+    cluster).
+    """
     from ._version import __version__
-    from .pipeline import RURAL_PLACE_TYPES, synthetic_inputs
 
     c = cfg.clusters
     scales = ", ".join(f"{e:g} m" for e in c["eps_m"])
@@ -148,8 +154,8 @@ def write_planner_report(
                      **{r: int(rc.get(r, 0)) for r in ("micro", "municipal", "inter-municipal",
                                                        "national", "multinational")}})
     hidden = clusters[clusters["hidden"]] if len(clusters) else clusters
-    if cfg.typology == "nordic7" and len(hidden):
-        hidden = hidden[hidden["dominant_place_type"].isin(RURAL_PLACE_TYPES)]
+    if rural_codes and len(hidden):
+        hidden = hidden[hidden["dominant_place_type"].isin(rural_codes)]
     hidden_rows = [
         {"scale": f"{r.scale_eps_m:g} m", "cluster": r.cluster_id,
          "municipalities": ", ".join(names.get(k, k) for k in str(r.unit_ids).split(";") if k),
@@ -183,6 +189,6 @@ def write_planner_report(
                          "image:clusters"))
     sections.append(("Municipalities", munis[keep]))
     page = planner_html(title="Place types and hidden micro-clusters", meta=meta,
-                        synthetic=synthetic_inputs(cfg), sections=sections, images=images)
+                        synthetic=synthetic, sections=sections, images=images)
     path.write_text(page, encoding="utf-8")
     return path

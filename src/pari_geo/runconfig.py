@@ -38,16 +38,22 @@ Command-line options override the run file's: ``--engine memory`` drops its
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
+from . import runschema as schema
 from .clustering.options import CLUSTER_DEFAULTS as _CLUSTER_OPTION_DEFAULTS
 from .clustering.options import MAX_SIMULATIONS, check_cluster_options
 from .config import load_toml
 from .errors import ConfigError as _ConfigError
+from .typology import registry
 
-__all__ = ["LayerInput", "RunConfig", "load_run"]
+__all__ = ["LayerInput", "OutputFiles", "RunConfig", "load_run", "run_from_mapping",
+           "validate_execution"]
 
 
 def ConfigError(key: str, problem: str, file: str | None = None) -> _ConfigError:  # noqa: N802
@@ -55,88 +61,14 @@ def ConfigError(key: str, problem: str, file: str | None = None) -> _ConfigError
     return _ConfigError(key, problem, file, what="key")
 
 
-_LAYER_KEYS = {
-    "path": str,
-    "unit": str,
-    "id": str,
-    "mapping": str,
-    "band": int,
-    "layer": str,
-    "sector": str,
-    "social": str,
-    "region": str,
-    "country": str,
-}
-#: the layer keys each input honours (``path`` always); any other key is refused
-_LAYER_APPLIES = {
-    "population": ("band",),
-    "built": ("unit", "band"),
-    "land": ("unit", "band"),
-    "agri": ("band",),
-    "landcover": ("mapping", "band"),
-    "commuting": ("band",),
-    "service_minutes": ("band",),
-    "speed": ("band",),
-    "units": ("id", "layer", "region", "country"),
-    "actors": ("layer", "sector", "social"),
-}
-#: the largest ``clusters.n_sim`` and the range of ``clusters.eps_m`` (metres): the one
-#: definition in :mod:`pari_geo.clustering.options`
+#: the largest ``clusters.n_sim``: the one definition in :mod:`pari_geo.clustering.options`
 MAX_N_SIM = MAX_SIMULATIONS
-_CLUSTER_KEYS = {
-    "eps_m": (int, float, list),
-    "min_actors": int,
-    "n_sim": int,
-    "alpha": (int, float),
-    "random_state": int,
-    "micro_max_extent_m": (int, float),
-    "micro_max_actors": int,
-    "footprint": str,
-    "early_stop": int,
-    "p_method": str,
-    "pool_size": int,
-    "n_jobs": int,
-}
 #: Defaults of ``[clusters]``: the Python API's (:mod:`pari_geo.clustering.options`).
 CLUSTER_DEFAULTS = {
     k: (list(v) if k == "eps_m" else v) for k, v in _CLUSTER_OPTION_DEFAULTS.items()
 }
-_INPUT_LAYERS = (
-    "population",
-    "built",
-    "land",
-    "units",
-    "agri",
-    "landcover",
-    "commuting",
-    "service_minutes",
-    "speed",
-    "actors",
-)
-_TYPOLOGY_KEYS = {
-    "name": str,
-    "level": int,
-    "preset": str,
-    "parameters": dict,
-    "rules": str,
-    "workflow": str,
-    "dissolve_by": str,
-    "buffer_m": (int, float),
-}
-_OUTPUT_KEYS = {
-    "dir": str,
-    "map": bool,
-    "table": bool,
-    "units_table": bool,
-}
-_EXECUTION_KEYS: dict[str, Any] = {
-    "engine": str,
-    "max_memory": (str, int),
-    "tile": (str, list),
-    "scheduler": str,
-}
-ENGINES = ("auto", "memory", "tiled")
-TYPOLOGIES = ("degurba", "nordic7")
+ENGINES = schema.EXECUTION["engine"].choices
+TYPOLOGIES = registry.names()
 
 
 @dataclass(frozen=True)
@@ -156,20 +88,75 @@ class LayerInput:
 
 
 @dataclass(frozen=True)
-class RunConfig:
-    """A validated run file (immutable)."""
+class OutputFiles:
+    """Single output files instead of an output folder (``pari-geo degurba grid``): the
+    class raster (with its ``.qml`` style beside it), and optionally a PNG map and a table
+    of residents per class. They carry no run configuration or provenance."""
 
-    source: Path
-    inputs: dict[str, LayerInput]
+    raster: Path
+    map: Path | None = None
+    table: Path | None = None
+
+    def paths(self) -> list[Path]:
+        """Every file written, in the order they are claimed."""
+        return [p for p in (self.raster, self.raster.with_suffix(".qml"), self.map,
+                            self.table) if p]
+
+
+def _frozen(d: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(d or {}))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A validated run (immutable): what every stage receives.
+
+    Built by :func:`load_run` from a run file, or by :func:`run_from_mapping` from the
+    same data (the command line), validated once. ``params`` is the typology's validated
+    parameter object (preset plus ``parameters``); ``execution`` holds the run file's
+    ``[execution]`` already updated by the command line (:meth:`with_execution`).
+    """
+
+    source: Path | None
+    inputs: Mapping[str, LayerInput]
     typology: str
     level: int
     preset: str | None
-    parameters: dict[str, Any]
-    options: dict[str, Any]
+    parameters: Mapping[str, Any]
+    options: Mapping[str, Any]
     out_dir: Path
-    outputs: dict[str, Any] = field(default_factory=dict)
-    clusters: dict[str, Any] | None = None
-    execution: dict[str, Any] = field(default_factory=dict)
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    clusters: Mapping[str, Any] | None = None
+    execution: Mapping[str, Any] = field(default_factory=dict)
+    params: Any = None
+    files: OutputFiles | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("inputs", "parameters", "options", "outputs", "execution"):
+            object.__setattr__(self, name, _frozen(getattr(self, name)))
+        if self.clusters is not None:
+            object.__setattr__(self, "clusters", _frozen(self.clusters))
+
+    def __reduce__(self):  # read-only mappings do not pickle; their dicts do
+        values = (getattr(self, f.name) for f in dataclasses.fields(self))
+        return (type(self), tuple(dict(v) if isinstance(v, MappingProxyType) else v
+                                  for v in values))
+
+    def with_execution(self, given: Mapping[str, Any] | None) -> RunConfig:
+        """A copy whose ``[execution]`` is updated by ``given`` (the command line's,
+        validated by :func:`validate_execution`).
+
+        A choice on the command line overrides the run file's whole engine choice:
+        ``--engine memory`` drops the file's scheduler, ``--scheduler`` the file's engine.
+        """
+        if not given:
+            return self
+        ex = {**self.execution, **given}
+        if given.get("engine") == "memory" and "scheduler" not in given:
+            ex.pop("scheduler", None)
+        if "scheduler" in given and "engine" not in given:
+            ex.pop("engine", None)
+        return dataclasses.replace(self, execution=ex)
 
     def to_dict(self) -> dict[str, Any]:
         """Resolved configuration as plain data (written into every output)."""
@@ -186,33 +173,15 @@ class RunConfig:
                 "name": self.typology,
                 "level": self.level,
                 "preset": self.preset,
-                "parameters": self.parameters,
+                "parameters": dict(self.parameters),
                 **self.options,
             },
             "outputs": {"dir": str(self.out_dir), **self.outputs},
-            **({"clusters": self.clusters} if self.clusters is not None else {}),
+            **({"clusters": dict(self.clusters)} if self.clusters is not None else {}),
         }
 
 
-def _type_name(t: Any) -> str:
-    if t == (int, float, list):
-        return "a number or a list of numbers"
-    if isinstance(t, tuple):
-        return " or ".join(x.__name__ for x in t)
-    return {str: "a string", int: "an integer", bool: "true/false", dict: "a table"}.get(
-        t, t.__name__
-    )
-
-
-def _check_type(key: str, value: Any, expected: Any, file: str) -> None:
-    ok = isinstance(value, expected)
-    if expected is int or (isinstance(expected, tuple) and int in expected):
-        ok = ok and not isinstance(value, bool)
-    if not ok:
-        raise ConfigError(key, f"must be {_type_name(expected)}, got {value!r}", file)
-
-
-def _unknown(section: str, data: dict, allowed, file: str) -> None:
+def _unknown(section: str, data: Mapping, allowed, file: str | None) -> None:
     for k in data:
         if k not in allowed:
             raise ConfigError(
@@ -220,6 +189,14 @@ def _unknown(section: str, data: dict, allowed, file: str) -> None:
                 f"unknown key (allowed: {', '.join(sorted(allowed))})",
                 file,
             )
+
+
+def _check_types(section: str, data: Mapping, keys: Mapping[str, schema.Key],
+                 file: str | None) -> None:
+    """Unknown keys and wrong types of one table of the schema."""
+    _unknown(section, data, keys, file)
+    for k, v in data.items():
+        keys[k].check_type(f"{section}.{k}", v, file)
 
 
 def load_run(path: str | Path) -> RunConfig:
@@ -237,97 +214,73 @@ def load_run(path: str | Path) -> RunConfig:
     ('degurba', 2, 'out')
     """
     path = Path(path)
-    file = str(path)
-    data = load_toml(path)
-    base = path.resolve().parent
-    _unknown("", data, ("inputs", "typology", "outputs", "clusters", "execution"), file)
-    for section in ("inputs", "typology", "outputs"):
+    return run_from_mapping(load_toml(path), source=path, base=path.resolve().parent)
+
+
+def run_from_mapping(data: Mapping[str, Any], *, source: Path | None, base: Path,
+                     resolve_paths: bool = True, files: OutputFiles | None = None
+                     ) -> RunConfig:
+    """Validate the data of a run file (as :func:`load_run` reads it) into a
+    :class:`RunConfig`.
+
+    Parameters
+    ----------
+    data : mapping
+        The run file's tables.
+    source : Path or None
+        The run file (named in messages and protected from the outputs); ``None`` for a
+        run given on the command line.
+    base : Path
+        Folder that relative paths are resolved against.
+    resolve_paths : bool
+        Resolve input paths against ``base`` (a run file); ``False`` keeps them as given
+        (the command line's, relative to the working folder).
+    files : OutputFiles, optional
+        Single output files instead of ``outputs.dir`` (``pari-geo degurba grid``).
+    """
+    file = None if source is None else str(source)
+    _unknown("", data, schema.SECTIONS, file)
+    for section in schema.REQUIRED_SECTIONS:
         if section not in data:
             raise ConfigError(section, "missing section", file)
         if not isinstance(data[section], dict):
             raise ConfigError(section, "must be a table", file)
+    inputs = _validate_inputs(data["inputs"], base, file, resolve_paths)
+    typ = _validate_typology(data["typology"], inputs, file)
+    out_dir, outputs = _validate_outputs(data["outputs"], base, file)
+    clusters = _validate_clusters(data.get("clusters"), inputs, file)
+    execution = validate_execution(data.get("execution", {}), file)
+    return RunConfig(source, inputs, typ["name"], typ["level"], typ["preset"],
+                     typ["parameters"], typ["options"], out_dir, outputs, clusters,
+                     execution, typ["params"], files)
 
+
+def _validate_inputs(section: Mapping, base: Path, file: str | None,
+                     resolve_paths: bool = True) -> dict[str, LayerInput]:
     inputs: dict[str, LayerInput] = {}
-    _unknown("inputs", data["inputs"], _INPUT_LAYERS, file)
-    for name, spec in data["inputs"].items():
+    _unknown("inputs", section, schema.LAYERS, file)
+    for name, spec in section.items():
         key = f"inputs.{name}"
         if isinstance(spec, str):
             spec = {"path": spec}
         if not isinstance(spec, dict):
             raise ConfigError(key, f"must be a path string or a table, got {spec!r}", file)
-        _unknown(key, spec, _LAYER_KEYS, file)
+        _unknown(key, spec, schema.LAYER_KEYS, file)
         if "path" not in spec:
             raise ConfigError(f"{key}.path", "missing", file)
         for k, v in spec.items():
-            _check_type(f"{key}.{k}", v, _LAYER_KEYS[k], file)
+            schema.LAYER_KEYS[k].check_type(f"{key}.{k}", v, file)
         _check_layer_keys(name, spec, file)
-        inputs[name] = LayerInput(
-            path=_layer_path(spec["path"], base),
-            unit=spec.get("unit"),
-            id=spec.get("id"),
-            mapping=spec.get("mapping"),
-            band=spec.get("band", 1),
-            layer=spec.get("layer"),
-            sector=spec.get("sector"),
-            social=spec.get("social"),
-            region=spec.get("region"),
-            country=spec.get("country"),
-        )
+        path = _layer_path(spec["path"], base) if resolve_paths else spec["path"]
+        inputs[name] = LayerInput(path=path, **{k: v for k, v in spec.items() if k != "path"})
     if "population" not in inputs:
         raise ConfigError("inputs.population", "missing (the population grid is required)", file)
-
-    typ = data["typology"]
-    _unknown("typology", typ, _TYPOLOGY_KEYS, file)
-    for k, v in typ.items():
-        _check_type(f"typology.{k}", v, _TYPOLOGY_KEYS[k], file)
-    name = typ.get("name", "degurba")
-    if name not in TYPOLOGIES:
-        raise ConfigError("typology.name", f"must be one of {TYPOLOGIES}, got {name!r}", file)
-    level = typ.get("level", 2)
-    if name == "degurba":
-        if level not in (1, 2):
-            raise ConfigError("typology.level", f"must be 1 or 2, got {level!r}", file)
-        for layer in ("built", "land"):
-            if layer not in inputs:
-                raise ConfigError(f"inputs.{layer}", "missing (DEGURBA needs it)", file)
-    _check_typology_keys(name, typ, inputs, file)
-    options = {k: typ[k] for k in ("rules", "workflow", "dissolve_by", "buffer_m") if k in typ}
-    if options.get("rules", "2024") not in ("2024", "2021"):
-        raise ConfigError(
-            "typology.rules", f"must be '2024' or '2021', got {options['rules']!r}", file
-        )
-    if "dissolve_by" in options and "units" not in inputs:
-        raise ConfigError(
-            "typology.dissolve_by", "needs inputs.units (the units to dissolve)", file
-        )
-    if options.get("workflow", "official") not in ("official", "alternative"):
-        raise ConfigError("typology.workflow", "must be 'official' or 'alternative'", file)
-    params = dict(typ.get("parameters", {}))
-    _validate_parameters(name, typ.get("preset"), params, file)
-
-    outs = data["outputs"]
-    _unknown("outputs", outs, _OUTPUT_KEYS, file)
-    for k, v in outs.items():
-        _check_type(f"outputs.{k}", v, _OUTPUT_KEYS[k], file)
-    if "dir" not in outs:
-        raise ConfigError("outputs.dir", "missing", file)
-    if not outs["dir"].strip():
-        raise ConfigError("outputs.dir", "must name a folder for the outputs, got an empty "
-                          "string", file)
-    out_dir = Path(outs["dir"]).expanduser()
-    out_dir = (out_dir if out_dir.is_absolute() else base / out_dir).resolve()
-    outputs = {k: v for k, v in outs.items() if k != "dir"}
-    clusters = _validate_clusters(data.get("clusters"), inputs, file)
-    execution = validate_execution(data.get("execution", {}), file)
-    return RunConfig(
-        path, inputs, name, level, typ.get("preset"), params, options, out_dir, outputs, clusters,
-        execution,
-    )
+    return inputs
 
 
-def _check_layer_keys(name: str, spec: dict, file: str) -> None:
+def _check_layer_keys(name: str, spec: dict, file: str | None) -> None:
     """Refuse a layer key that this input does not use (it would be silently ignored)."""
-    applies = _LAYER_APPLIES[name]
+    applies = schema.LAYERS[name].keys
     for k in spec:
         if k != "path" and k not in applies:
             allowed = ", ".join(("path", *applies))
@@ -338,25 +291,64 @@ def _check_layer_keys(name: str, spec: dict, file: str) -> None:
         raise ConfigError(f"inputs.{name}.band", f"only band 1 is read, got {band}; extract "
                           f"band {band} first (gdal_translate -b {band} IN.tif OUT.tif)",
                           file)
-    if name in ("built", "land") and "unit" in spec and spec["unit"] not in ("m2", "share"):
-        raise ConfigError(f"inputs.{name}.unit",
-                          f"must be 'm2' or 'share', got {spec['unit']!r}", file)
+    if "unit" in spec:
+        schema.LAYER_KEYS["unit"].check_choice(f"inputs.{name}.unit", spec["unit"], file)
 
 
-def _check_typology_keys(name: str, typ: dict, inputs: dict, file: str) -> None:
-    """Refuse typology keys that the chosen typology would ignore."""
-    if name == "nordic7":
-        for k in ("level", "rules", "workflow", "dissolve_by", "buffer_m"):
-            if k in typ:
-                raise ConfigError(f"typology.{k}", "applies to DEGURBA only, not to nordic7",
-                                  file)
+def _validate_typology(typ: Mapping, inputs: Mapping[str, LayerInput], file: str | None
+                       ) -> dict[str, Any]:
+    """The ``[typology]`` table checked against the schema and the typology's entry."""
+    keys = schema.TYPOLOGY
+    _check_types("typology", typ, keys, file)
+    name = typ.get("name", keys["name"].default)
+    if name not in registry.names():  # the registry now, not at import (tests add to it)
+        raise ConfigError("typology.name", schema.choice_problem(registry.names(), name), file)
+    entry = registry.get(name)
+    level = typ.get("level", keys["level"].default)
+    if entry.levels and level not in entry.levels:
+        raise ConfigError("typology.level", schema.choice_problem(entry.levels, level), file)
+    for layer in entry.needs:
+        if layer not in inputs:
+            raise ConfigError(f"inputs.{layer}", f"missing ({entry.label} needs it)", file)
+    for k in typ:
+        if k not in ("name", "preset", "parameters") and k not in entry.keys:
+            owners = " and ".join(t.label for t in registry.owners_of(k))
+            raise ConfigError(f"typology.{k}", f"applies to {owners} only, not to {name}",
+                              file)
     for k in ("rules", "workflow"):
         if k in typ and "units" not in inputs:
-            raise ConfigError(f"typology.{k}", "classifies units: it needs inputs.units",
-                              file)
+            raise ConfigError(f"typology.{k}", "classifies units: it needs inputs.units", file)
     if "buffer_m" in typ and typ["buffer_m"] < 0:
         raise ConfigError("typology.buffer_m", f"must not be negative, got {typ['buffer_m']}",
                           file)
+    options = {k: typ[k] for k in ("rules", "workflow", "dissolve_by", "buffer_m") if k in typ}
+    if "rules" in options:
+        keys["rules"].check_choice("typology.rules", options["rules"], file)
+    if "dissolve_by" in options and "units" not in inputs:
+        raise ConfigError("typology.dissolve_by", "needs inputs.units (the units to dissolve)",
+                          file)
+    if "workflow" in options:
+        keys["workflow"].check_choice("typology.workflow", options["workflow"], file)
+    preset = typ.get("preset")
+    if preset is not None and preset not in entry.presets:
+        raise ConfigError("typology.preset", f"unknown {entry.label} preset {preset!r}; use "
+                          f"one of {entry.presets}", file)
+    parameters = dict(typ.get("parameters", {}))
+    params = entry.parameters(preset, parameters, file)
+    return {"name": name, "level": level, "preset": preset, "parameters": parameters,
+            "options": options, "params": params}
+
+
+def _validate_outputs(outs: Mapping, base: Path, file: str | None) -> tuple[Path, dict[str, Any]]:
+    _check_types("outputs", outs, schema.OUTPUTS, file)
+    if "dir" not in outs:
+        raise ConfigError("outputs.dir", "missing", file)
+    if not outs["dir"].strip():
+        raise ConfigError("outputs.dir", "must name a folder for the outputs, got an empty "
+                          "string", file)
+    out_dir = Path(outs["dir"]).expanduser()
+    out_dir = (out_dir if out_dir.is_absolute() else base / out_dir).resolve()
+    return out_dir, {k: v for k, v in outs.items() if k != "dir"}
 
 
 def _layer_path(text: str, base: Path) -> Path | str:
@@ -381,6 +373,8 @@ def validate_execution(section: Any, file: str | None = None, prefix: str = "exe
     """
     from .memory import parse_size, parse_tile
 
+    keys = schema.EXECUTION
+
     def name(key: str) -> str:
         return f"{prefix}{key.replace('_', '-') if prefix == '--' else key}"
 
@@ -390,16 +384,16 @@ def validate_execution(section: Any, file: str | None = None, prefix: str = "exe
     if not isinstance(section, dict):
         raise err("", "must be a table")
     for k, v in section.items():
-        if k not in _EXECUTION_KEYS:
-            raise err(k, f"unknown key (allowed: {', '.join(sorted(_EXECUTION_KEYS))})")
-        ok = isinstance(v, _EXECUTION_KEYS[k]) and not isinstance(v, bool)
+        if k not in keys:
+            raise err(k, f"unknown key (allowed: {', '.join(sorted(keys))})")
+        ok = isinstance(v, keys[k].type) and not isinstance(v, bool)
         if not ok:
-            raise err(k, f"must be {_type_name(_EXECUTION_KEYS[k])}, got {v!r}")
+            raise err(k, f"must be {schema.type_name(keys[k].type)}, got {v!r}")
     out: dict[str, Any] = {}
     engine = section.get("engine")
     if engine is not None:
-        if engine not in ENGINES:
-            raise err("engine", f"must be one of {ENGINES}, got {engine!r}")
+        if engine not in keys["engine"].choices:
+            raise err("engine", schema.choice_problem(keys["engine"].choices, engine))
         out["engine"] = engine
     if "tile" in section:
         try:
@@ -421,15 +415,14 @@ def validate_execution(section: Any, file: str | None = None, prefix: str = "exe
     return out
 
 
-def _validate_clusters(section: Any, inputs: dict[str, LayerInput], file: str) -> dict | None:
+def _validate_clusters(section: Any, inputs: Mapping[str, LayerInput], file: str | None
+                       ) -> dict | None:
     """The optional ``[clusters]`` section (micro-cluster detection of ``pari-geo run``)."""
     if section is None:
         return None
     if not isinstance(section, dict):
         raise ConfigError("clusters", "must be a table", file)
-    _unknown("clusters", section, _CLUSTER_KEYS, file)
-    for k, v in section.items():
-        _check_type(f"clusters.{k}", v, _CLUSTER_KEYS[k], file)
+    _check_types("clusters", section, schema.CLUSTERS, file)
     eps = section.get("eps_m", CLUSTER_DEFAULTS["eps_m"])
     eps = eps if isinstance(eps, list) else [eps]
     checked = check_cluster_options({**section, "eps_m": eps}, "clusters.", file, what="key")
@@ -440,23 +433,3 @@ def _validate_clusters(section: Any, inputs: dict[str, LayerInput], file: str) -
     if "actors" not in inputs:
         raise ConfigError("inputs.actors", "missing (the [clusters] section needs actors)", file)
     return out
-
-
-def _validate_parameters(name: str, preset: str | None, params: dict, file: str) -> None:
-    """Validate typology parameters now, so that a bad value fails before any work."""
-    if name == "degurba":
-        from .config import DegurbaParams
-
-        base = DegurbaParams.from_preset(preset) if preset else DegurbaParams()
-        base.replace(_source=file, **{k: _tuple_values(v) for k, v in params.items()})
-    else:
-        from .typology.nordic7 import Nordic7Params
-
-        try:
-            Nordic7Params.from_mapping(params)
-        except _ConfigError as err:
-            raise ConfigError(f"typology.parameters.{err.key}", err.problem, file) from None
-
-
-def _tuple_values(v: Any) -> Any:
-    return tuple(v) if isinstance(v, list) else v

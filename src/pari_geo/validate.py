@@ -115,8 +115,10 @@ def validate_run(cfg: RunConfig, execution: dict[str, Any] | None = None) -> dic
         a named column that is missing.
     """
     from .memory import default_budget
-    from .pipeline import BYTES_PER_CELL, _merged_execution, execution_plan
+    from .pipeline import execution_plan
+    from .typology import registry
 
+    cfg = cfg.with_execution(execution)
     file = str(cfg.source)
     pop = cfg.inputs["population"]
     grid = _raster_info(pop.path, "population")
@@ -155,9 +157,9 @@ def validate_run(cfg: RunConfig, execution: dict[str, Any] | None = None) -> dic
             raise InputError(str(layer.path), key, "does not overlap the population grid")
         vectors[key] = {"file": str(layer.path), "crs": _crs_name(info["crs"]),
                         "features": info["features"], "columns": info["columns"]}
-    engine, tile, scheduler = execution_plan(cfg, execution)
+    engine, tile, scheduler = execution_plan(cfg)
     cells = grid["shape"][0] * grid["shape"][1]
-    budget = _merged_execution(cfg, execution).get("max_memory") or default_budget()
+    budget = cfg.execution.get("max_memory") or default_budget()
     return {
         "run_file": file,
         "typology": cfg.typology,
@@ -168,7 +170,7 @@ def validate_run(cfg: RunConfig, execution: dict[str, Any] | None = None) -> dic
         "engine": engine,
         "tile": tile,
         "scheduler": scheduler,
-        "memory_estimate": int(cells * BYTES_PER_CELL[cfg.typology]),
+        "memory_estimate": int(cells * registry.get(cfg.typology).bytes_per_cell),
         "memory_budget": int(budget),
         "out_dir": str(cfg.out_dir),
         "out_dir_exists": cfg.out_dir.exists(),

@@ -21,7 +21,7 @@ from ..errors import ConfigError, InputError
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["classify_nordic7", "classify_place_types"]
+__all__ = ["classify_nordic7"]
 
 _SHARE_LAYERS = {"agri": "agri_share", "commuting": "commuting_share"}
 
@@ -191,54 +191,3 @@ def classify_nordic7(
         codes.astype(np.uint8), name="place_type", attrs=attrs, nodata=NORDIC7.nodata
     )
     return da
-
-
-def place_type_arguments(cfg) -> dict[str, Any]:
-    """Keyword arguments of ``classify_nordic7`` (and its tiled twin) from a run file,
-    all but the population."""
-    from .nordic7 import Nordic7Params
-
-    inp = cfg.inputs
-    params = Nordic7Params.from_preset(cfg.preset or "nordic7").replace(**cfg.parameters)
-
-    def path(name):
-        return inp[name].path if name in inp else None
-
-    mapping: Any = "corine"
-    if "landcover" in inp and inp["landcover"].mapping not in (None, "corine"):
-        from ..config import load_toml
-
-        raw = load_toml(inp["landcover"].mapping)
-        try:
-            mapping = {int(k): float(v) for k, v in raw.get("classes", raw).items()}
-        except (TypeError, ValueError):
-            raise ConfigError(
-                "inputs.landcover.mapping", "must map class codes to 0..1", str(cfg.source)
-            ) from None
-    return dict(
-        built=path("built"),
-        land=path("land"),
-        agri=path("agri"),
-        landcover=path("landcover"),
-        landcover_mapping=mapping,
-        commuting=path("commuting"),
-        service_minutes=path("service_minutes"),
-        speed_kmh=path("speed"),
-        built_unit=(inp["built"].unit or "share") if "built" in inp else "share",
-        land_unit=(inp["land"].unit or "share") if "land" in inp else "share",
-        params=params,
-    )
-
-
-def classify_place_types(cfg) -> tuple[Any, np.ndarray]:
-    """Run ``nordic7`` from a validated run file; returns (classes, population values)."""
-    inp = cfg.inputs
-    classes = classify_nordic7(inp["population"].path, **place_type_arguments(cfg))
-    from ..align import align_to_grid
-    from ..grid import GridSpec
-    from ..ingest import open_raster
-
-    pop = align_to_grid(
-        open_raster(inp["population"].path, "population"), GridSpec.from_dataarray(classes), "count"
-    ).values
-    return classes, pop
