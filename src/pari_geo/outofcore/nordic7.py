@@ -22,11 +22,11 @@ at the end. How each step of ``place-types.md`` stays exact:
   is the core (queen component of the filled cores) of any of its cells (a rook patch of
   core cells lies inside one core);
 * **window means** use the numba kernel of the in-memory path
-  (:func:`pari_geo.typology._kernels.window_mean_direct`, direct sums in a fixed order)
+  (:func:`pari_geo.outofcore.windows.window_mean`, direct sums in a fixed order)
   on the tile plus a halo of ``window // 2`` cells: bit-identical;
 * **travel minutes** (to cores, to linked settlements, to service centres):
   :func:`~pari_geo.outofcore.travel_time.minutes_to_tiled`, bit-identical to
-  :func:`~pari_geo.typology.travel_time.minutes_to`.
+  :func:`~pari_geo.outofcore.travel_time.minutes_to`.
 
 Memory: a tile with its halo of a few float64 layers, plus per-component tables (about
 32 bytes per settlement, non-core component and candidate patch). Disk: about 8 bytes per
@@ -70,9 +70,9 @@ from ..typology.nordic7 import (
     Nordic7Params,
     _ge,
     window_cells,
-    window_mean,
 )
 from ._writer import ClassRasterWriter
+from .windows import window_mean
 from .components import (
     RawGrid,
     _check_tile_shape,

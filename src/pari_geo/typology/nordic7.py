@@ -17,7 +17,7 @@ Conversions from metres and km² to cells (cell side ``r`` metres, 100 m ≤ r �
   ``rural_radius_m = 2500``: 7 at 1 km, 21 at 250 m, 51 at 100 m, 3 at 5 km);
 * a core hole of ``n`` cells is filled when ``n · a ≤ core_max_gap_km2`` (15 cells at 1 km,
   240 at 250 m, 1500 at 100 m, 0 at 5 km);
-* travel times are minutes from :func:`pari_geo.typology.travel_time.minutes_to`, whose step
+* travel times are minutes from :func:`pari_geo.outofcore.travel_time.minutes_to`, whose step
   lengths are ``r`` and ``r·√2`` metres, so minutes thresholds need no conversion.
 
 Window means leave out cells outside the grid and cells without a value (NaN: missing data,
@@ -25,7 +25,7 @@ or density of a cell without land and without residents); a window containing a 
 infinite density (residents on no land) has infinite mean density. Comparisons of window
 means with a threshold allow a relative tolerance of 1e-9 (summation rounding). Window sums
 are direct (not running) sums in a fixed order, so they do not depend on where a grid or a
-tile starts (see :func:`window_mean`).
+tile starts (see :func:`pari_geo.outofcore.windows.window_mean`).
 
 Examples
 --------
@@ -50,7 +50,8 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import ConfigError, InputError
-from .travel_time import minutes_to
+from ..outofcore.travel_time import minutes_to
+from ..outofcore.windows import window_mean
 
 __all__ = [
     "Nordic7Params",
@@ -305,39 +306,6 @@ def window_cells(radius_m: float, cell_size_m: float) -> int:
     7
     """
     return 2 * int(math.floor(radius_m / cell_size_m + 0.5)) + 1
-
-
-def window_mean(values: np.ndarray, size: int) -> np.ndarray:
-    """Mean over the centred ``size × size`` window, leaving out-of-grid and NaN cells out.
-
-    A window with any ``+inf`` value has mean ``+inf``; a window without any value is NaN
-    (``-inf`` counts as no value). An even ``size`` puts ``size // 2`` cells before the
-    centre and one fewer after it.
-
-    The window sums are direct (numba kernel
-    :func:`pari_geo.typology._kernels.window_mean_direct`: along rows left to right, then
-    down columns top to bottom), not running sums, so a cell's mean does not depend on
-    where the grid starts: a tile read with a halo of ``size // 2`` cells gives the very
-    same bits as the whole grid (what the out-of-core path relies on).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> window_mean(np.array([[1.0, 2.0, np.nan], [3.0, 4.0, 5.0]]), 3).round(3).tolist()
-    [[2.5, 3.0, 3.667], [2.5, 3.0, 3.667]]
-    >>> window_mean(np.array([[1.0, np.inf, 1.0, 1.0]]), 3).tolist()
-    [[inf, inf, inf, 1.0]]
-    """
-    from ._kernels import window_mean_direct
-
-    v = np.asarray(values, dtype=np.float64)
-    if v.ndim != 2:
-        raise ValueError(f"window_mean needs a 2-D array, got shape {v.shape}")
-    size = int(size)
-    if size <= 1:
-        return v.copy()
-    before = size // 2
-    return window_mean_direct(np.ascontiguousarray(v), before, size - 1 - before)
 
 
 def _ge(a: np.ndarray, threshold: float) -> np.ndarray:
