@@ -54,7 +54,7 @@ NO_RING = Ring(0, 0, 0, 0)
 def heap_push(keys, vals, size, key, val):
     """Push onto a binary min-heap held in ``keys``/``vals``; return the new size.
 
-    The arrays must have room for one more entry (see :func:`_grow`).
+    The arrays must have room for one more entry (grow them with :func:`_grow`).
     """
     i = size
     keys[i] = key
@@ -98,9 +98,7 @@ def heap_pop_into(keys, vals, size):
 
 @numba.njit(cache=CACHE, nogil=True)
 def _grow(keys, vals, size):
-    """The heap arrays, doubled when full (``size`` entries kept)."""
-    if size < keys.size:
-        return keys, vals
+    """The heap arrays, doubled (their ``size`` entries kept)."""
     nk = np.empty(2 * keys.size, np.float64)
     nv = np.empty(2 * keys.size, np.int64)
     nk[:size] = keys[:size]
@@ -139,8 +137,9 @@ def settle(cost, dist, ring, limit, ring_only):
     c = cost.ravel()
     dd = dist.ravel()
     done = np.zeros(n, np.bool_)
-    keys = np.empty(1024, np.float64)
-    vals = np.empty(1024, np.int64)
+    cap = max(1024, n // 4)  # np.empty: pages are touched only when used
+    keys = np.empty(cap, np.float64)
+    vals = np.empty(cap, np.int64)
     size = 0
     r_lo = ring.top
     r_hi = nr - ring.bottom
@@ -153,7 +152,8 @@ def settle(cost, dist, ring, limit, ring_only):
             if r_lo <= ur < r_hi and c_lo <= uc < c_hi:
                 continue
         if dd[u] < np.inf:
-            keys, vals = _grow(keys, vals, size)
+            if size == keys.size:
+                keys, vals = _grow(keys, vals, size)
             size = heap_push(keys, vals, size, dd[u], u)
     diag = math.sqrt(2.0)
     dr = (-1, -1, -1, 0, 0, 1, 1, 1)
@@ -191,6 +191,7 @@ def settle(cost, dist, ring, limit, ring_only):
             if nd < dd[v]:
                 improved += 1
                 dd[v] = nd
-                keys, vals = _grow(keys, vals, size)
+                if size == keys.size:
+                    keys, vals = _grow(keys, vals, size)
                 size = heap_push(keys, vals, size, nd, v)
     return improved
