@@ -62,7 +62,6 @@ from ..config import DegurbaParams
 from ..errors import ConfigError, InputError
 from ..io_write import metadata_tags
 from ..scheduler import TaskRunner, task_runner
-from ..typology.contiguity import fill_holes_by_part, queen_buffer
 from ..typology.degurba import (
     _IGNORE,
     _PWATER,
@@ -84,6 +83,7 @@ from .components import (
     label_tiled,
     tile_bands,
 )
+from .contiguity import fill_holes_by_part, queen_buffer
 
 __all__ = ["classify_grid_chunked", "ChunkedResult"]
 
@@ -548,7 +548,7 @@ def _guard_violated(lab: np.ndarray, rect: tuple[int, int, int, int],
 def _urban_centres(comp: TiledComponents, params: DegurbaParams, bits: RawGrid,
                    tmp: Path, stats: dict[str, Any]) -> RawGrid:
     """Uint8 raw grid: 1 = urban centre after edge smoothing and gap filling."""
-    from ..typology._kernels import RULE_R2022A, RULE_R2023A, smooth_centre_edges_inplace
+    from ._grid_kernels import RULE_R2022A, RULE_R2023A, smooth_centre_edges_inplace
 
     shape = comp.shape
     centre = RawGrid(tmp / "centre.u8", shape, np.uint8)

@@ -1,16 +1,12 @@
-"""numba kernels of the typology stage (arrays in, arrays out; no Python objects).
-
-Only loops that vectorise badly (or only with large temporaries) live here:
+"""numba kernels of the in-memory grid operations (arrays in, arrays out).
 
 * :func:`smooth_centre_edges` / :func:`smooth_centre_edges_inplace`: the iterative
-  majority-rule edge smoothing of urban centres;
-* :func:`label_sums`: per-cluster population sums in raster order, i.e. exactly
+  majority-rule edge smoothing of labelled components (DEGURBA's urban centres), used by
+  both engines (the tiled one on windows);
+* :func:`label_sums`: per-component sums in raster order, i.e. exactly
   ``np.bincount(labels.ravel(), weights=np.nan_to_num(w).ravel())`` (same summation order,
   so bit-identical) without its two 8-byte-per-cell temporaries (``intp`` labels and
   ``float64`` weights).
-
-The Dijkstra of ``minutes_to`` is :mod:`pari_geo.outofcore._travel_kernels` and the window
-means are :mod:`pari_geo.outofcore._window_kernels` (engine kernels).
 
 The pure numpy twins used to check them are in ``tests/test_degurba_kernels.py``.
 """
