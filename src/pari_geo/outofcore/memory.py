@@ -34,7 +34,9 @@ from .contiguity import (
     remap_labels,
     row_blocks,
 )
+from .component_tables import counts_memory, first_values_memory, on_edge_memory
 from .ops import ArrayLayer, CellMapResult, read_all
+from .travel_time import minutes_layer
 
 __all__ = ["MemoryEngine", "MemoryComponents", "MemoryCanvas"]
 
@@ -285,3 +287,15 @@ class MemoryEngine:
 
     def canvas(self) -> MemoryCanvas:
         return MemoryCanvas(self.shape)
+
+    def minutes_to(self, sources, **kw) -> ArrayLayer:
+        return minutes_layer(sources, **kw)
+
+    def component_counts(self, components) -> np.ndarray:
+        return counts_memory(components)
+
+    def component_first_values(self, components, layer) -> np.ndarray:
+        return first_values_memory(components, layer)
+
+    def component_on_edge(self, components) -> np.ndarray:
+        return on_edge_memory(components)

@@ -27,6 +27,16 @@ The operations:
   values over a mask, bit-identical to numpy's pairwise sum on every engine;
 * :meth:`GridEngine.canvas` -- a class raster painted step by step (a class ladder:
   each step writes only cells still unpainted), then a layer of codes.
+* :meth:`GridEngine.minutes_to` -- least-cost travel minutes from a mask of sources
+  (:mod:`~pari_geo.outofcore.travel_time`, one Dijkstra kernel for every engine);
+* :meth:`GridEngine.component_counts`, :meth:`GridEngine.component_first_values`,
+  :meth:`GridEngine.component_on_edge` -- tables over components: cells, the value of a
+  layer at the first cell, touching the grid edge
+  (:mod:`~pari_geo.outofcore.component_tables`).
+
+Window means (:mod:`~pari_geo.outofcore.windows`) are block functions of
+:meth:`GridEngine.cell_map` with a halo of ``size // 2`` cells: their direct sums give the
+same bits on any block.
 
 Engines never import a typology (``architecture-target.json``: Engines -> Rules is
 forbidden); a new operation is a module-level function in an engine module plus one
@@ -263,4 +273,24 @@ class GridEngine(Protocol):
 
     def canvas(self) -> Canvas:
         """An empty class raster on the grid."""
+        ...
+
+    def minutes_to(self, sources: Any, *, cell_size_m: float, speed_kmh: Any = None,
+                   default_speed_kmh: float = 60.0, passable: Any = None,
+                   max_minutes: float | None = None) -> Any:
+        """Layer of least-cost travel minutes from the bool layer ``sources`` (``inf``
+        beyond ``max_minutes`` or unreachable); ``speed_kmh`` a number or a layer,
+        ``passable`` a bool layer (see :func:`~pari_geo.outofcore.travel_time.minutes_to`)."""
+        ...
+
+    def component_counts(self, components: Components) -> np.ndarray:
+        """Cells per component (int64 over ``0..n``, ``[0]`` is 0)."""
+        ...
+
+    def component_first_values(self, components: Components, layer: Any) -> np.ndarray:
+        """The value of ``layer`` at each component's first cell in raster order."""
+        ...
+
+    def component_on_edge(self, components: Components) -> np.ndarray:
+        """Bool table over ``0..n``: components with a cell on the grid's edge."""
         ...

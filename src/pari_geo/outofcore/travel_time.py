@@ -64,7 +64,13 @@ import numpy as np
 from ._travel_kernels import NO_RING, Ring, settle
 from .components import RawGrid, _check_tile_shape, iter_tiles
 
-__all__ = ["minutes_to", "minutes_per_metre", "minutes_to_tiled"]
+__all__ = [
+    "minutes_to",
+    "minutes_per_metre",
+    "minutes_to_tiled",
+    "minutes_layer",
+    "minutes_layer_tiled",
+]
 
 WindowReader = Callable[[int, int, int, int], np.ndarray]
 
@@ -205,6 +211,52 @@ def minutes_to(
     if limit < np.inf:
         out[out > limit] = np.inf
     return out
+
+
+def _speed_of(speed_kmh: Any, read: Callable[[Any], np.ndarray]) -> Any:
+    """A speed for :func:`minutes_to`: None, a number, or the array of a layer."""
+    if speed_kmh is None or not hasattr(speed_kmh, "read"):
+        return speed_kmh
+    return read(speed_kmh)
+
+
+def minutes_layer(sources: Any, *, cell_size_m: float, speed_kmh: Any = None,
+                  default_speed_kmh: float = 60.0, passable: Any = None,
+                  max_minutes: float | None = None) -> Any:
+    """The travel-time operation of the in-memory engine: :func:`minutes_to` on layers.
+
+    ``sources`` and ``passable`` are bool layers, ``speed_kmh`` a number or a layer
+    (see :mod:`pari_geo.outofcore.ops`); returns an in-memory layer of minutes.
+    """
+    from .ops import ArrayLayer, read_all
+
+    return ArrayLayer(minutes_to(
+        read_all(sources), cell_size_m=cell_size_m,
+        speed_kmh=_speed_of(speed_kmh, read_all), default_speed_kmh=default_speed_kmh,
+        passable=None if passable is None else read_all(passable), max_minutes=max_minutes))
+
+
+def minutes_layer_tiled(sources: Any, *, cell_size_m: float, tile_shape: tuple[int, int],
+                        workdir: str | os.PathLike, speed_kmh: Any = None,
+                        default_speed_kmh: float = 60.0, passable: Any = None,
+                        max_minutes: float | None = None) -> RawGrid:
+    """The travel-time operation of the tiled engine: :func:`minutes_to_tiled` on layers.
+
+    ``sources``, ``passable`` and ``speed_kmh`` (or a number) are layers read by windows;
+    the minutes are a raw float64 file in ``workdir``, returned as a
+    :class:`~pari_geo.outofcore.components.RawGrid` (itself a layer).
+    """
+    fd, name = tempfile.mkstemp(suffix=".f8", prefix="minutes_", dir=workdir)
+    os.close(fd)
+
+    def reader(layer: Any) -> Any:
+        return None if layer is None else (layer.read if hasattr(layer, "read") else layer)
+
+    return minutes_to_tiled(  # type: ignore[return-value]
+        reader(sources), cell_size_m=cell_size_m, speed_kmh=reader(speed_kmh),
+        default_speed_kmh=default_speed_kmh, passable=reader(passable),
+        max_minutes=max_minutes, tile_shape=tile_shape, shape=tuple(sources.shape),
+        out=name, workdir=workdir)
 
 
 def _reader(x: Any, name: str, shape: tuple[int, int] | None) -> WindowReader | None:
