@@ -16,7 +16,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from . import display as _display  # noqa: F401  (registers the .pari accessors, see below)
 from ._version import __version__
+
+# The ``.pari`` accessors of class rasters and cluster tables (``display``) are
+# presentation: the stages that make those objects (grid, typology, clustering, io_write)
+# never import it. Importing the package registers them, once, for every result.
 
 # public name -> module that defines it
 _LAZY: dict[str, str] = {
