@@ -22,7 +22,8 @@ from scipy.spatial import cKDTree
 
 from pari_geo.clustering import DBSCAN, dbscan_labels
 from pari_geo.clustering import _kernels as kern
-from pari_geo.clustering import estimator as est_mod
+from pari_geo.clustering import driver as driver_mod
+from pari_geo.clustering import threads as threads_mod
 
 SK_BRUTE_BELOW = 12  # sklearn's NearestNeighbors uses brute force for n_samples < 12
 
@@ -186,7 +187,7 @@ def test_sparse_grid_path(case):
     """Grids too large for the dense key map use sorted keys + binary search."""
     X, eps, min_samples, w = case
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(est_mod, "_DENSE_EXTRA", -(10**12))
+        mp.setattr(driver_mod, "DENSE_EXTRA", -(10**12))
         check_all(X, eps, min_samples, w)
 
 
@@ -196,7 +197,7 @@ def test_non_tight_cells_path(case):
     """Cells wider than eps across the diagonal take the exact point-level path."""
     X, eps, min_samples, w = case
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(est_mod, "_SIDE_FACTOR", 0.97)
+        mp.setattr(driver_mod, "SIDE_FACTOR", 0.97)
         check_all(X, eps, min_samples, w)
 
 
@@ -206,7 +207,7 @@ def test_non_tight_cells_many_clusters(eps, min_samples):
     rng = np.random.default_rng(int(eps * 10) + min_samples)
     X = rng.uniform(0, 30, size=(1500, 2))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(est_mod, "_SIDE_FACTOR", 0.97)
+        mp.setattr(driver_mod, "SIDE_FACTOR", 0.97)
         labels, _ = check_all(X, eps, min_samples)
     assert labels.max() >= 1
 
@@ -316,7 +317,7 @@ def test_clustered_sets_match_sklearn(n):
 
 def test_same_result_for_1_and_2_threads(monkeypatch):
     # small inputs normally run on one thread; lower the threshold so 2 threads are used
-    monkeypatch.setattr(est_mod, "_POINTS_PER_THREAD", 1_000)
+    monkeypatch.setattr(threads_mod, "POINTS_PER_THREAD", 1_000)
     X = _clustered(50_000, seed=11)
     old = numba.get_num_threads()
     seen = []

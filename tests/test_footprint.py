@@ -95,13 +95,13 @@ def test_observed_over_expected_is_one_for_large_null_clusters(cell):
 def test_serial_dbscan_equals_parallel_and_sklearn():
     from sklearn.cluster import DBSCAN
 
-    from pari_geo.clustering.estimator import _dbscan_xy
+    from pari_geo.clustering.driver import dbscan_xy
 
     rng = np.random.default_rng(3)
     X = np.vstack([rng.normal(0, 1, (800, 2)), rng.uniform(-8, 8, (1200, 2))])
     for eps, ms in ((0.3, 5), (0.8, 12), (2.0, 3)):
-        a = _dbscan_xy(X[:, 0].copy(), X[:, 1].copy(), None, eps, ms, serial=True)
-        b = _dbscan_xy(X[:, 0].copy(), X[:, 1].copy(), None, eps, ms, serial=False)
+        a = dbscan_xy(X[:, 0].copy(), X[:, 1].copy(), None, eps, ms, serial=True)
+        b = dbscan_xy(X[:, 0].copy(), X[:, 1].copy(), None, eps, ms, serial=False)
         np.testing.assert_array_equal(a[0], b[0])
         np.testing.assert_array_equal(a[1], b[1])
         np.testing.assert_array_equal(a[0], DBSCAN(eps=eps, min_samples=ms).fit(X).labels_)
@@ -117,9 +117,9 @@ def test_simulations_do_not_depend_on_threads_or_batches():
     np.testing.assert_array_equal(a["p_value"], b["p_value"])
     np.testing.assert_array_equal(a["hidden"], b["hidden"])
     # a longer run extends a shorter one: simulation s always draws from the same stream
-    from pari_geo.clustering.actors import _prepare
+    from pari_geo.clustering.actors import prepare_actors
 
-    prep = _prepare(r.actors, units=r.units, unit_id="unit_id", population=r.population)
+    prep = prepare_actors(r.actors, units=r.units, unit_id="unit_id", population=r.population)
     model = sig.build_null_model(prep.xy, prep.actor_unit, prep.unit_geoms,
                                  population=prep.pop, transform=prep.pop_transform)  # fmt: skip
     seeds = sig.simulation_seeds(11, 12)

@@ -18,8 +18,8 @@ import pytest
 from affine import Affine
 from helpers import write_tif
 
+from pari_geo import classify_grid_chunked
 from pari_geo.errors import ConfigError, SchedulerError
-from pari_geo.outofcore import classify_grid_chunked
 from pari_geo.scheduler import task_runner
 
 distributed = pytest.importorskip("distributed")

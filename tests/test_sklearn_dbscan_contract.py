@@ -17,7 +17,7 @@ from joblib import parallel_config
 from scipy import sparse
 
 import pari_geo
-import pari_geo.clustering.estimator as est_mod
+import pari_geo.clustering.threads as threads_mod
 from pari_geo.clustering import DBSCAN, dbscan, dbscan_labels
 
 
@@ -209,7 +209,7 @@ def test_dbscan_labels_is_the_same_clustering():
 
 
 def _threads_used(monkeypatch, call):
-    monkeypatch.setattr(est_mod, "_POINTS_PER_THREAD", 1)
+    monkeypatch.setattr(threads_mod, "POINTS_PER_THREAD", 1)
     seen = []
     from pari_geo.clustering import _kernels as kern
 

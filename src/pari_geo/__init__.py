@@ -16,7 +16,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from . import display as _display  # noqa: F401  (registers the .pari accessors, see below)
 from ._version import __version__
+
+# The ``.pari`` accessors of class rasters and cluster tables (``display``) are
+# presentation: the stages that make those objects (grid, typology, clustering, io_write)
+# never import it. Importing the package registers them, once, for every result.
 
 # public name -> module that defines it
 _LAZY: dict[str, str] = {
@@ -43,8 +48,8 @@ _LAZY: dict[str, str] = {
     "Nordic7Params": "pari_geo.typology.nordic7",
     "minutes_to": "pari_geo.typology.travel_time",
     # out of core (grids and point sets larger than memory)
-    "classify_grid_chunked": "pari_geo.outofcore.degurba",
-    "ChunkedResult": "pari_geo.outofcore.degurba",
+    "classify_grid_chunked": "pari_geo.typology.degurba_tiled",
+    "ChunkedResult": "pari_geo.typology.degurba_tiled",
     "classify_nordic7_tiled": "pari_geo.outofcore.nordic7",
     "Nordic7TiledResult": "pari_geo.outofcore.nordic7",
     "minutes_to_tiled": "pari_geo.outofcore.travel_time",
@@ -126,7 +131,7 @@ if TYPE_CHECKING:  # the lazy names, as type checkers and IDEs see them
         write_table as write_table,
     )
     from .outofcore.components import TiledComponents as TiledComponents, label_tiled as label_tiled
-    from .outofcore.degurba import (
+    from .typology.degurba_tiled import (
         ChunkedResult as ChunkedResult,
         classify_grid_chunked as classify_grid_chunked,
     )

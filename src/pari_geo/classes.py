@@ -23,9 +23,31 @@ __all__ = [
     "DEGURBA_UNITS_L1",
     "DEGURBA_UNITS_L2",
     "NORDIC7",
+    "SCHEME_TITLES",
+    "hex_to_rgba",
     "scheme_for",
     "unit_scheme",
 ]
+
+
+#: Map and summary title of each scheme (``da.pari.summary()``, ``plot_classes``).
+SCHEME_TITLES = {
+    "degurba_l1": "Degree of Urbanisation, level 1",
+    "degurba_l2": "Degree of Urbanisation, level 2",
+    "nordic7": "Place types (nordic7)",
+}
+
+
+def hex_to_rgba(colour: str) -> tuple[int, int, int, int]:
+    """Opaque ``(r, g, b, 255)`` of a ``#RRGGBB`` colour, as GeoTIFF colour tables take.
+
+    Examples
+    --------
+    >>> hex_to_rgba("#FFAA00")
+    (255, 170, 0, 255)
+    """
+    h = colour.lstrip("#")
+    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16), 255
 
 
 @dataclass(frozen=True)
@@ -55,6 +77,21 @@ class ClassScheme:
     colours: dict[int, str]
     nodata: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
+
+    def rgba_colormap(self) -> dict[int, tuple[int, int, int, int]]:
+        """GeoTIFF colour table: each code's colour, the nodata code transparent.
+
+        Examples
+        --------
+        >>> DEGURBA_L1.rgba_colormap()[3]
+        (255, 0, 0, 255)
+        >>> NORDIC7.rgba_colormap()[255]
+        (0, 0, 0, 0)
+        """
+        colormap = {code: hex_to_rgba(self.colours[code]) for code in self.codes}
+        if self.nodata is not None:
+            colormap[self.nodata] = (0, 0, 0, 0)
+        return colormap
 
     def with_codes(self, codes: tuple[int, ...]) -> ClassScheme:
         """Return the same classes under custom output codes (same order).

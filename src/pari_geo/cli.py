@@ -283,12 +283,12 @@ def _auto_engine(population, budget) -> str:
 def _degurba_grid_tiled(population, built, land, level, params, built_unit, land_unit,
                         buffer_m, out, map_path, table_path, overwrite, tile_shape,
                         scheduler=None) -> None:
-    """``degurba grid`` through :func:`pari_geo.outofcore.classify_grid_chunked`."""
+    """``degurba grid`` through :func:`pari_geo.classify_grid_chunked`."""
     from .classes import DEGURBA_L1, DEGURBA_L2
     from .ingest import read_overview
     from .io_write import atomic_files, write_qml_style, write_table
-    from .outofcore import classify_grid_chunked
     from .report import population_by_class_from_files
+    from .typology.degurba_tiled import classify_grid_chunked
 
     scheme = DEGURBA_L1 if level == 1 else DEGURBA_L2
     if params.values is not None:

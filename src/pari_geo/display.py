@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .classes import SCHEME_TITLES
+
 __all__ = ["ClassRasterAccessor", "ClusterTableAccessor"]
 
 _CSS = "font-family:sans-serif;font-size:12px;border-collapse:collapse;margin:2px 0 6px 0"
@@ -56,7 +58,6 @@ class ClassRasterAccessor:
 
     def summary(self) -> dict[str, Any]:
         """What the raster is: title, grid, classes with cell counts, provenance."""
-        from .plot import _TITLES
         from .report import as_class_raster, class_attrs, scheme_from_attrs
 
         da = as_class_raster(self._da)
@@ -68,7 +69,7 @@ class ClassRasterAccessor:
         t = da.rio.transform()
         fallback = json.loads(attrs.get("layers_fallback", "{}") or "{}")
         return {
-            "title": _TITLES.get(scheme.name, scheme.name),
+            "title": SCHEME_TITLES.get(scheme.name, scheme.name),
             "shape": tuple(int(n) for n in da.shape),
             "cell_size_m": float(abs(t.a)),
             "crs": str(da.rio.crs),

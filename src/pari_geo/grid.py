@@ -179,8 +179,6 @@ class GridSpec:
         import rioxarray  # noqa: F401  (registers the .rio accessor)
         import xarray as xr
 
-        from . import display  # noqa: F401  (registers the .pari accessor)
-
         da = xr.DataArray(
             values, dims=("y", "x"), coords=self.coords(), name=name, attrs=dict(attrs or {})
         )

@@ -749,11 +749,6 @@ def _remove(p: Path) -> None:
             q.unlink()
 
 
-def _hex_to_rgba(h: str) -> tuple[int, int, int, int]:
-    h = h.lstrip("#")
-    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16), 255
-
-
 def metadata_tags(values: dict[str, Any]) -> dict[str, str]:
     """GeoTIFF tags of metadata values: keys upper-cased, numbers and strings as text,
     dicts and lists as sorted JSON; other values (arrays, None) are left out.
@@ -878,7 +873,6 @@ def read_class_raster(path: str | os.PathLike) -> Any:
     import rioxarray
     import xarray as xr
 
-    from . import display  # noqa: F401  (registers the .pari accessor)
     from .errors import InputError
 
     p = Path(path)
@@ -952,9 +946,7 @@ def write_class_raster(
     data = values.astype(np.uint8)
     all_tags = metadata_tags({**da.attrs, **(tags or {})})
     all_tags.update(class_tags(scheme))
-    colormap = {code: _hex_to_rgba(scheme.colours[code]) for code in scheme.codes}
-    if scheme.nodata is not None:
-        colormap[scheme.nodata] = (0, 0, 0, 0)
+    colormap = scheme.rgba_colormap()
     profile = {
         "driver": "GTiff",
         "height": data.shape[0],

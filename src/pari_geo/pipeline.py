@@ -232,7 +232,7 @@ def _classify_tiled(cfg: RunConfig, out_path: Path, tile: tuple[int, int],
     """Classify the run's grid by tiles into ``out_path``; the tiled function's result."""
     inp = cfg.inputs
     if cfg.typology == "degurba":
-        from .outofcore.degurba import classify_grid_chunked
+        from .typology.degurba_tiled import classify_grid_chunked
 
         return classify_grid_chunked(
             inp["population"].path, inp["built"].path, inp["land"].path, out_path=out_path,

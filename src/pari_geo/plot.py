@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .classes import ClassScheme, unit_scheme
+from .classes import SCHEME_TITLES, ClassScheme, unit_scheme
 
 if TYPE_CHECKING:
     import folium
@@ -37,13 +37,6 @@ __all__ = [
     "save_figure",
     "new_figure",
 ]
-
-_TITLES = {
-    "degurba_l1": "Degree of Urbanisation, level 1",
-    "degurba_l2": "Degree of Urbanisation, level 2",
-    "nordic7": "Place types (nordic7)",
-}
-
 
 def _nice_length(max_m: float) -> float:
     exp = 10 ** np.floor(np.log10(max_m))
@@ -117,7 +110,7 @@ def plot_classes(
     ax.set_yticks([])
     ax.set_xlabel("")
     ax.set_ylabel("")
-    ax.set_title(title or _TITLES.get(scheme.name, scheme.name))
+    ax.set_title(title or SCHEME_TITLES.get(scheme.name, scheme.name))
     if legend:
         handles = [
             Patch(facecolor=scheme.colours[c], edgecolor="none", label=f"{c} {scheme.names[c]}")
@@ -354,7 +347,7 @@ def explore(
     if m is None:
         m = folium.Map(tiles=tiles, control_scale=True)
         m.fit_bounds(bounds)
-    title = name or _TITLES.get(scheme.name, scheme.name)
+    title = name or SCHEME_TITLES.get(scheme.name, scheme.name)
     folium.raster_layers.ImageOverlay(
         rgba, bounds=bounds, name=title, opacity=0.8, mercator_project=False
     ).add_to(m)

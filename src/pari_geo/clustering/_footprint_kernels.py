@@ -1,8 +1,8 @@
 """Numba kernels of the hidden-cluster statistic: expected actors in a cluster's reach.
 
-Only ``@numba.njit`` functions over arrays live here; the null model and the orchestration
-are in :mod:`pari_geo.clustering.significance`. The numpy twin used by the tests is
-``tests/test_footprint.py::_expected_twin``.
+Only ``@numba.njit`` functions over arrays and named tuples live here; the null model and
+the orchestration are in :mod:`pari_geo.clustering.significance`. The numpy twin used by
+the tests is ``tests/test_footprint.py::_expected_twin``.
 
 The *footprint* of a cluster is the region DBSCAN searched around it, on a lattice aligned
 with the null model's grid (squares of about ``eps / 4`` a side): every square whose centre
@@ -25,7 +25,7 @@ from .._numba import CACHE
 
 
 @njit(cache=CACHE, nogil=True)
-def footprint_expected(xs, ys, starts, eps, x0, y0, hx, hy, subx, suby, base):
+def footprint_expected(xs, ys, starts, eps, lattice):
     """Expected actors and area (in lattice squares) of the footprint of every cluster.
 
     Parameters
@@ -36,14 +36,12 @@ def footprint_expected(xs, ys, starts, eps, x0, y0, hx, hy, subx, suby, base):
     starts : int64 array of shape (k + 1,)
     eps : float
         DBSCAN radius (metres).
-    x0, y0 : float
-        Upper-left corner of the lattice (the grid's).
-    hx, hy : float
-        Lattice square width and height.
-    subx, suby : int
-        Lattice squares per grid cell along x and y (1 where the lattice aggregates).
-    base : float64 2-D array
-        Expected actors per grid cell, or per lattice square where it aggregates cells.
+    lattice : Lattice
+        The named tuple of :func:`pari_geo.clustering.significance.footprint_lattice`:
+        upper-left corner ``x0, y0`` (the grid's), square width and height ``hx, hy``,
+        squares per grid cell ``subx, suby`` (1 where the lattice aggregates cells) and
+        ``base``, the expected actors per grid cell (or per lattice square where it
+        aggregates cells).
 
     Returns
     -------
@@ -51,6 +49,8 @@ def footprint_expected(xs, ys, starts, eps, x0, y0, hx, hy, subx, suby, base):
     area : float64 array of shape (k,)
         Footprint area in lattice squares (inside the grid).
     """
+    x0, y0, hx, hy = lattice.x0, lattice.y0, lattice.hx, lattice.hy
+    subx, suby, base = lattice.subx, lattice.suby, lattice.base
     k = starts.shape[0] - 1
     rows = base.shape[0] * suby
     cols = base.shape[1] * subx

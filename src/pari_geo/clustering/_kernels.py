@@ -1,9 +1,11 @@
 """Numba kernels for exact two-dimensional Euclidean DBSCAN on a uniform grid.
 
-Only ``@numba.njit`` functions over arrays live here; all validation and orchestration
-is in :mod:`pari_geo.clustering.estimator`. No object mode, no warm-up at import.
-Set the environment variable ``PARI_GEO_NUMBA_CACHE=0`` (before importing pari_geo) to
-turn numba's on-disk cache off.
+Only ``@numba.njit`` functions over arrays and the named tuples that carry their state
+(:class:`Points`, :class:`Grid`, :class:`Cells`, :class:`CoreCells`) live here; the one
+driver that calls them in order is :mod:`pari_geo.clustering.driver`. No object mode, no
+warm-up at import. Set the environment variable ``PARI_GEO_NUMBA_CACHE=0`` (before
+importing pari_geo) to turn numba's on-disk cache off (:mod:`pari_geo._numba`). Core
+points are joined with the union-find of :mod:`pari_geo.outofcore._unionfind`.
 
 Geometry and exactness
 ----------------------
@@ -28,10 +30,66 @@ All arrays of per-point data are in *sorted* order (by cell) unless named ``orig
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange
 
 from .._numba import CACHE as _CACHE
+from ..outofcore._unionfind import find_compress, root, union
+
+
+class Points(NamedTuple):
+    """The points in sorted order (by cell): coordinates and weights."""
+
+    xs: np.ndarray
+    """x (float64)."""
+    ys: np.ndarray
+    """y (float64)."""
+    ws: np.ndarray
+    """Weights (float64); empty when unweighted."""
+    weighted: bool
+    """Whether ``ws`` holds the weights."""
+
+
+class Grid(NamedTuple):
+    """The non-empty cells of the uniform grid, sorted by key ``cx * ny + cy``."""
+
+    cell_start: np.ndarray
+    """First sorted position of each cell, and ``n`` at the end (``ncells + 1``, int64)."""
+    cell_key: np.ndarray
+    """Key of each cell (int64, increasing)."""
+    nx: int
+    """Number of grid columns."""
+    ny: int
+    """Number of grid rows."""
+    dense_map: np.ndarray
+    """Key -> cell index or -1 (int64, ``nx * ny + 1``) when ``dense``, else empty."""
+    dense: bool
+    """Whether cells are looked up in ``dense_map`` (else by binary search of keys)."""
+
+
+class Cells(NamedTuple):
+    """Per-cell summary of all points (:func:`cell_boxes`)."""
+
+    box: np.ndarray
+    """Bounding box ``x0, x1, y0, y1`` of each cell's points (``(ncells, 4)`` float64)."""
+    weight: np.ndarray
+    """Total weight (the count when unweighted) of each cell (float64)."""
+    tight: np.ndarray
+    """Whether all of a cell's points are within eps of each other (bool)."""
+
+
+class CoreCells(NamedTuple):
+    """Per-cell summary of the core points, once they come first in each cell
+    (:func:`core_first`)."""
+
+    ncore: np.ndarray
+    """Number of core points of each cell (int64)."""
+    cbox: np.ndarray
+    """Bounding box of each cell's core points (``+inf``/``-inf`` without any)."""
+    tight: np.ndarray
+    """:attr:`Cells.tight`."""
 
 # The 25 cell offsets of the 5 x 5 window, nearest first (helps early exits).
 _OFFSETS = sorted(
@@ -107,12 +165,14 @@ def _lookup(key, cell_key, dense_map, dense):
 
 
 @njit(cache=_CACHE, nogil=True)
-def _window(c, cell_key, nx, ny, dense_map, dense, out_cell, out_bit):
+def window(c, grid, out_cell, out_bit):
     """Non-empty cells of the 5 x 5 window around cell ``c`` (itself included).
 
     Fills ``out_cell`` (cell indices) and ``out_bit`` (offset number 0..24, nearest
     first) and returns how many were found.
     """
+    cell_key, nx, ny = grid.cell_key, grid.nx, grid.ny
+    dense_map, dense = grid.dense_map, grid.dense
     key = cell_key[c]
     cx = key // ny
     cy = key - cx * ny
@@ -213,8 +273,9 @@ def gather_points(x, y, w, weighted, order):
 
 
 @njit(cache=_CACHE, nogil=True)
-def cell_boxes(xs, ys, ws, weighted, cell_start, blocks, eps2):
-    """Bounding box, weight (or size) and tightness of every cell."""
+def cell_boxes(pts, cell_start, blocks, eps2):
+    """Bounding box, weight (or size) and tightness of every cell (:class:`Cells`)."""
+    xs, ys, ws, weighted = pts.xs, pts.ys, pts.ws, pts.weighted
     ncells = cell_start.shape[0] - 1
     box = np.empty((ncells, 4), np.float64)
     cw = np.empty(ncells, np.float64)
@@ -256,27 +317,11 @@ def cell_boxes(xs, ys, ws, weighted, cell_start, blocks, eps2):
 # 2. core points
 # ---------------------------------------------------------------------------------------
 @njit(cache=_CACHE, nogil=True)
-def _core_flags_block(
-    xs,
-    ys,
-    ws,
-    weighted,
-    cell_start,
-    cell_key,
-    nx,
-    ny,
-    dense_map,
-    dense,
-    box,
-    cw,
-    tight,
-    blocks,
-    eps2,
-    min_samples,
-    core,
-    b,
-):
-    """One block of cells of :func:`core_flags` (serial)."""
+def core_flags_block(pts, grid, cells, blocks, eps2, min_samples, core, b):
+    """One block of cells of :func:`core_flags`, in the calling thread, into ``core``."""
+    xs, ys, ws, weighted = pts.xs, pts.ys, pts.ws, pts.weighted
+    cell_start = grid.cell_start
+    box, cw, tight = cells.box, cells.weight, cells.tight
     nb = np.empty(25, np.int64)
     nbit = np.empty(25, np.int64)
     for c in range(blocks[b], blocks[b + 1]):
@@ -287,7 +332,7 @@ def _core_flags_block(
             for i in range(s0, s1):
                 core[i] = True
             continue
-        m0 = _window(c, cell_key, nx, ny, dense_map, dense, nb, nbit)
+        m0 = window(c, grid, nb, nbit)
         # keep the cells that can hold a neighbour of some point of c
         m = 0
         for t in range(m0):
@@ -336,53 +381,17 @@ def _core_flags_block(
 
 
 @njit(cache=_CACHE, parallel=True)
-def core_flags(
-    xs,
-    ys,
-    ws,
-    weighted,
-    cell_start,
-    cell_key,
-    nx,
-    ny,
-    dense_map,
-    dense,
-    box,
-    cw,
-    tight,
-    blocks,
-    eps2,
-    min_samples,
-):
+def core_flags(pts, grid, cells, blocks, eps2, min_samples):
     """Core flag (sorted order) of every point.
 
     A point is core iff the total weight (count when unweighted) of the points within
     eps, itself included, is ``>= min_samples``. Weights are non-negative, so the running
     sum may stop as soon as it reaches ``min_samples``.
     """
-    n = xs.shape[0]
+    n = pts.xs.shape[0]
     core = np.zeros(n, np.bool_)
     for b in prange(blocks.shape[0] - 1):
-        _core_flags_block(
-            xs,
-            ys,
-            ws,
-            weighted,
-            cell_start,
-            cell_key,
-            nx,
-            ny,
-            dense_map,
-            dense,
-            box,
-            cw,
-            tight,
-            blocks,
-            eps2,
-            min_samples,
-            core,
-            b,
-        )
+        core_flags_block(pts, grid, cells, blocks, eps2, min_samples, core, b)
     return core
 
 
@@ -453,50 +462,18 @@ def core_first(xs, ys, order, core, cell_start, blocks):
 # ---------------------------------------------------------------------------------------
 # 3. connecting core points (union-find)
 # ---------------------------------------------------------------------------------------
+# ``parent`` is over sorted positions; sets are joined by index (the smaller sorted
+# position becomes the root), so the result does not depend on the order of the unions.
 @njit(cache=_CACHE, nogil=True)
-def _find(parent, i):
-    """Root of ``i`` without modifying ``parent`` (safe to call from parallel code)."""
-    while parent[i] != i:
-        i = parent[i]
-    return i
-
-
-@njit(cache=_CACHE, nogil=True)
-def _find_compress(parent, i):
-    r = i
-    while parent[r] != r:
-        r = parent[r]
-    while parent[i] != r:
-        nxt = parent[i]
-        parent[i] = r
-        i = nxt
-    return r
-
-
-@njit(cache=_CACHE, nogil=True)
-def _union(parent, a, b):
-    ra = _find_compress(parent, a)
-    rb = _find_compress(parent, b)
-    if ra == rb:
-        return
-    # the smaller sorted position becomes the root: deterministic
-    if ra < rb:
-        parent[rb] = ra
-    else:
-        parent[ra] = rb
-
-
-@njit(cache=_CACHE, nogil=True)
-def _edge_candidates_block(
-    cell_start, cell_key, nx, ny, dense_map, dense, ncore, cbox, tight, blocks, eps2, sure, maybe, b
-):
-    """One block of cells of :func:`edge_candidates` (serial)."""
+def edge_candidates_block(grid, cores, blocks, eps2, sure, maybe, b):
+    """One block of cells of :func:`edge_candidates`, in the calling thread."""
+    ncore, cbox, tight = cores.ncore, cores.cbox, cores.tight
     nb = np.empty(25, np.int64)
     nbit = np.empty(25, np.int64)
     for c in range(blocks[b], blocks[b + 1]):
         if ncore[c] == 0 or not tight[c]:
             continue
-        m = _window(c, cell_key, nx, ny, dense_map, dense, nb, nbit)
+        m = window(c, grid, nb, nbit)
         s = np.int64(0)
         u = np.int64(0)
         for t in range(m):
@@ -539,9 +516,7 @@ def _edge_candidates_block(
 
 
 @njit(cache=_CACHE, parallel=True)
-def edge_candidates(
-    cell_start, cell_key, nx, ny, dense_map, dense, ncore, cbox, tight, blocks, eps2
-):
+def edge_candidates(grid, cores, blocks, eps2):
     """Classify the links from each core cell to its *forward* core neighbours.
 
     Only cells with a larger key are considered (each pair once). Returns two bit masks
@@ -549,32 +524,19 @@ def edge_candidates(
     within eps of each other) and ``maybe`` (a point-level test is needed). Pairs that
     involve a non-tight cell are left to :func:`link_slow`.
     """
-    ncells = cell_start.shape[0] - 1
+    ncells = grid.cell_start.shape[0] - 1
     sure = np.zeros(ncells, np.int64)
     maybe = np.zeros(ncells, np.int64)
     for b in prange(blocks.shape[0] - 1):
-        _edge_candidates_block(
-            cell_start,
-            cell_key,
-            nx,
-            ny,
-            dense_map,
-            dense,
-            ncore,
-            cbox,
-            tight,
-            blocks,
-            eps2,
-            sure,
-            maybe,
-            b,
-        )
+        edge_candidates_block(grid, cores, blocks, eps2, sure, maybe, b)
     return sure, maybe
 
 
 @njit(cache=_CACHE, nogil=True)
-def link_masks(parent, masks, cell_start, cell_key, ny, dense_map, dense):
+def link_masks(parent, masks, grid):
     """Union the first core points of cell pairs flagged in ``masks`` (serial)."""
+    cell_start, cell_key, ny = grid.cell_start, grid.cell_key, grid.ny
+    dense_map, dense = grid.dense_map, grid.dense
     for c in range(masks.shape[0]):
         mk = masks[c]
         if mk == 0:
@@ -585,29 +547,16 @@ def link_masks(parent, masks, cell_start, cell_key, ny, dense_map, dense):
         for t in range(25):
             if (mk >> t) & 1:
                 d = _lookup((cx + OFF_DX[t]) * ny + cy + OFF_DY[t], cell_key, dense_map, dense)
-                _union(parent, cell_start[c], cell_start[d])
+                union(parent, cell_start[c], cell_start[d])
 
 
 @njit(cache=_CACHE, nogil=True)
-def _resolve_maybe_block(
-    xs,
-    ys,
-    parent,
-    maybe,
-    round_mask,
-    cell_start,
-    cell_key,
-    ny,
-    dense_map,
-    dense,
-    ncore,
-    cbox,
-    blocks,
-    eps2,
-    found,
-    b,
-):
-    """One block of cells of :func:`resolve_maybe` (serial)."""
+def resolve_maybe_block(pts, parent, maybe, round_mask, grid, cores, blocks, eps2, found, b):
+    """One block of cells of :func:`resolve_maybe`, in the calling thread, into ``found``."""
+    xs, ys = pts.xs, pts.ys
+    cell_start, cell_key, ny = grid.cell_start, grid.cell_key, grid.ny
+    dense_map, dense = grid.dense_map, grid.dense
+    ncore, cbox = cores.ncore, cores.cbox
     for c in range(blocks[b], blocks[b + 1]):
         mk = maybe[c] & round_mask
         if mk == 0:
@@ -616,14 +565,14 @@ def _resolve_maybe_block(
         cx = key // ny
         cy = key - cx * ny
         sc = cell_start[c]
-        rc = _find(parent, sc)
+        rc = root(parent, sc)
         res = np.int64(0)
         for t in range(25):
             if not (mk >> t) & 1:
                 continue
             d = _lookup((cx + OFF_DX[t]) * ny + cy + OFF_DY[t], cell_key, dense_map, dense)
             sd = cell_start[d]
-            if _find(parent, sd) == rc:
+            if root(parent, sd) == rc:
                 continue
             hit = False
             for i in range(sc, sc + ncore[c]):
@@ -645,22 +594,7 @@ def _resolve_maybe_block(
 
 
 @njit(cache=_CACHE, parallel=True)
-def resolve_maybe(
-    xs,
-    ys,
-    parent,
-    maybe,
-    round_mask,
-    cell_start,
-    cell_key,
-    ny,
-    dense_map,
-    dense,
-    ncore,
-    cbox,
-    blocks,
-    eps2,
-):
+def resolve_maybe(pts, parent, maybe, round_mask, grid, cores, blocks, eps2):
     """Point-level test of the ``maybe`` links (restricted to the offsets in
     ``round_mask``) whose cells are not yet connected.
 
@@ -669,36 +603,22 @@ def resolve_maybe(
     ncells = maybe.shape[0]
     found = np.zeros(ncells, np.int64)
     for b in prange(blocks.shape[0] - 1):
-        _resolve_maybe_block(
-            xs,
-            ys,
-            parent,
-            maybe,
-            round_mask,
-            cell_start,
-            cell_key,
-            ny,
-            dense_map,
-            dense,
-            ncore,
-            cbox,
-            blocks,
-            eps2,
-            found,
-            b,
-        )
+        resolve_maybe_block(pts, parent, maybe, round_mask, grid, cores, blocks, eps2, found, b)
     return found
 
 
 @njit(cache=_CACHE, nogil=True)
-def link_slow(xs, ys, parent, cell_start, cell_key, nx, ny, dense_map, dense, ncore, tight, eps2):
+def link_slow(pts, parent, grid, cores, eps2):
     """Exact point-level linking for cells that are not tight (serial, rarely used)."""
+    xs, ys = pts.xs, pts.ys
+    cell_start = grid.cell_start
+    ncore, tight = cores.ncore, cores.tight
     nb = np.empty(25, np.int64)
     nbit = np.empty(25, np.int64)
     for c in range(cell_start.shape[0] - 1):
         if tight[c] or ncore[c] == 0:
             continue
-        m = _window(c, cell_key, nx, ny, dense_map, dense, nb, nbit)
+        m = window(c, grid, nb, nbit)
         sc = cell_start[c]
         for i in range(sc, sc + ncore[c]):
             for t in range(m):
@@ -709,13 +629,13 @@ def link_slow(xs, ys, parent, cell_start, cell_key, nx, ny, dense_map, dense, nc
                     dy = ys[i] - ys[j]
                     if dx * dx + dy * dy <= eps2:
                         # a tight cell is represented by its first core point
-                        _union(parent, i, sd if tight[d] else j)
+                        union(parent, i, sd if tight[d] else j)
                         if tight[d]:
                             break
 
 
 @njit(cache=_CACHE, nogil=True)
-def cluster_roots(parent, order, cell_start, ncore, tight):
+def cluster_roots(parent, order, grid, cores):
     """Roots of the union-find and the smallest original core index of each.
 
     Only *representatives* take part in the union-find: the first core point of a tight
@@ -723,6 +643,7 @@ def cluster_roots(parent, order, cell_start, ncore, tight):
     of a non-tight cell. Returns ``slot`` (root position -> root number; only entries at
     roots are set) and ``mins`` (smallest original index per root number).
     """
+    cell_start, ncore, tight = grid.cell_start, cores.ncore, cores.tight
     n = parent.shape[0]
     ncells = cell_start.shape[0] - 1
     slot = np.empty(n, np.int64)
@@ -731,7 +652,7 @@ def cluster_roots(parent, order, cell_start, ncore, tight):
         s0 = cell_start[c]
         e = s0 + ncore[c] if not tight[c] else s0 + min(ncore[c], 1)
         for i in range(s0, e):
-            _find_compress(parent, i)
+            find_compress(parent, i)
     for c in range(ncells):
         s0 = cell_start[c]
         e = s0 + ncore[c] if not tight[c] else s0 + min(ncore[c], 1)
@@ -751,13 +672,14 @@ def cluster_roots(parent, order, cell_start, ncore, tight):
 
 
 @njit(cache=_CACHE, nogil=True)
-def core_labels(parent, slot, number, cell_start, ncore, tight):
+def core_labels(parent, slot, number, grid, cores):
     """Cluster number of every core point (sorted order). The other entries are left
     uninitialised and must be written by :func:`border_labels`.
 
     ``number[k]`` is the cluster number of root number ``k``: clusters are numbered in
     increasing order of their smallest original core index, as scikit-learn does.
     """
+    cell_start, ncore, tight = grid.cell_start, cores.ncore, cores.tight
     n = parent.shape[0]
     labels = np.empty(n, np.int64)
     for c in range(cell_start.shape[0] - 1):
@@ -795,24 +717,11 @@ def cell_labels(labels, cell_start, ncore):
 
 
 @njit(cache=_CACHE, nogil=True)
-def _border_labels_block(
-    xs,
-    ys,
-    labels,
-    cell_start,
-    cell_key,
-    nx,
-    ny,
-    dense_map,
-    dense,
-    ncore,
-    cbox,
-    clab,
-    blocks,
-    eps2,
-    b,
-):
-    """One block of cells of :func:`border_labels` (serial)."""
+def border_labels_block(pts, labels, grid, cores, clab, blocks, eps2, b):
+    """One block of cells of :func:`border_labels`, in the calling thread."""
+    xs, ys = pts.xs, pts.ys
+    cell_start = grid.cell_start
+    ncore, cbox = cores.ncore, cores.cbox
     big = np.int64(2**62)
     nb = np.empty(25, np.int64)
     nbit = np.empty(25, np.int64)
@@ -821,7 +730,7 @@ def _border_labels_block(
         s1 = cell_start[c + 1]
         if s0 == s1:
             continue
-        m0 = _window(c, cell_key, nx, ny, dense_map, dense, nb, nbit)
+        m0 = window(c, grid, nb, nbit)
         # candidate cells with core points, sorted by cluster number (insertion sort)
         m = 0
         for t in range(m0):
@@ -868,29 +777,11 @@ def _border_labels_block(
 
 
 @njit(cache=_CACHE, parallel=True)
-def border_labels(
-    xs, ys, labels, cell_start, cell_key, nx, ny, dense_map, dense, ncore, cbox, clab, blocks, eps2
-):
+def border_labels(pts, labels, grid, cores, clab, blocks, eps2):
     """Give each non-core point the lowest cluster number among the clusters of the core
     points within eps of it (scikit-learn's rule), in place on ``labels``."""
     for b in prange(blocks.shape[0] - 1):
-        _border_labels_block(
-            xs,
-            ys,
-            labels,
-            cell_start,
-            cell_key,
-            nx,
-            ny,
-            dense_map,
-            dense,
-            ncore,
-            cbox,
-            clab,
-            blocks,
-            eps2,
-            b,
-        )
+        border_labels_block(pts, labels, grid, cores, clab, blocks, eps2, b)
 
 
 @njit(cache=_CACHE, nogil=True)

@@ -1,10 +1,11 @@
 """Numba kernels for partitioned (out-of-core) DBSCAN.
 
-Only ``@numba.njit`` functions over arrays live here; orchestration is in
-:mod:`pari_geo.clustering.partitioned`. The per-partition neighbour work reuses the
-kernels of :mod:`pari_geo.clustering._kernels`; these kernels only route points to
-partitions and resolve cluster identities across partitions. No object mode, no warm-up
-at import.
+Only ``@numba.njit`` functions over arrays and named tuples live here; orchestration is
+in :mod:`pari_geo.clustering.partitioned`. The per-partition neighbour work reuses the
+kernels of :mod:`pari_geo.clustering._kernels` (through :mod:`pari_geo.clustering.driver`);
+these kernels only route points to partitions and resolve cluster identities across
+partitions, with the union-find of :mod:`pari_geo.outofcore._unionfind`. No object mode,
+no warm-up at import.
 
 Partition layout
 ----------------
@@ -14,16 +15,39 @@ cut values ``ycuts[ycut_off[s]:ycut_off[s+1]]``. Tile ``t`` of strip ``s`` has t
 number ``ycut_off[s] + s + t``. ``xlo``/``xhi`` (per strip) and ``ylo``/``yhi`` (per tile)
 are the *expanded* bounds: the box widened by the halo margin, ``-inf``/``+inf`` at the
 outer edges; they are non-decreasing, so the strips (tiles) whose expanded box contains a
-coordinate form a contiguous range found by binary search.
+coordinate form a contiguous range found by binary search. :class:`TileBounds` carries
+these arrays.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
 from .._numba import CACHE
-from ._kernels import _window
+from ..outofcore._unionfind import find
+from ._kernels import window
+
+
+class TileBounds(NamedTuple):
+    """Cut values and expanded (halo) bounds of the tiles (see the layout above)."""
+
+    xcuts: np.ndarray
+    """Sorted x cuts between strips (float64, ``ns - 1``)."""
+    ycuts: np.ndarray
+    """Sorted y cuts of every strip, concatenated (float64)."""
+    ycut_off: np.ndarray
+    """Strip ``s``'s y cuts are ``ycuts[ycut_off[s]:ycut_off[s + 1]]`` (int64, ``ns + 1``)."""
+    xlo: np.ndarray
+    """Expanded lower x bound of each strip."""
+    xhi: np.ndarray
+    """Expanded upper x bound of each strip."""
+    ylo: np.ndarray
+    """Expanded lower y bound of each tile."""
+    yhi: np.ndarray
+    """Expanded upper y bound of each tile."""
 
 
 @njit(cache=CACHE)
@@ -51,10 +75,11 @@ def _first_gt(a, lo, hi, v):
 
 
 @njit(cache=CACHE)
-def _halo_visit(px, py, i, own_tile, xlo, xhi, ycut_off, ylo, yhi, head, pt, fill):
+def _halo_visit(px, py, i, own_tile, tb, head, pt, fill):
     """For each tile other than ``own_tile`` whose expanded box holds ``(px, py)``:
     count the point in its halo group (``head[g + 1] += 1``) or, with ``fill``, place it
     (``pt[head[g]] = i``), where ``g = 2 * tile + 1``."""
+    xlo, xhi, ycut_off, ylo, yhi = tb.xlo, tb.xhi, tb.ycut_off, tb.ylo, tb.yhi
     ns = xlo.shape[0]
     s0 = _first_ge(xhi, 0, ns, px)
     s1 = _first_gt(xlo, 0, ns, px)
@@ -76,7 +101,7 @@ def _halo_visit(px, py, i, own_tile, xlo, xhi, ycut_off, ylo, yhi, head, pt, fil
 
 
 @njit(cache=CACHE)
-def tile_memberships(x, y, xcuts, xlo, xhi, ycuts, ycut_off, ylo, yhi, ntiles):
+def tile_memberships(x, y, tb, ntiles):
     """Route a chunk of points to the tiles whose expanded box holds them.
 
     Returns ``pt`` (chunk indices) grouped by ``g = 2 * tile + (0 for the tile's own
@@ -86,6 +111,8 @@ def tile_memberships(x, y, xcuts, xlo, xhi, ycuts, ycut_off, ylo, yhi, ntiles):
     farther than the margin from its own tile's inner edges (most points) is in no halo
     and skips the search over the neighbouring strips and tiles.
     """
+    xcuts, ycuts, ycut_off = tb.xcuts, tb.ycuts, tb.ycut_off
+    xlo, xhi, ylo, yhi = tb.xlo, tb.xhi, tb.ylo, tb.yhi
     n = x.shape[0]
     ns = xlo.shape[0]
     own = np.empty(n, np.int64)
@@ -111,7 +138,7 @@ def tile_memberships(x, y, xcuts, xlo, xhi, ycuts, ycut_off, ylo, yhi, ntiles):
             or (t > 0 and py <= yhi[tile - 1])
         ):
             near[i] = True
-            _halo_visit(px, py, i, tile, xlo, xhi, ycut_off, ylo, yhi, start, dummy, False)
+            _halo_visit(px, py, i, tile, tb, start, dummy, False)
     for g in range(2 * ntiles):
         start[g + 1] += start[g]
     head = start[:-1].copy()
@@ -121,7 +148,7 @@ def tile_memberships(x, y, xcuts, xlo, xhi, ycuts, ycut_off, ylo, yhi, ntiles):
         pt[head[g]] = i
         head[g] += 1
         if near[i]:
-            _halo_visit(x[i], y[i], i, own[i], xlo, xhi, ycut_off, ylo, yhi, head, pt, True)
+            _halo_visit(x[i], y[i], i, own[i], tb, head, pt, True)
     return pt, start
 
 
@@ -186,15 +213,15 @@ def undecided_positions(labels, flipped, order, cell_start, ncore, top, m, n_own
 
 
 @njit(cache=CACHE)
-def _query_components(
-    p, xs, ys, labels, cell_start, cell_key, nx, ny, dense_map, dense, ncore, eps2
-):
+def _query_components(p, pts, labels, grid, ncore, eps2):
     """Distinct component numbers of the core points within eps of sorted position
     ``p``, each with the position of one such core point: ``(numbers, positions)``."""
+    xs, ys = pts.xs, pts.ys
+    cell_start = grid.cell_start
     nb = np.empty(25, np.int64)
     nbit = np.empty(25, np.int64)
     c = _first_gt(cell_start, 0, cell_start.shape[0], p) - 1
-    m = _window(c, cell_key, nx, ny, dense_map, dense, nb, nbit)
+    m = window(c, grid, nb, nbit)
     size = 0
     for t in range(m):
         size += ncore[nb[t]]
@@ -226,9 +253,7 @@ def _query_components(
 
 
 @njit(cache=CACHE)
-def neighbour_components(
-    qpos, xs, ys, labels, cell_start, cell_key, nx, ny, dense_map, dense, ncore, eps2
-):
+def neighbour_components(qpos, pts, labels, grid, ncore, eps2):
     """For each query point (sorted position ``qpos[k]``, core points first in each cell
     as after ``core_first``), one representative core point per distinct component
     among the core points within eps. Returns pairs ``(k, representative position)``.
@@ -238,9 +263,7 @@ def neighbour_components(
     for phase in range(2):
         total = 0
         for k in range(qpos.shape[0]):
-            _, pos = _query_components(
-                qpos[k], xs, ys, labels, cell_start, cell_key, nx, ny, dense_map, dense, ncore, eps2
-            )
+            _, pos = _query_components(qpos[k], pts, labels, grid, ncore, eps2)
             if phase == 1:
                 for i in range(pos.shape[0]):
                     ks[total + i] = k
@@ -250,27 +273,6 @@ def neighbour_components(
             ks = np.empty(total, np.int64)
             ps = np.empty(total, np.int64)
     return ks, ps
-
-
-@njit(cache=CACHE)
-def _find(parent, i):
-    """Root of ``i``, halving the path on the way."""
-    while parent[i] != i:
-        parent[i] = parent[parent[i]]
-        i = parent[i]
-    return i
-
-
-@njit(cache=CACHE)
-def union_pairs(parent, a, b):
-    """Union ``a[k]`` with ``b[k]`` for every ``k`` (the smaller root becomes the root)."""
-    for k in range(a.shape[0]):
-        ra = _find(parent, a[k])
-        rb = _find(parent, b[k])
-        if ra < rb:
-            parent[rb] = ra
-        elif rb < ra:
-            parent[ra] = rb
 
 
 @njit(cache=CACHE)
@@ -302,7 +304,7 @@ def number_clusters(comp, core, parent, number, next_number, offsets, coff):
     """
     for i in range(comp.shape[0]):
         if core[i]:
-            r = _find(parent, _compact(comp[i], offsets, coff))
+            r = find(parent, _compact(comp[i], offsets, coff))
             if number[r] < 0:
                 number[r] = next_number
                 next_number += 1
@@ -319,7 +321,7 @@ def number_borders(comp, core, parent, number, offsets, coff):
     for i in range(comp.shape[0]):
         if not core[i]:
             if comp[i] >= 0:
-                comp[i] = number[_find(parent, _compact(comp[i], offsets, coff))]
+                comp[i] = number[find(parent, _compact(comp[i], offsets, coff))]
             elif comp[i] == -2:
                 undecided += 1
     return undecided

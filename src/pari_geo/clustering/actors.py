@@ -5,7 +5,7 @@ with the exact DBSCAN of :mod:`pari_geo.clustering` and describes every cluster 
 ``clustering.md`` sections 2-4): its sectors, footprint, extent, the administrative units it
 spans, the dominant place type and residents of its footprint, whether it stands out against
 its own unit (:mod:`pari_geo.clustering.significance`) and its rung on the Cluster Ladder
-(:mod:`pari_geo.clustering.ladder`). :func:`label_actors` gives every actor its cluster id.
+(:mod:`pari_geo.clustering.rungs`). :func:`label_actors` gives every actor its cluster id.
 
 Examples
 --------
@@ -33,14 +33,23 @@ import pandas as pd
 
 from ..errors import ConfigError, InputError
 from . import significance as sig
-from .ladder import rung_of
+from .estimator import dbscan_labels
 from .options import CLUSTER_DEFAULTS as _D
 from .options import check_cluster_options
+from .rungs import rung_of
+from .threads import resolve_threads
 
 if TYPE_CHECKING:
     import geopandas as gpd
 
-__all__ = ["find_microclusters", "label_actors", "CLUSTER_COLUMNS"]
+__all__ = [
+    "find_microclusters",
+    "label_actors",
+    "CLUSTER_COLUMNS",
+    "PreparedActors",
+    "prepare_actors",
+    "clusters_at_scale",
+]
 
 #: Output columns of :func:`find_microclusters` and their dtypes (geometry: GeoSeries).
 CLUSTER_COLUMNS: dict[str, str | None] = {
@@ -78,8 +87,13 @@ _SUBCELL_BUDGET = 1_000_000
 
 
 @dataclass
-class _Prepared:
-    """Validated inputs in the working CRS."""
+class PreparedActors:
+    """Validated actors and context layers in the working CRS (see :func:`prepare_actors`).
+
+    What every scale of a run shares: actor coordinates, sectors, the unit of each actor,
+    the population and place-type rasters, and the null model of each ``null_cell_m``
+    (built on first use). :func:`clusters_at_scale` clusters them at one ``eps_m``.
+    """
 
     crs: Any
     xy: np.ndarray
@@ -124,7 +138,7 @@ def _raster(obj: Any, layer: str):
     return values, grid.transform, grid.crs, src
 
 
-def _prepare(
+def prepare_actors(
     actors: Any,
     *,
     units: Any = None,
@@ -135,7 +149,26 @@ def _prepare(
     place_types: Any = None,
     sector_col: str | None = None,
     social_col: str | None = None,
-) -> _Prepared:
+) -> PreparedActors:
+    """Validate the actors and their context layers once, for any number of scales.
+
+    Parameters
+    ----------
+    actors, units, unit_id, region_col, country_col, population, place_types, sector_col, \
+social_col
+        As for :func:`find_microclusters`.
+
+    Returns
+    -------
+    PreparedActors
+        The inputs in the working CRS: that of ``population``, else the actors' when
+        projected, else that of ``units`` when projected, else that of ``place_types``.
+
+    Raises
+    ------
+    InputError
+        For a layer that is missing, unreadable, in a geographic CRS or lacks a column.
+    """
     import geopandas as gpd
     import shapely
     from pyproj import CRS
@@ -256,7 +289,7 @@ def _prepare(
 
             tr = Transformer.from_crs(work, pt_crs, always_xy=True)
             pt_xy = np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))
-    return _Prepared(
+    return PreparedActors(
         crs=work,
         xy=xy,
         index=actors.index,
@@ -374,15 +407,18 @@ def _raster_values(values: np.ndarray, t, xy: np.ndarray) -> np.ndarray:
     return out
 
 
-def _clusters(prep: _Prepared, *, eps_m: float, min_actors: int, **options: Any):
-    """Cluster table and per-actor labels of one scale.
+def clusters_at_scale(prep: PreparedActors, *, eps_m: float, min_actors: int, **options: Any):
+    """Cluster table and per-actor labels of one scale, on prepared actors.
+
+    The one-scale step of :func:`find_microclusters` (which prepares and calls it once)
+    and of :func:`~pari_geo.clustering.ladder.ladder` (once per scale on the same
+    :class:`PreparedActors`). Returns ``(clusters, labels)``: the GeoDataFrame of
+    :func:`find_microclusters` and the int64 cluster id of every actor (``-1`` noise).
 
     ``options`` are the keywords of :func:`find_microclusters` after the layers; the ones
     left out take their default from :data:`~pari_geo.clustering.options.CLUSTER_DEFAULTS`.
     """
     import geopandas as gpd
-
-    from .estimator import _resolve_threads, dbscan_labels
 
     unknown = sorted(set(options) - set(_D))
     if unknown:
@@ -425,7 +461,7 @@ def _clusters(prep: _Prepared, *, eps_m: float, min_actors: int, **options: Any)
             p_method=p_method,
             early_stop=opts["early_stop"],
             pool_size=opts["pool_size"],
-            n_jobs=_resolve_threads(opts["n_jobs"]),
+            n_jobs=resolve_threads(opts["n_jobs"]),
             lattice=lattice,
         )
         q = sig.benjamini_hochberg(p)
@@ -705,7 +741,7 @@ def find_microclusters(
        cluster_id  n_actors    extent_m   rung  hidden
     0           0         3  141.421356  micro   False
     """
-    prep = _prepare(
+    prep = prepare_actors(
         actors,
         units=units,
         unit_id=unit_id,
@@ -716,7 +752,7 @@ def find_microclusters(
         sector_col=sector_col,
         social_col=social_col,
     )
-    out, _ = _clusters(
+    out, _ = clusters_at_scale(
         prep,
         eps_m=eps_m,
         min_actors=min_actors,
@@ -732,8 +768,6 @@ def find_microclusters(
         pool_size=pool_size,
         n_jobs=n_jobs,
     )
-    from .. import display  # noqa: F401  (registers the .pari summary accessor)
-
     out.attrs["eps_m"] = float(eps_m)  # the scale, for the .pari summary
     return out
 
@@ -765,15 +799,13 @@ def label_actors(actors: Any, *, eps_m: float, min_actors: int, **options: Any) 
     """
     import inspect
 
-    from .estimator import dbscan_labels
-
     known = set(inspect.signature(find_microclusters).parameters) - {"actors"}
     unknown = set(options) - known
     if unknown:
         raise TypeError(f"label_actors() got unexpected keyword(s): {', '.join(sorted(unknown))}")
     check_cluster_options({"eps_m": eps_m, "min_actors": min_actors})
     prep_keys = {"units", "unit_id", "population", "place_types"}
-    prep = _prepare(actors, **{k: v for k, v in options.items() if k in prep_keys})
+    prep = prepare_actors(actors, **{k: v for k, v in options.items() if k in prep_keys})
     if len(prep.xy) == 0:
         return pd.Series([], index=prep.index, dtype="int64", name="cluster_id")
     labels, _ = dbscan_labels(prep.xy, float(eps_m), int(min_actors), n_jobs=1)

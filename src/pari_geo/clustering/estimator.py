@@ -6,16 +6,15 @@ are numbered in the order of their smallest core-point index) and the same borde
 assignment (a border point joins the lowest-numbered cluster among the clusters of the
 core points within ``eps`` of it). A point at distance exactly ``eps`` is a neighbour.
 
-The computation runs in numba kernels (:mod:`pari_geo.clustering._kernels`) over a
-uniform grid of cells of side just under ``eps / sqrt(2)``; it needs O(n) memory and
-never builds neighbour lists.
+The computation runs in numba kernels (:mod:`pari_geo.clustering._kernels`, called in
+order by :mod:`pari_geo.clustering.driver`) over a uniform grid of cells of side just
+under ``eps / sqrt(2)``; it needs O(n) memory and never builds neighbour lists.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -24,56 +23,24 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_array, validate_data
 
-__all__ = ["DBSCAN", "dbscan", "dbscan_labels"]
+from .driver import dbscan_xy
+from .threads import numba_threads
+
+__all__ = ["DBSCAN", "dbscan", "dbscan_labels", "check_params"]
 
 _SKLEARN_HINT = "use sklearn.cluster.DBSCAN for other metrics or dimensions"
-# cells slightly smaller than eps / sqrt(2), so that floating-point noise in the binning
-# never makes a cell wider than eps across its diagonal
-_SIDE_FACTOR = (1.0 - 2.0**-12) / math.sqrt(2.0)
-_DENSE_EXTRA = 2**21
-_POINTS_PER_THREAD = 200_000
 
 
-def _resolve_threads(n_jobs):
-    """Number of numba threads for ``n_jobs``, as scikit-learn counts jobs.
+def check_params(eps: Any, min_samples: Any) -> tuple[float, int]:
+    """Validated ``(eps, min_samples)`` of a DBSCAN: a positive finite float and an
+    integer >= 1 (``ValueError`` otherwise); shared with
+    :func:`~pari_geo.clustering.partitioned.dbscan_partitioned`.
 
-    ``None`` is one thread (unless inside a ``joblib.parallel_config(n_jobs=...)``
-    context, as in scikit-learn), ``-1`` all threads, ``-2`` all but one; capped at
-    ``numba.config.NUMBA_NUM_THREADS``.
+    Examples
+    --------
+    >>> check_params(500, 5)
+    (500.0, 5)
     """
-    import numba
-    from joblib import effective_n_jobs
-
-    if n_jobs is not None and (
-        isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0
-    ):
-        raise ValueError(f"n_jobs must be None, a positive integer or -1, -2, ...; got {n_jobs!r}")
-    maxt = numba.config.NUMBA_NUM_THREADS
-    k = effective_n_jobs(None if n_jobs is None else int(n_jobs))
-    return max(1, min(int(k), maxt))
-
-
-@contextmanager
-def _numba_threads(n_jobs, n_samples):
-    """Run with ``n_jobs`` numba threads, but never more than one thread per
-    ``_POINTS_PER_THREAD`` points: starting a parallel region costs more than it saves on
-    small inputs (and much more on a busy machine)."""
-    import numba
-
-    k = _resolve_threads(n_jobs)
-    cur = numba.get_num_threads()
-    k = max(1, min(k, n_samples // _POINTS_PER_THREAD))
-    if k == cur:
-        yield
-        return
-    numba.set_num_threads(k)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(cur)
-
-
-def _check_params(eps, min_samples):
     if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
         raise ValueError(f"eps must be a positive finite number; got {eps!r}")
     eps = float(eps)
@@ -115,121 +82,6 @@ def _check_weights(sample_weight, X):
             f"index {neg[0]} ({w[neg[0]]!r})"
         )
     return np.ascontiguousarray(w)
-
-
-def _blocks(cell_start, nthreads):
-    """Block boundaries over cells holding about the same number of points each."""
-    ncells = cell_start.shape[0] - 1
-    n = int(cell_start[-1])
-    nblocks = max(1, min(ncells, 64 * nthreads))
-    targets = np.linspace(0, n, nblocks + 1)
-    b = np.searchsorted(cell_start, targets, side="left")
-    b[0] = 0
-    b[-1] = ncells
-    return np.unique(b).astype(np.int64)
-
-
-def _dbscan_xy(x, y, w, eps, min_samples, serial=False):
-    """Run the kernels on validated coordinates; returns (labels, core_mask).
-
-    ``serial=True`` runs every kernel in the calling thread (one block, no numba parallel
-    region; the kernels release the GIL), so that several threads can each run a DBSCAN
-    at once, as the Monte Carlo simulations do. The result is the same either way.
-    """
-    import numba
-
-    from . import _kernels as kern
-
-    n = x.shape[0]
-    eps2 = eps * eps
-    side = eps * _SIDE_FACTOR
-    inv_side = 1.0 / side
-    xmin = float(x.min())
-    ymin = float(y.min())
-    fx = (float(x.max()) - xmin) * inv_side
-    fy = (float(y.max()) - ymin) * inv_side
-    if not (fx < 2.0**62 and fy < 2.0**62 and (fx + 1.0) * (fy + 1.0) < 2.0**62):
-        raise ValueError(
-            f"eps={eps!r} is too small for the extent of the points "
-            f"({fx:.3g} x {fy:.3g} grid cells); rescale the coordinates"
-        )
-    nx = int(fx) + 1
-    ny = int(fy) + 1
-    nkeys = nx * ny
-    weighted = w is not None
-    if w is None:
-        w = np.empty(0, np.float64)
-
-    keys = kern.cell_keys(x, y, xmin, ymin, inv_side, ny)
-    if nkeys <= 2 * n + _DENSE_EXTRA:
-        order, xs, ys, ws, cell_start, cell_key, dense_map = kern.counting_sort(
-            keys, nkeys, x, y, w, weighted
-        )
-        dense = True
-    else:
-        order = np.argsort(keys, kind="stable").astype(np.int64, copy=False)
-        skeys = keys[order]
-        firsts = np.flatnonzero(np.r_[True, skeys[1:] != skeys[:-1]])
-        cell_start = np.append(firsts, n).astype(np.int64)
-        cell_key = np.ascontiguousarray(skeys[firsts])
-        dense_map = np.empty(0, np.int64)
-        dense = False
-        del skeys
-        xs, ys, ws = kern.gather_points(x, y, w, weighted, order)
-    del keys
-
-    if serial:
-        # one block run in this thread: no numba parallel region, GIL released
-        blocks = np.array([0, cell_start.shape[0] - 1], dtype=np.int64)
-    else:
-        blocks = _blocks(cell_start, numba.get_num_threads())
-    box, cw, tight = kern.cell_boxes(xs, ys, ws, weighted, cell_start, blocks, eps2)
-    grid = (cell_start, cell_key, nx, ny, dense_map, dense)
-    if serial:
-        core = np.zeros(n, np.bool_)
-        kern._core_flags_block(
-            xs, ys, ws, weighted, *grid, box, cw, tight, blocks, eps2, float(min_samples), core, 0
-        )
-    else:
-        core = kern.core_flags(
-            xs, ys, ws, weighted, *grid, box, cw, tight, blocks, eps2, float(min_samples)
-        )
-    del ws, cw, box
-    ncore, cbox = kern.core_first(xs, ys, order, core, cell_start, blocks)
-    del core
-
-    parent = np.arange(n, dtype=np.int64)
-    if serial:
-        ncells = cell_start.shape[0] - 1
-        sure = np.zeros(ncells, np.int64)
-        maybe = np.zeros(ncells, np.int64)
-        kern._edge_candidates_block(*grid, ncore, cbox, tight, blocks, eps2, sure, maybe, 0)
-    else:
-        sure, maybe = kern.edge_candidates(*grid, ncore, cbox, tight, blocks, eps2)
-    kern.link_masks(parent, sure, cell_start, cell_key, ny, dense_map, dense)
-    near = (cell_start, cell_key, ny, dense_map, dense, ncore, cbox, blocks, eps2)
-    for round_mask in kern.ROUND_MASKS:
-        if not np.any(maybe & round_mask):
-            continue
-        if serial:
-            found = np.zeros(maybe.shape[0], np.int64)
-            kern._resolve_maybe_block(xs, ys, parent, maybe, round_mask, *near, found, 0)
-        else:
-            found = kern.resolve_maybe(xs, ys, parent, maybe, round_mask, *near)
-        kern.link_masks(parent, found, cell_start, cell_key, ny, dense_map, dense)
-    if not tight.all():
-        kern.link_slow(xs, ys, parent, *grid, ncore, tight, eps2)
-    slot, mins = kern.cluster_roots(parent, order, cell_start, ncore, tight)
-    number = np.empty(mins.shape[0], np.int64)
-    number[np.argsort(mins)] = np.arange(mins.shape[0])
-    labels = kern.core_labels(parent, slot, number, cell_start, ncore, tight)
-    del parent, slot
-    clab = kern.cell_labels(labels, cell_start, ncore)
-    if serial:
-        kern._border_labels_block(xs, ys, labels, *grid, ncore, cbox, clab, blocks, eps2, 0)
-    else:
-        kern.border_labels(xs, ys, labels, *grid, ncore, cbox, clab, blocks, eps2)
-    return kern.scatter_result(labels, order, cell_start, ncore, blocks)
 
 
 def dbscan_labels(
@@ -305,13 +157,13 @@ def dbscan_labels(
     >>> core
     array([ True, False, False, False])
     """
-    eps, min_samples = _check_params(eps, min_samples)
+    eps, min_samples = check_params(eps, min_samples)
     pts = _dense(check_array(X, accept_sparse="csr", dtype=np.float64, ensure_2d=True,
                              ensure_min_samples=1, input_name="X"))
     w = _check_weights(sample_weight, pts)
     x, y = _check_points(pts)
-    with _numba_threads(n_jobs, pts.shape[0]):
-        return _dbscan_xy(x, y, w, eps, min_samples)
+    with numba_threads(n_jobs, pts.shape[0]):
+        return dbscan_xy(x, y, w, eps, min_samples)
 
 
 def dbscan(
@@ -559,13 +411,13 @@ class DBSCAN(ClusterMixin, BaseEstimator):
         """
         self._check_metric()
         self._validate_params()
-        eps, min_samples = _check_params(self.eps, self.min_samples)
+        eps, min_samples = check_params(self.eps, self.min_samples)
         pts = _dense(validate_data(self, X, accept_sparse="csr", dtype=np.float64,
                                    ensure_min_samples=1))
         w = _check_weights(sample_weight, pts)
         x, yy = _check_points(pts)
-        with _numba_threads(self.n_jobs, pts.shape[0]):
-            labels, core = _dbscan_xy(x, yy, w, eps, min_samples)
+        with numba_threads(self.n_jobs, pts.shape[0]):
+            labels, core = dbscan_xy(x, yy, w, eps, min_samples)
         self.labels_ = labels
         self.core_sample_indices_ = np.flatnonzero(core)
         self.components_ = pts[self.core_sample_indices_].copy()

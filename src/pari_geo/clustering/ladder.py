@@ -1,23 +1,7 @@
 """The Cluster Ladder: the rung of a cluster, and clusters at several scales as a tree.
 
-A cluster's rung comes from the administrative hierarchy its members span (design
-``clustering.md`` section 4), first match from the top:
-
-=================  ==============================================================
-rung               rule
-=================  ==============================================================
-multinational      members in >= 2 countries (``country_col`` of the units)
-national           members in >= 2 regions (``region_col`` of the units)
-inter-municipal    members in >= 2 units (municipalities)
-municipal          one unit (or no units), and ``extent_m > micro_max_extent_m`` or
-                   ``n_actors > micro_max_actors``
-micro              one unit (or no units), small and compact
-=================  ==============================================================
-
-Members outside every unit do not count towards the units, regions or countries spanned.
-Without units (or when no member lies in a unit) only the last two rungs are possible: the
-rung then follows from extent and size alone. Without ``region_col``/``country_col`` the
-national/multinational rules cannot fire.
+The rung of each cluster comes from :func:`~pari_geo.clustering.rungs.rung_of` (re-exported
+here), from the administrative units its members span.
 
 :func:`ladder` runs :func:`pari_geo.clustering.actors.find_microclusters` at several ``eps_m``
 (300 m, 1 km, 5 km, 20 km by default) and links each cluster to its parent at the next
@@ -28,11 +12,8 @@ same ``min_actors`` at every scale the clusters nest exactly (a core point stays
 Examples
 --------
 >>> import numpy as np
->>> rung_of(np.array([0, 1]), regions=np.array(["A", "A"]), countries=None,
-...         extent_m=800.0, n_actors=6)
-'inter-municipal'
->>> rung_of(np.array([0]), regions=None, countries=None, extent_m=7000.0, n_actors=6)
-'municipal'
+>>> parents(np.array([0, 0, 1]), np.array([3, 3, 3]))
+{0: 3, 1: 3}
 """
 
 from __future__ import annotations
@@ -43,64 +24,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..errors import ConfigError
+from .actors import clusters_at_scale, prepare_actors
+from .options import CLUSTER_DEFAULTS
+from .rungs import RUNGS, rung_of
+from .significance import benjamini_hochberg
+
 if TYPE_CHECKING:
     import geopandas as gpd
 
 __all__ = ["RUNGS", "rung_of", "parents", "ladder", "hidden_candidates"]
-
-#: Rungs from the top of the ladder down.
-RUNGS = ("multinational", "national", "inter-municipal", "municipal", "micro")
-
-
-def _n_distinct(values: np.ndarray | None, units: np.ndarray) -> int:
-    if values is None or len(units) == 0:
-        return 0
-    v = pd.Series(values[units]).dropna()
-    return int(v.nunique())
-
-
-def rung_of(
-    units: np.ndarray,
-    *,
-    regions: np.ndarray | None,
-    countries: np.ndarray | None,
-    extent_m: float,
-    n_actors: int,
-    micro_max_extent_m: float = 5000.0,
-    micro_max_actors: int = 50,
-) -> str:
-    """The rung of one cluster.
-
-    Parameters
-    ----------
-    units : ndarray of int
-        Distinct unit positions of the members (those outside every unit left out).
-    regions, countries : ndarray or None
-        Region / country of every unit (by position), or None when not known.
-    extent_m : float
-        Largest distance between two members.
-    n_actors : int
-        Number of members.
-    micro_max_extent_m, micro_max_actors
-        Largest extent and size of a micro-cluster.
-
-    Returns
-    -------
-    str
-        One of :data:`RUNGS`.
-    """
-    units = np.unique(np.asarray(units, dtype=np.int64))
-    units = units[units >= 0]
-    if _n_distinct(countries, units) >= 2:
-        return "multinational"
-    if _n_distinct(regions, units) >= 2:
-        return "national"
-    if len(units) >= 2:
-        return "inter-municipal"
-    if extent_m > micro_max_extent_m or n_actors > micro_max_actors:
-        return "municipal"
-    return "micro"
-
 
 def parents(child: np.ndarray, parent: np.ndarray) -> dict[int, int]:
     """Parent of each child cluster: the parent cluster holding most of its members.
@@ -196,9 +129,6 @@ def ladder(
     """
     import geopandas as gpd
 
-    from ..errors import ConfigError
-    from .actors import _clusters, _prepare
-
     eps = [float(e) for e in np.atleast_1d(np.asarray(eps_m, dtype=np.float64))]
     if not eps:
         raise ConfigError("eps_m", "needs at least one scale")
@@ -215,11 +145,11 @@ def ladder(
     mins = [mins[i] for i in order]
     if len(set(eps)) != len(eps):
         raise ConfigError("eps_m", f"has repeated scales: {sorted(eps)}")
-    prep = _prepare(actors, **_prepare_kwargs(options))
+    prep = prepare_actors(actors, **_prepare_kwargs(options))
     run_opts = {k: v for k, v in options.items() if k not in _PREPARE_KEYS}
     tables, labels = [], []
     for e, m in zip(eps, mins, strict=True):
-        gdf, lab = _clusters(prep, eps_m=e, min_actors=m, **run_opts)
+        gdf, lab = clusters_at_scale(prep, eps_m=e, min_actors=m, **run_opts)
         tables.append(gdf)
         labels.append(lab)
         if on_scale is not None:
@@ -232,16 +162,11 @@ def ladder(
             par = pd.array([link.get(int(c), pd.NA) for c in gdf["cluster_id"]], dtype="Int64")
         gdf["parent_cluster"] = par
     out = pd.concat(tables, ignore_index=True)
-    from .options import CLUSTER_DEFAULTS
-    from .significance import benjamini_hochberg
-
     alpha = float(run_opts.get("alpha", CLUSTER_DEFAULTS["alpha"]))
     q = benjamini_hochberg(out["p_value"].to_numpy(dtype=np.float64))
     out["q_value"] = q
     out["hidden"] = out["ordinary_unit"].to_numpy(bool) & np.isfinite(q) & (q <= alpha)
     out["candidate_id"] = _candidate_ids(out)
-    from .. import display  # noqa: F401  (registers the .pari summary accessor)
-
     return gpd.GeoDataFrame(out, geometry="geometry", crs=prep.crs)
 
 

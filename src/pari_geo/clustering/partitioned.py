@@ -49,14 +49,12 @@ from typing import Any
 
 import numpy as np
 
-from .estimator import (
-    _DENSE_EXTRA,
-    _SIDE_FACTOR,
-    _blocks,
-    _check_params,
-    _numba_threads,
-    _resolve_threads,
-)
+from ..outofcore._unionfind import union_pairs
+from . import _partition_kernels as pk
+from . import driver
+from ._partition_kernels import TileBounds
+from .estimator import check_params
+from .threads import numba_threads, resolve_threads
 
 __all__ = ["dbscan_partitioned", "dbscan_partitioned_dask"]
 
@@ -275,6 +273,8 @@ class _Plan:
         self.ylo = np.concatenate(ylo)
         self.yhi = np.concatenate(yhi)
         self.margin = margin
+        self.bounds = TileBounds(self.xcuts, self.ycuts, self.ycut_off, self.xlo, self.xhi,
+                                 self.ylo, self.yhi)
 
 
 def _margin(eps: float, max_abs: float) -> float:
@@ -329,68 +329,10 @@ def _make_plan(sx, sy, n, bbox, margin, n_partitions, tile_size, cuts) -> _Plan:
 
 
 # ---------------------------------------------------------------------------------------
-# per-tile work, on the kernels of the in-memory DBSCAN
+# per-tile work, on the steps of the in-memory DBSCAN (driver)
 # ---------------------------------------------------------------------------------------
-def _grid(x, y, w, eps):
-    """Sorted grid layout of local points, as in ``estimator._dbscan_xy``."""
-    import numba
-
-    from . import _kernels as kern
-
-    n = x.shape[0]
-    side = eps * _SIDE_FACTOR
-    inv_side = 1.0 / side
-    xmin = float(x.min())
-    ymin = float(y.min())
-    fx = (float(x.max()) - xmin) * inv_side
-    fy = (float(y.max()) - ymin) * inv_side
-    if not (fx < 2.0**62 and fy < 2.0**62 and (fx + 1.0) * (fy + 1.0) < 2.0**62):
-        raise ValueError(
-            f"eps={eps!r} is too small for the extent of a partition "
-            f"({fx:.3g} x {fy:.3g} grid cells); use more partitions or rescale"
-        )
-    nx = int(fx) + 1
-    ny = int(fy) + 1
-    nkeys = nx * ny
-    weighted = w is not None
-    if w is None:
-        w = np.empty(0, np.float64)
-    keys = kern.cell_keys(x, y, xmin, ymin, inv_side, ny)
-    if nkeys <= 2 * n + _DENSE_EXTRA:
-        order, xs, ys, ws, cell_start, cell_key, dense_map = kern.counting_sort(
-            keys, nkeys, x, y, w, weighted
-        )
-        dense = True
-    else:
-        order = np.argsort(keys, kind="stable").astype(np.int64, copy=False)
-        skeys = keys[order]
-        firsts = np.flatnonzero(np.r_[True, skeys[1:] != skeys[:-1]])
-        cell_start = np.append(firsts, n).astype(np.int64)
-        cell_key = np.ascontiguousarray(skeys[firsts])
-        dense_map = np.empty(0, np.int64)
-        dense = False
-        del skeys
-        xs, ys, ws = kern.gather_points(x, y, w, weighted, order)
-    del keys
-    blocks = _blocks(cell_start, numba.get_num_threads())
-    return {
-        "order": order,
-        "xs": xs,
-        "ys": ys,
-        "ws": ws,
-        "weighted": weighted,
-        "cell_start": cell_start,
-        "cell_key": cell_key,
-        "nx": nx,
-        "ny": ny,
-        "dense_map": dense_map,
-        "dense": dense,
-        "blocks": blocks,
-    }
-
-
 def _local_dbscan(x, y, w, eps, min_samples, n_own):
-    """DBSCAN of local points (a tile and its halo) on the kernels of the in-memory run.
+    """DBSCAN of local points (a tile and its halo) on the steps of the in-memory run.
 
     Returns, in the local order, ``core`` (core flags), ``lo`` and ``hi``: for a core
     point both are its component number (components numbered by smallest local index);
@@ -401,111 +343,23 @@ def _local_dbscan(x, y, w, eps, min_samples, n_own):
     ``>= m`` or to several components), pairs ``(local index of the undecided point,
     local index of a core neighbour)``, one pair per distinct neighbouring component.
     """
-    from . import _kernels as kern
-    from . import _partition_kernels as pk
-
-    g = _grid(x, y, w, eps)
-    xs, ys, ws, order = g["xs"], g["ys"], g["ws"], g["order"]
-    cell_start, cell_key, nx, ny = g["cell_start"], g["cell_key"], g["nx"], g["ny"]
-    dense_map, dense, blocks = g["dense_map"], g["dense"], g["blocks"]
-    n = x.shape[0]
     eps2 = eps * eps
-    box, cw, tight = kern.cell_boxes(xs, ys, ws, g["weighted"], cell_start, blocks, eps2)
-    core = kern.core_flags(
-        xs,
-        ys,
-        ws,
-        g["weighted"],
-        cell_start,
-        cell_key,
-        nx,
-        ny,
-        dense_map,
-        dense,
-        box,
-        cw,
-        tight,
-        blocks,
-        eps2,
-        float(min_samples),
-    )
-    del ws, cw, box
-    ncore, cbox = kern.core_first(xs, ys, order, core, cell_start, blocks)
-    del core
-    parent = np.arange(n, dtype=np.int64)
-    sure, maybe = kern.edge_candidates(
-        cell_start, cell_key, nx, ny, dense_map, dense, ncore, cbox, tight, blocks, eps2
-    )
-    kern.link_masks(parent, sure, cell_start, cell_key, ny, dense_map, dense)
-    for round_mask in kern.ROUND_MASKS:
-        if not np.any(maybe & round_mask):
-            continue
-        found = kern.resolve_maybe(
-            xs,
-            ys,
-            parent,
-            maybe,
-            round_mask,
-            cell_start,
-            cell_key,
-            ny,
-            dense_map,
-            dense,
-            ncore,
-            cbox,
-            blocks,
-            eps2,
-        )
-        kern.link_masks(parent, found, cell_start, cell_key, ny, dense_map, dense)
-    del sure, maybe
-    if not tight.all():
-        kern.link_slow(
-            xs, ys, parent, cell_start, cell_key, nx, ny, dense_map, dense, ncore, tight, eps2
-        )
-    slot, mins = kern.cluster_roots(parent, order, cell_start, ncore, tight)
-    number = np.empty(mins.shape[0], np.int64)
-    number[np.argsort(mins)] = np.arange(mins.shape[0])
-    labels = kern.core_labels(parent, slot, number, cell_start, ncore, tight)
-    del parent, slot
-    top = max(mins.shape[0] - 1, 0)
+    lay = driver.layout(x, y, w, eps, extent_hint="of a partition (",
+                        fix_hint="use more partitions or rescale")
+    lay, cores = driver.core_cells(lay, eps2, min_samples)
+    labels, n_comp = driver.core_labels(lay, cores, eps2)
+    cell_start, order = lay.grid.cell_start, lay.order
+    top = max(n_comp - 1, 0)
     # highest neighbouring component = top - lowest of the flipped numbers top - label
-    flipped = pk.flip_core_labels(labels, cell_start, ncore, top)
+    flipped = pk.flip_core_labels(labels, cell_start, cores.ncore, top)
     for lab in (labels, flipped):
-        clab = kern.cell_labels(lab, cell_start, ncore)
-        kern.border_labels(
-            xs,
-            ys,
-            lab,
-            cell_start,
-            cell_key,
-            nx,
-            ny,
-            dense_map,
-            dense,
-            ncore,
-            cbox,
-            clab,
-            blocks,
-            eps2,
-        )
-    core_out, lo, hi, m = pk.scatter_lo_hi(labels, flipped, order, cell_start, ncore, top, n_own)
-    qpos = pk.undecided_positions(labels, flipped, order, cell_start, ncore, top, m, n_own)
+        driver.border_labels(lay, cores, lab, eps2)
+    core_out, lo, hi, m = pk.scatter_lo_hi(labels, flipped, order, cell_start, cores.ncore, top,
+                                           n_own)
+    qpos = pk.undecided_positions(labels, flipped, order, cell_start, cores.ncore, top, m, n_own)
     del flipped
     if qpos.size:
-        qk, rep = pk.neighbour_components(
-            qpos,
-            xs,
-            ys,
-            labels,
-            cell_start,
-            cell_key,
-            nx,
-            ny,
-            dense_map,
-            dense,
-            ncore,
-            eps2,
-        )
+        qk, rep = pk.neighbour_components(qpos, lay.points, labels, lay.grid, cores.ncore, eps2)
         pairs = (order[qpos][qk], order[rep])
     else:
         pairs = (qpos, qpos)
@@ -739,7 +593,7 @@ def _task_cluster(store, t, eps, min_samples, offset, core, labels, n_jobs):
     core = _open(core)
     labels = _open(labels)
     n_own, idx, x, y, w = _load_tile(store, t)
-    with _numba_threads(n_jobs, idx.shape[0]):
+    with numba_threads(n_jobs, idx.shape[0]):
         lc, lo, hi, m, (uq, ur) = _local_dbscan(x, y, w, eps, min_samples, n_own)
     del x, y, w
     oc = lc[:n_own]
@@ -781,8 +635,8 @@ def _run(
     running a list of ``(function, *args)`` calls and returning their results; ``None``
     runs them here, in order, on in-memory or memory-mapped outputs)."""
     t_start = time.perf_counter()
-    eps, min_samples = _check_params(eps, min_samples)
-    _resolve_threads(n_jobs)
+    eps, min_samples = check_params(eps, min_samples)
+    resolve_threads(n_jobs)
     n_partitions = _check_count(n_partitions, "n_partitions")
     partition_size = _check_count(partition_size, "partition_size")
     chunk_size = _check_count(chunk_size, "chunk_size")
@@ -850,7 +704,6 @@ def _run(
     plan = _make_plan(sx, sy, n, (xmin, xmax, ymin, ymax), margin, n_partitions, tile_size, cuts)
     del sx, sy
 
-    from . import _partition_kernels as pk
 
     rec_dtype = _record_dtype(weighted)
     distributed = executor is not None
@@ -868,18 +721,7 @@ def _run(
             stop = min(n, start + chunk_size)
             x, y = src.read(start, stop)
             wc = wread(start, stop) if weighted else None
-            pt, gstart = pk.tile_memberships(
-                x,
-                y,
-                plan.xcuts,
-                plan.xlo,
-                plan.xhi,
-                plan.ycuts,
-                plan.ycut_off,
-                plan.ylo,
-                plan.yhi,
-                plan.ntiles,
-            )
+            pt, gstart = pk.tile_memberships(x, y, plan.bounds, plan.ntiles)
             for g in np.flatnonzero(np.diff(gstart)):
                 sel = pt[gstart[g] : gstart[g + 1]]
                 recs = np.empty(sel.shape[0], rec_dtype)
@@ -954,7 +796,7 @@ def _run(
             o = np.argsort(b, kind="stable")
             a = pk.compact_ids(a[o], offsets, coff)
             bb = pk.compact_ids(np.asarray(labels[b[o]], np.int64), offsets, coff)
-            pk.union_pairs(parent, a, bb)
+            union_pairs(parent, a, bb)
             del o, bb
         del a, b
 

@@ -79,6 +79,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .driver import dbscan_xy
+
 __all__ = [
     "NullModel",
     "build_null_model",
@@ -503,10 +505,7 @@ def footprint_counts(
     starts = np.searchsorted(labels[order], np.arange(k + 1)).astype(np.int64)
     xs = np.ascontiguousarray(xy[order, 0], dtype=np.float64)
     ys = np.ascontiguousarray(xy[order, 1], dtype=np.float64)
-    e, _ = footprint_expected(
-        xs, ys, starts, float(eps_m), lattice.x0, lattice.y0, lattice.hx, lattice.hy,
-        lattice.subx, lattice.suby, lattice.base,
-    )  # fmt: skip
+    e, _ = footprint_expected(xs, ys, starts, float(eps_m), lattice)
     n = np.bincount(labels[free & (labels >= 0)].astype(np.int64), minlength=k)
     return n.astype(np.int64), e
 
@@ -536,14 +535,12 @@ def simulation_seeds(random_state: Any, n_sim: int) -> list[np.random.SeedSequen
 
 def _simulate_one(xy, model: NullModel, lattice, eps_m, min_actors, seed, scratch):
     """LLRs of the clusters of one null simulation (empty when there is none)."""
-    from .estimator import _dbscan_xy
-
     sim_xy, free_idx = scratch
     u = np.random.default_rng(seed).random((len(free_idx), 3))
     _, x, y = model.sample(u)
     sim_xy[free_idx, 0] = x
     sim_xy[free_idx, 1] = y
-    labels, _ = _dbscan_xy(
+    labels, _ = dbscan_xy(
         np.ascontiguousarray(sim_xy[:, 0]), np.ascontiguousarray(sim_xy[:, 1]), None,
         float(eps_m), int(min_actors), serial=True,
     )  # fmt: skip

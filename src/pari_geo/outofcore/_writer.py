@@ -80,13 +80,10 @@ class ClassRasterWriter:
         from rasterio.shutil import copy as rio_copy
 
         from ..errors import OutputError
-        from ..io_write import _hex_to_rgba, atomic_path
+        from ..io_write import atomic_path
 
         scheme = self.scheme
-        colormap = {code: _hex_to_rgba(scheme.colours[code]) for code in scheme.codes}
-        if scheme.nodata is not None:
-            colormap[scheme.nodata] = (0, 0, 0, 0)
-        self.dst.write_colormap(1, colormap)
+        self.dst.write_colormap(1, scheme.rgba_colormap())
         self.dst.update_tags(**self.tags)
         self.dst.set_band_description(1, scheme.name)
         self.dst.close()

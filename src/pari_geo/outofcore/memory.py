@@ -35,7 +35,7 @@ from .contiguity import (
     row_blocks,
 )
 from .component_tables import counts_memory, first_values_memory, on_edge_memory
-from .ops import ArrayLayer, CellMapResult, read_all
+from .ops import ArrayLayer, CellMapResult, ValueRanges, read_all
 from .travel_time import minutes_layer
 
 __all__ = ["MemoryEngine", "MemoryComponents", "MemoryCanvas"]
@@ -43,39 +43,6 @@ __all__ = ["MemoryEngine", "MemoryComponents", "MemoryCanvas"]
 
 class _Scratch(ArrayLayer):
     """An array made by the engine for the caller alone: the canvas may overwrite it."""
-
-
-class _Ranges:
-    """Running ``[min, max]`` of the non-NaN values of some layers."""
-
-    def __init__(self, names: Sequence[str]) -> None:
-        self.lo = dict.fromkeys(names, np.inf)
-        self.hi = dict.fromkeys(names, -np.inf)
-        self.seen = dict.fromkeys(names, False)
-
-    def add(self, name: str, a: np.ndarray) -> None:
-        if a.size == 0:
-            return
-        if a.dtype.kind == "f":
-            lo, hi = np.fmin.reduce(a, axis=None), np.fmax.reduce(a, axis=None)
-            if np.isnan(lo):
-                return  # every value is NaN
-        else:
-            lo, hi = a.min(), a.max()
-        self.lo[name] = min(self.lo[name], float(lo))
-        self.hi[name] = max(self.hi[name], float(hi))
-        self.seen[name] = True
-
-    def merge(self, other: _Ranges) -> None:
-        for k in self.lo:
-            if other.seen[k]:
-                self.lo[k] = min(self.lo[k], other.lo[k])
-                self.hi[k] = max(self.hi[k], other.hi[k])
-                self.seen[k] = True
-
-    def result(self) -> dict[str, np.ndarray]:
-        return {k: (np.array([self.lo[k], self.hi[k]]) if self.seen[k] else np.array([np.nan]))
-                for k in self.lo}
 
 
 def cell_map(shape: tuple[int, int], fn: Any, inputs: Mapping[str, Any],
@@ -89,7 +56,7 @@ def cell_map(shape: tuple[int, int], fn: Any, inputs: Mapping[str, Any],
     """
     rows, cols = shape
     out = {name: np.zeros(shape, dtype=dtype) for name, dtype in outputs.items()}
-    acc = _Ranges(ranges)
+    acc = ValueRanges(ranges)
     blocks = [slice(0, rows)] if halo > 0 else list(row_blocks(shape))
     for sl in blocks:
         blk = {name: layer.read(sl.start, sl.stop, 0, cols) for name, layer in inputs.items()}

@@ -67,6 +67,7 @@ __all__ = [
     "read_all",
     "BlockFunction",
     "CellMapResult",
+    "ValueRanges",
     "Components",
     "Canvas",
     "GridEngine",
@@ -182,6 +183,39 @@ class CellMapResult:
 
     layers: dict[str, Any]
     ranges: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class ValueRanges:
+    """Running ``[min, max]`` of the non-NaN values of some layers."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.lo = dict.fromkeys(names, np.inf)
+        self.hi = dict.fromkeys(names, -np.inf)
+        self.seen = dict.fromkeys(names, False)
+
+    def add(self, name: str, a: np.ndarray) -> None:
+        if a.size == 0:
+            return
+        if a.dtype.kind == "f":
+            lo, hi = np.fmin.reduce(a, axis=None), np.fmax.reduce(a, axis=None)
+            if np.isnan(lo):
+                return  # every value is NaN
+        else:
+            lo, hi = a.min(), a.max()
+        self.lo[name] = min(self.lo[name], float(lo))
+        self.hi[name] = max(self.hi[name], float(hi))
+        self.seen[name] = True
+
+    def merge(self, other: ValueRanges) -> None:
+        for k in self.lo:
+            if other.seen[k]:
+                self.lo[k] = min(self.lo[k], other.lo[k])
+                self.hi[k] = max(self.hi[k], other.hi[k])
+                self.seen[k] = True
+
+    def result(self) -> dict[str, np.ndarray]:
+        return {k: (np.array([self.lo[k], self.hi[k]]) if self.seen[k] else np.array([np.nan]))
+                for k in self.lo}
 
 
 class Components(Protocol):

@@ -23,38 +23,6 @@ def _crop_to(da, bounds):
     return da.isel(x=np.flatnonzero(xs), y=np.flatnonzero(ys))
 
 
-def _read_band_native(src) -> np.ndarray:
-    """Band 1 in its own dtype; cells masked by GDAL become NaN (ints: float64 then).
-
-    Same values as ingest's ``read(masked=True).astype(float64).filled(nan)`` up to the
-    dtype: the classification converts block by block, so results are identical.
-    """
-    from rasterio.enums import MaskFlags
-
-    a = src.read(1)
-    flags = src.mask_flag_enums[0]
-    nodata = src.nodata
-    if MaskFlags.all_valid in flags:
-        return a
-    if list(flags) == [MaskFlags.nodata] and nodata is not None:
-        if a.dtype.kind == "f" and np.isnan(nodata):
-            return a  # no-data cells are NaN already
-        if a.dtype.kind in "iu" and float(nodata).is_integer():
-            info = np.iinfo(a.dtype)
-            if not info.min <= nodata <= info.max:
-                return a
-            invalid = a == a.dtype.type(int(nodata))
-        else:
-            invalid = src.read_masks(1) == 0
-    else:
-        invalid = src.read_masks(1) == 0
-    if invalid.any():
-        if a.dtype.kind != "f":
-            a = a.astype(np.float64)
-        a[invalid] = np.nan
-    return a
-
-
 def _value_summary(a: np.ndarray) -> np.ndarray:
     """``[min, max]`` of the non-NaN values (float64), or ``[nan]`` when there are none."""
     lo, hi, seen = np.inf, -np.inf, False
@@ -85,35 +53,32 @@ def _load_lean(population, built, land, built_unit, land_unit):
     if not all(isinstance(x, str | os.PathLike) for x in (population, built, land)):
         return None
     try:
-        import rasterio
-
         from ..grid import GridSpec, check_transform, require_projected
-        from ..ingest import check_counts, check_share
+        from ..ingest import RasterWindows, check_counts, check_share
 
         names = ("population", "built", "land")
         paths = [str(x) for x in (population, built, land)]
-        meta = []
-        for path in paths:
-            if not os.path.isfile(path) or not os.access(path, os.R_OK):
-                return None
-            with rasterio.open(path) as src:
-                if src.count < 1 or src.crs is None:
+        readers = []
+        try:
+            for path, name in zip(paths, names, strict=True):
+                if not os.path.isfile(path) or not os.access(path, os.R_OK):
                     return None
-                meta.append((src.crs, src.transform, src.shape, src.bounds))
-        crs, transform, shape, bounds = meta[0]
-        if any(m[0] != crs or m[1] != transform or m[2] != shape for m in meta[1:]):
-            return None
-        for path, name in zip(paths, names, strict=True):
-            check_transform(transform, path, name)
-        grid = GridSpec(require_projected(crs, paths[0], "population", tuple(bounds)),
-                        transform, shape)
-        r = grid.cell_size_m
-        arrays = []
-        for path in paths:
-            with rasterio.open(path) as src:
-                arrays.append(_read_band_native(src))
-        pop, built_v, land_v = arrays
-        del arrays
+                readers.append(RasterWindows(path, name))
+            meta = [(s.crs, s.transform, s.shape, s.bounds) for s in readers]
+            if any(m[0] is None for m in meta):
+                return None
+            crs, transform, shape, bounds = meta[0]
+            if any(m[0] != crs or m[1] != transform or m[2] != shape for m in meta[1:]):
+                return None
+            for path, name in zip(paths, names, strict=True):
+                check_transform(transform, path, name)
+            grid = GridSpec(require_projected(crs, paths[0], "population", tuple(bounds)),
+                            transform, shape)
+            r = grid.cell_size_m
+            pop, built_v, land_v = (s.read_all() for s in readers)
+        finally:
+            for s in readers:
+                s.close()
         # The value checks of the general path (ingest's reader checks, check_counts,
         # check_share) only look at: no data at all, infinite or negative values and the
         # maximum. Run those very functions on a [min, max] summary computed block by
@@ -205,27 +170,3 @@ def _load_grid_layers(population, built, land, built_unit, land_unit):
                          built_unit=built_unit, land_unit=land_unit)
     sources = {k: v.attrs.get("source") for k, v in src.items()}
     return base, lay, sources
-
-
-def _small_gdal_cache():
-    """GDAL settings while the inputs are read (each only if not set by the user).
-
-    * ``GDAL_CACHEMAX`` 64 MB: each raster is read once, whole, so cached blocks are never
-      reused; with GDAL's default (5 % of RAM) the cache would hold up to that much
-      decompressed data on top of the arrays.
-    * ``GDAL_NUM_THREADS=ALL_CPUS``: decompress the blocks of a whole-raster read in
-      parallel (GTiff driver).
-    """
-    import contextlib
-    import os
-
-    options = {}
-    if not os.environ.get("GDAL_CACHEMAX"):
-        options["GDAL_CACHEMAX"] = 64
-    if not os.environ.get("GDAL_NUM_THREADS"):
-        options["GDAL_NUM_THREADS"] = "ALL_CPUS"
-    if not options:
-        return contextlib.nullcontext()
-    import rasterio
-
-    return rasterio.Env(**options)

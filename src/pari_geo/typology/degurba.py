@@ -64,8 +64,6 @@ from ._degurba_inputs import (
     _load_grid_layers,
     _load_inputs,
     _load_lean,
-    _read_band_native,
-    _small_gdal_cache,
     _value_summary,
 )
 
@@ -88,7 +86,7 @@ __all__ = [
 
 # names other modules and the tests reach (kept importable from here)
 _REEXPORTED = (_IGNORE, _PWATER, _WATER, _CellCodes, _dense, _round3_at_least, _load_lean,
-               _load_grid_layers, _read_band_native, _value_summary)
+               _load_grid_layers, _value_summary)
 
 _INPUTS = ("population", "built", "land")
 
@@ -531,6 +529,10 @@ def classify_grid(
     land_unit: str = "m2",
     built_optimal_data: tuple[Any, Any, Any] | None = None,
     buffer_m: float = 0.0,
+    engine: str = "auto",
+    scheduler: Any = None,
+    tile_shape: tuple[int, int] = (1024, 1024),
+    workdir: Any = None,
     **overrides: Any,
 ) -> xr.DataArray:
     """Classify every grid cell with the Degree of Urbanisation (level 1 or 2).
@@ -557,6 +559,21 @@ def classify_grid(
         Data for the "optimal" built-up threshold; defaults to the classified grids.
     buffer_m : float, default 0
         Crop this many metres from every side of the result (GHSL metadata buffer).
+    engine : {"auto", "memory", "tiled"}, default "auto"
+        Where the rules run: ``"memory"`` on whole arrays; ``"tiled"`` by tiles through
+        :func:`~pari_geo.typology.degurba_tiled.classify_grid_chunked` (files on one
+        identical grid; the class raster is written to a temporary COG in ``workdir``
+        and read back, 1 byte per cell); ``"auto"`` is ``"tiled"`` with a
+        ``scheduler`` or when the grid's in-memory estimate
+        (:data:`pari_geo.memory.DEGURBA_BYTES_PER_CELL`) exceeds half the machine's
+        memory, else ``"memory"``. Same classes either way.
+    scheduler : str or distributed.Client, optional
+        Run the tiled engine's tasks on this dask cluster (implies ``"tiled"``).
+    tile_shape : (rows, cols), default (1024, 1024)
+        Tiles of the tiled engine.
+    workdir : path-like, optional
+        Folder of the tiled engine's intermediates (default: the system's temporary
+        folder).
     **overrides
         Any parameter of section 5, e.g. ``UC_density_threshold=1000``.
 
@@ -586,6 +603,12 @@ def classify_grid(
 
     if level not in (1, 2):
         raise ConfigError("level", f"must be 1 or 2, got {level!r}")
+    if _pick_engine(engine, scheduler, population) == "tiled":
+        return _classify_grid_tiled(population, built, land, level=level, params=params,
+                                    built_unit=built_unit, land_unit=land_unit,
+                                    built_optimal_data=built_optimal_data,
+                                    buffer_m=buffer_m, scheduler=scheduler,
+                                    tile_shape=tile_shape, workdir=workdir, **overrides)
     if isinstance(params, str):
         params = DegurbaParams.from_preset(params)
     params = (params or DegurbaParams()).replace(**overrides)
@@ -593,7 +616,9 @@ def classify_grid(
         if unit not in ("m2", "share"):
             raise ConfigError(name, f"must be 'm2' or 'share', got {unit!r}")
     codes = _codes(params, level)
-    with _small_gdal_cache():
+    from ..ingest import read_env
+
+    with read_env():
         grid, lay, sources = _load_inputs(population, built, land, built_unit, land_unit)
         opt = None
         if built_optimal_data is not None:
@@ -620,4 +645,49 @@ def classify_grid(
                 raise ConfigError("buffer_m", f"{buffer_m} m crops away the whole grid")
             da = da.isel(y=slice(n, -n), x=slice(n, -n))
             da = da.rio.write_transform(grid.transform * Affine.translation(n, n))
+    return da
+
+
+def _pick_engine(engine: str, scheduler: Any, population: Any) -> str:
+    """``"memory"`` or ``"tiled"`` for :func:`classify_grid` (see its ``engine``)."""
+    import os
+
+    if engine not in ("auto", "memory", "tiled"):
+        raise ConfigError("engine", f"must be 'auto', 'memory' or 'tiled', got {engine!r}")
+    if engine == "memory" and scheduler is not None:
+        raise ConfigError("scheduler", "runs the tiled engine; it needs engine='tiled' or "
+                          "'auto'")
+    if engine != "auto":
+        return engine
+    if scheduler is not None:
+        return "tiled"
+    if not isinstance(population, str | os.PathLike):
+        return "memory"
+    from ..ingest import RasterWindows
+    from ..memory import choose_engine
+
+    try:
+        with RasterWindows(population, "population") as src:
+            rows, cols = src.shape
+    except InputError:
+        return "memory"  # the in-memory reader reports the problem
+    return choose_engine(rows * cols)
+
+
+def _classify_grid_tiled(population: Any, built: Any, land: Any, *, workdir: Any,
+                         **kw: Any) -> xr.DataArray:
+    """:func:`classify_grid` by tiles: a temporary COG read back as the DataArray."""
+    import tempfile
+    from pathlib import Path
+
+    from ..io_write import read_class_raster
+    from .degurba_tiled import classify_grid_chunked
+
+    with tempfile.TemporaryDirectory(prefix="pari_geo_tiled_", dir=workdir) as tmp:
+        res = classify_grid_chunked(population, built, land,
+                                    out_path=Path(tmp) / "classes.tif", workdir=tmp, **kw)
+        da = read_class_raster(res.path)
+        da.load()
+        for key in ("out_of_core", "source"):  # the temporary file is gone
+            da.attrs.pop(key, None)
     return da
