@@ -17,6 +17,7 @@ from pari_geo.outofcore.component_tables import (
 )
 from pari_geo.outofcore.components import label_tiled
 from pari_geo.outofcore.ops import ArrayLayer
+from pari_geo.outofcore.tiled import TiledComponentsView
 from pari_geo.outofcore.travel_time import minutes_layer, minutes_layer_tiled, minutes_to
 from pari_geo.outofcore.windows import window_mean, window_mean_reader
 
@@ -37,7 +38,7 @@ def test_component_tables_memory_equal_tiled_and_numpy_twin(seed, connectivity):
     structure = ndimage.generate_binary_structure(2, 1 if connectivity == 4 else 2)
     lab, n = ndimage.label(mask, structure=structure)
     mem = _Labels(lab.astype(np.int32), n)
-    tiled = label_tiled(mask, connectivity, tile_shape=(4, 5))
+    tiled = TiledComponentsView(label_tiled(mask, connectivity, tile_shape=(4, 5)))
     # numpy twins: explicit loops over the components
     want_counts = np.array([int((lab == k).sum()) for k in range(n + 1)])
     want_first = np.zeros(n + 1, np.int32)

@@ -50,8 +50,8 @@ _LAZY: dict[str, str] = {
     # out of core (grids and point sets larger than memory)
     "classify_grid_chunked": "pari_geo.typology.degurba_tiled",
     "ChunkedResult": "pari_geo.typology.degurba_tiled",
-    "classify_nordic7_tiled": "pari_geo.outofcore.nordic7",
-    "Nordic7TiledResult": "pari_geo.outofcore.nordic7",
+    "classify_nordic7_tiled": "pari_geo.typology.nordic7_tiled",
+    "Nordic7TiledResult": "pari_geo.typology.nordic7_tiled",
     "minutes_to_tiled": "pari_geo.outofcore.travel_time",
     "label_tiled": "pari_geo.outofcore.components",
     "TiledComponents": "pari_geo.outofcore.components",
@@ -135,7 +135,7 @@ if TYPE_CHECKING:  # the lazy names, as type checkers and IDEs see them
         ChunkedResult as ChunkedResult,
         classify_grid_chunked as classify_grid_chunked,
     )
-    from .outofcore.nordic7 import (
+    from .typology.nordic7_tiled import (
         Nordic7TiledResult as Nordic7TiledResult,
         classify_nordic7_tiled as classify_nordic7_tiled,
     )

@@ -82,20 +82,22 @@ def on_edge_memory(comp: Any) -> np.ndarray:
 
 
 def counts_tiled(comp: Any) -> np.ndarray:
-    """Cells per component of a :class:`~pari_geo.outofcore.components.TiledComponents`
+    """Cells per component of the tiled engine's components
     (``[0]`` is 0)."""
     return np.asarray(comp.counts)
 
 
 def first_values_tiled(comp: Any, layer: Any, strip_cells: int) -> np.ndarray:
-    """:func:`first_values_memory` over strips of about ``strip_cells`` cells."""
+    """:func:`first_values_memory` over strips of about ``strip_cells`` cells (``comp``:
+    the tiled engine's components, with ``n``, ``shape`` and ``select``)."""
     n = comp.n
     rows, cols = comp.shape
     out = np.zeros(n + 1, dtype=np.dtype(layer.dtype))
     seen = np.zeros(n + 1, bool)
     seen[0] = True
+    labels = comp.select(np.arange(n + 1, dtype=np.int32))
     for s0, s1 in iter_strips((rows, cols), strip_cells):
-        lab = comp.labels(s0, s1, 0, cols).ravel()
+        lab = labels.read(s0, s1, 0, cols).ravel()
         idx = np.flatnonzero(~seen[lab])
         if idx.size == 0:
             continue

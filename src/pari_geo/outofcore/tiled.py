@@ -47,9 +47,11 @@ from typing import Any
 
 import numpy as np
 
+from .component_tables import counts_tiled, first_values_tiled, on_edge_tiled
 from .components import RawGrid, TiledComponents, iter_strips, iter_tiles, label_tiled, tile_bands
 from .contiguity import fill_holes_by_part, queen_buffer
 from .ops import EDGE_RULE_R2022A, CellMapResult, MappedLayer, ValueRanges
+from .travel_time import minutes_layer_tiled
 
 __all__ = ["TiledEngine", "TiledComponentsView", "TiledCanvas", "R2023A_MARGIN"]
 
@@ -521,6 +523,20 @@ class TiledEngine:
 
     def canvas(self) -> TiledCanvas:
         return TiledCanvas(self.shape)
+
+    def minutes_to(self, sources, **kw) -> RawGrid:
+        with self._clock("minutes_to"):
+            return minutes_layer_tiled(sources, tile_shape=self.tile_shape,
+                                       workdir=self.workdir, **kw)
+
+    def component_counts(self, components) -> np.ndarray:
+        return counts_tiled(components)
+
+    def component_first_values(self, components, layer) -> np.ndarray:
+        return first_values_tiled(components, layer, self.strip_cells)
+
+    def component_on_edge(self, components) -> np.ndarray:
+        return on_edge_tiled(components)
 
     def write_classes(self, codes: Any, writer: Any) -> None:
         """Read a uint8 layer strip by strip into a class-raster writer."""
