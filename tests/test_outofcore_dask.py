@@ -207,8 +207,8 @@ def test_place_types_byte_identical_on_a_cluster(tmp_path, cluster, tile):
 
 def test_place_types_bad_values_found_by_workers(tmp_path, cluster):
     """A share outside 0..1 read by a worker is reported as in the in-process run."""
-    from pari_geo.errors import InputError
     from pari_geo import classify_nordic7_tiled
+    from pari_geo.errors import InputError
 
     pop, layers = _ostergotland_layers()
     import rasterio

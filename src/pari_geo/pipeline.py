@@ -239,8 +239,8 @@ def _classify_tiled(cfg: RunConfig, out_path: Path, tile: tuple[int, int],
             level=cfg.level, params=_degurba_params(cfg), tile_shape=tile,
             built_unit=inp["built"].unit or "m2", land_unit=inp["land"].unit or "m2",
             buffer_m=buffer_m, scheduler=scheduler, extra_tags=extra_tags)
-    from .typology.nordic7_tiled import classify_nordic7_tiled
     from .typology.classify import place_type_arguments
+    from .typology.nordic7_tiled import classify_nordic7_tiled
 
     return classify_nordic7_tiled(inp["population"].path, **place_type_arguments(cfg),
                                   out_path=out_path, tile_shape=tile, scheduler=scheduler,

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .component_tables import counts_memory, first_values_memory, on_edge_memory
 from .contiguity import (
     cluster_labels,
     fill_holes_by_part,
@@ -34,7 +35,6 @@ from .contiguity import (
     remap_labels,
     row_blocks,
 )
-from .component_tables import counts_memory, first_values_memory, on_edge_memory
 from .ops import ArrayLayer, CellMapResult, ValueRanges, read_all
 from .travel_time import minutes_layer
 

@@ -56,6 +56,7 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
+
 from ..errors import ConfigError, InputError
 from ..outofcore.ops import ArrayLayer, bit_mask, read_all
 from ..outofcore.windows import window_mean

@@ -303,7 +303,8 @@ def _count(engine: Any, flags: Any, bit: int) -> int:
     return int(engine.masked_mean(MappedLayer(flags, _ones, np.float64), bit_mask(flags, bit))[1])
 
 
-def _landcover_agri_range(engine: Any, layer: Any, mapping: dict[int, float]) -> tuple[float, float]:
+def _landcover_agri_range(engine: Any, layer: Any, mapping: dict[int, float]
+                          ) -> tuple[float, float]:
     """``[min, max]`` of the agricultural share a land-cover layer maps to (error path)."""
     res = engine.cell_map(partial(_share_block, scale={}, mapping=mapping),
                           {"landcover": layer}, {"agri_share": np.float64, "bad": np.uint8})
