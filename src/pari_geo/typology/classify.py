@@ -254,6 +254,7 @@ def _classify_nordic7_tiled(population: Any, *, workdir: Any, **kw: Any) -> xr.D
     with tempfile.TemporaryDirectory(prefix="pari_geo_tiled_", dir=workdir) as tmp:
         res = classify_nordic7_tiled(population, out_path=Path(tmp) / "place_types.tif",
                                      workdir=tmp, **kw)
+        assert res.path is not None  # written: out_path was given
         da = read_class_raster(res.path)
         da.load()
         for key in ("out_of_core", "source"):  # the temporary file is gone

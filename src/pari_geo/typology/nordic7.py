@@ -552,7 +552,8 @@ def _ladder_block(blocks: Mapping[str, np.ndarray], inner: tuple[slice, slice], 
         out[core_cells] = 2
     unset &= ~core_cells
     tc = get("minutes_to_core")
-    peri = np.zeros(f.shape, bool) if get("linked") is None else get("linked").copy()
+    linked = get("linked")
+    peri = np.zeros(f.shape, bool) if linked is None else linked.copy()
     if tc is not None:  # 6. peri-urban
         peri |= tc <= p.peri_urban_core_minutes
     t_set = get("minutes_to_linked")
