@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, InputError
-from ..outofcore.ops import ArrayLayer, bit_mask, read_all
+from ..outofcore.ops import ArrayLayer, MappedLayer, bit_mask, read_all
 from ..outofcore.windows import window_mean
 
 __all__ = [
@@ -504,17 +504,10 @@ def _or_block(blocks: Mapping[str, np.ndarray], inner: tuple[slice, slice]
     return {"out": blocks["a"][inner] | blocks["b"][inner]}
 
 
-def _not_block(blocks: Mapping[str, np.ndarray], inner: tuple[slice, slice]
-               ) -> dict[str, np.ndarray]:
-    """``~a`` (the complement of the cores, whose rook pockets are the holes)."""
-    return {"out": ~blocks["a"][inner]}
-
-
-def _le_block(blocks: Mapping[str, np.ndarray], inner: tuple[slice, slice], *,
-              limit: float) -> dict[str, np.ndarray]:
+def _at_most(a: np.ndarray, *, limit: float) -> np.ndarray:
     """``a <= limit`` (NaN is False)."""
     with np.errstate(invalid="ignore"):
-        return {"out": blocks["a"][inner] <= limit}
+        return a <= limit
 
 
 def _inner_block(blocks: Mapping[str, np.ndarray], inner: tuple[slice, slice], *,
@@ -667,7 +660,7 @@ def _cores(engine: Any, run: Nordic7Run, p: Nordic7Params) -> None:
     run.cores0 = run.settlements.select(core_tab)
     run.cores = run.cores0
     if core_tab.any() and run.core_max_gap_cells > 0:
-        holes = engine.components(_one(engine, _not_block, {"a": run.cores0}), 4)
+        holes = engine.components(MappedLayer(run.cores0, np.logical_not, bool), 4)
         hole_tab = (engine.component_counts(holes) <= run.core_max_gap_cells) & ~(
             engine.component_on_edge(holes))
         hole_tab[0] = False
@@ -721,8 +714,8 @@ def _peri_urban(engine: Any, run: Nordic7Run, p: Nordic7Params, travel: dict[str
         return
     t_max = max(p.close_to_urban_minutes, p.peri_urban_core_minutes)
     run.minutes_to_core = engine.minutes_to(run.cores, max_minutes=t_max, **travel)
-    zone = _one(engine, partial(_le_block, limit=p.peri_urban_core_minutes),
-                {"a": run.minutes_to_core})
+    zone = MappedLayer(run.minutes_to_core, partial(_at_most, limit=p.peri_urban_core_minutes),
+                       bool)
     linked = engine.touching(run.settlements, zone) & ~run.core_table
     linked[0] = False
     run.linked_table = linked

@@ -60,8 +60,6 @@ _CODES = (1, 2, 3, 4, 5, 6, 7, 0, 255)
 #: optional input name -> the rules' layer name (shares after the per-cell pass)
 _SHARES = {"built": "built_share", "land": "land_share", "agri": "agri_share",
            "commuting": "commuting_share"}
-_BAD = {"built": 1, "land": 2, "agri": 4, "commuting": 8, "landcover": 4}
-_UNKNOWN_CLASS = 16
 
 
 @dataclass(frozen=True)
@@ -258,37 +256,61 @@ def _landcover_mapping(mapping: Any) -> Any:
 # ---------------------------------------------------------------------------------------
 # the per-cell pass: shares (converted, clipped), input checks
 # ---------------------------------------------------------------------------------------
-def _share_block(blocks: Mapping[str, np.ndarray], inner: tuple[slice, slice], *,
-                 scale: dict[str, float], mapping: dict[int, float] | None
-                 ) -> dict[str, np.ndarray]:
-    """Shares 0..1 of the optional layers and the flags of cells outside 0..1."""
+def _to_share(a: np.ndarray, *, scale: float) -> np.ndarray:
+    """A share layer's values before clipping (m² divided by the cell area)."""
+    return a / scale / scale if scale != 1.0 else a
+
+
+def _share(a: np.ndarray, *, scale: float) -> np.ndarray:
+    """The share 0..1 the rules read."""
+    return np.clip(_to_share(a, scale=scale), 0.0, 1.0)
+
+
+def _outside(a: np.ndarray, *, scale: float) -> np.ndarray:
+    """Cells whose share is outside 0..1 (beyond a 1e-6 rounding allowance)."""
+    v = _to_share(a, scale=scale)
+    with np.errstate(invalid="ignore"):
+        return (v < -1e-6) | (v > 1 + 1e-6)
+
+
+def _agri(a: np.ndarray, *, mapping: dict[int, float]) -> np.ndarray:
+    """Agricultural share of a land-cover window (NaN where the class is missing)."""
+    ok = ~np.isnan(a)
+    present = a[ok]
+    agri = np.full(a.shape, np.nan)
+    if present.size:
+        agri[ok] = agri_share_from_landcover(present.astype(np.int64), mapping)
+    return agri
+
+
+def _agri_share(a: np.ndarray, *, mapping: dict[int, float]) -> np.ndarray:
+    return np.clip(_agri(a, mapping=mapping), 0.0, 1.0)
+
+
+def _agri_outside(a: np.ndarray, *, mapping: dict[int, float]) -> np.ndarray:
+    return _outside(_agri(a, mapping=mapping), scale=1.0)
+
+
+def _unknown(a: np.ndarray, *, keys: np.ndarray) -> np.ndarray:
+    """Cells of a land-cover window whose class is missing from the mapping."""
+    ok = ~np.isnan(a)
+    out = np.zeros(a.shape, bool)
+    out[ok] = ~np.isin(a[ok].astype(int), keys)
+    return out
+
+
+def _prepare_block(blocks: Mapping[str, np.ndarray], inner: tuple[slice, slice], *,
+                   scale: dict[str, float], mapping: dict[int, float] | None
+                   ) -> dict[str, np.ndarray]:
+    """The shares read with a halo by the rules (built-up, agricultural), kept on disk."""
     out: dict[str, np.ndarray] = {}
-    some = next(iter(blocks.values()))[inner]
-    bad = np.zeros(some.shape, np.uint8)
-    for name in ("built", "land", "agri", "commuting", "landcover"):
-        if name not in blocks:
-            continue
-        a = blocks[name][inner]
-        if name == "landcover":
-            ok = ~np.isnan(a)
-            present = a[ok]
-            agri = np.full(a.shape, np.nan)
-            if present.size:
-                cls = present.astype(int)
-                known = np.isin(cls, np.array(sorted(mapping), dtype=np.int64))  # type: ignore[arg-type]
-                unknown = np.zeros(a.shape, bool)
-                unknown[ok] = ~known
-                bad[unknown] |= _UNKNOWN_CLASS
-                agri[ok] = agri_share_from_landcover(present.astype(np.int64), mapping)
-            a = agri
-        elif scale.get(name, 1.0) != 1.0:
-            a = a / scale[name] / scale[name]
-        with np.errstate(invalid="ignore"):
-            outside = (a < -1e-6) | (a > 1 + 1e-6)
-        bad[outside] |= _BAD[name]
-        out[_SHARES.get(name, "agri_share")] = np.clip(a, 0.0, 1.0)
-    if out:
-        out["bad"] = bad
+    if "built" in blocks:
+        out["built_share"] = _share(blocks["built"][inner], scale=scale.get("built", 1.0))
+    if "agri" in blocks:
+        out["agri_share"] = _share(blocks["agri"][inner], scale=1.0)
+    elif "landcover" in blocks:
+        assert mapping is not None
+        out["agri_share"] = _agri_share(blocks["landcover"][inner], mapping=mapping)
     return out
 
 
@@ -296,21 +318,20 @@ def _ones(block: np.ndarray) -> np.ndarray:
     return np.ones(block.shape)
 
 
-def _count(engine: Any, flags: Any, bit: int) -> int:
-    """Cells of the uint8 layer ``flags`` with ``bit`` set."""
-    from ..outofcore.ops import MappedLayer, bit_mask
+def _count(engine: Any, mask: Any) -> int:
+    """Cells where the bool layer ``mask`` is True (error path)."""
+    from ..outofcore.ops import MappedLayer
 
-    return int(engine.masked_mean(MappedLayer(flags, _ones, np.float64), bit_mask(flags, bit))[1])
+    return int(engine.masked_mean(MappedLayer(mask, _ones, np.float64), mask)[1])
 
 
 def _landcover_agri_range(engine: Any, layer: Any, mapping: dict[int, float]
                           ) -> tuple[float, float]:
     """``[min, max]`` of the agricultural share a land-cover layer maps to (error path)."""
-    res = engine.cell_map(partial(_share_block, scale={}, mapping=mapping),
-                          {"landcover": layer}, {"agri_share": np.float64, "bad": np.uint8})
-    probe = engine.cell_map(_identity_block, {"a": res.layers["agri_share"]}, {},
-                            ranges=("a",))
-    lo_hi = probe.ranges["a"]
+    from ..outofcore.ops import MappedLayer
+
+    agri = MappedLayer(layer, partial(_agri, mapping=mapping), np.float64)
+    lo_hi = engine.cell_map(_identity_block, {"a": agri}, {}, ranges=("a",)).ranges["a"]
     return float(lo_hi[0]), float(lo_hi[-1])
 
 
@@ -335,10 +356,12 @@ def _unknown_classes(layer: Any, mapping: dict[int, float], strip_cells: int) ->
     return sorted(found)
 
 
-def _check(engine: Any, inputs: _Inputs, ranges: dict[str, np.ndarray], bad: Any,
-           units: dict[str, str], mapping: dict[int, float] | None) -> None:
+def _check(engine: Any, inputs: _Inputs, ranges: dict[str, np.ndarray],
+           scale: dict[str, float], units: dict[str, str],
+           mapping: dict[int, float] | None) -> None:
     """The in-memory path's value checks, on the ``[min, max]`` of every input."""
     from ..ingest import check_counts, check_population, check_share
+    from ..outofcore.ops import MappedLayer
 
     r = inputs.cell_size_m
     pop = inputs.inputs["population"]
@@ -360,20 +383,23 @@ def _check(engine: Any, inputs: _Inputs, ranges: dict[str, np.ndarray], bad: Any
         if inp.is_file and units.get(name, "share") == "m2":
             lo, hi = lo / r / r, hi / r / r  # division by r is monotone: the same bits
         if lo < -1e-6 or hi > 1 + 1e-6:
+            outside = MappedLayer(inp.layer, partial(_outside, scale=scale.get(name, 1.0)), bool)
             raise InputError(None, lname,
-                             f"share outside 0..1 in {_count(engine, bad, _BAD[name])} cells "
+                             f"share outside 0..1 in {_count(engine, outside)} cells "
                              f"(min {lo:g}, max {hi:g}); give shares, not m²")
     inp = inputs.inputs.get("landcover")
     if inp is not None:
         assert mapping is not None
-        if _count(engine, bad, _UNKNOWN_CLASS):
+        keys = np.array(sorted(mapping), dtype=np.int64)
+        if _count(engine, MappedLayer(inp.layer, partial(_unknown, keys=keys), bool)):
             unknown = _unknown_classes(inp.layer, mapping, engine.strip_cells
                                        if hasattr(engine, "strip_cells") else 1 << 20)
             raise InputError(inp.source, "landcover",
                              f"has classes missing from the agricultural mapping: {unknown[:10]}")
         weights = np.array(list(mapping.values()), dtype=np.float64)
         if ((weights < -1e-6) | (weights > 1 + 1e-6)).any():
-            n_bad = _count(engine, bad, _BAD["landcover"])
+            n_bad = _count(engine, MappedLayer(inp.layer, partial(_agri_outside,
+                                                                  mapping=mapping), bool))
             if n_bad:
                 lo, hi = _landcover_agri_range(engine, inp.layer, mapping)
                 raise InputError(None, "agri_share",
@@ -539,7 +565,7 @@ def classify_nordic7_tiled(
     from ..io_write import check_output, metadata_tags, scratch_dir
     from ..outofcore._writer import ClassRasterWriter
     from ..outofcore.components import _check_tile_shape, iter_tiles
-    from ..outofcore.ops import read_all
+    from ..outofcore.ops import MappedLayer, read_all
     from ..outofcore.tiled import TiledEngine
     from ..scheduler import task_runner
 
@@ -600,19 +626,24 @@ def classify_nordic7_tiled(
         r = inputs.cell_size_m
         engine = TiledEngine(shape, tile_shape, tmpdir, None if scheduler is None else run_tasks)
         given = {name: inp.layer for name, inp in inputs.inputs.items()}
-        shared = [k for k in given if k in (*_SHARES, "landcover")]
         scale = {k: r for k, inp in inputs.inputs.items()
                  if k in ("built", "land") and inp.is_file and units[k] == "m2"}
-        outputs: dict[str, Any] = {_SHARES.get(k, "agri_share"): np.float64 for k in shared}
-        if shared:
-            outputs["bad"] = np.uint8
-        # one pass over every input: the shares, and each input's [min, max]
-        res = engine.cell_map(partial(_share_block, scale=scale, mapping=mapping), given,
+        outputs: dict[str, Any] = {}
+        if "built" in given:
+            outputs["built_share"] = np.float64
+        if "agri" in given or "landcover" in given:
+            outputs["agri_share"] = np.float64
+        # one pass over every input: each input's [min, max], and the shares the rules
+        # read with a halo; the others are converted as they are read
+        res = engine.cell_map(partial(_prepare_block, scale=scale, mapping=mapping), given,
                               outputs, ranges=tuple(given))
         ranges = dict(res.ranges)
-        shares = {k: v for k, v in res.layers.items() if k != "bad"}
-        bad = res.layers.get("bad")
-        _check(engine, inputs, ranges, bad, units, mapping)
+        _check(engine, inputs, ranges, scale, units, mapping)
+        shares = dict(res.layers)
+        for name in ("land", "commuting"):
+            if name in given:
+                shares[_SHARES[name]] = MappedLayer(
+                    given[name], partial(_share, scale=scale.get(name, 1.0)), np.float64)
 
         layers: dict[str, Any] = {"population": given["population"], **shares}
         if "service_minutes" in given:
