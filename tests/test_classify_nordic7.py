@@ -151,3 +151,25 @@ def test_degrees_non_overlap_and_share_outside(run_dir, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
         assert not (run_dir / "out").exists()
+
+
+def test_engine_tiled_gives_the_in_memory_classes(tmp_path):
+    layers = {"land": OST / "land_share.tif", "built": OST / "built_share.tif",
+              "agri": OST / "agri_share.tif", "commuting": OST / "commuting_share.tif"}
+    ref = classify_nordic7(OST / "population.tif", engine="memory", **layers)
+    got = classify_nordic7(OST / "population.tif", engine="tiled", tile_shape=(37, 41),
+                           workdir=tmp_path, **layers)
+    np.testing.assert_array_equal(got.values, ref.values)
+    assert got.attrs["parameters_hash"] == ref.attrs["parameters_hash"]
+    assert json.loads(got.attrs["layers_fallback"]) == json.loads(ref.attrs["layers_fallback"])
+    auto = classify_nordic7(OST / "population.tif", **layers)  # a small grid: in memory
+    np.testing.assert_array_equal(auto.values, ref.values)
+
+
+def test_engine_choice_errors():
+    from pari_geo.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="engine"):
+        classify_nordic7(OST / "population.tif", engine="gpu")
+    with pytest.raises(ConfigError, match="scheduler"):
+        classify_nordic7(OST / "population.tif", engine="memory", scheduler="tcp://x:1")

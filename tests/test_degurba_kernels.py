@@ -20,20 +20,20 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from pari_geo.typology import degurba as dg
-from pari_geo.typology._kernels import (
+from pari_geo.outofcore._grid_kernels import (
     RULE_R2022A,
     RULE_R2023A,
     label_sums,
     smooth_centre_edges,
     smooth_centre_edges_inplace,
 )
-from pari_geo.typology.contiguity import (
+from pari_geo.outofcore.contiguity import (
     cluster_labels,
     fill_holes_by_part,
     queen_buffer,
     remap_labels,
 )
+from pari_geo.typology import degurba as dg
 
 ROOK = ndimage.generate_binary_structure(2, 1)
 

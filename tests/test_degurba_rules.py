@@ -24,7 +24,7 @@ import pytest
 
 from pari_geo.config import DegurbaParams
 from pari_geo.errors import ConfigError, InputError
-from pari_geo.typology.contiguity import cluster_mask, queen_buffer
+from pari_geo.outofcore.contiguity import cluster_mask, queen_buffer
 from pari_geo.typology.degurba import (
     classify_grid,
     classify_level1_array,

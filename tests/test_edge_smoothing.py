@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pari_geo.typology._kernels import RULE_R2022A, RULE_R2023A, smooth_centre_edges
+from pari_geo.outofcore._grid_kernels import RULE_R2022A, RULE_R2023A, smooth_centre_edges
 
 # the 8 queen offsets
 OFFSETS = [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if (dr, dc) != (0, 0)]

@@ -18,8 +18,8 @@ import pytest
 from affine import Affine
 from helpers import write_tif
 
+from pari_geo import classify_grid_chunked
 from pari_geo.errors import ConfigError, SchedulerError
-from pari_geo.outofcore import classify_grid_chunked
 from pari_geo.scheduler import task_runner
 
 distributed = pytest.importorskip("distributed")
@@ -194,7 +194,7 @@ def _ostergotland_layers():
 
 @pytest.mark.parametrize("tile", [(7, 5), (61, 40)])
 def test_place_types_byte_identical_on_a_cluster(tmp_path, cluster, tile):
-    from pari_geo.outofcore import classify_nordic7_tiled
+    from pari_geo import classify_nordic7_tiled
 
     pop, layers = _ostergotland_layers()
     here = classify_nordic7_tiled(pop, **layers, out_path=tmp_path / "here.tif",
@@ -207,8 +207,8 @@ def test_place_types_byte_identical_on_a_cluster(tmp_path, cluster, tile):
 
 def test_place_types_bad_values_found_by_workers(tmp_path, cluster):
     """A share outside 0..1 read by a worker is reported as in the in-process run."""
+    from pari_geo import classify_nordic7_tiled
     from pari_geo.errors import InputError
-    from pari_geo.outofcore import classify_nordic7_tiled
 
     pop, layers = _ostergotland_layers()
     import rasterio
@@ -232,7 +232,7 @@ def test_place_types_bad_values_found_by_workers(tmp_path, cluster):
 
 
 def test_place_types_in_memory_layer_with_a_scheduler_is_refused(tmp_path, cluster):
-    from pari_geo.outofcore import classify_nordic7_tiled
+    from pari_geo import classify_nordic7_tiled
 
     pop, layers = _ostergotland_layers()
     import rasterio

@@ -18,10 +18,10 @@ from pari_geo.classes import NORDIC7
 from pari_geo.datasets.ostergotland import make_ostergotland
 from pari_geo.errors import ConfigError, InputError
 from pari_geo.io_write import write_class_raster
-from pari_geo.outofcore.nordic7 import classify_nordic7_tiled
-from pari_geo.typology._kernels import window_mean_direct
+from pari_geo.outofcore._window_kernels import window_mean_direct
 from pari_geo.typology.classify import classify_nordic7
 from pari_geo.typology.nordic7 import Nordic7Params, classify_nordic7_array, window_mean
+from pari_geo.typology.nordic7_tiled import classify_nordic7_tiled
 
 ROOT = Path(__file__).resolve().parents[1]
 OST = ROOT / "data" / "sample_grids" / "ostergotland"

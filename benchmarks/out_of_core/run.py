@@ -124,7 +124,7 @@ def worker(args: argparse.Namespace) -> None:
     scheduler = None if cluster is None else cluster.scheduler_address
     with tempfile.TemporaryDirectory() as d:  # warm-up: numba kernels, imports
         if args.mode in ("chunked", "dask"):
-            from pari_geo.outofcore.degurba import classify_grid_chunked
+            from pari_geo import classify_grid_chunked
 
             classify_grid_chunked(bel["population"], bel["built"], bel["land"], level=2,
                                   out_path=Path(d) / "w.tif", tile_shape=(64, 64),

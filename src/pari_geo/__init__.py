@@ -48,10 +48,10 @@ _LAZY: dict[str, str] = {
     "Nordic7Params": "pari_geo.typology.nordic7",
     "minutes_to": "pari_geo.typology.travel_time",
     # out of core (grids and point sets larger than memory)
-    "classify_grid_chunked": "pari_geo.outofcore.degurba",
-    "ChunkedResult": "pari_geo.outofcore.degurba",
-    "classify_nordic7_tiled": "pari_geo.outofcore.nordic7",
-    "Nordic7TiledResult": "pari_geo.outofcore.nordic7",
+    "classify_grid_chunked": "pari_geo.typology.degurba_tiled",
+    "ChunkedResult": "pari_geo.typology.degurba_tiled",
+    "classify_nordic7_tiled": "pari_geo.typology.nordic7_tiled",
+    "Nordic7TiledResult": "pari_geo.typology.nordic7_tiled",
     "minutes_to_tiled": "pari_geo.outofcore.travel_time",
     "label_tiled": "pari_geo.outofcore.components",
     "TiledComponents": "pari_geo.outofcore.components",
@@ -131,11 +131,11 @@ if TYPE_CHECKING:  # the lazy names, as type checkers and IDEs see them
         write_table as write_table,
     )
     from .outofcore.components import TiledComponents as TiledComponents, label_tiled as label_tiled
-    from .outofcore.degurba import (
+    from .typology.degurba_tiled import (
         ChunkedResult as ChunkedResult,
         classify_grid_chunked as classify_grid_chunked,
     )
-    from .outofcore.nordic7 import (
+    from .typology.nordic7_tiled import (
         Nordic7TiledResult as Nordic7TiledResult,
         classify_nordic7_tiled as classify_nordic7_tiled,
     )

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     import xarray as xr
 
 __all__ = [
+    "RasterWindows",
+    "read_window",
+    "read_env",
     "read_overview",
     "read_failure",
     "open_actors",
@@ -163,6 +166,164 @@ def read_failure(file: str | None, layer: str | None, err: BaseException) -> Inp
         return err
     return InputError(file, layer, f"cannot be read as a raster ({_first_line(err)}); is the "
                       "file truncated or corrupt?")
+
+
+def read_window(src: Any, window: Any = None, *, band: int = 1,
+                as_float: bool = False) -> np.ndarray:
+    """One band of an open rasterio dataset (a window of it, or all), no-data as NaN.
+
+    In the file's own dtype when no cell is masked (``as_float=False``): a float band
+    keeps its NaN no-data, an integer band with masked cells becomes float64 with NaN
+    there. With ``as_float=True`` always float64. Either way the values equal
+    ``src.read(masked=True).astype(float64).filled(nan)``, as :func:`open_raster` reads.
+    """
+    from rasterio.enums import MaskFlags
+
+    a = src.read(band, window=window)
+    flags = src.mask_flag_enums[band - 1]
+    nodata = src.nodata
+    invalid = None
+    if MaskFlags.all_valid in flags:
+        pass
+    elif list(flags) == [MaskFlags.nodata] and nodata is not None:
+        if a.dtype.kind == "f" and np.isnan(nodata):
+            pass  # no-data cells are NaN already
+        elif a.dtype.kind in "iu" and float(nodata).is_integer():
+            info = np.iinfo(a.dtype)
+            if info.min <= nodata <= info.max:
+                invalid = a == a.dtype.type(int(nodata))
+        else:
+            invalid = src.read_masks(band, window=window) == 0
+    else:
+        invalid = src.read_masks(band, window=window) == 0
+    if as_float:
+        out = np.asarray(a, dtype=np.float64)
+        if invalid is not None and invalid.any():
+            out = out.copy() if out is a else out
+            out[invalid] = np.nan
+        return out
+    if invalid is not None and invalid.any():
+        if a.dtype.kind != "f":
+            a = a.astype(np.float64)
+        a[invalid] = np.nan
+    return a
+
+
+def read_env() -> Any:
+    """GDAL settings while inputs are read (each only if the user has not set it).
+
+    * ``GDAL_CACHEMAX`` 64 MB: every reader here reads each block once, so cached blocks
+      are never reused; with GDAL's default (5 % of RAM) the cache would hold up to that
+      much decompressed data on top of the arrays.
+    * ``GDAL_NUM_THREADS=ALL_CPUS``: decompress the blocks of a read in parallel (GTiff).
+    """
+    import contextlib
+
+    options: dict[str, Any] = {}
+    if not os.environ.get("GDAL_CACHEMAX"):
+        options["GDAL_CACHEMAX"] = 64
+    if not os.environ.get("GDAL_NUM_THREADS"):
+        options["GDAL_NUM_THREADS"] = "ALL_CPUS"
+    if not options:
+        return contextlib.nullcontext()
+    import rasterio
+
+    return rasterio.Env(**options)
+
+
+class RasterWindows:
+    """One band of a raster read by windows: the raster reader of every stage and engine.
+
+    Opens the file (local, inside an archive, or remote: ``https://``, ``s3://`` ... as
+    :func:`gdal_path` maps them) on first use and reads windows with :func:`read_window`
+    (native dtype, or float64 with ``as_float``; no-data as NaN). It pickles by path (a
+    dask task reopens it) and is a layer of :mod:`pari_geo.outofcore.ops`
+    (``shape``, ``dtype``, ``read(r0, r1, c0, c1)``).
+
+    Parameters
+    ----------
+    path : str or path-like
+    layer : str, optional
+        What the layer is (for messages).
+    band : int, default 1
+    as_float : bool, default False
+
+    Raises
+    ------
+    InputError
+        File missing, not a raster, band out of range; a read that fails half-way.
+
+    Examples
+    --------
+    >>> from pari_geo.datasets import belgium_paths
+    >>> land = RasterWindows(belgium_paths()["land"], "land")
+    >>> land.shape, land.read(0, 2, 0, 3).dtype.name
+    ((219, 303), 'uint32')
+    >>> land.close()
+    """
+
+    def __init__(self, path: str | os.PathLike, layer: str | None = None, *, band: int = 1,
+                 as_float: bool = False) -> None:
+        self.path = _check_file(path, layer)
+        self.layer, self.band, self.as_float = layer, int(band), bool(as_float)
+        self._src: Any = None
+        src = self._open()
+        if self.band < 1 or self.band > src.count:
+            self.close()
+            raise InputError(self.path, layer, f"has {src.count} band(s); band {band} "
+                             "requested")
+        self.crs, self.transform = src.crs, src.transform
+        self.bounds = tuple(src.bounds)
+        self.shape = (int(src.height), int(src.width))
+        self.file_dtype = np.dtype(src.dtypes[self.band - 1])
+
+    def _open(self) -> Any:
+        if self._src is None:
+            import rasterio
+
+            try:
+                self._src = rasterio.open(self.path)
+            except Exception as err:  # noqa: BLE001 - rasterio raises several types
+                raise InputError(self.path, self.layer,
+                                 f"cannot be opened as a raster ({err})") from None
+        return self._src
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(np.float64) if self.as_float else self.file_dtype
+
+    def read(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+        """The window ``[r0:r1, c0:c1]``; a failure is an :class:`InputError` naming the file."""
+        from rasterio.windows import Window
+
+        try:
+            return read_window(self._open(), Window(c0, r0, c1 - c0, r1 - r0),
+                               band=self.band, as_float=self.as_float)
+        except Exception as err:  # noqa: BLE001 - GDAL raises several types
+            raise read_failure(self.path, self.layer, err) from None
+
+    def read_all(self) -> np.ndarray:
+        """The whole band (one read)."""
+        try:
+            return read_window(self._open(), band=self.band, as_float=self.as_float)
+        except Exception as err:  # noqa: BLE001
+            raise read_failure(self.path, self.layer, err) from None
+
+    def close(self) -> None:
+        if self._src is not None:
+            self._src.close()
+            self._src = None
+
+    def __enter__(self) -> RasterWindows:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_src"] = None  # reopened where it is read
+        return state
 
 
 def check_population(

@@ -26,6 +26,7 @@ from .errors import ConfigError
 
 __all__ = [
     "DEGURBA_BYTES_PER_CELL",
+    "NORDIC7_BYTES_PER_CELL",
     "choose_engine",
     "default_budget",
     "parse_size",
@@ -34,6 +35,9 @@ __all__ = [
 
 #: Planning figure for the in-memory DEGURBA path (measured 29.8–39.8 B/cell, peak).
 DEGURBA_BYTES_PER_CELL = 48
+
+#: Planning figure for the in-memory place types (``nordic7``), as the pipeline plans it.
+NORDIC7_BYTES_PER_CELL = 160
 
 _UNITS = {
     "": 1, "b": 1,

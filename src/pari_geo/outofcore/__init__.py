@@ -2,12 +2,16 @@
 
 * :mod:`~pari_geo.outofcore.components`: connected components of a mask stored by tiles
   (union-find across tile seams), with per-component sums, counts and bounding boxes;
-* :mod:`~pari_geo.outofcore.degurba`: the DEGURBA grid classification (levels 1 and 2)
-  by tiles, cell for cell identical to :func:`pari_geo.typology.degurba.classify_grid`;
-* :mod:`~pari_geo.outofcore.nordic7`: the seven place types by tiles, identical to
-  :func:`pari_geo.typology.classify.classify_nordic7`;
-* :mod:`~pari_geo.outofcore.travel_time`: least-cost travel minutes by tiles, identical
-  to :func:`pari_geo.typology.travel_time.minutes_to`.
+* :mod:`~pari_geo.outofcore.ops`: the grid operations the typologies' rules are written
+  against, and their engines :mod:`~pari_geo.outofcore.memory` (whole arrays) and
+  :mod:`~pari_geo.outofcore.tiled` (tiles and raw files; dask tasks with a scheduler);
+  the DEGURBA rules run on them from :mod:`pari_geo.typology.degurba` (by tiles:
+  :func:`pari_geo.classify_grid_chunked`);
+  the place-type rules from :mod:`pari_geo.typology.nordic7` (by tiles:
+  :func:`pari_geo.classify_nordic7_tiled`);
+* :mod:`~pari_geo.outofcore.travel_time`: least-cost travel minutes in memory and by
+  tiles (one Dijkstra kernel); :mod:`~pari_geo.outofcore.windows`: window means;
+  :mod:`~pari_geo.outofcore.component_tables`: tables over components.
 
 Submodules are imported on first use (no numba compilation at import).
 """
@@ -17,20 +21,12 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
-    "classify_grid_chunked",
-    "ChunkedResult",
-    "classify_nordic7_tiled",
-    "Nordic7TiledResult",
     "minutes_to_tiled",
     "label_tiled",
     "TiledComponents",
 ]
 
 _WHERE = {
-    "classify_grid_chunked": "degurba",
-    "ChunkedResult": "degurba",
-    "classify_nordic7_tiled": "nordic7",
-    "Nordic7TiledResult": "nordic7",
     "minutes_to_tiled": "travel_time",
     "label_tiled": "components",
     "TiledComponents": "components",

@@ -1,11 +1,9 @@
 """numba kernels of the out-of-core stage (arrays in, arrays out; nopython only).
 
-* :func:`uf_find` / :func:`uf_union`: a disjoint-set forest over global provisional
-  component ids (roots are the smallest id of a set, so the result does not depend on the
-  order of the unions);
 * :func:`seam_union`: unions across one tile seam (straight and, for 8-connectivity,
-  diagonal neighbours);
-* :func:`flatten_roots`: every id pointing straight at its root;
+  diagonal neighbours), with the one union-find of :mod:`._unionfind` (joined by index:
+  roots are the smallest id of a set, so the result does not depend on the order of the
+  unions; ``_unionfind.flatten`` then points every id at its root);
 * :func:`resolve_strip`: the raster-order pass that numbers the components 1..n in order of
   their first cell (as ``scipy.ndimage.label`` does on the whole grid) and sums the size
   layer, counts the cells and grows the bounding boxes, adding in raster order so the sums
@@ -16,36 +14,43 @@ The pure numpy twins used to check them are in ``tests/test_outofcore_degurba.py
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numba
 import numpy as np
 
 from .._numba import CACHE
+from ._unionfind import union
 
 
-@numba.njit(cache=CACHE, nogil=True)
-def uf_find(parent, x):
-    """Root of ``x`` (with path compression)."""
-    root = x
-    while parent[root] != root:
-        root = parent[root]
-    while parent[x] != root:
-        nxt = parent[x]
-        parent[x] = root
-        x = nxt
-    return root
+class StripTables(NamedTuple):
+    """The per-component tables :func:`resolve_strip` fills, strip after strip.
+
+    Attributes
+    ----------
+    compact : int32[:]
+        ``compact[root]`` = final id, 0 while unseen.
+    state : int64[1]
+        ``state[0]`` = last final id given.
+    sums : float64[n + 1]
+    counts : int64[n + 1]
+    bbox : int32[n + 1, 4]
+        Row min, row max, col min, col max.
+    """
+
+    compact: np.ndarray
+    state: np.ndarray
+    sums: np.ndarray
+    counts: np.ndarray
+    bbox: np.ndarray
 
 
-@numba.njit(cache=CACHE, nogil=True)
-def uf_union(parent, a, b):
-    """Merge the sets of ``a`` and ``b``; the smaller root becomes the root."""
-    ra = uf_find(parent, a)
-    rb = uf_find(parent, b)
-    if ra == rb:
-        return
-    if ra < rb:
-        parent[rb] = ra
-    else:
-        parent[ra] = rb
+def strip_tables(n_ids: int, n_comp: int) -> StripTables:
+    """Empty tables for ``n_ids`` provisional ids and ``n_comp`` components."""
+    return StripTables(np.zeros(n_ids + 1, dtype=np.int32), np.zeros(1, dtype=np.int64),
+                       np.zeros(n_comp + 1, dtype=np.float64),
+                       np.zeros(n_comp + 1, dtype=np.int64),
+                       np.zeros((n_comp + 1, 4), dtype=np.int32))
 
 
 @numba.njit(cache=CACHE, nogil=True)
@@ -71,27 +76,13 @@ def seam_union(parent, a, b, offset, diagonal):
                 continue
             la = a[k]
             if la > 0:
-                uf_union(parent, la, lb)
+                union(parent, la, lb)
                 tried += 1
     return tried
 
 
 @numba.njit(cache=CACHE, nogil=True)
-def flatten_roots(parent):
-    """Point every id at its root in place; returns the number of roots among ids >= 1."""
-    n_roots = 0
-    for i in range(parent.shape[0]):
-        p = parent[i]
-        if p == i:
-            if i > 0:
-                n_roots += 1
-        else:
-            parent[i] = parent[p]  # parent[p] is already a root (p < i)
-    return n_roots
-
-
-@numba.njit(cache=CACHE, nogil=True)
-def resolve_strip(raw, weights, row0, roots, compact, state, sums, counts, bbox):
+def resolve_strip(raw, weights, row0, roots, tables):
     """Number, sum, count and box the components of a full-width strip, in raster order.
 
     Parameters
@@ -104,14 +95,11 @@ def resolve_strip(raw, weights, row0, roots, compact, state, sums, counts, bbox)
         Grid row of the strip's first row.
     roots : int64[:]
         ``roots[id]`` = root of each provisional id (flattened).
-    compact : int32[:]
-        ``compact[root]`` = final id, 0 while unseen; filled here.
-    state : int64[1]
-        ``state[0]`` = last final id given.
-    sums, counts : float64[n + 1], int64[n + 1]
-    bbox : int32[n + 1, 4]
-        Row min, row max, col min, col max.
+    tables : StripTables
+        Filled here.
     """
+    compact, state, sums, counts, bbox = (tables.compact, tables.state, tables.sums,
+                                          tables.counts, tables.bbox)
     rows, cols = raw.shape
     use_w = weights.shape[0] == rows and weights.shape[1] == cols
     for r in range(rows):

@@ -43,6 +43,7 @@ import numpy as np
 from scipy import ndimage
 
 from . import _kernels as kern
+from ._unionfind import flatten
 
 __all__ = [
     "RawGrid",
@@ -358,18 +359,15 @@ def label_tiled(
     else:
         parent, n_ids = _label_here(read_mask, structure, raw, (tr, tc), diagonal)
     parent = parent[:n_ids + 1]
-    n_comp = int(kern.flatten_roots(parent))
-    compact = np.zeros(n_ids + 1, dtype=np.int32)
-    state = np.zeros(1, dtype=np.int64)
-    sums = np.zeros(n_comp + 1, dtype=np.float64)
-    counts = np.zeros(n_comp + 1, dtype=np.int64)
-    bbox = np.zeros((n_comp + 1, 4), dtype=np.int32)
+    n_comp = int(flatten(parent)) - 1  # id 0 (the background) is a root too
+    tables = kern.strip_tables(n_ids, n_comp)
     empty_w = np.zeros((0, 0), dtype=np.float64)
     if n_ids:
         for s0, s1 in iter_strips((rows, cols), strip_cells or tr * tc):
             strip = raw.read(s0, s1, 0, cols)
             w = empty_w if read_w is None else np.asarray(read_w(s0, s1, 0, cols))
-            kern.resolve_strip(strip, w, s0, parent, compact, state, sums, counts, bbox)
+            kern.resolve_strip(strip, w, s0, parent, tables)
+    compact, sums, counts, bbox = tables.compact, tables.sums, tables.counts, tables.bbox
     lut = compact[parent].astype(np.int32) if n_ids else np.zeros(1, dtype=np.int32)
     del parent, compact
     raw._owner = owned  # the temporary folder lives as long as the label file is used

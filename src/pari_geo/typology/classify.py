@@ -82,6 +82,10 @@ def classify_nordic7(
     built_unit: str = "share",
     land_unit: str = "share",
     params: Any = None,
+    engine: str = "auto",
+    scheduler: Any = None,
+    tile_shape: tuple[int, int] = (1024, 1024),
+    workdir: Any = None,
     **overrides: Any,
 ) -> xr.DataArray:
     """Classify every cell into the seven Nordic place types (``place-types.md``).
@@ -105,6 +109,21 @@ def classify_nordic7(
     speed_kmh : path, DataArray or float, optional
         Travel speed per cell.
     params : Nordic7Params or preset name, optional
+    engine : {"auto", "memory", "tiled"}, default "auto"
+        Where the rules run: ``"memory"`` on whole arrays; ``"tiled"`` by tiles through
+        :func:`~pari_geo.typology.nordic7_tiled.classify_nordic7_tiled` (every layer on
+        the population's grid; the codes are written to a temporary COG in ``workdir``
+        and read back, 1 byte per cell); ``"auto"`` is ``"tiled"`` with a ``scheduler``
+        or when the grid's in-memory estimate
+        (:data:`pari_geo.memory.NORDIC7_BYTES_PER_CELL`) exceeds half the machine's
+        memory, else ``"memory"``. Same classes either way.
+    scheduler : str or distributed.Client, optional
+        Run the tiled engine's tasks on this dask cluster (implies ``"tiled"``).
+    tile_shape : (rows, cols), default (1024, 1024)
+        Tiles of the tiled engine.
+    workdir : path-like, optional
+        Folder of the tiled engine's intermediates (default: the system's temporary
+        folder).
     **overrides
         Any parameter of the ``nordic7`` table, e.g. ``urban_core_min_pop=10000``.
 
@@ -129,6 +148,13 @@ def classify_nordic7(
     from ..ingest import as_dataarray, check_counts
     from .nordic7 import Nordic7Params, classify_nordic7_array
 
+    if _pick_engine(engine, scheduler, population) == "tiled":
+        return _classify_nordic7_tiled(
+            population, built=built, land=land, agri=agri, landcover=landcover,
+            landcover_mapping=landcover_mapping, commuting=commuting,
+            service_minutes=service_minutes, speed_kmh=speed_kmh, built_unit=built_unit,
+            land_unit=land_unit, params=params, scheduler=scheduler, tile_shape=tile_shape,
+            workdir=workdir, **overrides)
     if params is None or isinstance(params, str):
         params = Nordic7Params.from_preset(params or "nordic7")
     params = params.replace(**overrides) if overrides else params
@@ -190,4 +216,47 @@ def classify_nordic7(
     da = grid.to_dataarray(
         codes.astype(np.uint8), name="place_type", attrs=attrs, nodata=NORDIC7.nodata
     )
+    return da
+
+
+def _pick_engine(engine: str, scheduler: Any, population: Any) -> str:
+    """``"memory"`` or ``"tiled"`` for :func:`classify_nordic7` (see its ``engine``)."""
+    if engine not in ("auto", "memory", "tiled"):
+        raise ConfigError("engine", f"must be 'auto', 'memory' or 'tiled', got {engine!r}")
+    if engine == "memory" and scheduler is not None:
+        raise ConfigError("scheduler", "runs the tiled engine; it needs engine='tiled' or "
+                          "'auto'")
+    if engine != "auto":
+        return engine
+    if scheduler is not None:
+        return "tiled"
+    if not isinstance(population, str | os.PathLike):
+        return "memory"
+    from ..ingest import RasterWindows
+    from ..memory import NORDIC7_BYTES_PER_CELL, choose_engine
+
+    try:
+        with RasterWindows(population, "population") as src:
+            rows, cols = src.shape
+    except InputError:
+        return "memory"  # the in-memory reader reports the problem
+    return choose_engine(rows * cols, bytes_per_cell=NORDIC7_BYTES_PER_CELL)
+
+
+def _classify_nordic7_tiled(population: Any, *, workdir: Any, **kw: Any) -> xr.DataArray:
+    """:func:`classify_nordic7` by tiles: a temporary COG read back as the DataArray."""
+    import tempfile
+    from pathlib import Path
+
+    from ..io_write import read_class_raster
+    from .nordic7_tiled import classify_nordic7_tiled
+
+    with tempfile.TemporaryDirectory(prefix="pari_geo_tiled_", dir=workdir) as tmp:
+        res = classify_nordic7_tiled(population, out_path=Path(tmp) / "place_types.tif",
+                                     workdir=tmp, **kw)
+        assert res.path is not None  # written: out_path was given
+        da = read_class_raster(res.path)
+        da.load()
+        for key in ("out_of_core", "source"):  # the temporary file is gone
+            da.attrs.pop(key, None)
     return da

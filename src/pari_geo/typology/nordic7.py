@@ -5,6 +5,13 @@ filling), inner and outer urban areas, peri-urban areas, local centres, rural ar
 urban areas, rural heartland and sparsely populated rural areas. Every threshold is a field of
 :class:`Nordic7Params` (preset ``nordic7``, file ``pari_geo/presets/nordic7.toml``).
 
+The rules are written once, in :func:`run_rules`, against the grid operations of
+:mod:`pari_geo.outofcore.ops` (per-cell block functions, connected components with sums,
+tables over components, window means with a halo, travel minutes), one small function per
+step (``_cells``, ``_settlements``, ``_cores``, ``_inner_urban``, ``_peri_urban``,
+``_local_centres``, ``_service_minutes``, ``_ladder``); a new rule is a change to one of
+them. :func:`classify_nordic7_array` runs them with the in-memory engine.
+
 Codes: 1 inner urban, 2 outer urban, 3 peri-urban, 4 local centre, 5 rural close to urban,
 6 rural heartland, 7 sparsely populated rural, 0 water, 255 no data (see
 :data:`pari_geo.classes.NORDIC7`).
@@ -17,7 +24,7 @@ Conversions from metres and km² to cells (cell side ``r`` metres, 100 m ≤ r �
   ``rural_radius_m = 2500``: 7 at 1 km, 21 at 250 m, 51 at 100 m, 3 at 5 km);
 * a core hole of ``n`` cells is filled when ``n · a ≤ core_max_gap_km2`` (15 cells at 1 km,
   240 at 250 m, 1500 at 100 m, 0 at 5 km);
-* travel times are minutes from :func:`pari_geo.typology.travel_time.minutes_to`, whose step
+* travel times are minutes from :func:`pari_geo.outofcore.travel_time.minutes_to`, whose step
   lengths are ``r`` and ``r·√2`` metres, so minutes thresholds need no conversion.
 
 Window means leave out cells outside the grid and cells without a value (NaN: missing data,
@@ -25,7 +32,7 @@ or density of a cell without land and without residents); a window containing a 
 infinite density (residents on no land) has infinite mean density. Comparisons of window
 means with a threshold allow a relative tolerance of 1e-9 (summation rounding). Window sums
 are direct (not running) sums in a fixed order, so they do not depend on where a grid or a
-tile starts (see :func:`window_mean`).
+tile starts (see :func:`pari_geo.outofcore.windows.window_mean`).
 
 Examples
 --------
@@ -42,15 +49,17 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import asdict, dataclass, fields, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from functools import partial
 from importlib import resources
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from ..errors import ConfigError, InputError
-from .travel_time import minutes_to
+from ..outofcore.ops import ArrayLayer, MappedLayer, bit_mask, read_all
+from ..outofcore.windows import window_mean
 
 __all__ = [
     "Nordic7Params",
@@ -307,39 +316,6 @@ def window_cells(radius_m: float, cell_size_m: float) -> int:
     return 2 * int(math.floor(radius_m / cell_size_m + 0.5)) + 1
 
 
-def window_mean(values: np.ndarray, size: int) -> np.ndarray:
-    """Mean over the centred ``size × size`` window, leaving out-of-grid and NaN cells out.
-
-    A window with any ``+inf`` value has mean ``+inf``; a window without any value is NaN
-    (``-inf`` counts as no value). An even ``size`` puts ``size // 2`` cells before the
-    centre and one fewer after it.
-
-    The window sums are direct (numba kernel
-    :func:`pari_geo.typology._kernels.window_mean_direct`: along rows left to right, then
-    down columns top to bottom), not running sums, so a cell's mean does not depend on
-    where the grid starts: a tile read with a halo of ``size // 2`` cells gives the very
-    same bits as the whole grid (what the out-of-core path relies on).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> window_mean(np.array([[1.0, 2.0, np.nan], [3.0, 4.0, 5.0]]), 3).round(3).tolist()
-    [[2.5, 3.0, 3.667], [2.5, 3.0, 3.667]]
-    >>> window_mean(np.array([[1.0, np.inf, 1.0, 1.0]]), 3).tolist()
-    [[inf, inf, inf, 1.0]]
-    """
-    from ._kernels import window_mean_direct
-
-    v = np.asarray(values, dtype=np.float64)
-    if v.ndim != 2:
-        raise ValueError(f"window_mean needs a 2-D array, got shape {v.shape}")
-    size = int(size)
-    if size <= 1:
-        return v.copy()
-    before = size // 2
-    return window_mean_direct(np.ascontiguousarray(v), before, size - 1 - before)
-
-
 def _ge(a: np.ndarray, threshold: float) -> np.ndarray:
     """``a >= threshold`` with a small relative tolerance (NaN is False)."""
     tol = _REL_TOL * max(1.0, abs(threshold))
@@ -432,6 +408,359 @@ def _layer(name: str, arr: Any, shape: tuple[int, ...], *, share: bool) -> np.nd
             )
         a = np.clip(a, 0.0, 1.0)
     return a
+
+
+# ---------------------------------------------------------------------------------------
+# the rules, once: steps 1-11 as grid operations of an engine (pari_geo.outofcore.ops)
+# ---------------------------------------------------------------------------------------
+# per-cell flags (uint8 layer "flags")
+MISSING = 1
+WATER = 2
+PASSABLE = 4
+DENSE = 8
+COMMUTING = 16
+VALID = 32
+
+_CODES = (1, 2, 3, 4, 5, 6, 7, 0, 255)
+
+
+@dataclass
+class Nordic7Run:
+    """The layers and tables of one run of the rules (:func:`run_rules`).
+
+    Layers are the engine's (``read(r0, r1, c0, c1)``); tables are numpy arrays over the
+    component ids ``0..n``. ``None`` marks a layer a step did not need (no core, no
+    linked settlement, ...).
+    """
+
+    shape: tuple[int, int]
+    cell_size_m: float
+    cell_area_km2: float
+    windows: dict[str, int]
+    core_max_gap_cells: int
+    flags: Any = None
+    pop0: Any = None
+    density: Any = None
+    settlements: Any = None  # components (queen) of the settlement cells
+    settlement_population: Any = None
+    core_table: Any = None  # settlements with urban_core_min_pop residents
+    cores0: Any = None  # core settlements before hole filling
+    filled: Any = None  # filled holes (None: none filled)
+    cores: Any = None
+    n_cores: int = 0
+    core_labels: Any = None  # components (queen) of the filled cores
+    inner_candidates: Any = None
+    inner: Any = None
+    minutes_to_core: Any = None
+    linked_table: Any = None
+    linked: Any = None
+    minutes_to_linked: Any = None
+    local_table: Any = None
+    service_minutes: Any = None
+    service_minutes_computed: bool = True
+    codes: Any = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def _cell_block(blocks: Mapping[str, np.ndarray], inner: tuple[slice, slice], *,
+                p: Nordic7Params, area_km2: float) -> dict[str, np.ndarray]:
+    """Steps 1 and 2 (per cell): residents, density, water, passable, settlement cells."""
+    pop = blocks["population"][inner]
+    land = blocks["land_share"][inner] if "land_share" in blocks else None
+    built = blocks["built_share"][inner] if "built_share" in blocks else None
+    comm = blocks["commuting_share"][inner] if "commuting_share" in blocks else None
+    shape = pop.shape
+    missing = np.isnan(pop)
+    pop0 = np.where(missing, 0.0, pop)
+    land_eff = np.ones(shape) if land is None else np.where(np.isnan(land), 1.0, land)
+    has_built = np.zeros(shape, bool) if built is None else np.nan_to_num(built) > 0
+    # density per km2 of land (inf: residents on no land, NaN: no land, nobody)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        density = pop0 / (land_eff * area_km2)
+    density[missing] = np.nan
+    # 1. water: little land, nobody, nothing built
+    water_like = (land_eff < WATER_LAND_SHARE) & (pop0 == 0)
+    water = water_like & ~has_built
+    valid = ~water & ~missing  # cells that can take classes 1..7
+    # 2. settlement cells: dense, or built up
+    dense = _ge(density, p.settlement_density)
+    if built is not None:
+        dense |= _ge(np.nan_to_num(built, nan=0.0), p.settlement_built_share)
+    dense &= valid
+    flags = np.zeros(shape, np.uint8)
+    flags[missing] |= MISSING
+    flags[water] |= WATER
+    flags[~water_like] |= PASSABLE
+    flags[dense] |= DENSE
+    flags[valid] |= VALID
+    if comm is not None:  # 8. (per cell) commuting into a core
+        flags[_ge(comm, p.close_to_urban_commuting_share)] |= COMMUTING
+    return {"flags": flags, "pop0": pop0, "density": density}
+
+
+def _or_block(blocks: Mapping[str, np.ndarray], inner: tuple[slice, slice]
+              ) -> dict[str, np.ndarray]:
+    """``a | b`` (the cores after hole filling)."""
+    return {"out": blocks["a"][inner] | blocks["b"][inner]}
+
+
+def _at_most(a: np.ndarray, *, limit: float) -> np.ndarray:
+    """``a <= limit`` (NaN is False)."""
+    with np.errstate(invalid="ignore"):
+        return a <= limit
+
+
+def _inner_block(blocks: Mapping[str, np.ndarray], inner: tuple[slice, slice], *,
+                 p: Nordic7Params, size: int) -> dict[str, np.ndarray]:
+    """Step 4 (per cell): core cells whose neighbourhood is dense or built up."""
+    f = blocks["flags"][inner]
+    core_cells = blocks["cores"][inner] & (f & VALID != 0)
+    if not core_cells.any():
+        return {"out": np.zeros(f.shape, bool)}
+    cand = _ge(window_mean(blocks["density"], size)[inner], p.inner_density)
+    if "built_share" in blocks:
+        cand |= _ge(window_mean(blocks["built_share"], size)[inner], p.inner_built_share)
+    return {"out": cand & core_cells}
+
+
+def _ladder_block(blocks: Mapping[str, np.ndarray], inner: tuple[slice, slice], *,
+                  p: Nordic7Params, size: int) -> dict[str, np.ndarray]:
+    """Steps 1, 4-11 (per cell): the class ladder, each step on cells still unset."""
+    f = blocks["flags"][inner]
+
+    def get(name: str) -> np.ndarray | None:
+        return blocks[name][inner] if name in blocks else None
+
+    water = f & WATER != 0
+    valid = f & VALID != 0
+    out = np.full(f.shape, 255, np.uint8)  # 11. missing population: 255 unless water
+    out[water] = 0  # 1. water
+    unset = ~water
+    core_cells = blocks["cores"][inner] & valid
+    inner_u = get("inner")
+    if inner_u is not None:
+        out[inner_u] = 1  # 4. inner urban
+        out[core_cells & ~inner_u] = 2  # 5. outer urban
+    else:
+        out[core_cells] = 2
+    unset &= ~core_cells
+    tc = get("minutes_to_core")
+    linked = get("linked")
+    peri = np.zeros(f.shape, bool) if linked is None else linked.copy()
+    if tc is not None:  # 6. peri-urban
+        peri |= tc <= p.peri_urban_core_minutes
+    t_set = get("minutes_to_linked")
+    if t_set is not None:
+        peri |= t_set <= p.peri_urban_settlement_minutes
+    peri &= unset & valid
+    out[peri] = 3
+    unset &= ~peri
+    local = get("local")
+    if local is not None:  # 7. local centres
+        local = local & unset & valid
+        out[local] = 4
+        unset &= ~local
+    close = f & COMMUTING != 0  # 8. rural close to urban
+    if tc is not None:
+        close |= tc <= p.close_to_urban_minutes
+    close &= unset & valid
+    out[close] = 5
+    unset &= ~close
+    svc = get("service_minutes")  # 9. rural heartland
+    if svc is not None:
+        with np.errstate(invalid="ignore"):
+            served = svc <= p.sparse_service_minutes
+        cand = served & unset & valid
+        if cand.any():
+            rural_ok = _ge(window_mean(blocks["density"], size)[inner], p.heartland_density)
+            if "agri_share" in blocks:
+                rural_ok |= _ge(window_mean(blocks["agri_share"], size)[inner],
+                                p.heartland_agri_share)
+            heart = cand & rural_ok
+            out[heart] = 6
+            unset &= ~heart
+    out[unset & valid] = 7  # 10. sparsely populated rural: every remaining land cell
+    return {"codes": out}
+
+
+def _one(engine: Any, fn: Any, inputs: dict[str, Any], dtype: Any = bool, halo: int = 0
+         ) -> Any:
+    """The single output ``out`` of a cell map."""
+    return engine.cell_map(fn, inputs, {"out": dtype}, halo=halo).layers["out"]
+
+
+def run_rules(engine: Any, layers: dict[str, Any], *, cell_size_m: float,
+              params: Nordic7Params, speed_kmh: Any = None) -> Nordic7Run:
+    """Steps 1-11 of ``place-types.md`` on an engine (in memory, by tiles, on dask).
+
+    Parameters
+    ----------
+    engine : GridEngine
+        :class:`~pari_geo.outofcore.memory.MemoryEngine` or the tiled engine.
+    layers : dict
+        Engine layers by name (:data:`LAYERS`): ``population`` (NaN = missing) and the
+        optional layers given, shares already clipped to 0..1.
+    cell_size_m : float
+        Cell side in metres.
+    params : Nordic7Params
+    speed_kmh : float or layer, optional
+        Travel speed (see :func:`pari_geo.outofcore.travel_time.minutes_per_metre`).
+
+    Returns
+    -------
+    Nordic7Run
+        Every intermediate layer and table, and ``codes`` (uint8 layer).
+    """
+    p = params
+    r = float(cell_size_m)
+    area_km2 = (r / 1000.0) ** 2
+    run = Nordic7Run(
+        shape=engine.shape, cell_size_m=r, cell_area_km2=area_km2,
+        windows={"inner": window_cells(p.inner_radius_m, r),
+                 "rural": window_cells(p.rural_radius_m, r)},
+        core_max_gap_cells=int(math.floor(p.core_max_gap_km2 / area_km2 * (1 + _REL_TOL))),
+        service_minutes_computed="service_minutes" not in layers,
+    )
+    _cells(engine, run, layers, p)
+    _settlements(engine, run)
+    _cores(engine, run, p)
+    _inner_urban(engine, run, layers, p)
+    travel = {"cell_size_m": r, "speed_kmh": speed_kmh, "default_speed_kmh": p.default_speed_kmh,
+              "passable": bit_mask(run.flags, PASSABLE)}
+    _peri_urban(engine, run, p, travel)
+    _local_centres(run, p)
+    _service_minutes(engine, run, layers, p, travel)
+    _ladder(engine, run, layers, p)
+    return run
+
+
+def _cells(engine: Any, run: Nordic7Run, layers: dict[str, Any], p: Nordic7Params) -> None:
+    """Steps 1-2, per cell: flags, residents (NaN as 0) and density."""
+    inputs = {k: layers[k] for k in ("population", "land_share", "built_share",
+                                     "commuting_share") if k in layers}
+    res = engine.cell_map(partial(_cell_block, p=p, area_km2=run.cell_area_km2), inputs,
+                          {"flags": np.uint8, "pop0": np.float64, "density": np.float64})
+    run.flags, run.pop0, run.density = (res.layers[k] for k in ("flags", "pop0", "density"))
+
+
+def _settlements(engine: Any, run: Nordic7Run) -> None:
+    """Step 2: queen clusters of settlement cells and their residents."""
+    run.settlements = engine.components(bit_mask(run.flags, DENSE), 8, run.pop0)
+    s_pop = np.asarray(run.settlements.sums, dtype=np.float64).copy()
+    s_pop[0] = 0.0
+    run.settlement_population = s_pop
+    run.stats["settlements"] = run.settlements.n
+
+
+def _cores(engine: Any, run: Nordic7Run, p: Nordic7Params) -> None:
+    """Step 3: urban cores; holes of at most core_max_gap_km2 not touching the edge filled."""
+    core_tab = run.settlement_population >= p.urban_core_min_pop
+    core_tab[0] = False
+    run.core_table = core_tab
+    run.cores0 = run.settlements.select(core_tab)
+    run.cores = run.cores0
+    if core_tab.any() and run.core_max_gap_cells > 0:
+        holes = engine.components(MappedLayer(run.cores0, np.logical_not, bool), 4)
+        hole_tab = (engine.component_counts(holes) <= run.core_max_gap_cells) & ~(
+            engine.component_on_edge(holes))
+        hole_tab[0] = False
+        run.stats["non_core_components"] = holes.n
+        run.stats["holes_filled"] = int(hole_tab.sum())
+        run.filled = holes.select(hole_tab)
+        holes.close()
+        run.cores = _one(engine, _or_block, {"a": run.cores0, "b": run.filled})
+    run.core_labels = engine.components(run.cores, 8)
+    run.n_cores = int(run.core_labels.n)
+
+
+def _inner_urban(engine: Any, run: Nordic7Run, layers: dict[str, Any], p: Nordic7Params
+                 ) -> None:
+    """Step 4: per core, the largest rook patch of cells with a dense neighbourhood."""
+    size = run.windows["inner"]
+    inputs = {"flags": run.flags, "cores": run.cores, "density": run.density}
+    if "built_share" in layers:
+        inputs["built_share"] = layers["built_share"]
+    run.inner_candidates = _one(engine, partial(_inner_block, p=p, size=size), inputs,
+                                halo=size // 2)
+    patches = engine.components(run.inner_candidates, 4, run.pop0)
+    if patches.n == 0:
+        patches.close()
+        return
+    n_p = patches.n
+    cells = engine.component_counts(patches)
+    residents = patches.sums
+    owner = engine.component_first_values(patches, run.core_labels.select(
+        np.arange(run.n_cores + 1, dtype=np.int32)))
+    ids = np.arange(1, n_p + 1)
+    # best patch per core: most cells, then most residents, then first in raster order
+    order = np.lexsort((ids, -residents[1:], -cells[1:], owner[1:]))
+    best = np.zeros(n_p + 1, bool)
+    seen: set[int] = set()
+    for k in order:
+        o = int(owner[k + 1])
+        if o not in seen:
+            seen.add(o)
+            best[k + 1] = True
+    run.inner = patches.select(best)
+    run.stats["inner_patches"] = n_p
+    patches.close()
+
+
+def _peri_urban(engine: Any, run: Nordic7Run, p: Nordic7Params, travel: dict[str, Any]
+                ) -> None:
+    """Step 6: near a core, settlements reached from there, and near those settlements."""
+    if not run.core_table.any():
+        run.linked_table = np.zeros(run.settlements.n + 1, bool)
+        return
+    t_max = max(p.close_to_urban_minutes, p.peri_urban_core_minutes)
+    run.minutes_to_core = engine.minutes_to(run.cores, max_minutes=t_max, **travel)
+    zone = MappedLayer(run.minutes_to_core, partial(_at_most, limit=p.peri_urban_core_minutes),
+                       bool)
+    linked = engine.touching(run.settlements, zone) & ~run.core_table
+    linked[0] = False
+    run.linked_table = linked
+    run.stats["linked_settlements"] = int(linked.sum())
+    if linked.any():
+        run.linked = run.settlements.select(linked)
+        run.minutes_to_linked = engine.minutes_to(
+            run.linked, max_minutes=p.peri_urban_settlement_minutes, **travel)
+
+
+def _local_centres(run: Nordic7Run, p: Nordic7Params) -> None:
+    """Step 7: other settlements of local_centre_min_pop up to urban_core_min_pop residents."""
+    s_pop = run.settlement_population
+    local = (s_pop >= p.local_centre_min_pop) & (s_pop < p.urban_core_min_pop)
+    local[0] = False
+    run.local_table = local
+
+
+def _service_minutes(engine: Any, run: Nordic7Run, layers: dict[str, Any], p: Nordic7Params,
+                     travel: dict[str, Any]) -> None:
+    """Step 9 (input): minutes to a settlement of service_centre_min_pop, unless given."""
+    if "service_minutes" in layers:
+        run.service_minutes = layers["service_minutes"]
+        return
+    centres = run.settlement_population >= p.service_centre_min_pop
+    centres[0] = False
+    if centres.any():
+        run.service_minutes = engine.minutes_to(
+            run.settlements.select(centres), max_minutes=p.sparse_service_minutes, **travel)
+
+
+def _ladder(engine: Any, run: Nordic7Run, layers: dict[str, Any], p: Nordic7Params) -> None:
+    """Steps 1, 4-11: the codes, cell by cell (rural window means with a halo)."""
+    size = run.windows["rural"]
+    inputs: dict[str, Any] = {"flags": run.flags, "cores": run.cores, "density": run.density}
+    optional = {"inner": run.inner, "minutes_to_core": run.minutes_to_core,
+                "linked": run.linked, "minutes_to_linked": run.minutes_to_linked,
+                "service_minutes": run.service_minutes,
+                "agri_share": layers.get("agri_share")}
+    if run.local_table.any():
+        optional["local"] = run.settlements.select(run.local_table)
+    inputs.update({k: v for k, v in optional.items() if v is not None})
+    res = engine.cell_map(partial(_ladder_block, p=p, size=size), inputs,
+                          {"codes": np.uint8}, halo=size // 2)
+    run.codes = res.layers["codes"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -568,149 +897,23 @@ def classify_nordic7_array(
     layers_used = [k for k in LAYERS if given[k] is not None]
     layers_fallback = {k: FALLBACKS[k] for k in LAYERS[1:] if given[k] is None}
 
-    area_km2 = (r / 1000.0) ** 2
-    missing = np.isnan(pop)
-    pop0 = np.where(missing, 0.0, pop)
-    land_eff = np.ones(shape) if land is None else np.where(np.isnan(land), 1.0, land)
-    has_built = np.zeros(shape, bool) if built is None else np.nan_to_num(built) > 0
-    built_pt = np.zeros(shape) if built is None else np.nan_to_num(built, nan=0.0)
+    from ..outofcore.memory import MemoryEngine
 
-    # derived: density per km2 of land (inf: residents on no land, NaN: no land, nobody)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        density = pop0 / (land_eff * area_km2)
-    density[missing] = np.nan
+    arrays = {"population": pop, "built_share": built, "land_share": land, "agri_share": agri,
+              "commuting_share": comm, "service_minutes": svc_in}
+    layers = {k: ArrayLayer(v) for k, v in arrays.items() if v is not None}
+    speed_arg: Any = speed
+    if speed is not None and speed.ndim:
+        speed_arg = ArrayLayer(speed)
+    run = run_rules(MemoryEngine(shape), layers, cell_size_m=r, params=p, speed_kmh=speed_arg)
+    codes = read_all(run.codes)
+    pop0 = read_all(run.pop0)
+    flags = read_all(run.flags)
+    cores0 = read_all(run.cores0)
+    n_set = run.settlements.n
 
-    codes = np.full(shape, 255, np.uint8)
-    unset = np.ones(shape, bool)
-
-    # 1. water
-    water_like = (land_eff < WATER_LAND_SHARE) & (pop0 == 0)
-    water = water_like & ~has_built
-    codes[water] = 0
-    unset &= ~water
-    valid = ~water & ~missing  # cells that can take classes 1..7
-    passable = ~water_like
-
-    # 2. settlements (queen)
-    dense = _ge(density, p.settlement_density)
-    if built is not None:
-        dense |= _ge(built_pt, p.settlement_built_share)
-    dense &= valid
-    queen = ndimage.generate_binary_structure(2, 2)
-    rook = ndimage.generate_binary_structure(2, 1)
-    s_lab, n_set = ndimage.label(dense, structure=queen, output=np.int32)
-    s_pop = np.bincount(s_lab.ravel(), weights=pop0.ravel(), minlength=n_set + 1)
-    s_pop[0] = 0.0
-
-    # 3. urban cores + hole filling
-    core_ids = np.flatnonzero(s_pop >= p.urban_core_min_pop)
-    core_ids = core_ids[core_ids > 0]
-    cores0 = np.isin(s_lab, core_ids)
-    gap_cells = int(math.floor(p.core_max_gap_km2 / area_km2 * (1 + _REL_TOL)))
-    filled = np.zeros(shape, bool)
-    if core_ids.size and gap_cells > 0:
-        h_lab, n_h = ndimage.label(~cores0, structure=rook, output=np.int32)
-        sizes = np.bincount(h_lab.ravel(), minlength=n_h + 1)
-        edge = np.unique(np.concatenate([h_lab[0], h_lab[-1], h_lab[:, 0], h_lab[:, -1]]))
-        ok = sizes <= gap_cells
-        ok[0] = False
-        ok[edge] = False
-        filled = ok[h_lab]
-    cores = cores0 | filled
-    c_lab, n_core = ndimage.label(cores, structure=queen, output=np.int32)
-    core_cells = cores & valid
-
-    # 4./5. inner and outer urban
-    w_in = window_cells(p.inner_radius_m, r)
-    dens_in = window_mean(density, w_in)
-    cand = _ge(dens_in, p.inner_density)
-    if built is not None:
-        cand |= _ge(window_mean(built, w_in), p.inner_built_share)
-    cand &= core_cells
-    inner = np.zeros(shape, bool)
-    if cand.any():
-        pl, n_p = ndimage.label(cand, structure=rook, output=np.int32)
-        flat = pl.ravel()
-        size = np.bincount(flat, minlength=n_p + 1)
-        res = np.bincount(flat, weights=pop0.ravel(), minlength=n_p + 1)
-        idx = np.flatnonzero(flat)
-        first = np.full(n_p + 1, flat.size, np.int64)
-        np.minimum.at(first, flat[idx], idx)  # first cell (raster order) of each patch
-        owner = c_lab.ravel()[first[1:]]
-        # best patch per core: most cells, then most residents, then first in raster order
-        order = np.lexsort((first[1:], -res[1:], -size[1:], owner))
-        best = np.zeros(n_p + 1, bool)
-        seen: set[int] = set()
-        for k in order:
-            if owner[k] not in seen:
-                seen.add(int(owner[k]))
-                best[k + 1] = True
-        inner = best[pl] & cand
-    codes[inner] = 1
-    codes[core_cells & ~inner] = 2
-    unset &= ~core_cells
-
-    # 6. peri-urban
-    speed_args = {
-        "cell_size_m": r,
-        "speed_kmh": speed,
-        "default_speed_kmh": p.default_speed_kmh,
-        "passable": passable,
-    }
-    t_max = max(p.close_to_urban_minutes, p.peri_urban_core_minutes)
-    if cores.any():
-        t_core = minutes_to(cores, max_minutes=t_max, **speed_args)
-    else:
-        t_core = np.full(shape, np.inf)
-    zone = t_core <= p.peri_urban_core_minutes
-    other = (s_lab > 0) & ~cores0
-    linked_ids = np.unique(s_lab[zone & other])
-    linked = np.isin(s_lab, linked_ids[linked_ids > 0])
-    peri = zone | linked
-    if linked.any():
-        t_set = minutes_to(linked, max_minutes=p.peri_urban_settlement_minutes, **speed_args)
-        peri |= t_set <= p.peri_urban_settlement_minutes
-    peri &= unset & valid
-    codes[peri] = 3
-    unset &= ~peri
-
-    # 7. local centres
-    local_ids = np.flatnonzero((s_pop >= p.local_centre_min_pop) & (s_pop < p.urban_core_min_pop))
-    local = np.isin(s_lab, local_ids[local_ids > 0]) & unset & valid
-    codes[local] = 4
-    unset &= ~local
-
-    # 8. rural close to urban
-    close = t_core <= p.close_to_urban_minutes
-    if comm is not None:
-        close |= _ge(comm, p.close_to_urban_commuting_share)
-    close &= unset & valid
-    codes[close] = 5
-    unset &= ~close
-
-    # 9. rural heartland
-    if svc_in is None:
-        centre_ids = np.flatnonzero(s_pop >= p.service_centre_min_pop)
-        centres = np.isin(s_lab, centre_ids[centre_ids > 0])
-        if centres.any():
-            svc = minutes_to(centres, max_minutes=p.sparse_service_minutes, **speed_args)
-        else:
-            svc = np.full(shape, np.inf)
-    else:
-        svc = svc_in
-    with np.errstate(invalid="ignore"):
-        served = svc <= p.sparse_service_minutes
-    w_rural = window_cells(p.rural_radius_m, r)
-    rural_ok = _ge(window_mean(density, w_rural), p.heartland_density)
-    if agri is not None:
-        rural_ok |= _ge(window_mean(agri, w_rural), p.heartland_agri_share)
-    heart = served & rural_ok & unset & valid
-    codes[heart] = 6
-    unset &= ~heart
-
-    # 10. sparse: every remaining land cell;  11. missing population -> 255 (already)
-    sparse = unset & valid
-    codes[sparse] = 7
+    def array(layer: Any, fill: Any) -> np.ndarray:
+        return np.full(shape, fill) if layer is None else read_all(layer)
 
     info: dict[str, Any] = {
         "typology": "nordic7",
@@ -718,22 +921,24 @@ def classify_nordic7_array(
         "layers_fallback": layers_fallback,
         "params": p.to_dict(),
         "cell_size_m": r,
-        "cell_area_km2": area_km2,
-        "windows": {"inner": w_in, "rural": w_rural},
-        "core_max_gap_cells": gap_cells,
-        "density": density,
-        "water": water,
-        "settlement_labels": s_lab,
-        "settlement_population": s_pop,
-        "cores": cores,
-        "filled_holes": filled & ~cores0,
-        "core_labels": c_lab,
-        "n_cores": int(n_core),
-        "inner_candidates": cand,
-        "minutes_to_core": t_core,
-        "linked_settlements": linked,
-        "service_minutes": svc,
-        "service_minutes_computed": svc_in is None,
+        "cell_area_km2": run.cell_area_km2,
+        "windows": dict(run.windows),
+        "core_max_gap_cells": run.core_max_gap_cells,
+        "density": read_all(run.density),
+        "water": flags & WATER != 0,
+        "settlement_labels": read_all(run.settlements.select(
+            np.arange(n_set + 1, dtype=np.int32))),
+        "settlement_population": run.settlement_population,
+        "cores": read_all(run.cores),
+        "filled_holes": array(run.filled, False) & ~cores0,
+        "core_labels": read_all(run.core_labels.select(
+            np.arange(run.n_cores + 1, dtype=np.int32))),
+        "n_cores": run.n_cores,
+        "inner_candidates": read_all(run.inner_candidates),
+        "minutes_to_core": array(run.minutes_to_core, np.inf),
+        "linked_settlements": array(run.linked, False),
+        "service_minutes": array(run.service_minutes, np.inf),
+        "service_minutes_computed": run.service_minutes_computed,
     }
     info["class_cells"] = {int(c): int((codes == c).sum()) for c in (1, 2, 3, 4, 5, 6, 7, 0, 255)}
     info["class_residents"] = {

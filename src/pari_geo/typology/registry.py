@@ -176,7 +176,7 @@ def _degurba_classify(run: TypologyRun):
 def _degurba_classify_tiled(run: TypologyRun, out_path: Path, tile: tuple[int, int],
                             scheduler: str | None, extra_tags: dict[str, Any] | None = None,
                             overwrite: bool = False):
-    from ..outofcore import classify_grid_chunked
+    from .degurba_tiled import classify_grid_chunked
 
     inp = run.inputs
     return classify_grid_chunked(
@@ -268,7 +268,7 @@ def _nordic7_classify(run: TypologyRun):
 def _nordic7_classify_tiled(run: TypologyRun, out_path: Path, tile: tuple[int, int],
                             scheduler: str | None, extra_tags: dict[str, Any] | None = None,
                             overwrite: bool = False):
-    from ..outofcore import classify_nordic7_tiled
+    from .nordic7_tiled import classify_nordic7_tiled
 
     return classify_nordic7_tiled(run.inputs["population"].path, **_place_type_arguments(run),
                                   out_path=out_path, tile_shape=tile, scheduler=scheduler,

@@ -132,7 +132,7 @@ def cluster_labels(
     >>> labels.tolist(), sizes.tolist()
     ([[1, 0, 2]], [0.0, 2.0, 0.0])
     """
-    from ._kernels import label_sums
+    from ._grid_kernels import label_sums
 
     labels, n = label_cells(dense, connectivity, output=output)
     if n == 0:
