@@ -302,6 +302,15 @@ class RasterWindows:
         except Exception as err:  # noqa: BLE001 - GDAL raises several types
             raise read_failure(self.path, self.layer, err) from None
 
+    def read_raw(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+        """The window's stored values, no-data not masked (e.g. class codes)."""
+        from rasterio.windows import Window
+
+        try:
+            return self._open().read(self.band, window=Window(c0, r0, c1 - c0, r1 - r0))
+        except Exception as err:  # noqa: BLE001 - GDAL raises several types
+            raise read_failure(self.path, self.layer, err) from None
+
     def read_all(self) -> np.ndarray:
         """The whole band (one read)."""
         try:
