@@ -492,7 +492,7 @@ def open_raster(
                 raise InputError(fname, layer, f"has {src.count} band(s); band {band} requested")
             crs = src.crs
             transform = src.transform
-            data = src.read(band, masked=True)
+            values = read_window(src, band=band, as_float=True)
             nodata = src.nodata
             tags = src.tags()
     except InputError:
@@ -506,7 +506,6 @@ def open_raster(
     if crs is None:
         raise InputError(fname, layer, "has no CRS; assign one (e.g. gdal_edit.py -a_srs)")
     check_transform(transform, fname, layer)
-    values = data.astype(np.float64).filled(np.nan)
     rows, cols = values.shape
     if rows == 0 or cols == 0:
         raise InputError(fname, layer, "has no cells")
