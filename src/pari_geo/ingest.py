@@ -302,6 +302,15 @@ class RasterWindows:
         except Exception as err:  # noqa: BLE001 - GDAL raises several types
             raise read_failure(self.path, self.layer, err) from None
 
+    def read_raw(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+        """The window's stored values, no-data not masked (e.g. class codes)."""
+        from rasterio.windows import Window
+
+        try:
+            return self._open().read(self.band, window=Window(c0, r0, c1 - c0, r1 - r0))
+        except Exception as err:  # noqa: BLE001 - GDAL raises several types
+            raise read_failure(self.path, self.layer, err) from None
+
     def read_all(self) -> np.ndarray:
         """The whole band (one read)."""
         try:
@@ -483,7 +492,7 @@ def open_raster(
                 raise InputError(fname, layer, f"has {src.count} band(s); band {band} requested")
             crs = src.crs
             transform = src.transform
-            data = src.read(band, masked=True)
+            values = read_window(src, band=band, as_float=True)
             nodata = src.nodata
             tags = src.tags()
     except InputError:
@@ -497,7 +506,6 @@ def open_raster(
     if crs is None:
         raise InputError(fname, layer, "has no CRS; assign one (e.g. gdal_edit.py -a_srs)")
     check_transform(transform, fname, layer)
-    values = data.astype(np.float64).filled(np.nan)
     rows, cols = values.shape
     if rows == 0 or cols == 0:
         raise InputError(fname, layer, "has no cells")

@@ -79,29 +79,30 @@ def population_by_class_from_files(
     >>> int(t.loc[t.code == 30, "cells"].iloc[0])
     2145
     """
-    import rasterio
-    from rasterio.windows import Window, from_bounds
+    from rasterio.windows import from_bounds
 
     from .errors import InputError
+    from .ingest import RasterWindows
 
     cells = np.zeros(256, np.int64)
     pop = np.zeros(256, np.float64)
-    with rasterio.open(classes_path) as cls, rasterio.open(population_path) as src:
+    with RasterWindows(classes_path, "classes") as cls, \
+            RasterWindows(population_path, "population", as_float=True) as src:
+        height, width = cls.shape
         if cls.crs != src.crs or not np.isclose(abs(cls.transform.a), abs(src.transform.a)):
             raise InputError(str(population_path), "population",
                              "is not on the grid of the class raster")
         win = from_bounds(*cls.bounds, transform=src.transform)
         r_off, c_off = int(round(win.row_off)), int(round(win.col_off))
-        if (r_off < 0 or c_off < 0 or r_off + cls.height > src.height
-                or c_off + cls.width > src.width):
+        if (r_off < 0 or c_off < 0 or r_off + height > src.shape[0]
+                or c_off + width > src.shape[1]):
             raise InputError(str(population_path), "population",
                              "does not cover the class raster")
-        step = max(1, strip_cells // max(cls.width, 1))
-        for r0 in range(0, cls.height, step):
-            h = min(step, cls.height - r0)
-            c = cls.read(1, window=Window(0, r0, cls.width, h))
-            pv = src.read(1, window=Window(c_off, r_off + r0, cls.width, h),
-                          masked=True).astype(np.float64).filled(np.nan)
+        step = max(1, strip_cells // max(width, 1))
+        for r0 in range(0, height, step):
+            h = min(step, height - r0)
+            c = cls.read_raw(r0, r0 + h, 0, width)
+            pv = src.read(r_off + r0, r_off + r0 + h, c_off, c_off + width)
             k, v = _class_totals(c, pv)
             cells += k
             pop += v

@@ -72,6 +72,7 @@ class _Grid:
     crs: CRS
     source: str | None  # file name, None for in-memory data
     layer: str
+    reader: Any = None  # the file's window reader (ingest.RasterWindows), None in memory
 
     @property
     def x1(self) -> float:
@@ -83,9 +84,12 @@ class _Grid:
 
     def read(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
         """Cells [r0:r1, c0:c1] as a new float64 array, NaN where missing."""
-        y, x = self.da.dims
-        window = self.da.isel({y: slice(r0, r1), x: slice(c0, c1)})
-        values = np.array(window.values, dtype="float64")  # a copy: never modify the input
+        if self.reader is not None:
+            values = np.array(self.reader.read(r0, r1, c0, c1), dtype="float64")
+        else:
+            y, x = self.da.dims
+            window = self.da.isel({y: slice(r0, r1), x: slice(c0, c1)})
+            values = np.array(window.values, dtype="float64")  # a copy: never modify the input
         if self.nodata is not None:
             values[values == self.nodata] = np.nan
         return values
@@ -151,7 +155,12 @@ def _read_grid(obj: Any, layer: str) -> _Grid:
         da = da.transpose(da.rio.y_dim, da.rio.x_dim)
     except Exception as exc:  # rioxarray raises its own DimensionError
         raise InputError(source, layer, f"has no recognisable x/y dimensions ({exc})") from exc
-    return _Grid(da, nodata, float(t.c), float(t.f), float(t.a), crs, source, layer)
+    reader = None
+    if source is not None:  # read the cells through ingest's one raster reader
+        from ..ingest import RasterWindows
+
+        reader = RasterWindows(source, layer, as_float=True)
+    return _Grid(da, nodata, float(t.c), float(t.f), float(t.a), crs, source, layer, reader)
 
 
 def _read_units(obj: Any) -> tuple[gpd.GeoDataFrame, str | None]:
