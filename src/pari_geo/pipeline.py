@@ -63,6 +63,17 @@ def _progress(enabled: bool, total: int, desc: str):
     return progress(enabled, total, desc)
 
 
+def _simulation_progress(bar):
+    """A hook (``pari_geo._progress.on_simulations``) moving ``bar`` on within the step of
+    a scale while its Monte Carlo simulations run."""
+
+    def hook(eps_m: float, n_done: int, n_sim: int) -> None:
+        bar.within_step(n_done / max(n_sim, 1),
+                        f"micro-clusters ({eps_m:g} m: {n_done}/{n_sim} simulations)")
+
+    return hook
+
+
 def run_classification(
     cfg: RunConfig,
     *,
@@ -515,6 +526,7 @@ def run_pipeline(
 def _run_pipeline(cfg: RunConfig, overwrite: bool, progress: bool, engine: str,
                   tile: tuple[int, int], scheduler: str | None) -> dict[str, Any]:
     """The work of :func:`run_pipeline`, with the output folder claimed."""
+    from ._progress import on_simulations
     from .classes import DEGURBA_L1, DEGURBA_L2, NORDIC7
     from .clustering.ladder import hidden_candidates, ladder
     from .ingest import open_actors
@@ -522,7 +534,9 @@ def _run_pipeline(cfg: RunConfig, overwrite: bool, progress: bool, engine: str,
 
     assert cfg.clusters is not None  # checked by run_pipeline
     steps = 3 + len(cfg.clusters["eps_m"])
-    with _progress(progress, steps, "pari-geo run") as bar:
+    # the bar also moves on during each scale's simulations (issue 11)
+    with _progress(progress, steps, "pari-geo run") as bar, \
+            on_simulations(_simulation_progress(bar)):
         bar.set_postfix_str("place types")
         if engine == "tiled":
             classes, pop = _classify_tiled_in_memory(cfg, tile, scheduler)
