@@ -382,7 +382,7 @@ def _clusters(prep: _Prepared, *, eps_m: float, min_actors: int, **options: Any)
     """
     import geopandas as gpd
 
-    from .estimator import _resolve_threads, dbscan_labels
+    from .estimator import _dbscan_xy, _resolve_threads
 
     unknown = sorted(set(options) - set(_D))
     if unknown:
@@ -393,7 +393,11 @@ def _clusters(prep: _Prepared, *, eps_m: float, min_actors: int, **options: Any)
     n = len(prep.xy)
     if n == 0:
         return _empty(prep.crs), np.zeros(0, dtype=np.int64)
-    labels, _ = dbscan_labels(prep.xy, float(eps_m), int(min_actors), n_jobs=1)
+    # the simulations' serial path (the labels of dbscan_labels on one thread): a run then
+    # never compiles the parallel kernels (issue 11: compile time of a first run)
+    labels, _ = _dbscan_xy(np.ascontiguousarray(prep.xy[:, 0]),
+                           np.ascontiguousarray(prep.xy[:, 1]), None, float(eps_m),
+                           int(min_actors), serial=True)  # fmt: skip
     labels = labels.astype(np.int64)
     k = int(labels.max()) + 1
     if k == 0:
