@@ -527,6 +527,7 @@ def _run_pipeline(cfg: RunConfig, overwrite: bool, progress: bool, engine: str,
                   tile: tuple[int, int], scheduler: str | None) -> dict[str, Any]:
     """The work of :func:`run_pipeline`, with the output folder claimed."""
     from ._progress import on_simulations
+    from ._warmup import kernel_warmup
     from .classes import DEGURBA_L1, DEGURBA_L2, NORDIC7
     from .clustering.ladder import hidden_candidates, ladder
     from .ingest import open_actors
@@ -534,9 +535,10 @@ def _run_pipeline(cfg: RunConfig, overwrite: bool, progress: bool, engine: str,
 
     assert cfg.clusters is not None  # checked by run_pipeline
     steps = 3 + len(cfg.clusters["eps_m"])
-    # the bar also moves on during each scale's simulations (issue 11)
+    # the bar also moves on during each scale's simulations; on an empty numba cache the
+    # micro-cluster kernels compile in a child process during the place types (issue 11)
     with _progress(progress, steps, "pari-geo run") as bar, \
-            on_simulations(_simulation_progress(bar)):
+            on_simulations(_simulation_progress(bar)), kernel_warmup() as warmup:
         bar.set_postfix_str("place types")
         if engine == "tiled":
             classes, pop = _classify_tiled_in_memory(cfg, tile, scheduler)
@@ -561,6 +563,7 @@ def _run_pipeline(cfg: RunConfig, overwrite: bool, progress: bool, engine: str,
         c = cfg.clusters
         _note_long_run(len(actors), c)
         bar.set_postfix_str("micro-clusters")
+        warmup.wait()  # the kernels are in numba's cache now (if a child compiled them)
 
         def scale_done(eps: float) -> None:
             bar.update(1)
