@@ -65,6 +65,17 @@ def _progress(enabled: bool, total: int, desc: str):
     return progress(enabled, total, desc)
 
 
+def _simulation_progress(bar):
+    """A hook (``pari_geo._progress.on_simulations``) moving ``bar`` on within the step of
+    a scale while its Monte Carlo simulations run."""
+
+    def hook(eps_m: float, n_done: int, n_sim: int) -> None:
+        bar.within_step(n_done / max(n_sim, 1),
+                        f"micro-clusters ({eps_m:g} m: {n_done}/{n_sim} simulations)")
+
+    return hook
+
+
 def run_classification(
     cfg: RunConfig,
     *,
@@ -430,13 +441,18 @@ def run_pipeline(
 def _run_pipeline(cfg: RunConfig, overwrite: bool, progress: bool, engine: str,
                   tile: tuple[int, int], scheduler: str | None) -> dict[str, Any]:
     """The work of :func:`run_pipeline`, with the output folder claimed."""
+    from ._progress import on_simulations
+    from ._warmup import kernel_warmup
     from .clustering.ladder import hidden_candidates, ladder
     from .ingest import open_actors
     from .io_write import write_table
 
     assert cfg.clusters is not None  # checked by run_pipeline
     steps = 3 + len(cfg.clusters["eps_m"])
-    with _progress(progress, steps, "pari-geo run") as bar:
+    # the bar also moves on during each scale's simulations; on an empty numba cache the
+    # micro-cluster kernels compile in a child process during the place types (issue 11)
+    with _progress(progress, steps, "pari-geo run") as bar, \
+            on_simulations(_simulation_progress(bar)), kernel_warmup() as warmup:
         bar.set_postfix_str("place types")
         typ = registry.get(cfg.typology)
         if engine == "tiled":
@@ -457,6 +473,7 @@ def _run_pipeline(cfg: RunConfig, overwrite: bool, progress: bool, engine: str,
         c = cfg.clusters
         _note_long_run(len(actors), c)
         bar.set_postfix_str("micro-clusters")
+        warmup.wait()  # the kernels are in numba's cache now (if a child compiled them)
 
         def scale_done(eps: float) -> None:
             bar.update(1)

@@ -248,9 +248,43 @@ def save_figure(
     if Path(path).suffix.lower() != ".png":
         raise OutputError(str(path), "maps are written as PNG; give a file name ending "
                           "in .png")
+    bbox = _tight_bbox_inches(fig, dpi)
     with atomic_path(path, overwrite) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight",
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches=bbox,
                     metadata={"Software": PNG_SOFTWARE})
+
+
+def _tight_bbox_inches(fig: Any, dpi: int) -> Any:
+    """The bounding box ``bbox_inches="tight"`` gives, found without drawing the artists
+    clipped to their axes (the class raster, boundaries, clusters).
+
+    ``savefig(bbox_inches="tight")`` draws the whole figure once more (draw methods
+    disabled, but the raster is still resampled and every boundary transformed) only to
+    measure it, and its measure leaves out whatever is clipped to the axes. Measuring here
+    with those artists hidden gives the same box (so the same bytes) for half the drawing.
+    """
+    from matplotlib import rcParams
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    # the test by which matplotlib's own tight box leaves an artist out
+    clipped = [a for ax in fig.axes for a in (*ax.images, *ax.collections, *ax.lines)
+               if a.get_visible() and a._fully_clipped_to_axes()]
+    canvas, old_dpi = fig.canvas, fig.dpi
+    try:
+        for a in clipped:
+            a.set_visible(False)
+        fig.dpi = dpi
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        with renderer._draw_disabled():  # as savefig measures (matplotlib's own advice)
+            fig.draw(renderer)
+        box = fig.get_tightbbox(renderer)
+    finally:
+        for a in clipped:
+            a.set_visible(True)
+        fig.dpi = old_dpi
+        fig.set_canvas(canvas)
+    pad = rcParams["savefig.pad_inches"]
+    return box.padded(pad, pad)
 
 
 def _rgba_image(da: Any, scheme: ClassScheme):

@@ -33,6 +33,7 @@ import pandas as pd
 
 from ..errors import ConfigError, InputError
 from . import significance as sig
+from .driver import dbscan_xy
 from .estimator import dbscan_labels
 from .options import CLUSTER_DEFAULTS as _D
 from .options import check_cluster_options
@@ -429,7 +430,11 @@ def clusters_at_scale(prep: PreparedActors, *, eps_m: float, min_actors: int, **
     n = len(prep.xy)
     if n == 0:
         return _empty(prep.crs), np.zeros(0, dtype=np.int64)
-    labels, _ = dbscan_labels(prep.xy, float(eps_m), int(min_actors), n_jobs=1)
+    # the simulations' serial path (the labels of dbscan_labels on one thread): a run then
+    # never compiles the parallel kernels (issue 11: compile time of a first run)
+    labels, _ = dbscan_xy(np.ascontiguousarray(prep.xy[:, 0]),
+                           np.ascontiguousarray(prep.xy[:, 1]), None, float(eps_m),
+                           int(min_actors), serial=True)  # fmt: skip
     labels = labels.astype(np.int64)
     k = int(labels.max()) + 1
     if k == 0:

@@ -79,6 +79,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .._progress import report_simulations
 from .driver import dbscan_xy
 
 __all__ = [
@@ -702,6 +703,7 @@ def monte_carlo_test(
     try:
         for llr in sims:
             n_done += 1
+            report_simulations(eps_m, n_done, n_sim)  # progress bars (pari_geo._progress)
             if pooled:
                 srt = np.sort(llr)
                 ge += len(srt) - np.searchsorted(srt, observed, side="left")
