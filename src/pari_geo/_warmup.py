@@ -36,7 +36,7 @@ def _cluster_dispatchers() -> list[Any]:
     from .clustering import _footprint_kernels as fk
     from .clustering import _kernels as k
 
-    return [k.cell_keys, k.counting_sort, k.gather_points, k.cell_boxes, k.core_flags_block,
+    return [k.cell_keys, k.counting_sort, k.cell_boxes, k.core_flags_block,
             k.core_first, k.edge_candidates_block, k.link_masks, k.resolve_maybe_block,
             k.cluster_roots, k.core_labels, k.cell_labels, k.border_labels_block,
             k.scatter_result, fk.footprint_expected]  # fmt: skip
