@@ -78,6 +78,17 @@ def test_prepared_run_file_names_every_layer(belgium_prepared):
     assert (belgium_prepared["out_dir"] / "prepare.json").is_file()
 
 
+def test_prepared_geopackages_carry_no_clock_time(belgium_prepared):
+    """The same inputs give the same bytes: gpkg_contents.last_change is the fixed date."""
+    import sqlite3
+
+    from pari_geo.io_write import GPKG_FIXED_DATE
+
+    with sqlite3.connect(belgium_prepared["out_dir"] / "units.gpkg") as con:
+        dates = {r[0] for r in con.execute("select last_change from gpkg_contents")}
+    assert dates == {GPKG_FIXED_DATE}
+
+
 def test_reprojected_to_laea_preserves_the_region_total(belgium, tmp_path):
     res = prepare(_belgium_cfg(belgium, tmp_path / "laea", crs="EPSG:3035"))
     assert res["grid"].crs.to_epsg() == 3035

@@ -44,6 +44,7 @@ __all__ = [
     "write_qml_style",
     "metadata_tags",
     "write_table",
+    "fixed_gpkg_date",
     "check_output",
     "check_not_inputs",
     "claim_output",
@@ -1010,7 +1011,7 @@ def write_table(
             frame.to_csv(tmp, index=False, lineterminator="\n")
         elif suffix == ".gpkg":
             kwargs = {"metadata": metadata} if metadata else {}
-            with _fixed_ogr_date():  # no clock time in gpkg_contents.last_change
+            with fixed_gpkg_date():  # no clock time in gpkg_contents.last_change
                 df.to_file(tmp, driver="GPKG", layer=layer or p.stem, **kwargs)
         elif suffix == ".parquet":
             try:
@@ -1032,11 +1033,20 @@ def write_table(
 
 
 @contextlib.contextmanager
-def _fixed_ogr_date() -> Iterator[None]:
+def fixed_gpkg_date() -> Iterator[None]:
     """Make OGR stamp ``gpkg_contents.last_change`` with a fixed date, not the clock.
 
     GDAL takes this timestamp from the ``OGR_CURRENT_DATE`` config option when set; it is
-    set only for the duration of the write and restored afterwards.
+    set only for the duration of the write and restored afterwards. The date is
+    :data:`GPKG_FIXED_DATE`, or ``SOURCE_DATE_EPOCH`` when that is set, so the same inputs
+    give the same GeoPackage bytes.
+
+    Examples
+    --------
+    >>> import pyogrio
+    >>> with fixed_gpkg_date():
+    ...     pyogrio.get_gdal_config_option("OGR_CURRENT_DATE") == GPKG_FIXED_DATE
+    True
     """
     import pyogrio
 

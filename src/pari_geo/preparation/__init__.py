@@ -188,7 +188,7 @@ def _write_run_folder(cfg: PrepareConfig, target: _Target, region, arrays: dict,
                       layers: dict, actors, overwrite: bool) -> tuple[dict[str, str], float]:
     """Layers, units, actors, run.toml and prepare.json, staged and renamed into place."""
     from .._version import __version__
-    from ..io_write import atomic_dir
+    from ..io_write import atomic_dir, fixed_gpkg_date
     from ..runconfig import load_run
     from .runfile import run_document, toml_text, write_layer
 
@@ -203,11 +203,12 @@ def _write_run_folder(cfg: PrepareConfig, target: _Target, region, arrays: dict,
                         tags={"layer": name, **layers.get(name, {})})
             files[name] = fname
         units_out = region.to_crs(grid.crs) if region.crs != grid.crs else region
-        units_out.to_file(stage / "units.gpkg", driver="GPKG")
-        files["units"] = "units.gpkg"
-        if actors is not None:
-            actors.to_file(stage / "actors.gpkg", driver="GPKG")
-            files["actors"] = "actors.gpkg"
+        with fixed_gpkg_date():  # the same bytes from the same inputs (no clock inside)
+            units_out.to_file(stage / "units.gpkg", driver="GPKG")
+            files["units"] = "units.gpkg"
+            if actors is not None:
+                actors.to_file(stage / "actors.gpkg", driver="GPKG")
+                files["actors"] = "actors.gpkg"
         region_cols: dict[str, str] = {k: reg[k] for k in ("region", "country") if k in reg}
         doc = run_document(files, cfg.run, reg.get("id"), region_cols, cfg.clusters)
         header = (f"# Written by pari-geo prepare from {Path(target.file).name}; the layers "
