@@ -44,7 +44,7 @@ def resolve_threads(n_jobs: int | None) -> int:
         isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0
     ):
         raise ValueError(f"n_jobs must be None, a positive integer or -1, -2, ...; got {n_jobs!r}")
-    maxt = numba.config.NUMBA_NUM_THREADS
+    maxt = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
     k = effective_n_jobs(None if n_jobs is None else int(n_jobs))
     return max(1, min(int(k), maxt))
 

@@ -337,7 +337,7 @@ def smooth_and_fill(engine: TiledEngine, comp: TiledComponentsView, keep: np.nda
                     none = np.zeros(lab.shape, dtype=bool)
                 ex = none if excluded is None else excluded.read(r0, r1, c0, c1)
                 bl = none if blocked is None else blocked.read(r0, r1, c0, c1)
-                smooth_centre_edges_inplace(lab, ex, bl, int(rule))
+                smooth_centre_edges_inplace(lab, ex, bl, int(rule or 0))  # smooth: rule is not None
                 del ex, bl
                 if _guard_violated(lab, rect, shape):
                     violated.extend(members)

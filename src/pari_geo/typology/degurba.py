@@ -132,7 +132,7 @@ class _CellTests:
             check(res.ranges)
         self.plan = plan
         self.bits = res.layers["bits"]
-        self.sizes = {None: res.layers["population"]}
+        self.sizes: dict[int | None, Any] = {None: res.layers["population"]}
         for w in plan.size_windows:
             self.sizes[w] = res.layers[f"pop_w{w}"]
 
