@@ -3,7 +3,7 @@
 The in-memory DEGURBA classification peaks at 30–40 bytes per cell, inputs included
 (``benchmarks/degurba/README.md``); :data:`DEGURBA_BYTES_PER_CELL` adds a margin. A grid
 whose estimate exceeds the budget runs through the tiled path
-(:func:`pari_geo.outofcore.classify_grid_chunked`), whose memory is bounded by the tile.
+(:func:`pari_geo.classify_grid_chunked`), whose memory is bounded by the tile.
 
 Examples
 --------
