@@ -102,3 +102,19 @@ def test_no_private_names_from_other_modules(name):
 def test_accessors_are_registered_by_the_package_face():
     face = {t for t, _ in _imports("pari_geo")}
     assert "pari_geo.display" in face
+
+
+def _package(name: str) -> str:
+    """``pari_geo.typology`` for ``pari_geo.typology.degurba``; a top-level module is its
+    own package."""
+    return ".".join(name.split(".")[:2])
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_no_private_names_from_another_package(name):
+    """Issue 13 item 5: no module takes another package's private names (inside one
+    package, a private helper module such as ``typology/_degurba_cells.py`` is fine)."""
+    private = sorted(f"{m}.{n}" for m, n in _imports(name)
+                     if n.startswith("_") and not n.startswith("__") and n != "__version__"
+                     and _package(m) != _package(name))
+    assert not private, f"{name} imports {private}"

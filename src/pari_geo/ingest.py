@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     import xarray as xr
 
 __all__ = [
+    "check_file",
+    "check_layer_values",
+    "first_line",
+    "read_vector",
     "RasterWindows",
     "read_window",
     "read_env",
@@ -121,7 +125,19 @@ def resolve_path(text: str, base: str | os.PathLike) -> Path | str:
     return (p if p.is_absolute() else Path(base) / p).resolve()
 
 
-def _check_file(path: str | os.PathLike, layer: str | None, *, allow_dir: bool = False) -> str:
+def check_file(path: str | os.PathLike, layer: str | None, *, allow_dir: bool = False) -> str:
+    """The path to open, after checking it exists and is a readable file.
+
+    GDAL paths (``/vsizip/``, URLs) are passed to GDAL as they are; its reader says what
+    fails. Raises :class:`~pari_geo.errors.InputError` naming the file and ``layer``.
+
+    Examples
+    --------
+    >>> check_file("/no/such/file.tif", "population")
+    Traceback (most recent call last):
+    ...
+    pari_geo.errors.InputError: ...
+    """
     if is_gdal_path(path):  # GDAL resolves it (zip members, URLs); its reader says what fails
         return gdal_path(path)
     p = Path(path)
@@ -141,7 +157,7 @@ def _check_file(path: str | os.PathLike, layer: str | None, *, allow_dir: bool =
     return str(path)
 
 
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
     """One line describing ``err``; GDAL's "see previous exception" points to the cause."""
     text = str(err).splitlines()[0] if str(err) else ""
     if "previous exception" in text:
@@ -164,7 +180,7 @@ def read_failure(file: str | None, layer: str | None, err: BaseException) -> Inp
     """
     if isinstance(err, InputError):
         return err
-    return InputError(file, layer, f"cannot be read as a raster ({_first_line(err)}); is the "
+    return InputError(file, layer, f"cannot be read as a raster ({first_line(err)}); is the "
                       "file truncated or corrupt?")
 
 
@@ -264,7 +280,7 @@ class RasterWindows:
 
     def __init__(self, path: str | os.PathLike, layer: str | None = None, *, band: int = 1,
                  as_float: bool = False) -> None:
-        self.path = _check_file(path, layer)
+        self.path = check_file(path, layer)
         self.layer, self.band, self.as_float = layer, int(band), bool(as_float)
         self._src: Any = None
         src = self._open()
@@ -428,7 +444,7 @@ def check_built_land(
     return n
 
 
-def _check_layer_values(da: Any, fname: str | None, layer: str | None) -> None:
+def check_layer_values(da: Any, fname: str | None, layer: str | None) -> None:
     """Checks every reader applies: population plausibility, no all-missing layer."""
     if layer == "population":
         t = da.rio.transform()
@@ -485,7 +501,7 @@ def open_raster(
     import xarray as xr
     from rasterio.errors import RasterioError
 
-    fname = _check_file(path, layer)
+    fname = check_file(path, layer)
     try:
         with rasterio.open(fname) as src:
             if band < 1 or band > src.count:
@@ -498,11 +514,11 @@ def open_raster(
     except InputError:
         raise
     except (RasterioError, OSError, ValueError) as err:
-        raise InputError(fname, layer, f"cannot be read as a raster ({_first_line(err)})") from None
+        raise InputError(fname, layer, f"cannot be read as a raster ({first_line(err)})") from None
     except MemoryError:
         raise InputError(fname, layer, "is too large to read into memory") from None
     except Exception as err:  # GDAL raises CPLE_* errors outside RasterioError
-        raise InputError(fname, layer, f"cannot be read as a raster ({_first_line(err)})") from None
+        raise InputError(fname, layer, f"cannot be read as a raster ({first_line(err)})") from None
     if crs is None:
         raise InputError(fname, layer, "has no CRS; assign one (e.g. gdal_edit.py -a_srs)")
     check_transform(transform, fname, layer)
@@ -519,7 +535,7 @@ def open_raster(
         attrs={"source": fname, "source_nodata": nodata, "tags": tags},
     )
     da = da.rio.write_crs(crs).rio.write_transform(transform)
-    _check_layer_values(da, fname, layer)
+    check_layer_values(da, fname, layer)
     return da
 
 
@@ -543,7 +559,7 @@ def as_dataarray(obj: Any, layer: str | None = None):
             nod = obj.rio.nodata
             if nod is not None and not np.isnan(nod):
                 da = da.where(da != nod)
-        _check_layer_values(da, da.attrs.get("source"), layer)
+        check_layer_values(da, da.attrs.get("source"), layer)
         return da
     raise InputError(
         None, layer, f"expected a file path or xarray.DataArray, got {type(obj).__name__}"
@@ -635,7 +651,7 @@ def check_share(
         raise InputError(file, layer, f"unknown unit {unit!r}; use 'm2' or 'share'")
 
 
-def _read_vector(path_or_gdf: Any, name: str, layer: str | None):
+def read_vector(path_or_gdf: Any, name: str, layer: str | None):
     """A GeoDataFrame (copied) or a vector file read into one; returns (gdf, file name)."""
     import geopandas as gpd
 
@@ -645,7 +661,7 @@ def _read_vector(path_or_gdf: Any, name: str, layer: str | None):
         raise InputError(
             None, name, f"expected a GeoDataFrame or a file path, got {type(path_or_gdf).__name__}"
         )
-    fname = _check_file(path_or_gdf, name, allow_dir=True)
+    fname = check_file(path_or_gdf, name, allow_dir=True)
     try:
         if str(fname).lower().endswith(".parquet"):
             gdf = gpd.read_parquet(fname)
@@ -653,7 +669,7 @@ def _read_vector(path_or_gdf: Any, name: str, layer: str | None):
             gdf = gpd.read_file(fname, layer=layer)
     except Exception as err:  # pyogrio/fiona/arrow raise many types; all become one line
         raise InputError(
-            fname, name, f"cannot be read as a vector layer ({_first_line(err)})"
+            fname, name, f"cannot be read as a vector layer ({first_line(err)})"
         ) from None
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry is None:
         raise InputError(fname, name, "has no geometry column")
@@ -685,7 +701,7 @@ def open_actors(
     (20000, 3006)
     """
     name = "actors"
-    gdf, fname = _read_vector(path_or_gdf, name, layer)
+    gdf, fname = read_vector(path_or_gdf, name, layer)
     if gdf.crs is None:
         raise InputError(fname, name, "has no CRS")
     for col in (sector_col, social_col):
@@ -730,7 +746,7 @@ def open_units(
     import warnings
 
     name = "units"
-    gdf, fname = _read_vector(path_or_gdf, name, layer)
+    gdf, fname = read_vector(path_or_gdf, name, layer)
     if len(gdf) == 0:
         raise InputError(fname, name, "has no features")
     if gdf.crs is None:

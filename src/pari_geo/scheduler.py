@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from .errors import ConfigError, PariGeoError, SchedulerError
-from .ingest import _first_line
+from .ingest import first_line
 
 #: runs ``fn(*args)`` for every ``args`` of a list and returns the results in order
 TaskRunner = Callable[[Callable[..., Any], Sequence[tuple]], list]
@@ -77,7 +77,7 @@ def _connect(scheduler: Any) -> tuple[Any, bool]:
                              "is the scheduler running and reachable?") from None
     except Exception as err:  # unsupported or misconfigured protocol (tls://, ucx://)
         raise SchedulerError(address, f"cannot connect ({type(err).__name__}: "
-                             f"{_first_line(err)}); for TLS or other security settings "
+                             f"{first_line(err)}); for TLS or other security settings "
                              "pass a configured distributed.Client instead") from None
     try:
         client.wait_for_workers(1, timeout=timeout)  # type: ignore[arg-type]
@@ -185,5 +185,5 @@ def _task_problem(err: BaseException) -> str:
     if isinstance(err, OSError):
         return (f"{kind}: {err}; on a cluster, inputs and the work folder must be on "
                 "storage every worker sees at the same path")
-    first = _first_line(err)
+    first = first_line(err)
     return f"{kind}: {first}" if first else kind

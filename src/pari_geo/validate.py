@@ -34,7 +34,7 @@ _VECTOR_LAYERS = ("units", "actors")
 _COLUMNS = {"units": ("id", "region", "country"), "actors": ("sector", "social")}
 
 
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
     text = str(err).splitlines()[0] if str(err) else type(err).__name__
     return text
 
@@ -52,7 +52,7 @@ def _raster_info(path: Path, layer: str) -> dict[str, Any]:
                     "bounds": tuple(src.bounds), "res": src.res, "dtype": src.dtypes[0],
                     "nodata": src.nodata, "tags": src.tags()}
     except rasterio.errors.RasterioError as err:
-        raise InputError(str(path), layer, f"cannot be read as a raster ({_first_line(err)})"
+        raise InputError(str(path), layer, f"cannot be read as a raster ({first_line(err)})"
                          ) from None
 
 
@@ -65,7 +65,7 @@ def _vector_info(path: Path, layer: str, sublayer: str | None) -> dict[str, Any]
         info = pyogrio.read_info(path, layer=sublayer)
     except Exception as err:  # noqa: BLE001 - pyogrio raises several error types
         raise InputError(str(path), layer, f"cannot be read as vector data "
-                         f"({_first_line(err)})") from None
+                         f"({first_line(err)})") from None
     if not info.get("crs"):
         raise InputError(str(path), layer, "has no CRS")
     return {"crs": info["crs"], "features": int(info["features"]),

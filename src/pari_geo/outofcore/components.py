@@ -46,6 +46,7 @@ from . import _kernels as kern
 from ._unionfind import flatten
 
 __all__ = [
+    "check_tile_shape",
     "RawGrid",
     "TiledComponents",
     "iter_tiles",
@@ -163,7 +164,7 @@ def iter_tiles(shape: tuple[int, int], tile_shape: tuple[int, int]
     >>> list(iter_tiles((3, 5), (2, 3)))
     [(0, 2, 0, 3), (0, 2, 3, 5), (2, 3, 0, 3), (2, 3, 3, 5)]
     """
-    tr, tc = _check_tile_shape(tile_shape)
+    tr, tc = check_tile_shape(tile_shape)
     rows, cols = shape
     for r0 in range(0, rows, tr):
         for c0 in range(0, cols, tc):
@@ -199,7 +200,15 @@ def iter_strips(shape: tuple[int, int], cells: int) -> Iterator[tuple[int, int]]
         yield r0, min(rows, r0 + step)
 
 
-def _check_tile_shape(tile_shape: Any) -> tuple[int, int]:
+def check_tile_shape(tile_shape: Any) -> tuple[int, int]:
+    """``(rows, cols)`` of a tile as two positive integers, or a one-line
+    :class:`~pari_geo.errors.ConfigError` naming ``tile_shape``.
+
+    Examples
+    --------
+    >>> check_tile_shape((256, 512.0))
+    (256, 512)
+    """
     try:
         tr, tc = (int(v) for v in tile_shape)
         ok = tr >= 1 and tc >= 1 and tuple(float(v) for v in tile_shape) == (tr, tc)
@@ -332,7 +341,7 @@ def label_tiled(
     except (KeyError, TypeError, ValueError):
         raise ValueError(f"connectivity must be 4 or 8, got {connectivity!r}") from None
     diagonal = int(connectivity) == 8
-    tr, tc = _check_tile_shape(tile_shape)
+    tr, tc = check_tile_shape(tile_shape)
     if shape is None:
         if callable(mask) or isinstance(mask, RawGrid):
             if isinstance(mask, RawGrid):

@@ -480,10 +480,10 @@ class TiledEngine:
 
     def __init__(self, shape: tuple[int, int], tile_shape: tuple[int, int],
                  workdir: str | os.PathLike, run: Any = None) -> None:
-        from .components import _check_tile_shape
+        from .components import check_tile_shape
 
         self.shape = (int(shape[0]), int(shape[1]))
-        self.tile_shape = _check_tile_shape(tile_shape)
+        self.tile_shape = check_tile_shape(tile_shape)
         self.strip_cells = self.tile_shape[0] * self.tile_shape[1]
         self.workdir = Path(workdir).resolve()  # workers may run in another folder
         self.run = run

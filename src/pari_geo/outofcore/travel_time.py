@@ -62,7 +62,7 @@ from typing import Any
 import numpy as np
 
 from ._travel_kernels import NO_RING, Ring, settle
-from .components import RawGrid, _check_tile_shape, iter_tiles
+from .components import RawGrid, check_tile_shape, iter_tiles
 
 __all__ = [
     "minutes_to",
@@ -346,7 +346,7 @@ def minutes_to_tiled(
     """
     grid_shape = _grid_shape(sources, shape)
     rows, cols = grid_shape
-    tr, tc = _check_tile_shape(tile_shape)
+    tr, tc = check_tile_shape(tile_shape)
     r = float(cell_size_m)
     if not (r > 0 and math.isfinite(r)):
         raise ValueError(f"cell_size_m must be a positive number, got {cell_size_m!r}")

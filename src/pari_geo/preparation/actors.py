@@ -180,11 +180,11 @@ def actors_from_osm(path: str | os.PathLike, mapping: TagMapping | None = None,
     import geopandas as gpd
     import pandas as pd
 
-    from ..ingest import _check_file
+    from ..ingest import check_file
 
     osmium = require_osmium(str(path))
     mapping = mapping or load_tag_mapping()
-    fname = _check_file(path, "actors")
+    fname = check_file(path, "actors")
     try:
         nodes, ways, rels = _scan(osmium, fname, mapping)
         rel_geoms = _relation_lines(osmium, fname, rels) if rels else {}
@@ -392,11 +392,11 @@ def actors_from_register(
     import geopandas as gpd
     import pandas as pd
 
-    from ..ingest import _check_file, _read_vector
+    from ..ingest import check_file, read_vector
 
     fname: str | None = str(path)
     if str(path).lower().endswith((".csv", ".txt")):
-        fname = _check_file(path, "actors")
+        fname = check_file(path, "actors")
         try:
             df = pd.read_csv(fname, dtype=str, keep_default_na=False)
         except Exception as err:  # noqa: BLE001 - parser errors of many kinds
@@ -416,7 +416,7 @@ def actors_from_register(
                              f"coordinates, e.g. row {int(np.flatnonzero(bad)[0]) + 2}")
         gdf = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(xs, ys), crs=crs or "EPSG:4326")
     else:
-        gdf, fname = _read_vector(path, "actors", layer)
+        gdf, fname = read_vector(path, "actors", layer)
         if gdf.crs is None:
             raise InputError(fname, "actors", "has no CRS")
         geom = gdf.geometry

@@ -137,13 +137,13 @@ def _describe_missing(missing, region, grid: GridSpec) -> str:
 def _open(path, layer: str):
     import rasterio
 
-    from ..ingest import _check_file, _first_line
+    from ..ingest import check_file, first_line
 
-    fname = _check_file(path, layer)
+    fname = check_file(path, layer)
     try:
         src = rasterio.open(fname)
     except Exception as err:  # noqa: BLE001 - GDAL raises many types; one line for all
-        raise InputError(fname, layer, f"cannot be read as a raster ({_first_line(err)})") from None
+        raise InputError(fname, layer, f"cannot be read as a raster ({first_line(err)})") from None
     if src.crs is None:
         src.close()
         raise InputError(fname, layer, "has no CRS; assign one (e.g. gdal_edit.py -a_srs)")
@@ -265,7 +265,7 @@ def _warp_mosaic(group, grid, inside, total, weight, covered, kind, values, extr
     from rasterio.warp import Resampling, reproject, transform_bounds
     from rasterio.windows import Window, from_bounds
 
-    from ..ingest import _first_line
+    from ..ingest import first_line
 
     names = [g[0] for g in group]
     fname = names[0] if len(names) == 1 else ", ".join(Path(str(n)).name for n in names[:3])
@@ -305,7 +305,7 @@ def _warp_mosaic(group, grid, inside, total, weight, covered, kind, values, extr
                 try:
                     data = src.read(1, window=win, masked=True)
                 except Exception as err:  # noqa: BLE001 - truncated tiles, codecs ...
-                    raise InputError(fname, layer, f"cannot be read ({_first_line(err)})"
+                    raise InputError(fname, layer, f"cannot be read ({first_line(err)})"
                                      ) from None
                 arr = np.ma.filled(data.astype(np.float64), np.nan)
                 for v in extra:
@@ -357,7 +357,7 @@ def _block_sums(src, fname, layer, sub_t, bounds, k, total, weight, covered, kin
     """Read the source cells of target block ``bounds`` and sum them ``k x k``."""
     from rasterio.windows import Window
 
-    from ..ingest import _first_line
+    from ..ingest import first_line
 
     r0, r1, c0, c1 = bounds
     t = src.transform
@@ -367,7 +367,7 @@ def _block_sums(src, fname, layer, sub_t, bounds, k, total, weight, covered, kin
     try:
         data = src.read(1, window=win, masked=True, boundless=True)
     except Exception as err:  # noqa: BLE001 - truncated tiles, codecs ...
-        raise InputError(fname, layer, f"cannot be read ({_first_line(err)})") from None
+        raise InputError(fname, layer, f"cannot be read ({first_line(err)})") from None
     arr = np.ma.filled(data.astype(np.float64), np.nan)
     for v in extra:
         arr[arr == v] = np.nan

@@ -70,11 +70,11 @@ def osm_road_batches(path: str | os.PathLike, speeds: dict[str, float]):
     InputError
         When the file cannot be read or has no ``highway`` of the table's classes.
     """
-    from ..ingest import _check_file
+    from ..ingest import check_file
     from .actors import require_osmium
 
     osmium = require_osmium(str(path))
-    fname = _check_file(path, "roads")
+    fname = check_file(path, "roads")
     wkb = osmium.geom.WKBFactory()
     geoms: list = []
     vals: list[float] = []
@@ -110,9 +110,9 @@ def osm_road_batches(path: str | os.PathLike, speeds: dict[str, float]):
 
 
 def _line_layer_batches(path, layer, class_column, speed_column, speeds):
-    from ..ingest import _read_vector
+    from ..ingest import read_vector
 
-    gdf, fname = _read_vector(path, "roads", layer)
+    gdf, fname = read_vector(path, "roads", layer)
     if gdf.crs is None:
         raise InputError(fname, "roads", "has no CRS")
     if speed_column is not None:

@@ -84,13 +84,13 @@ def _load_lean(population, built, land, built_unit, land_unit):
         # maximum. Run those very functions on a [min, max] summary computed block by
         # block (no float64 copy); if one of them objects, the general path reruns on
         # the full layers and raises its exact message.
-        from ..ingest import _check_layer_values
+        from ..ingest import check_layer_values
 
         for a, path, name in zip((pop, built_v, land_v), paths, names, strict=True):
             summary = _value_summary(a)
             probe = GridSpec(crs, transform, (1, summary.size)).to_dataarray(
                 summary.reshape(1, -1), name=name)
-            _check_layer_values(probe, path, name)
+            check_layer_values(probe, path, name)
             if name == "population":
                 check_counts(summary, path, name)
             else:

@@ -113,14 +113,14 @@ def _range_check(grid: Any, paths: list[str], units: tuple[str, str]):
 
     def check(ranges) -> None:
         from ..grid import GridSpec
-        from ..ingest import _check_layer_values, check_counts, check_share
+        from ..ingest import check_counts, check_layer_values, check_share
 
         r = grid.cell_size_m
         for path, name in zip(paths, _NAMES, strict=True):
             summary = ranges[name]
             probe = GridSpec(grid.crs, grid.transform,
                              (1, summary.size)).to_dataarray(summary.reshape(1, -1), name=name)
-            _check_layer_values(probe, path, name)
+            check_layer_values(probe, path, name)
             if name == "population":
                 check_counts(summary, path, name)
             else:
@@ -256,7 +256,7 @@ def classify_grid_chunked(
     from ..ingest import read_env
     from ..io_write import check_output, metadata_tags, scratch_dir
     from ..outofcore._writer import ClassRasterWriter
-    from ..outofcore.components import _check_tile_shape
+    from ..outofcore.components import check_tile_shape
     from ..outofcore.tiled import TiledEngine
     from ..scheduler import task_runner
     from .degurba import _codes, _load_inputs, _memory_optimal, classify_layers
@@ -270,7 +270,7 @@ def classify_grid_chunked(
         if unit not in ("m2", "share"):
             raise ConfigError(name, f"must be 'm2' or 'share', got {unit!r}")
     try:
-        tile_shape = _check_tile_shape(tile_shape)
+        tile_shape = check_tile_shape(tile_shape)
     except ValueError as err:
         raise ConfigError("tile_shape", str(err)) from None
     codes = _codes(params, level)

@@ -564,7 +564,7 @@ def classify_nordic7_tiled(
     from ..ingest import RasterWindows, read_env
     from ..io_write import check_output, metadata_tags, scratch_dir
     from ..outofcore._writer import ClassRasterWriter
-    from ..outofcore.components import _check_tile_shape, iter_tiles
+    from ..outofcore.components import check_tile_shape, iter_tiles
     from ..outofcore.ops import MappedLayer, read_all
     from ..outofcore.tiled import TiledEngine
     from ..scheduler import task_runner
@@ -579,7 +579,7 @@ def classify_nordic7_tiled(
         if unit not in ("m2", "share"):
             raise ConfigError(f"{name}_unit", f"must be 'm2' or 'share', got {unit!r}")
     try:
-        tile_shape = _check_tile_shape(tile_shape)
+        tile_shape = check_tile_shape(tile_shape)
     except ValueError as err:
         raise ConfigError("tile_shape", str(err)) from None
     mapping = None
