@@ -284,7 +284,7 @@ def _tight_bbox_inches(fig: Any, dpi: int) -> Any:
         fig.dpi = old_dpi
         fig.set_canvas(canvas)
     pad = rcParams["savefig.pad_inches"]
-    return box.padded(pad, pad)
+    return box.padded(pad)  # one argument: the form matplotlib 3.7 and later all accept
 
 
 def _rgba_image(da: Any, scheme: ClassScheme):
