@@ -20,6 +20,21 @@ Examples
 ([0, 0, 0, -1], [True, False, False, False])
 """
 
-from .estimator import DBSCAN, dbscan, dbscan_labels
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["DBSCAN", "dbscan", "dbscan_labels"]
+
+if TYPE_CHECKING:
+    from .estimator import DBSCAN, dbscan, dbscan_labels
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: the estimator imports scikit-learn (about 1.4 s), which the pipeline's own
+    # modules in this package (options, actors, significance) do not need.
+    if name in __all__:
+        from . import estimator
+
+        return getattr(estimator, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -34,7 +34,6 @@ import pandas as pd
 from ..errors import ConfigError, InputError
 from . import significance as sig
 from .driver import dbscan_xy
-from .estimator import dbscan_labels
 from .options import CLUSTER_DEFAULTS as _D
 from .options import check_cluster_options
 from .rungs import rung_of
@@ -813,5 +812,7 @@ def label_actors(actors: Any, *, eps_m: float, min_actors: int, **options: Any) 
     prep = prepare_actors(actors, **{k: v for k, v in options.items() if k in prep_keys})
     if len(prep.xy) == 0:
         return pd.Series([], index=prep.index, dtype="int64", name="cluster_id")
+    from .estimator import dbscan_labels  # scikit-learn's validation, loaded when used
+
     labels, _ = dbscan_labels(prep.xy, float(eps_m), int(min_actors), n_jobs=1)
     return pd.Series(labels.astype(np.int64), index=prep.index, name="cluster_id")
