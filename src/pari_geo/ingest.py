@@ -290,8 +290,19 @@ class RasterWindows:
                              "requested")
         self.crs, self.transform = src.crs, src.transform
         self.bounds = tuple(src.bounds)
+        self.res = tuple(src.res)
         self.shape = (int(src.height), int(src.width))
         self.file_dtype = np.dtype(src.dtypes[self.band - 1])
+        self.nodata = src.nodatavals[self.band - 1]
+
+    def tags(self) -> dict[str, str]:
+        """The file's dataset-level metadata tags (GDAL's default domain)."""
+        try:
+            return dict(self._open().tags())
+        except InputError:
+            raise
+        except Exception as err:  # noqa: BLE001 - GDAL raises several types
+            raise read_failure(self.path, self.layer, err) from None
 
     def _open(self) -> Any:
         if self._src is None:
@@ -301,7 +312,7 @@ class RasterWindows:
                 self._src = rasterio.open(self.path)
             except Exception as err:  # noqa: BLE001 - rasterio raises several types
                 raise InputError(self.path, self.layer,
-                                 f"cannot be opened as a raster ({err})") from None
+                                 f"cannot be read as a raster ({first_line(err)})") from None
         return self._src
 
     @property

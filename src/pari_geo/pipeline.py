@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ._version import __version__
+from .errors import InputError
+from .ingest import RasterWindows
 from .runconfig import RunConfig
 from .typology import registry
 
@@ -26,8 +28,6 @@ def synthetic_inputs(cfg: RunConfig) -> dict[str, str]:
     Östergötland-shaped sample region), a vector layer when it has a true ``synthetic``
     column; outputs made from them say so in ``provenance.json`` and ``summary.md``.
     """
-    import rasterio
-
     found: dict[str, str] = {}
     for key, layer in sorted(cfg.inputs.items()):
         try:
@@ -38,7 +38,7 @@ def synthetic_inputs(cfg: RunConfig) -> dict[str, str]:
                 if "synthetic" in [str(c).lower() for c in info["fields"]]:
                     found[key] = "has a 'synthetic' column"
                 continue
-            with rasterio.open(layer.path) as src:
+            with RasterWindows(layer.path, key) as src:
                 note = str(src.tags().get("DESCRIPTION", ""))
         except Exception:  # noqa: BLE001 - unreadable inputs are reported by the readers
             continue
@@ -176,12 +176,10 @@ def execution_plan(
 
 def _raster_cells(path: Path) -> int | None:
     """Cells of a raster, or None when it cannot be opened (the loader then says why)."""
-    import rasterio
-
     try:
-        with rasterio.open(path) as src:
-            return int(src.width) * int(src.height)
-    except rasterio.errors.RasterioIOError:
+        with RasterWindows(path) as src:
+            return int(src.shape[0]) * int(src.shape[1])
+    except InputError:
         return None
 
 
@@ -359,18 +357,15 @@ def check_units_cover_grid(cfg: RunConfig) -> None:
     (Every unit would get 0 residents.) Unreadable files are left to the readers, which
     name the problem.
     """
-    import rasterio
     import shapely
     from rasterio.warp import transform_bounds
-
-    from .errors import InputError
 
     if "units" not in cfg.inputs:
         return
     try:
-        with rasterio.open(cfg.inputs["population"].path) as src:
-            crs, bounds = src.crs, tuple(src.bounds)
-    except rasterio.errors.RasterioError:
+        with RasterWindows(cfg.inputs["population"].path, "population") as src:
+            crs, bounds = src.crs, src.bounds
+    except InputError:
         return
     if crs is None:
         return
@@ -612,8 +607,6 @@ def _check_run_fits(cfg: RunConfig) -> None:
 
 def _classify_tiled_in_memory(cfg: RunConfig, tile: tuple[int, int], scheduler: str | None):
     """Classify by tiles into a scratch file, then load classes and residents."""
-    import rasterio
-
     from .align import align_to_grid
     from .grid import GridSpec
     from .ingest import open_raster
@@ -625,8 +618,8 @@ def _classify_tiled_in_memory(cfg: RunConfig, tile: tuple[int, int], scheduler: 
     with scratch_dir(".pari_geo_run_", base) as tmp:
         path = Path(tmp) / "classes.tif"
         _classify_tiled(cfg, path, tile, scheduler)
-        with rasterio.open(path) as src:
-            data = src.read(1)
+        with RasterWindows(path, "classes") as src:
+            data = src.read_raw(0, src.shape[0], 0, src.shape[1])  # the codes as stored
             tags = src.tags()
             grid = GridSpec(src.crs, src.transform, data.shape)
     classes = grid.to_dataarray(data, name="classes")

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .ingest import RasterWindows, first_line
 from .runconfig import RunConfig
 
 __all__ = ["validate_run", "format_plan"]
@@ -34,26 +35,15 @@ _VECTOR_LAYERS = ("units", "actors")
 _COLUMNS = {"units": ("id", "region", "country"), "actors": ("sector", "social")}
 
 
-def first_line(err: BaseException) -> str:
-    text = str(err).splitlines()[0] if str(err) else type(err).__name__
-    return text
-
-
 def _raster_info(path: Path, layer: str) -> dict[str, Any]:
-    import rasterio
-
     if not path.exists():
         raise InputError(str(path), layer, "file does not exist")
-    try:
-        with rasterio.open(path) as src:
-            if src.crs is None:
-                raise InputError(str(path), layer, "has no CRS")
-            return {"crs": src.crs, "transform": src.transform, "shape": (src.height, src.width),
-                    "bounds": tuple(src.bounds), "res": src.res, "dtype": src.dtypes[0],
-                    "nodata": src.nodata, "tags": src.tags()}
-    except rasterio.errors.RasterioError as err:
-        raise InputError(str(path), layer, f"cannot be read as a raster ({first_line(err)})"
-                         ) from None
+    with RasterWindows(path, layer) as src:  # the ingest stage's reader: one-line errors
+        if src.crs is None:
+            raise InputError(str(path), layer, "has no CRS")
+        return {"crs": src.crs, "transform": src.transform, "shape": src.shape,
+                "bounds": src.bounds, "res": src.res, "dtype": str(src.file_dtype),
+                "nodata": src.nodata, "tags": src.tags()}
 
 
 def _vector_info(path: Path, layer: str, sublayer: str | None) -> dict[str, Any]:
