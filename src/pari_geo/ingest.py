@@ -297,10 +297,9 @@ class RasterWindows:
 
     def tags(self) -> dict[str, str]:
         """The file's dataset-level metadata tags (GDAL's default domain)."""
+        src = self._open()  # an InputError of its own when the file cannot be opened
         try:
-            return dict(self._open().tags())
-        except InputError:
-            raise
+            return dict(src.tags())
         except Exception as err:  # noqa: BLE001 - GDAL raises several types
             raise read_failure(self.path, self.layer, err) from None
 

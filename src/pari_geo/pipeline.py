@@ -178,7 +178,8 @@ def _raster_cells(path: Path) -> int | None:
     """Cells of a raster, or None when it cannot be opened (the loader then says why)."""
     try:
         with RasterWindows(path) as src:
-            return int(src.shape[0]) * int(src.shape[1])
+            rows, cols = src.shape
+            return rows * cols
     except InputError:
         return None
 

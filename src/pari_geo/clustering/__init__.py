@@ -36,5 +36,7 @@ def __getattr__(name: str) -> Any:
     if name in __all__:
         from . import estimator
 
-        return getattr(estimator, name)
+        value = getattr(estimator, name)
+        globals()[name] = value  # looked up once, as the package face does
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
