@@ -142,6 +142,9 @@ ROWS: dict[str, Row] = {
                              ref=_layer("units", "path", _path("units_half"))),
     "typology.dissolve_by": Row("degurba", _set("typology", "dissolve_by", "county")),
     "typology.buffer_m": Row("degurba", _set("typology", "buffer_m", 2000)),
+    "typology.nodata": Row("degurba", _both(_layer("population", "path", _path("pop_nan")),
+                                            _set("typology", "nodata", 255)),
+                           ref=_layer("population", "path", _path("pop_nan"))),
     "outputs.dir": Row("nordic7", _set("outputs", "dir", lambda p: str(p["root"] / "elsewhere"))),
     "outputs.map": Row("nordic7", _set("outputs", "map", True)),
     "outputs.table": Row("nordic7", _set("outputs", "table", False)),
@@ -174,6 +177,10 @@ EXTRA_ROWS: dict[str, Row] = {
                                      match="typology.buffer_m"),
     "nordic7 typology.rules": Row("nordic7", _set("typology", "rules", "2021"), "refused",
                                   match="typology.rules"),
+    "nordic7 typology.nodata": Row("nordic7", _set("typology", "nodata", 255), "refused",
+                                   match="typology.nodata"),
+    "degurba typology.nodata class code": Row("degurba", _set("typology", "nodata", 10),
+                                              "refused", match="10 is a class code"),
 }
 
 
@@ -221,9 +228,11 @@ def tiny(tmp_path_factory):
         "agri_inv": lambda a: a * 0,
         "commuting0": lambda a: a * 0 + 0.9,
         "speed_slow": lambda a: a * 0 + 2.0,
+        "pop_nan": lambda a: np.where(np.arange(a.shape[0])[:, None] < 3, np.nan, a),
     }
     sources = {"pop2": "population", "built0": "built", "land_wet": "land",
-               "agri_inv": "agri", "commuting0": "commuting", "speed_slow": "speed"}
+               "agri_inv": "agri", "commuting0": "commuting", "speed_slow": "speed",
+               "pop_nan": "population"}
     for name, f in variants.items():
         with rasterio.open(p[sources[name]]) as src:
             a = src.read(1).astype(np.float64)

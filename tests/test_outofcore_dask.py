@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
 from affine import Affine
 from helpers import write_tif
 
@@ -121,6 +122,20 @@ def test_belgium_byte_identical_on_a_cluster(belgium, tmp_path, cluster, level, 
     assert _sha(here.path) == _sha(there.path)
     assert here.counts == there.counts
     assert sorted(p.name for p in tmp_path.iterdir()) == ["here.tif", "there.tif"]
+
+
+def test_lazy_dataarrays_on_a_cluster(belgium, tmp_path, cluster):
+    """Dask-backed inputs (issue 16 item 9): the workers compute their own windows."""
+    import rioxarray
+
+    lazy = {k: rioxarray.open_rasterio(belgium[k], chunks={"x": 64, "y": 64})
+            for k in ("population", "built", "land")}
+    there = _classify(lazy, tmp_path / "there.tif", tile_shape=(50, 60),
+                      scheduler=cluster.scheduler_address)
+    here = _classify(belgium, tmp_path / "here.tif", tile_shape=(50, 60))
+    assert there.counts == here.counts
+    with rasterio.open(there.path) as a, rasterio.open(here.path) as b:
+        np.testing.assert_array_equal(a.read(1), b.read(1))
 
 
 def test_client_object_is_accepted(belgium, tmp_path, cluster):

@@ -14,7 +14,7 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 __all__ = [
     "ClassScheme",
@@ -92,6 +92,23 @@ class ClassScheme:
         if self.nodata is not None:
             colormap[self.nodata] = (0, 0, 0, 0)
         return colormap
+
+    def with_nodata(self, nodata: int | None) -> ClassScheme:
+        """Return the same classes with ``nodata`` as the code of cells without a class
+        (None: unchanged).
+
+        Examples
+        --------
+        >>> DEGURBA_L2.with_nodata(255).nodata
+        255
+        >>> DEGURBA_L2.with_nodata(None).nodata is None
+        True
+        """
+        if nodata is None or nodata == self.nodata:
+            return self
+        if int(nodata) in self.codes:
+            raise ValueError(f"{self.name}: {nodata} is a class code, not a no-data code")
+        return replace(self, nodata=int(nodata))
 
     def with_codes(self, codes: tuple[int, ...]) -> ClassScheme:
         """Return the same classes under custom output codes (same order).
@@ -253,6 +270,43 @@ def unit_scheme(scheme: ClassScheme) -> ClassScheme:
     if units_codes == units.codes:
         return units
     return units.with_codes(units_codes)
+
+
+def check_nodata(nodata: object, codes: tuple[int, ...], key: str = "nodata",
+                 file: str | None = None, *, what: str = "parameter") -> int | None:
+    """A no-data code checked against the class codes: an integer 0..255 that is not a
+    class code, or None.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``key`` (and ``file``).
+
+    Examples
+    --------
+    >>> check_nodata(255, DEGURBA_L1.codes)
+    255
+    >>> check_nodata(None, DEGURBA_L1.codes) is None
+    True
+    >>> check_nodata(3, DEGURBA_L1.codes)
+    Traceback (most recent call last):
+    ...
+    pari_geo.errors.ConfigError: parameter 'nodata': 3 is a class code (3, 2, 1, 0)
+    """
+    from numbers import Integral
+
+    from .errors import ConfigError
+
+    if nodata is None:
+        return None
+    if isinstance(nodata, bool) or not isinstance(nodata, Integral) \
+            or not 0 <= int(nodata) <= 255:
+        raise ConfigError(key, f"must be an integer code 0..255, got {nodata!r}", file,
+                          what=what)
+    if int(nodata) in codes:
+        raise ConfigError(key, f"{int(nodata)} is a class code {tuple(codes)}", file,
+                          what=what)
+    return int(nodata)
 
 
 def scheme_for(name: str) -> ClassScheme:

@@ -105,6 +105,13 @@ def degurba() -> None:
     show_default=True,
     help="Crop this many metres from every side of the result.",
 )
+@click.option(
+    "--nodata",
+    type=click.IntRange(0, 255),
+    default=None,
+    help="Class code of the cells without population (e.g. 255), the raster's no-data "
+    "[default: none; they are classed as 0 residents, as the reference does].",
+)
 @click.option("--out", required=True, type=_PATH, help="Output GeoTIFF (COG).")
 @click.option("--map", "map_path", type=_PATH, default=None, help="Also write a PNG map.")
 @click.option(
@@ -154,6 +161,7 @@ def degurba_grid(
     built_unit,
     land_unit,
     buffer_m,
+    nodata,
     out,
     map_path,
     table_path,
@@ -174,7 +182,7 @@ def degurba_grid(
         {"population": population, "built": {"path": built, "unit": built_unit},
          "land": {"path": land, "unit": land_unit}},
         {"name": "degurba", "level": int(level), "preset": preset, "parameters": parameters,
-         "buffer_m": buffer_m},
+         "buffer_m": buffer_m, **({} if nodata is None else {"nodata": nodata})},
         out, map_path, table_path).with_execution(execution)
     result = run_classification(cfg, overwrite=overwrite, progress=False)
     counts = ", ".join(f"{k}: {v}" for k, v in result["counts"].items())

@@ -14,6 +14,7 @@ Examples
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,8 @@ __all__ = [
     "first_line",
     "read_vector",
     "RasterWindows",
+    "DataArrayWindows",
+    "is_lazy",
     "read_window",
     "read_env",
     "read_overview",
@@ -359,6 +362,103 @@ class RasterWindows:
         state = self.__dict__.copy()
         state["_src"] = None  # reopened where it is read
         return state
+
+
+def is_lazy(obj: Any) -> bool:
+    """Whether ``obj`` is an ``xarray.DataArray`` backed by a dask array (chunked).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> is_lazy(xr.DataArray(np.zeros((2, 2)))), is_lazy("POP.tif")
+    (False, False)
+    >>> is_lazy(xr.DataArray(np.zeros((2, 2))).chunk(1))
+    True
+    """
+    xr = sys.modules.get("xarray")  # a DataArray exists only once xarray is imported
+    return xr is not None and isinstance(obj, xr.DataArray) and obj.chunks is not None
+
+
+class DataArrayWindows:
+    """A 2-D ``xarray.DataArray`` read by windows, as :class:`RasterWindows` reads a file.
+
+    The array's data (numpy, or dask: nothing is computed until a window is read) is kept
+    as it is; :meth:`read` returns one window as float64 with the no-data value
+    (``rio.nodata``) as NaN, so a dask-backed grid larger than memory streams through the
+    tiled engine one window at a time. A window of a dask array is computed with the
+    synchronous scheduler, in the thread (or dask task) that reads it. It pickles with its
+    dask graph, so dask tasks read it where they run. A layer of
+    :mod:`pari_geo.outofcore.ops` (``shape``, ``dtype``, ``read(r0, r1, c0, c1)``).
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        Dims ``(y, x)`` (a single ``band`` is dropped), north-up, with a CRS.
+    layer : str, optional
+        What the layer is (for messages).
+
+    Raises
+    ------
+    InputError
+        Not 2-D, no CRS, transposed or flipped axes; a window that cannot be computed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from affine import Affine
+    >>> from pari_geo.grid import GridSpec
+    >>> g = GridSpec("ESRI:54009", Affine(1000, 0, 0, 0, -1000, 2000), (2, 3))
+    >>> da = g.to_dataarray(np.arange(6.0).reshape(2, 3)).chunk(1)
+    >>> w = DataArrayWindows(da, "population")
+    >>> w.shape, w.read(1, 2, 0, 2).tolist()
+    ((2, 3), [[3.0, 4.0]])
+    """
+
+    def __init__(self, da: Any, layer: str | None = None) -> None:
+        self.path = da.attrs.get("source")
+        self.layer = layer
+        if "band" in da.dims and da.sizes["band"] == 1:
+            da = da.squeeze("band", drop=True)
+        if da.ndim != 2:
+            raise InputError(self.path, layer, f"must be a 2-D raster, got dims {da.dims}")
+        if da.rio.crs is None:
+            raise InputError(self.path, layer, "has no CRS (da.rio.write_crs)")
+        da = _check_orientation(da, layer)
+        self.crs, self.transform = da.rio.crs, da.rio.transform()
+        self.shape = (int(da.shape[0]), int(da.shape[1]))
+        self.bounds = tuple(da.rio.bounds()) if min(self.shape) > 0 else (0.0,) * 4
+        self.res = (abs(self.transform.a), abs(self.transform.e))
+        nodata = da.rio.nodata
+        self.nodata = None if nodata is None or np.isnan(nodata) else float(nodata)
+        self.file_dtype = np.dtype(da.dtype)
+        self._data = da.data
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(np.float64)
+
+    def read(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+        """The window ``[r0:r1, c0:c1]`` as float64, no-data as NaN."""
+        block = self._data[r0:r1, c0:c1]
+        if hasattr(block, "compute"):
+            try:
+                block = block.compute(scheduler="synchronous")
+            except Exception as err:  # noqa: BLE001 - any error of the dask graph
+                raise InputError(self.path, self.layer,
+                                 f"cannot be computed ({first_line(err)})") from None
+        out = np.array(block, dtype=np.float64)  # a copy: the caller may write to it
+        if self.nodata is not None:
+            out[out == self.nodata] = np.nan
+        return out
+
+    def close(self) -> None:
+        """Nothing to release (the DataArray belongs to the caller)."""
+
+    def __enter__(self) -> DataArrayWindows:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 def check_population(

@@ -28,6 +28,7 @@ __all__ = [
     "DEGURBA_BYTES_PER_CELL",
     "NORDIC7_BYTES_PER_CELL",
     "choose_engine",
+    "pick_engine",
     "default_budget",
     "parse_size",
     "parse_tile",
@@ -114,3 +115,44 @@ def choose_engine(cells: int, *, budget: int | None = None,
     """``"memory"`` when ``cells * bytes_per_cell`` fits the budget, else ``"tiled"``."""
     budget = default_budget() if budget is None else int(budget)
     return "memory" if int(cells) * int(bytes_per_cell) <= budget else "tiled"
+
+
+def pick_engine(engine: str, scheduler: object, population: object, *,
+                bytes_per_cell: int = DEGURBA_BYTES_PER_CELL) -> str:
+    """``"memory"`` or ``"tiled"`` for a public ``classify_*`` function's ``engine``.
+
+    ``"auto"`` is ``"tiled"`` with a ``scheduler``, for a dask-backed population
+    DataArray (streamed, never computed whole), or when a population file's in-memory
+    estimate (``bytes_per_cell``) exceeds :func:`default_budget`; else ``"memory"``.
+
+    Examples
+    --------
+    >>> pick_engine("auto", None, None), pick_engine("auto", "tcp://h:8786", None)
+    ('memory', 'tiled')
+    >>> pick_engine("fast", None, None)
+    Traceback (most recent call last):
+    ...
+    pari_geo.errors.ConfigError: parameter 'engine': must be 'auto', 'memory' or 'tiled', got 'fast'
+    """
+    if engine not in ("auto", "memory", "tiled"):
+        raise ConfigError("engine", f"must be 'auto', 'memory' or 'tiled', got {engine!r}")
+    if engine == "memory" and scheduler is not None:
+        raise ConfigError("scheduler", "runs the tiled engine; it needs engine='tiled' or "
+                          "'auto'")
+    if engine != "auto":
+        return engine
+    if scheduler is not None:
+        return "tiled"
+    from .errors import InputError
+    from .ingest import RasterWindows, is_lazy
+
+    if is_lazy(population):
+        return "tiled"
+    if not isinstance(population, str | os.PathLike):
+        return "memory"
+    try:
+        with RasterWindows(population, "population") as src:
+            rows, cols = src.shape
+    except InputError:
+        return "memory"  # the in-memory reader reports the problem
+    return choose_engine(rows * cols, bytes_per_cell=bytes_per_cell)

@@ -209,15 +209,28 @@ def scheme_from_attrs(da) -> ClassScheme:
     )
     try:
         base = scheme_for(base_name)
-        return base.with_codes(codes) if len(codes) == len(base.codes) else base
+        scheme = base.with_codes(codes) if len(codes) == len(base.codes) else base
     except ValueError:
-        return ClassScheme(
+        scheme = ClassScheme(
             base_name,
             codes,
             {int(k): v for k, v in names.items()},
             {int(k): v for k, v in names.items()},
             {int(k): colours.get(k, "#BBBBBB") for k in names},
         )
+    return scheme.with_nodata(_nodata_code(da, scheme.codes))
+
+
+def _nodata_code(da, codes: tuple[int, ...]) -> int | None:
+    """The raster's no-data value when it is a code 0..255 outside ``codes`` (the no-data
+    class of a DEGURBA raster made with ``nodata=``), else None."""
+    import numpy as np
+
+    nodata = getattr(da.rio, "nodata", None) if hasattr(da, "rio") else None
+    if nodata is None or not np.isfinite(nodata) or float(nodata) != int(nodata):
+        return None
+    code = int(nodata)
+    return code if 0 <= code <= 255 and code not in codes else None
 
 
 def residents_by_unit_and_class(

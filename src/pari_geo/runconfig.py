@@ -321,7 +321,8 @@ def _validate_typology(typ: Mapping, inputs: Mapping[str, LayerInput], file: str
     if "buffer_m" in typ and typ["buffer_m"] < 0:
         raise ConfigError("typology.buffer_m", f"must not be negative, got {typ['buffer_m']}",
                           file)
-    options = {k: typ[k] for k in ("rules", "workflow", "dissolve_by", "buffer_m") if k in typ}
+    options = {k: typ[k] for k in ("rules", "workflow", "dissolve_by", "buffer_m", "nodata")
+               if k in typ}
     if "rules" in options:
         keys["rules"].check_choice("typology.rules", options["rules"], file)
     if "dissolve_by" in options and "units" not in inputs:
@@ -335,6 +336,11 @@ def _validate_typology(typ: Mapping, inputs: Mapping[str, LayerInput], file: str
                           f"one of {entry.presets}", file)
     parameters = dict(typ.get("parameters", {}))
     params = entry.parameters(preset, parameters, file)
+    if "nodata" in options:
+        from .classes import check_nodata
+
+        codes = entry.class_codes(params, level) if entry.class_codes else ()
+        check_nodata(options["nodata"], codes, "typology.nodata", file, what="key")
     return {"name": name, "level": level, "preset": preset, "parameters": parameters,
             "options": options, "params": params}
 

@@ -188,6 +188,9 @@ TYPOLOGY: Mapping[str, Key] = _frozen({
     "dissolve_by": Key(str, "Merge units by this column before classifying them."),
     "buffer_m": Key((int, float), "Crop this many metres from every side of the result.", 0,
                     allowed=">= 0"),
+    "nodata": Key(int, "Class code of the cells without population (e.g. 255), the class "
+                  "raster's no-data; by default they are classed as 0 residents (usually "
+                  "water), as the reference does.", allowed="0..255, not a class code"),
 })
 
 OUTPUTS: Mapping[str, Key] = _frozen({

@@ -195,12 +195,13 @@ class MemoryCanvas:
     def painted(self) -> _Scratch:
         return _Scratch(~self.unpainted)
 
-    def finish(self, rest: int, recode: Sequence[tuple[Any, int, int]] = ()) -> ArrayLayer:
+    def finish(self, rest: int, recode: Sequence[tuple[Any, int | None, int]] = ()) -> ArrayLayer:
         np.copyto(self.out, rest, where=self.unpainted)
         self.unpainted = np.zeros((0, 0), dtype=bool)
         for mask, from_code, to_code in recode:
             m = read_all(mask)
-            m = m & (self.out == from_code)
+            if from_code is not None:
+                m = m & (self.out == from_code)
             np.copyto(self.out, to_code, where=m)
         return ArrayLayer(self.out)
 

@@ -252,9 +252,10 @@ class Canvas(Protocol):
         """Bool layer of the cells painted so far."""
         ...
 
-    def finish(self, rest: int, recode: Sequence[tuple[Any, int, int]] = ()) -> Any:
+    def finish(self, rest: int, recode: Sequence[tuple[Any, int | None, int]] = ()) -> Any:
         """Unpainted cells get ``rest``; then each ``(mask, from_code, to_code)`` turns
-        ``from_code`` cells of ``mask`` into ``to_code``. Returns the uint8 layer."""
+        ``from_code`` cells of ``mask`` (every cell of it when ``from_code`` is None) into
+        ``to_code``. Returns the uint8 layer."""
         ...
 
 

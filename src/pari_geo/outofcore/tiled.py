@@ -420,7 +420,7 @@ class _Ladder:
     """Lazy uint8 layer of a finished :class:`TiledCanvas` (the steps replayed per window)."""
 
     def __init__(self, steps: Sequence[tuple[Any, int]], rest: int,
-                 recode: Sequence[tuple[Any, int, int]], shape: tuple[int, int]) -> None:
+                 recode: Sequence[tuple[Any, int | None, int]], shape: tuple[int, int]) -> None:
         self.steps, self.rest, self.recode = list(steps), int(rest), list(recode)
         self.shape, self.dtype = shape, np.dtype(np.uint8)
 
@@ -435,7 +435,8 @@ class _Ladder:
         np.copyto(out, self.rest, where=unpainted)
         for mask, from_code, to_code in self.recode:
             m = np.array(mask.read(r0, r1, c0, c1), dtype=bool)
-            m &= out == from_code
+            if from_code is not None:
+                m &= out == from_code
             np.copyto(out, to_code, where=m)
         return out
 
@@ -453,7 +454,7 @@ class TiledCanvas:
     def painted(self) -> _AnyOf:
         return _AnyOf([m for m, _ in self.steps], self.shape)
 
-    def finish(self, rest: int, recode: Sequence[tuple[Any, int, int]] = ()) -> _Ladder:
+    def finish(self, rest: int, recode: Sequence[tuple[Any, int | None, int]] = ()) -> _Ladder:
         return _Ladder(self.steps, rest, recode, self.shape)
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "BIT_WATER",
     "BIT_PWATER",
     "BIT_EXCL",
+    "BIT_NOPOP",
 ]
 
 
@@ -387,6 +388,7 @@ class _CellCodes:
 BIT_WATER = 1 << 12  # water test with the user's thresholds
 BIT_PWATER = 1 << 13  # permanent water (default thresholds): never joins a centre (R2023A)
 BIT_EXCL = 1 << 14  # permanent water or ignorable: left out of the valid neighbours (R2023A)
+BIT_NOPOP = 1 << 15  # population missing (NaN): the no-data class when one is asked for
 MAX_MASKS = 12
 
 #: a dense mask: (density threshold, built-up threshold or None, smoothing window or None)
@@ -416,6 +418,8 @@ class CellPlan:
         ``UC_smooth_pop``).
     size_windows : tuple of int
         Smoothed population layers to output (``"pop_w{w}"``).
+    missing_population : bool
+        Mark the cells whose population is missing (NaN) with ``BIT_NOPOP``.
     """
 
     masks: tuple[MaskKey, ...]
@@ -425,6 +429,7 @@ class CellPlan:
     r2023a: bool = False
     excl_window: int | None = None
     size_windows: tuple[int, ...] = ()
+    missing_population: bool = False
 
     def __post_init__(self) -> None:
         if len(self.masks) > MAX_MASKS:
@@ -491,6 +496,10 @@ def cell_tests(blocks: Mapping[str, np.ndarray], inner: tuple[slice, slice], *,
         excl |= pw
         np.bitwise_or(bits, np.uint16(BIT_PWATER), out=bits, where=pw)
         np.bitwise_or(bits, np.uint16(BIT_EXCL), out=bits, where=excl)
+    if plan.missing_population:
+        pop = blocks["population"][inner]
+        if pop.dtype.kind == "f":
+            np.bitwise_or(bits, np.uint16(BIT_NOPOP), out=bits, where=np.isnan(pop))
     out = {"bits": bits}
     for w in plan.size_windows:
         out[f"pop_w{w}"] = smoothed(w)[0][inner]

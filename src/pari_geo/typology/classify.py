@@ -146,9 +146,11 @@ def classify_nordic7(
     from .._version import __version__
     from ..grid import GridSpec
     from ..ingest import as_dataarray, check_counts
+    from ..memory import NORDIC7_BYTES_PER_CELL, pick_engine
     from .nordic7 import Nordic7Params, classify_nordic7_array
 
-    if _pick_engine(engine, scheduler, population) == "tiled":
+    if pick_engine(engine, scheduler, population,
+                   bytes_per_cell=NORDIC7_BYTES_PER_CELL) == "tiled":
         return _classify_nordic7_tiled(
             population, built=built, land=land, agri=agri, landcover=landcover,
             landcover_mapping=landcover_mapping, commuting=commuting,
@@ -217,30 +219,6 @@ def classify_nordic7(
         codes.astype(np.uint8), name="place_type", attrs=attrs, nodata=NORDIC7.nodata
     )
     return da
-
-
-def _pick_engine(engine: str, scheduler: Any, population: Any) -> str:
-    """``"memory"`` or ``"tiled"`` for :func:`classify_nordic7` (see its ``engine``)."""
-    if engine not in ("auto", "memory", "tiled"):
-        raise ConfigError("engine", f"must be 'auto', 'memory' or 'tiled', got {engine!r}")
-    if engine == "memory" and scheduler is not None:
-        raise ConfigError("scheduler", "runs the tiled engine; it needs engine='tiled' or "
-                          "'auto'")
-    if engine != "auto":
-        return engine
-    if scheduler is not None:
-        return "tiled"
-    if not isinstance(population, str | os.PathLike):
-        return "memory"
-    from ..ingest import RasterWindows
-    from ..memory import NORDIC7_BYTES_PER_CELL, choose_engine
-
-    try:
-        with RasterWindows(population, "population") as src:
-            rows, cols = src.shape
-    except InputError:
-        return "memory"  # the in-memory reader reports the problem
-    return choose_engine(rows * cols, bytes_per_cell=NORDIC7_BYTES_PER_CELL)
 
 
 def _classify_nordic7_tiled(population: Any, *, workdir: Any, **kw: Any) -> xr.DataArray:

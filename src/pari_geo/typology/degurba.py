@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from affine import Affine
 
-from ..classes import DEGURBA_L1, DEGURBA_L2
+from ..classes import DEGURBA_L1, DEGURBA_L2, check_nodata
 from ..config import DegurbaParams
 from ..errors import ConfigError, InputError
 from ..outofcore.ops import (
@@ -46,6 +46,7 @@ from ._degurba_cells import (
     _PWATER,
     _WATER,
     BIT_EXCL,
+    BIT_NOPOP,
     BIT_PWATER,
     BIT_WATER,
     CellPlan,
@@ -104,6 +105,16 @@ def _edge_rule(params: DegurbaParams) -> int | None:
     if params.UC_smooth_edge_fun == "majority_rule_R2022A":
         return EDGE_RULE_R2022A
     return EDGE_RULE_R2023A
+
+
+def _finish(canvas: Any, cells: _CellTests, rest: int, water: int,
+            nodata: int | None) -> Any:
+    """The last step of both levels: the unpainted cells get ``rest``, water over ``rest``
+    only, and with ``nodata`` every cell without population that code."""
+    recode: list[tuple[Any, int | None, int]] = [(cells.flag(BIT_WATER), rest, water)]
+    if nodata is not None:
+        recode.append((cells.flag(BIT_NOPOP), None, nodata))
+    return canvas.finish(rest, recode=recode)
 
 
 def _codes(params: DegurbaParams, level: int) -> tuple[int, ...]:
@@ -252,7 +263,7 @@ def _water(p: DegurbaParams) -> tuple[float, float, float]:
 
 
 def _level1(engine: GridEngine, inputs, p: DegurbaParams, uc_built: float, cell_size_m,
-            units, check) -> Any:
+            units, check, nodata: int | None = None) -> Any:
     """Level 1 (section 3): 3 centre, 2 cluster, 1 rural, 0 water (or ``values``)."""
     v_centre, v_cluster, v_rural, v_water = _codes(p, 1)
     uc_w = p.UC_smooth_pop_window if p.UC_smooth_pop else None
@@ -264,7 +275,8 @@ def _level1(engine: GridEngine, inputs, p: DegurbaParams, uc_built: float, cell_
     plan = CellPlan(masks=tuple(dict.fromkeys([uc_key, ucl_key])), cell_size_m=cell_size_m,
                     units=units, water=_water(p), r2023a=r2023a,
                     excl_window=uc_w if r2023a else None,
-                    size_windows=tuple(sorted({w for w in (uc_w, ucl_w) if w is not None})))
+                    size_windows=tuple(sorted({w for w in (uc_w, ucl_w) if w is not None})),
+                    missing_population=nodata is not None)
     cells = _CellTests(engine, inputs, plan, check)
     searches = _Searches(engine, cells)
     canvas = engine.canvas()
@@ -277,11 +289,11 @@ def _level1(engine: GridEngine, inputs, p: DegurbaParams, uc_built: float, cell_
     canvas.paint(_selected(ucl, p.UCL_size_threshold), v_cluster)
     searches.close()
     # 1: the rest; 0: water over rural only
-    return canvas.finish(v_rural, recode=[(cells.flag(BIT_WATER), v_rural, v_water)])
+    return _finish(canvas, cells, v_rural, v_water, nodata)
 
 
 def _level2(engine: GridEngine, inputs, p: DegurbaParams, uc_built: float, duc_built: float,
-            cell_size_m, units, check) -> Any:
+            cell_size_m, units, check, nodata: int | None = None) -> Any:
     """Level 2 (section 4): 30, 23, 22, 21, 13, 12, 11, 10 (or ``values``)."""
     c30, c23, c22, c21, c13, c12, c11, c10 = _codes(p, 2)
     keys = {
@@ -295,7 +307,8 @@ def _level2(engine: GridEngine, inputs, p: DegurbaParams, uc_built: float, duc_b
         "ldr": mask_key(p.LDR_density_threshold, None, None),
     }
     plan = CellPlan(masks=tuple(dict.fromkeys(keys.values())), cell_size_m=cell_size_m,
-                    units=units, water=_water(p), r2023a=_is_r2023a(p))
+                    units=units, water=_water(p), r2023a=_is_r2023a(p),
+                    missing_population=nodata is not None)
     cells = _CellTests(engine, inputs, plan, check)
     searches = _Searches(engine, cells)
     canvas = engine.canvas()
@@ -331,7 +344,7 @@ def _level2(engine: GridEngine, inputs, p: DegurbaParams, uc_built: float, duc_b
     searches.close()
     # 12: low-density rural; 11: the rest; 10: water over very-low-density rural only
     canvas.paint(cells.mask(keys["ldr"]), c12)
-    return canvas.finish(c11, recode=[(cells.flag(BIT_WATER), c11, c10)])
+    return _finish(canvas, cells, c11, c10, nodata)
 
 
 def classify_layers(
@@ -344,6 +357,7 @@ def classify_layers(
     units: tuple[str, str] = ("m2", "m2"),
     optimal: OptimalFn | None = None,
     check: RangeCheck | None = None,
+    nodata: int | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """The DEGURBA grid classification of three layers on an engine (sections 3 and 4).
 
@@ -364,6 +378,10 @@ def classify_layers(
     check : callable, optional
         Value checks of the inputs from their ``[min, max]`` (for inputs streamed from
         files, checked during the per-cell pass).
+    nodata : int, optional
+        Code of the cells whose population is missing (NaN), painted over their class as
+        the last step; the rules themselves count them as 0 residents (as the reference
+        does), so every other cell keeps its class. None (default): no such class.
 
     Returns
     -------
@@ -378,11 +396,11 @@ def classify_layers(
         optimal = partial(_optimal, engine, inputs, cell_size_m, units, check=check)
     uc_built, duc_built, info = _resolve_built_thresholds(params, level, optimal, given)
     if level == 1:
-        codes = _level1(engine, inputs, params, uc_built, cell_size_m, units, check)
+        codes = _level1(engine, inputs, params, uc_built, cell_size_m, units, check, nodata)
         info["urban_centre_built_threshold"] = uc_built
     else:
         codes = _level2(engine, inputs, params, uc_built, duc_built, cell_size_m, units,
-                        check)
+                        check, nodata)
         info["urban_centre_built_threshold"] = uc_built
         info["dense_cluster_built_threshold"] = duc_built
     return codes, info
@@ -404,7 +422,8 @@ def _memory_optimal(lay: DegurbaLayers) -> OptimalFn:
 
 
 def _classify_array(lay: DegurbaLayers, params: DegurbaParams | None, level: int,
-                    optimal_data: DegurbaLayers | None) -> tuple[np.ndarray, dict[str, Any]]:
+                    optimal_data: DegurbaLayers | None,
+                    nodata: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     from ..outofcore.memory import MemoryEngine
 
     params = params or DegurbaParams()
@@ -412,7 +431,8 @@ def _classify_array(lay: DegurbaLayers, params: DegurbaParams | None, level: int
     codes, info = classify_layers(
         MemoryEngine(lay.shape), _memory_inputs(lay), params, level,
         cell_size_m=lay.cell_size_m, units=(lay.built_unit, lay.land_unit),
-        optimal=None if optimal_data is None else _memory_optimal(optimal_data))
+        optimal=None if optimal_data is None else _memory_optimal(optimal_data),
+        nodata=nodata)
     return codes.values, info
 
 
@@ -533,6 +553,7 @@ def classify_grid(
     scheduler: Any = None,
     tile_shape: tuple[int, int] = (1024, 1024),
     workdir: Any = None,
+    nodata: int | None = None,
     **overrides: Any,
 ) -> xr.DataArray:
     """Classify every grid cell with the Degree of Urbanisation (level 1 or 2).
@@ -566,7 +587,9 @@ def classify_grid(
         and read back, 1 byte per cell); ``"auto"`` is ``"tiled"`` with a
         ``scheduler`` or when the grid's in-memory estimate
         (:data:`pari_geo.memory.DEGURBA_BYTES_PER_CELL`) exceeds half the machine's
-        memory, else ``"memory"``. Same classes either way.
+        memory or when the population is a dask-backed DataArray (streamed window by
+        window, never computed whole; the built-up and land layers must then be on its
+        grid), else ``"memory"``. Same classes either way.
     scheduler : str or distributed.Client, optional
         Run the tiled engine's tasks on this dask cluster (implies ``"tiled"``).
     tile_shape : (rows, cols), default (1024, 1024)
@@ -574,6 +597,12 @@ def classify_grid(
     workdir : path-like, optional
         Folder of the tiled engine's intermediates (default: the system's temporary
         folder).
+    nodata : int, optional
+        Give this code (e.g. 255) to the cells whose population is missing (NaN, or the
+        population raster's no-data), instead of the class they get as 0 residents
+        (usually water). The code becomes the result's no-data value (``rio.nodata``, the
+        GeoTIFF's nodata, transparent in maps); every other cell keeps its class. None
+        (default) is the reference behaviour.
     **overrides
         Any parameter of section 5, e.g. ``UC_density_threshold=1000``.
 
@@ -603,12 +632,15 @@ def classify_grid(
 
     if level not in (1, 2):
         raise ConfigError("level", f"must be 1 or 2, got {level!r}")
-    if _pick_engine(engine, scheduler, population) == "tiled":
+    from ..memory import pick_engine
+
+    if pick_engine(engine, scheduler, population) == "tiled":
         return _classify_grid_tiled(population, built, land, level=level, params=params,
                                     built_unit=built_unit, land_unit=land_unit,
                                     built_optimal_data=built_optimal_data,
                                     buffer_m=buffer_m, scheduler=scheduler,
-                                    tile_shape=tile_shape, workdir=workdir, **overrides)
+                                    tile_shape=tile_shape, workdir=workdir, nodata=nodata,
+                                    **overrides)
     if isinstance(params, str):
         params = DegurbaParams.from_preset(params)
     params = (params or DegurbaParams()).replace(**overrides)
@@ -616,6 +648,7 @@ def classify_grid(
         if unit not in ("m2", "share"):
             raise ConfigError(name, f"must be 'm2' or 'share', got {unit!r}")
     codes = _codes(params, level)
+    nodata = check_nodata(nodata, codes)
     from ..ingest import read_env
 
     with read_env():
@@ -623,8 +656,8 @@ def classify_grid(
         opt = None
         if built_optimal_data is not None:
             _, opt, _ = _load_inputs(*built_optimal_data, built_unit, land_unit)
-    out, info = _classify_array(lay, params, level, opt)
-    scheme = (DEGURBA_L1 if level == 1 else DEGURBA_L2).with_codes(codes)
+    out, info = _classify_array(lay, params, level, opt, nodata)
+    scheme = (DEGURBA_L1 if level == 1 else DEGURBA_L2).with_codes(codes).with_nodata(nodata)
     attrs = {
         "typology": "degurba",
         "level": level,
@@ -637,7 +670,7 @@ def classify_grid(
         "units": json.dumps({"built": built_unit, "land": land_unit}),
         "pari_geo_version": __version__,
     }
-    da = grid.to_dataarray(out, name=f"degurba_l{level}", attrs=attrs)
+    da = grid.to_dataarray(out, name=f"degurba_l{level}", attrs=attrs, nodata=nodata)
     if buffer_m:
         n = int(round(buffer_m / grid.cell_size_m))
         if n > 0:
@@ -646,32 +679,6 @@ def classify_grid(
             da = da.isel(y=slice(n, -n), x=slice(n, -n))
             da = da.rio.write_transform(grid.transform * Affine.translation(n, n))
     return da
-
-
-def _pick_engine(engine: str, scheduler: Any, population: Any) -> str:
-    """``"memory"`` or ``"tiled"`` for :func:`classify_grid` (see its ``engine``)."""
-    import os
-
-    if engine not in ("auto", "memory", "tiled"):
-        raise ConfigError("engine", f"must be 'auto', 'memory' or 'tiled', got {engine!r}")
-    if engine == "memory" and scheduler is not None:
-        raise ConfigError("scheduler", "runs the tiled engine; it needs engine='tiled' or "
-                          "'auto'")
-    if engine != "auto":
-        return engine
-    if scheduler is not None:
-        return "tiled"
-    if not isinstance(population, str | os.PathLike):
-        return "memory"
-    from ..ingest import RasterWindows
-    from ..memory import choose_engine
-
-    try:
-        with RasterWindows(population, "population") as src:
-            rows, cols = src.shape
-    except InputError:
-        return "memory"  # the in-memory reader reports the problem
-    return choose_engine(rows * cols)
 
 
 def _classify_grid_tiled(population: Any, built: Any, land: Any, *, workdir: Any,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,43 +73,50 @@ class ChunkedResult:
     stats: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
-def _open_inputs(population: Any, built: Any, land: Any) -> tuple[list[Any], Any, list[str]]:
-    """The three rasters as window readers (float64, NaN = no data) on one identical grid."""
-    from ..grid import GridSpec, check_transform, require_projected
-    from ..ingest import RasterWindows
+def _open_inputs(population: Any, built: Any, land: Any
+                 ) -> tuple[list[Any], Any, list[str | None]]:
+    """The three layers as window readers (float64, NaN = no data) on one identical grid.
 
-    paths = []
+    Files are read with :class:`~pari_geo.ingest.RasterWindows`, DataArrays (numpy- or
+    dask-backed, never computed whole) with :class:`~pari_geo.ingest.DataArrayWindows`.
+    Returns the readers, the grid and each layer's source (path, or a DataArray's
+    ``source`` attribute) for messages and tags.
+    """
+    from ..grid import GridSpec, check_transform, require_projected
+    from ..ingest import DataArrayWindows, RasterWindows
+
+    xr = sys.modules.get("xarray")
     for x, name in zip((population, built, land), _NAMES, strict=True):
-        if not isinstance(x, str | os.PathLike):
-            raise InputError(None, name, "the chunked path reads files: pass a path, "
-                             f"got {type(x).__name__}")
-        path = str(x)
-        if not os.path.isfile(path):
-            raise InputError(path, name, "file not found")
-        paths.append(path)
+        if not isinstance(x, str | os.PathLike) and not (
+                xr is not None and isinstance(x, xr.DataArray)):
+            raise InputError(None, name, "the tiled engine reads files or DataArrays: pass a "
+                             f"path or an xarray.DataArray, got {type(x).__name__}")
+        if isinstance(x, str | os.PathLike) and not os.path.isfile(x):
+            raise InputError(str(x), name, "file not found")
     layers: list[Any] = []
     try:
-        for path, name in zip(paths, _NAMES, strict=True):
-            layers.append(RasterWindows(path, name, as_float=True))
+        for x, name in zip((population, built, land), _NAMES, strict=True):
+            layers.append(RasterWindows(x, name, as_float=True)
+                          if isinstance(x, str | os.PathLike) else DataArrayWindows(x, name))
         crs, transform, shape = layers[0].crs, layers[0].transform, layers[0].shape
-        for lay, path, name in zip(layers, paths, _NAMES, strict=True):
+        for lay, name in zip(layers, _NAMES, strict=True):
             if lay.crs != crs or lay.transform != transform or lay.shape != shape:
                 raise InputError(
-                    path, name,
-                    "the chunked path needs the three layers on one identical grid "
+                    lay.path, name,
+                    "the tiled engine needs the three layers on one identical grid "
                     "(same CRS, transform and shape as the population); align them "
                     "first or use pari_geo.typology.degurba.classify_grid")
-            check_transform(lay.transform, path, name)
-        grid = GridSpec(require_projected(crs, paths[0], "population", layers[0].bounds),
-                        transform, shape)
+            check_transform(lay.transform, lay.path, name)
+        grid = GridSpec(require_projected(crs, layers[0].path, "population",
+                                          layers[0].bounds), transform, shape)
     except BaseException:
         for lay in layers:
             lay.close()
         raise
-    return layers, grid, paths
+    return layers, grid, [None if lay.path is None else str(lay.path) for lay in layers]
 
 
-def _range_check(grid: Any, paths: list[str], units: tuple[str, str]):
+def _range_check(grid: Any, paths: list[str | None], units: tuple[str, str]):
     """The in-memory lean path's value checks, on the ``[min, max]`` of each input."""
 
     def check(ranges) -> None:
@@ -153,9 +161,9 @@ def _tags(params, level, info, scheme, sources, units, tile_shape) -> dict[str, 
 
 
 def classify_grid_chunked(
-    population: str | os.PathLike,
-    built: str | os.PathLike,
-    land: str | os.PathLike,
+    population: str | os.PathLike | Any,
+    built: str | os.PathLike | Any,
+    land: str | os.PathLike | Any,
     *,
     out_path: str | os.PathLike,
     level: int = 2,
@@ -169,6 +177,7 @@ def classify_grid_chunked(
     overwrite: bool = False,
     extra_tags: dict[str, Any] | None = None,
     scheduler: Any = None,
+    nodata: int | None = None,
     **overrides: Any,
 ) -> ChunkedResult:
     """Classify a grid with the Degree of Urbanisation by tiles and write it as a COG.
@@ -182,9 +191,12 @@ def classify_grid_chunked(
 
     Parameters
     ----------
-    population, built, land : path-like
+    population, built, land : path-like or xarray.DataArray
         Rasters on one identical grid (same CRS, transform and shape), in a projected CRS
-        in metres. Tiled GeoTIFFs with blocks dividing ``tile_shape`` read fastest.
+        in metres. Tiled GeoTIFFs with blocks dividing ``tile_shape`` read fastest. A
+        DataArray is read window by window and never computed whole: a dask-backed one
+        (``rioxarray.open_rasterio(path, chunks=...)``, a zarr store) streams through the
+        engine as a file does.
     out_path : path-like
         Output COG; written atomically (temporary file, then renamed).
     level : {1, 2}
@@ -216,6 +228,9 @@ def classify_grid_chunked(
         run without a scheduler. A task whose worker dies is run again; if it cannot be
         completed, :class:`~pari_geo.errors.SchedulerError` is raised and no output is
         written.
+    nodata : int, optional
+        Code of the cells whose population is missing, the output's no-data value (see
+        :func:`~pari_geo.typology.degurba.classify_grid`).
     **overrides
         Any parameter of section 5, e.g. ``UC_density_threshold=1000``.
 
@@ -253,6 +268,7 @@ def classify_grid_chunked(
     ...     src.tags()["OUT_OF_CORE"]
     '{"module": "pari_geo.outofcore.degurba", "tile_shape": [64, 64]}'
     """
+    from ..classes import check_nodata
     from ..ingest import read_env
     from ..io_write import check_output, metadata_tags, scratch_dir
     from ..outofcore._writer import ClassRasterWriter
@@ -274,6 +290,7 @@ def classify_grid_chunked(
     except ValueError as err:
         raise ConfigError("tile_shape", str(err)) from None
     codes = _codes(params, level)
+    nodata = check_nodata(nodata, codes)
     out_path = Path(out_path)
     check_output(out_path, overwrite)
     units = (built_unit, land_unit)
@@ -299,8 +316,10 @@ def classify_grid_chunked(
             out, info = classify_layers(engine, inputs, params, level,
                                         cell_size_m=grid.cell_size_m, units=units,
                                         optimal=optimal,
-                                        check=_range_check(grid, paths, units))
-            scheme = (DEGURBA_L1 if level == 1 else DEGURBA_L2).with_codes(codes)
+                                        check=_range_check(grid, paths, units),
+                                        nodata=nodata)
+            scheme = (DEGURBA_L1 if level == 1 else DEGURBA_L2).with_codes(codes) \
+                .with_nodata(nodata)
             tags = _tags(params, level, info, scheme, dict(zip(_NAMES, paths, strict=True)),
                          units, tile_shape)
             tags.update(metadata_tags(extra_tags or {}))

@@ -153,6 +153,7 @@ class _Inputs:
 
     def _open_population(self, obj: Any, cell_size_m: float | None) -> None:
         from ..grid import GridSpec, require_projected
+        from ..ingest import DataArrayWindows, is_lazy
         from ..outofcore.ops import ArrayLayer
 
         if isinstance(obj, str | os.PathLike):
@@ -162,6 +163,13 @@ class _Inputs:
             self.grid = GridSpec(crs, lay.transform, lay.shape)
             self.shape = lay.shape
             self.cell_size_m = self.grid.cell_size_m
+        elif is_lazy(obj):  # dask-backed: read by windows, never computed whole
+            lay = DataArrayWindows(obj, "population")
+            crs = require_projected(lay.crs, lay.path, "population", lay.bounds)
+            self.grid = GridSpec(crs, lay.transform, lay.shape)
+            self.shape = lay.shape
+            self.cell_size_m = self.grid.cell_size_m
+            self.inputs["population"] = _Input(lay, lay.path, True)
         elif _is_dataarray(obj):
             from ..ingest import as_dataarray
 
@@ -196,6 +204,7 @@ class _Inputs:
 
     def _open(self, name: str, obj: Any) -> _Input:
         from ..grid import GridSpec
+        from ..ingest import DataArrayWindows, is_lazy
         from ..outofcore.ops import ArrayLayer
 
         if isinstance(obj, str | os.PathLike):
@@ -212,6 +221,14 @@ class _Inputs:
                     "transform and shape); align it first (pari_geo.align.align_to_grid) or "
                     "use pari_geo.typology.classify.classify_nordic7")
             return _Input(lay, lay.path, True)
+        if is_lazy(obj):  # dask-backed: read by windows, never computed whole
+            lay = DataArrayWindows(obj, name)
+            if self.grid is None or not GridSpec(lay.crs, lay.transform,
+                                                 lay.shape).same_as(self.grid):
+                raise InputError(lay.path, name,
+                                 "is not on the population's grid; align it first "
+                                 "(pari_geo.align.align_to_grid)")
+            return _Input(lay, lay.path or "<in-memory>", True)
         if _is_dataarray(obj):
             from ..ingest import as_dataarray
 
@@ -561,7 +578,7 @@ def classify_nordic7_tiled(
     ...     src.tags()["OUT_OF_CORE"]
     '{"module": "pari_geo.outofcore.nordic7", "tile_shape": [64, 64]}'
     """
-    from ..ingest import RasterWindows, read_env
+    from ..ingest import DataArrayWindows, RasterWindows, read_env
     from ..io_write import check_output, metadata_tags, scratch_dir
     from ..outofcore._writer import ClassRasterWriter
     from ..outofcore.components import check_tile_shape, iter_tiles
@@ -616,7 +633,7 @@ def classify_nordic7_tiled(
                              "(a raster file or a DataArray), not a bare array")
         if scheduler is not None:
             missing = [name for name, inp in inputs.inputs.items()
-                       if not isinstance(inp.layer, RasterWindows)]
+                       if not isinstance(inp.layer, RasterWindows | DataArrayWindows)]
             if missing:
                 raise ConfigError("scheduler", "the workers read every layer from a file; "
                                   f"{', '.join(missing)} "

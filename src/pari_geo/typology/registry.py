@@ -93,6 +93,9 @@ class Typology:
     units_table : callable or None
         ``(run, classes, population, units) -> DataFrame``: the classes of the run's
         spatial units, when the typology classifies units.
+    class_codes : callable or None
+        ``(params, level) -> codes``: the output class codes of validated parameters
+        (checked against a ``nodata`` key); None: the scheme's codes never change.
     """
 
     name: str
@@ -110,6 +113,7 @@ class Typology:
     classify: Callable[[TypologyRun], Any]
     classify_tiled: Callable[..., Any]
     units_table: Callable[..., Any] | None = None
+    class_codes: Callable[[Any, int], tuple[int, ...]] | None = None
 
 
 _REGISTRY: dict[str, Typology] = {}
@@ -148,14 +152,27 @@ def _degurba_parameters(preset: str | None, overrides: Mapping[str, Any], file: 
                                          for k, v in overrides.items()})
 
 
+def _degurba_codes(params: Any, level: int) -> tuple[int, ...]:
+    """The output codes: the parameters' ``values``, or the scheme's."""
+    from ..classes import DEGURBA_L1, DEGURBA_L2
+
+    if params.values is not None:
+        return tuple(int(v) for v in params.values)
+    return (DEGURBA_L1 if level == 1 else DEGURBA_L2).codes
+
+
 def _degurba_scheme(run: TypologyRun, attrs: Mapping[str, Any] | None):
     from ..classes import DEGURBA_L1, DEGURBA_L2
 
     scheme = DEGURBA_L1 if run.level == 1 else DEGURBA_L2
     if attrs is None:
-        return scheme
-    names_ = attrs.get("class_names", attrs.get("CLASS_NAMES"))
-    return scheme.with_codes(tuple(int(k) for k in json.loads(names_)))
+        codes = _degurba_codes(run.params, run.level)
+    else:
+        names_ = attrs.get("class_names", attrs.get("CLASS_NAMES"))
+        codes = tuple(int(k) for k in json.loads(names_))
+    if codes != scheme.codes:
+        scheme = scheme.with_codes(codes)
+    return scheme.with_nodata(run.options.get("nodata"))
 
 
 def _unit(run: TypologyRun, layer: str, default: str) -> str:
@@ -170,7 +187,8 @@ def _degurba_classify(run: TypologyRun):
     return classify_grid(
         inp["population"].path, inp["built"].path, inp["land"].path, level=run.level,
         params=run.params, built_unit=_unit(run, "built", "m2"),
-        land_unit=_unit(run, "land", "m2"), buffer_m=run.options.get("buffer_m", 0))
+        land_unit=_unit(run, "land", "m2"), buffer_m=run.options.get("buffer_m", 0),
+        nodata=run.options.get("nodata"))
 
 
 def _degurba_classify_tiled(run: TypologyRun, out_path: Path, tile: tuple[int, int],
@@ -184,7 +202,7 @@ def _degurba_classify_tiled(run: TypologyRun, out_path: Path, tile: tuple[int, i
         level=run.level, params=run.params, tile_shape=tile,
         built_unit=_unit(run, "built", "m2"), land_unit=_unit(run, "land", "m2"),
         buffer_m=run.options.get("buffer_m", 0), scheduler=scheduler, extra_tags=extra_tags,
-        overwrite=overwrite)
+        overwrite=overwrite, nodata=run.options.get("nodata"))
 
 
 def _degurba_units_table(run: TypologyRun, classes, population, units):
@@ -202,13 +220,15 @@ def _degurba_units_table(run: TypologyRun, classes, population, units):
 
 register(Typology(
     name="degurba", label="DEGURBA", presets=("degurba", "degurba_2023"),
-    needs=("built", "land"), keys=("level", "rules", "workflow", "dissolve_by", "buffer_m"),
+    needs=("built", "land"),
+    keys=("level", "rules", "workflow", "dissolve_by", "buffer_m", "nodata"),
     levels=(1, 2),
     # peaks at <= 40 bytes per cell (benchmarks/degurba)
     bytes_per_cell=48, rural_codes=(), place_types_for_clusters=False,
     parameters=_degurba_parameters, output_name=lambda run: f"degurba_l{run.level}",
     scheme=_degurba_scheme, classify=_degurba_classify,
     classify_tiled=_degurba_classify_tiled, units_table=_degurba_units_table,
+    class_codes=_degurba_codes,
 ))
 
 
