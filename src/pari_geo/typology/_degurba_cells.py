@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
 from ..outofcore.contiguity import row_blocks
+from ..outofcore.ops import or_where
 
 __all__ = [
     "DegurbaLayers",
@@ -354,18 +356,16 @@ class _CellCodes:
                         ratio = built / land
                     tests = [_round3_at_least(ratio, t) for t in self.bthr]
                     for i, test in enumerate(tests):
-                        np.bitwise_or(fl, _BUILT0 << i, out=fl, where=test)
+                        or_where(fl, test, _BUILT0 << i)
                     del tests
                 if water is not None or permanent_water:
                     if built is None:
                         built = lay.built_block(sl)
                     if water is not None:
-                        np.bitwise_or(fl, _WATER, out=fl,
-                                      where=_water_block(pop, built, land, *water))
+                        or_where(fl, _water_block(pop, built, land, *water), _WATER)
                     if permanent_water:
-                        np.bitwise_or(fl, _PWATER, out=fl,
-                                      where=_water_block(pop, built, land, 0.5, 0.0, 0.0))
-                        np.bitwise_or(fl, _IGNORE, out=fl, where=(land < 0.5) & (pop == 0))
+                        or_where(fl, _water_block(pop, built, land, 0.5, 0.0, 0.0), _PWATER)
+                        or_where(fl, (land < 0.5) & (pop == 0), _IGNORE)
 
     def dense(self, density_threshold: float, built_threshold: float | None = None):
         """New bool array: ``D >= density_threshold`` (or ``BPL >= built_threshold``)."""
@@ -451,6 +451,47 @@ class CellPlan:
         return out
 
 
+def _bits_table(plan: CellPlan, codes: _CellCodes) -> np.ndarray:
+    """The ``uint16`` test bits of every ``(dcode << 8) | flags`` pair (see
+    :func:`_make_bits_table`; made once per plan and thresholds)."""
+    return _make_bits_table(plan, tuple(codes.dthr), tuple(codes.bthr))
+
+
+@lru_cache(maxsize=64)
+def _make_bits_table(plan: CellPlan, dthr: tuple[float, ...],
+                     bthr: tuple[float, ...]) -> np.ndarray:
+    """The ``uint16`` test bits of every ``(dcode << 8) | flags`` pair.
+
+    The dense masks on unsmoothed density, the water test and the R2023A permanent-water
+    and ignorable bits are functions of the two per-cell codes alone, so the per-cell pass
+    sets them all with one lookup instead of a pass per test (the smoothed masks and the
+    "ignorable" of smoothed population are added afterwards).
+    """
+    n_d = len(dthr) + 1
+    dcode = np.arange(n_d, dtype=np.int64)[:, None]
+    flags = np.arange(256, dtype=np.int64)[None, :]
+    table = np.zeros((n_d, 256), dtype=np.uint16)
+    for i, (t, b, w) in enumerate(plan.masks):
+        if w is not None:
+            continue
+        m = dcode > dthr.index(float(t))
+        if b is not None:
+            m = m | ((flags & (_BUILT0 << bthr.index(float(b)))) != 0)
+        table[np.broadcast_to(m, table.shape)] |= np.uint16(1 << i)
+    if plan.water is not None:
+        table[np.broadcast_to((flags & _WATER) != 0, table.shape)] |= np.uint16(BIT_WATER)
+    if plan.r2023a:
+        pw = np.broadcast_to((flags & _PWATER) != 0, table.shape)
+        table[pw] |= np.uint16(BIT_PWATER | BIT_EXCL)
+        if plan.excl_window is None:
+            table[np.broadcast_to((flags & _IGNORE) != 0, table.shape)] |= np.uint16(BIT_EXCL)
+    full = np.zeros((256, 256), dtype=np.uint16)  # indexable by any uint16 key
+    full[:n_d] = table
+    full = full.ravel()
+    full.flags.writeable = False  # shared by every call with the same plan
+    return full
+
+
 def cell_tests(blocks: Mapping[str, np.ndarray], inner: tuple[slice, slice], *,
                plan: CellPlan) -> dict[str, np.ndarray]:
     """The block function of the per-cell pass (see the module docstring).
@@ -472,34 +513,28 @@ def cell_tests(blocks: Mapping[str, np.ndarray], inner: tuple[slice, slice], *,
             cache[w] = (smooth_mean(lay.pop, w), smooth_mean(lay.density, w))
         return cache[w]
 
-    rows = inner[0].stop - inner[0].start
-    cols = inner[1].stop - inner[1].start
-    bits = np.zeros((rows, cols), dtype=np.uint16)
+    # every bit that is a function of (dcode, flags) comes from one table lookup
+    key = codes.dcode[inner].astype(np.uint16)
+    key <<= 8
+    key |= codes.flags[inner]
+    bits = np.take(_bits_table(plan, codes), key)
+    del key
     for i, (t, b, w) in enumerate(plan.masks):
         if w is None:
-            m = codes.dense(t, b)[inner]
-        else:
-            m = _dense(smoothed(w)[1], t)[inner]
-            if b is not None:
-                m |= (codes.flags[inner] & codes.built_bit(b)) != 0
-        np.bitwise_or(bits, np.uint16(1 << i), out=bits, where=m)
+            continue  # in the table
+        m = _dense(smoothed(w)[1], t)[inner]
+        if b is not None:
+            m |= (codes.flags[inner] & codes.built_bit(b)) != 0
+        or_where(bits, m, 1 << i)
         del m
-    if plan.water is not None:
-        np.bitwise_or(bits, np.uint16(BIT_WATER), out=bits, where=codes.flag(_WATER)[inner])
-    if plan.r2023a:
-        pw = codes.flag(_PWATER)[inner]
-        if plan.excl_window is not None:
-            with np.errstate(invalid="ignore"):
-                excl = (lay.land[inner] < 0.5) & (smoothed(plan.excl_window)[0][inner] == 0)
-        else:
-            excl = codes.flag(_IGNORE)[inner]
-        excl |= pw
-        np.bitwise_or(bits, np.uint16(BIT_PWATER), out=bits, where=pw)
-        np.bitwise_or(bits, np.uint16(BIT_EXCL), out=bits, where=excl)
+    if plan.r2023a and plan.excl_window is not None:
+        with np.errstate(invalid="ignore"):
+            excl = (lay.land[inner] < 0.5) & (smoothed(plan.excl_window)[0][inner] == 0)
+        or_where(bits, excl, BIT_EXCL)
     if plan.missing_population:
         pop = blocks["population"][inner]
         if pop.dtype.kind == "f":
-            np.bitwise_or(bits, np.uint16(BIT_NOPOP), out=bits, where=np.isnan(pop))
+            or_where(bits, np.isnan(pop), BIT_NOPOP)
     out = {"bits": bits}
     for w in plan.size_windows:
         out[f"pop_w{w}"] = smoothed(w)[0][inner]
