@@ -87,8 +87,11 @@ def test_not_a_class_raster_is_one_clear_error(tmp_path):
     p = pari_geo.belgium_paths()["population"]
     with pytest.raises(InputError, match="not a pari_geo class raster"):
         read_class_raster(p)
-    with pytest.raises(InputError, match="cannot be read"):
+    with pytest.raises(InputError, match="missing.tif: file not found"):
         read_class_raster(tmp_path / "missing.tif")
+    (tmp_path / "junk.tif").write_text("not a raster")
+    with pytest.raises(InputError, match="junk.tif: cannot be read as a raster"):
+        read_class_raster(tmp_path / "junk.tif")
     da = rioxarray.open_rasterio(p)
     with pytest.raises(InputError, match="pass scheme= explicitly"):
         da.pari.summary()

@@ -295,6 +295,7 @@ class RasterWindows:
         self.bounds = tuple(src.bounds)
         self.res = tuple(src.res)
         self.shape = (int(src.height), int(src.width))
+        self.count = int(src.count)
         self.file_dtype = np.dtype(src.dtypes[self.band - 1])
         self.nodata = src.nodatavals[self.band - 1]
 

@@ -870,34 +870,26 @@ def read_class_raster(path: str | os.PathLike) -> Any:
     >>> back.values.tolist(), back.attrs["class_scheme"], back.pari.counts().tolist()
     ([[3, 2], [1, 0]], 'degurba_l1', [1, 1, 1, 1])
     """
-    import rasterio
-    import rioxarray
-    import xarray as xr
-
     from .errors import InputError
+    from .grid import GridSpec
+    from .ingest import RasterWindows
 
     p = Path(path)
-    try:
-        with rasterio.open(p) as src:
-            tags = src.tags()
-            nodata = src.nodata
-        opened = rioxarray.open_rasterio(p, masked=False)
-        if not isinstance(opened, xr.DataArray):  # several subdatasets: not a class raster
-            raise InputError(str(p), None, "not a pari_geo class raster (several datasets)")
-        da = opened.squeeze("band", drop=True).load()
-    except (OSError, rasterio.errors.RasterioError) as err:
-        raise InputError(
-            str(p), None, f"cannot be read as a raster ({_one_line(err)})"
-        ) from None
-    if "CLASS_NAMES" not in tags:
-        raise InputError(str(p), None, "not a pari_geo class raster (no CLASS_NAMES tag)")
+    with RasterWindows(p, None) as src:  # one-line errors of its own
+        if src.count != 1:
+            raise InputError(str(p), None, f"not a pari_geo class raster ({src.count} bands)")
+        tags = src.tags()
+        if "CLASS_NAMES" not in tags:
+            raise InputError(str(p), None, "not a pari_geo class raster (no CLASS_NAMES tag)")
+        rows, cols = src.shape
+        values = src.read_raw(0, rows, 0, cols)
+        grid, nodata = GridSpec(src.crs, src.transform, src.shape), src.nodata
     attrs: dict[str, Any] = {k.lower(): v for k, v in tags.items() if k != "AREA_OR_POINT"}
     if "level" in attrs:
         with contextlib.suppress(ValueError):
             attrs["level"] = int(attrs["level"])
     attrs["source"] = str(p)
-    da = da.astype(np.uint8)
-    da.attrs = attrs
+    da = grid.to_dataarray(values.astype(np.uint8), attrs=attrs)
     da.rio.write_nodata(nodata, inplace=True)
     return da
 

@@ -487,9 +487,9 @@ def _make_bits_table(plan: CellPlan, dthr: tuple[float, ...],
             table[np.broadcast_to((flags & _IGNORE) != 0, table.shape)] |= np.uint16(BIT_EXCL)
     full = np.zeros((256, 256), dtype=np.uint16)  # indexable by any uint16 key
     full[:n_d] = table
-    full = full.ravel()
-    full.flags.writeable = False  # shared by every call with the same plan
-    return full
+    flat = full.ravel()
+    flat.flags.writeable = False  # shared by every call with the same plan
+    return flat
 
 
 def cell_tests(blocks: Mapping[str, np.ndarray], inner: tuple[slice, slice], *,

@@ -275,7 +275,8 @@ def classify_grid_chunked(
     from ..outofcore.components import check_tile_shape
     from ..outofcore.tiled import TiledEngine
     from ..scheduler import task_runner
-    from .degurba import _codes, _load_inputs, _memory_optimal, classify_layers
+    from ._degurba_inputs import _load_inputs
+    from .degurba_rules import classify_layers, memory_optimal, output_codes
 
     if level not in (1, 2):
         raise ConfigError("level", f"must be 1 or 2, got {level!r}")
@@ -289,7 +290,7 @@ def classify_grid_chunked(
         tile_shape = check_tile_shape(tile_shape)
     except ValueError as err:
         raise ConfigError("tile_shape", str(err)) from None
-    codes = _codes(params, level)
+    codes = output_codes(params, level)
     nodata = check_nodata(nodata, codes)
     out_path = Path(out_path)
     check_output(out_path, overwrite)
@@ -311,7 +312,7 @@ def classify_grid_chunked(
             optimal = None
             if built_optimal_data is not None:
                 _, opt, _ = _load_inputs(*built_optimal_data, *units)
-                optimal = _memory_optimal(opt)
+                optimal = memory_optimal(opt)
             inputs = dict(zip(_NAMES, layers, strict=True))
             out, info = classify_layers(engine, inputs, params, level,
                                         cell_size_m=grid.cell_size_m, units=units,

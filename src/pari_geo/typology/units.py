@@ -62,9 +62,9 @@ _TOL = 1e-6  # tolerance (in cells) of the integer checks on resolutions and gri
 
 @dataclass
 class _Grid:
-    """A north-up raster: the 2-D DataArray (read lazily, window by window) and its geometry."""
+    """A north-up raster: its window reader (read lazily, window by window) and geometry."""
 
-    da: xr.DataArray  # dims (y, x)
+    shape: tuple[int, int]  # (rows, cols)
     nodata: float | None  # value to treat as missing besides NaN
     x0: float  # left edge
     y0: float  # top edge
@@ -72,24 +72,19 @@ class _Grid:
     crs: CRS
     source: str | None  # file name, None for in-memory data
     layer: str
-    reader: Any = None  # the file's window reader (ingest.RasterWindows), None in memory
+    reader: Any  # ingest.RasterWindows (a file) or ingest.DataArrayWindows (a DataArray)
 
     @property
     def x1(self) -> float:
-        return self.x0 + self.da.shape[1] * self.res
+        return self.x0 + self.shape[1] * self.res
 
     @property
     def y1(self) -> float:  # bottom edge
-        return self.y0 - self.da.shape[0] * self.res
+        return self.y0 - self.shape[0] * self.res
 
     def read(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
         """Cells [r0:r1, c0:c1] as a new float64 array, NaN where missing."""
-        if self.reader is not None:
-            values = np.array(self.reader.read(r0, r1, c0, c1), dtype="float64")
-        else:
-            y, x = self.da.dims
-            window = self.da.isel({y: slice(r0, r1), x: slice(c0, c1)})
-            values = np.array(window.values, dtype="float64")  # a copy: never modify the input
+        values = np.array(self.reader.read(r0, r1, c0, c1), dtype="float64")  # a copy
         if self.nodata is not None:
             values[values == self.nodata] = np.nan
         return values
@@ -99,20 +94,42 @@ def _is_path(obj: Any) -> bool:
     return isinstance(obj, str | os.PathLike)
 
 
-def _read_grid(obj: Any, layer: str) -> _Grid:
-    """Open a GeoTIFF path or take a 2-D rioxarray DataArray; return a :class:`_Grid`."""
-    source: str | None = None
-    if _is_path(obj):
-        source = os.fspath(obj)
-        if not os.path.exists(source):
-            raise InputError(source, layer, "file does not exist")
-        try:
-            import rioxarray  # noqa: F401  (registers the .rio accessor)
+def _projected_crs(rio_crs: Any, source: str | None, layer: str) -> CRS:
+    """The grid's CRS as a pyproj CRS; refuse none or a geographic one."""
+    if rio_crs is None:
+        raise InputError(source, layer, "has no CRS; expected a projected CRS such as ESRI:54009")
+    crs = CRS.from_user_input(rio_crs.to_wkt())
+    if crs.is_geographic or not crs.is_projected:
+        raise InputError(
+            source,
+            layer,
+            f"has a geographic CRS ({crs.name}); cells must be in metres, reproject it to an "
+            "equal-area projected CRS such as ESRI:54009 (World Mollweide)",
+        )
+    return crs
 
-            da: Any = rioxarray.open_rasterio(source, masked=True)
-        except Exception as exc:  # rasterio raises several error types
-            raise InputError(source, layer, f"cannot be read as a raster ({exc})") from exc
-    elif isinstance(obj, xr.DataArray):
+
+def _check_north_up(t: Any, source: str | None, layer: str) -> None:
+    """Refuse a rotated, south-up or non-square grid."""
+    if t.b != 0 or t.d != 0:
+        raise InputError(source, layer, "is rotated or sheared; a north-up grid is required")
+    if t.a <= 0 or t.e >= 0:
+        raise InputError(
+            source, layer, "must be north-up (positive x step, negative y step in the transform)"
+        )
+    if not math.isclose(t.a, -t.e, rel_tol=1e-9):
+        raise InputError(source, layer, f"has non-square cells ({t.a} x {-t.e}); expected square")
+
+
+def _read_grid(obj: Any, layer: str) -> _Grid:
+    """Open a GeoTIFF path or take a 2-D rioxarray DataArray; return a :class:`_Grid`.
+
+    Files are read through ingest's one raster reader; nothing but the metadata is read
+    here."""
+    if _is_path(obj):
+        return _read_grid_file(os.fspath(obj), layer)
+    source: str | None = None
+    if isinstance(obj, xr.DataArray):
         import rioxarray  # noqa: F401
 
         da = obj
@@ -128,26 +145,9 @@ def _read_grid(obj: Any, layer: str) -> _Grid:
         raise InputError(source, layer, f"must be 2-D (y, x); got dims {da.dims}")
     if da.size == 0:
         raise InputError(source, layer, "is empty (no cells)")
-    rio_crs = da.rio.crs
-    if rio_crs is None:
-        raise InputError(source, layer, "has no CRS; expected a projected CRS such as ESRI:54009")
-    crs = CRS.from_user_input(rio_crs.to_wkt())
-    if crs.is_geographic or not crs.is_projected:
-        raise InputError(
-            source,
-            layer,
-            f"has a geographic CRS ({crs.name}); cells must be in metres, reproject it to an "
-            "equal-area projected CRS such as ESRI:54009 (World Mollweide)",
-        )
+    crs = _projected_crs(da.rio.crs, source, layer)
     t = da.rio.transform()
-    if t.b != 0 or t.d != 0:
-        raise InputError(source, layer, "is rotated or sheared; a north-up grid is required")
-    if t.a <= 0 or t.e >= 0:
-        raise InputError(
-            source, layer, "must be north-up (positive x step, negative y step in the transform)"
-        )
-    if not math.isclose(t.a, -t.e, rel_tol=1e-9):
-        raise InputError(source, layer, f"has non-square cells ({t.a} x {-t.e}); expected square")
+    _check_north_up(t, source, layer)
     nodata = da.rio.nodata
     if nodata is not None and math.isnan(float(nodata)):
         nodata = None
@@ -155,12 +155,36 @@ def _read_grid(obj: Any, layer: str) -> _Grid:
         da = da.transpose(da.rio.y_dim, da.rio.x_dim)
     except Exception as exc:  # rioxarray raises its own DimensionError
         raise InputError(source, layer, f"has no recognisable x/y dimensions ({exc})") from exc
-    reader = None
-    if source is not None:  # read the cells through ingest's one raster reader
-        from ..ingest import RasterWindows
+    from ..ingest import DataArrayWindows
 
-        reader = RasterWindows(source, layer, as_float=True)
-    return _Grid(da, nodata, float(t.c), float(t.f), float(t.a), crs, source, layer, reader)
+    shape = (int(da.shape[0]), int(da.shape[1]))
+    return _Grid(shape, nodata, float(t.c), float(t.f), float(t.a), crs, source, layer,
+                 DataArrayWindows(da, layer))
+
+
+def _read_grid_file(source: str, layer: str) -> _Grid:
+    """:func:`_read_grid` of a file: its metadata from :class:`~pari_geo.ingest.RasterWindows`."""
+    from ..ingest import RasterWindows
+
+    if not os.path.exists(source):
+        raise InputError(source, layer, "file does not exist")
+    reader = RasterWindows(source, layer, as_float=True)  # one-line errors of its own
+    try:
+        if reader.count != 1:
+            raise InputError(source, layer, f"has {reader.count} bands; expected one")
+        if 0 in reader.shape:
+            raise InputError(source, layer, "is empty (no cells)")
+        crs = _projected_crs(reader.crs, source, layer)
+        t = reader.transform
+        _check_north_up(t, source, layer)
+    except BaseException:
+        reader.close()
+        raise
+    nodata = reader.nodata
+    if nodata is not None and math.isnan(float(nodata)):
+        nodata = None
+    return _Grid(reader.shape, nodata, float(t.c), float(t.f), float(t.a), crs, source, layer,
+                 reader)
 
 
 def _read_units(obj: Any) -> tuple[gpd.GeoDataFrame, str | None]:
