@@ -13,10 +13,10 @@ Examples
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import display as _display  # noqa: F401  (registers the .pari accessors, see below)
+from ._lazy import lazy_exports
 from ._version import __version__
 
 # The ``.pari`` accessors of class rasters and cluster tables (``display``) are
@@ -162,15 +162,4 @@ if TYPE_CHECKING:  # the lazy names, as type checkers and IDEs see them
 __all__ = ["__version__", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'pari_geo' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), __all__)

@@ -22,7 +22,9 @@ Examples
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 __all__ = ["DBSCAN", "dbscan", "dbscan_labels"]
 
@@ -30,13 +32,6 @@ if TYPE_CHECKING:
     from .estimator import DBSCAN, dbscan, dbscan_labels
 
 
-def __getattr__(name: str) -> Any:
-    # Lazy: the estimator imports scikit-learn (about 1.4 s), which the pipeline's own
-    # modules in this package (options, actors, significance) do not need.
-    if name in __all__:
-        from . import estimator
-
-        value = getattr(estimator, name)
-        globals()[name] = value  # looked up once, as the package face does
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Lazy: the estimator imports scikit-learn (about 1.4 s), which the pipeline's own modules in
+# this package (options, actors, significance) do not need.
+__getattr__, __dir__ = lazy_exports(__name__, dict.fromkeys(__all__, ".estimator"), globals())

@@ -5,7 +5,7 @@
 * :mod:`~pari_geo.outofcore.ops`: the grid operations the typologies' rules are written
   against, and their engines :mod:`~pari_geo.outofcore.memory` (whole arrays) and
   :mod:`~pari_geo.outofcore.tiled` (tiles and raw files; dask tasks with a scheduler);
-  the DEGURBA rules run on them from :mod:`pari_geo.typology.degurba` (by tiles:
+  the DEGURBA rules run on them from :mod:`pari_geo.typology.degurba_rules` (by tiles:
   :func:`pari_geo.classify_grid_chunked`);
   the place-type rules from :mod:`pari_geo.typology.nordic7` (by tiles:
   :func:`pari_geo.classify_nordic7_tiled`);
@@ -18,7 +18,7 @@ Submodules are imported on first use (no numba compilation at import).
 
 from __future__ import annotations
 
-from typing import Any
+from .._lazy import lazy_exports
 
 __all__ = [
     "minutes_to_tiled",
@@ -27,20 +27,11 @@ __all__ = [
 ]
 
 _WHERE = {
-    "minutes_to_tiled": "travel_time",
-    "label_tiled": "components",
-    "TiledComponents": "components",
+    "minutes_to_tiled": ".travel_time",
+    "label_tiled": ".components",
+    "TiledComponents": ".components",
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        import importlib
-
-        mod = importlib.import_module(f".{_WHERE[name]}", __name__)
-        return getattr(mod, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals(),
+                                    sorted(set(globals()) | set(__all__)))

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..memory import DEGURBA_BYTES_PER_CELL, NORDIC7_BYTES_PER_CELL
+
 __all__ = ["Typology", "TypologyRun", "get", "names", "register", "owners_of"]
 
 
@@ -223,8 +225,7 @@ register(Typology(
     needs=("built", "land"),
     keys=("level", "rules", "workflow", "dissolve_by", "buffer_m", "nodata"),
     levels=(1, 2),
-    # peaks at <= 40 bytes per cell (benchmarks/degurba)
-    bytes_per_cell=48, rural_codes=(), place_types_for_clusters=False,
+    bytes_per_cell=DEGURBA_BYTES_PER_CELL, rural_codes=(), place_types_for_clusters=False,
     parameters=_degurba_parameters, output_name=lambda run: f"degurba_l{run.level}",
     scheme=_degurba_scheme, classify=_degurba_classify,
     classify_tiled=_degurba_classify_tiled, units_table=_degurba_units_table,
@@ -297,9 +298,7 @@ def _nordic7_classify_tiled(run: TypologyRun, out_path: Path, tile: tuple[int, i
 
 register(Typology(
     name="nordic7", label="nordic7", presets=("nordic7",), needs=(), keys=(), levels=(),
-    # measured ~110 bytes per cell on the 250 m sample region (360,000 cells, service
-    # minutes computed); 160 leaves a margin
-    bytes_per_cell=160, rural_codes=(4, 5, 6, 7), place_types_for_clusters=True,
+    bytes_per_cell=NORDIC7_BYTES_PER_CELL, rural_codes=(4, 5, 6, 7), place_types_for_clusters=True,
     parameters=_nordic7_parameters, output_name=lambda run: "place_types",
     scheme=_nordic7_scheme, classify=_nordic7_classify,
     classify_tiled=_nordic7_classify_tiled,
