@@ -48,6 +48,8 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-mcp", action="store_true", help="skip skimage MCP_Geometric")
+    ap.add_argument("--out", type=Path, default=Path(__file__).with_name("results.json"),
+                    help="where the JSON goes (default: results.json beside this script)")
     args = ap.parse_args()
 
     from pari_geo.typology.travel_time import minutes_per_metre, minutes_to
@@ -95,7 +97,7 @@ def main() -> None:
         "numpy": np.__version__,
         "repeat": args.repeat,
     }
-    out = Path(__file__).with_name("results.json")
+    out = args.out
     out.write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
 
 
