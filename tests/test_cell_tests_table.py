@@ -84,3 +84,19 @@ def test_table_lookup_without_water_or_r2023a():
     got = cell_tests({"population": pop, "built": built, "land": land},
                      (slice(0, 20), slice(0, 30)), plan=plan)["bits"]
     np.testing.assert_array_equal(got, _twin(pop, built, land, plan, 1000.0))
+
+
+def test_table_lookup_on_an_inner_window_with_a_halo():
+    """As the tiled engine calls it: blocks with a halo, bits of the inner window only."""
+    rng = np.random.default_rng(4)
+    pop = rng.gamma(0.5, 900.0, (30, 40))
+    land = np.where(rng.random((30, 40)) < 0.2, 0.0, 1e6)
+    built = np.minimum(rng.uniform(0, 0.5, (30, 40)) * 1e6, land)
+    plan = CellPlan(masks=(mask_key(1500, 0.3, None), mask_key(300, None, 3)),
+                    cell_size_m=1000.0, units=("m2", "m2"), water=(0.5, 0.0, 0.0),
+                    r2023a=True, excl_window=3, size_windows=(3,))
+    blocks = {"population": pop, "built": built, "land": land}
+    whole = cell_tests(blocks, (slice(0, 30), slice(0, 40)), plan=plan)["bits"]
+    inner = (slice(1, 29), slice(1, 39))
+    got = cell_tests(blocks, inner, plan=plan)["bits"]
+    np.testing.assert_array_equal(got, whole[inner])

@@ -184,3 +184,37 @@ def test_lazy_values_are_checked_while_streamed(tmp_path):
     with pytest.raises(InputError, match=r"\[population\]: contains negative values"):
         classify_grid(lazy["population"], lazy["built"], lazy["land"], tile_shape=(16, 16),
                       workdir=tmp_path)
+
+
+def test_windows_of_a_lazily_loaded_file_read_only_the_window(belgium):
+    da = rioxarray.open_rasterio(belgium["population"])  # no chunks: a lazy backend array
+    w = DataArrayWindows(da, "population")
+    assert w.path == str(belgium["population"])  # rioxarray keeps it in .encoding
+    got = w.read(10, 12, 20, 23)
+    assert got.shape == (2, 3)
+    assert not da.variable._in_memory  # the whole grid was never loaded
+
+
+def test_windows_mask_nodata_as_the_in_memory_reader_does():
+    """A finite nodata of a float64 array is data for as_dataarray (memory engine), so
+    the window reader leaves it too; other dtypes are masked by both."""
+    from pari_geo.ingest import as_dataarray
+
+    a = np.array([[1.0, -200.0], [3.0, 4.0]])
+    da = _grid_da(a, nodata=-200.0)
+    assert not np.isnan(as_dataarray(da, "land").values).any()
+    assert not np.isnan(DataArrayWindows(da, "land").read(0, 2, 0, 2)).any()
+    da32 = _grid_da(a.astype(np.float32), nodata=-200.0)
+    assert np.isnan(as_dataarray(da32, "land").values[0, 1])
+    assert np.isnan(DataArrayWindows(da32, "land").read(0, 2, 0, 2)[0, 1])
+
+
+def test_scheduler_refuses_in_memory_dataarrays(belgium, tmp_path):
+    from pari_geo.errors import ConfigError
+
+    mem = {k: rioxarray.open_rasterio(belgium[k]).load() for k in ("population", "built")}
+    with pytest.raises(ConfigError, match=r"option 'scheduler'.*population, built are in "
+                                          r"memory"):
+        classify_grid_chunked(mem["population"], mem["built"], belgium["land"],
+                              out_path=tmp_path / "o.tif", scheduler="tcp://127.0.0.1:9")
+    assert list(tmp_path.iterdir()) == []

@@ -202,3 +202,20 @@ def test_run_file_class_table_has_custom_codes_and_nodata(belgium, tmp_path):
     assert table["code"].tolist() == [13, 12, 11, 10, 255]
     assert table["name"].tolist()[0] == "Urban centre"
     assert table.set_index("code").loc[255, "cells"] == 1910
+
+
+def test_nodata_with_a_buffer_crop(belgium, belgium_missing):
+    b = belgium
+    out = classify_grid(b["population"], b["built"], b["land"], nodata=255, buffer_m=5000)
+    np.testing.assert_array_equal(out.values == 255, belgium_missing[5:-5, 5:-5])
+    assert out.rio.nodata == 255
+
+
+def test_custom_codes_and_nodata_by_tiles(belgium, belgium_missing, tmp_path):
+    b = belgium
+    res = classify_grid_chunked(b["population"], b["built"], b["land"], level=1,
+                                values=(13, 12, 11, 10), nodata=0,
+                                out_path=tmp_path / "l1.tif", tile_shape=(50, 70))
+    back = read_class_raster(res.path)
+    np.testing.assert_array_equal(back.values == 0, belgium_missing)
+    assert back.rio.nodata == 0 and scheme_from_attrs(back).nodata == 0

@@ -95,3 +95,13 @@ def test_not_a_class_raster_is_one_clear_error(tmp_path):
     da = rioxarray.open_rasterio(p)
     with pytest.raises(InputError, match="pass scheme= explicitly"):
         da.pari.summary()
+
+
+def test_class_raster_without_crs_is_one_clear_error(tmp_path):
+    from helpers import write_tif
+
+    p = write_tif(tmp_path / "nocrs.tif", np.ones((2, 2), np.uint8), crs=None)
+    with rasterio.open(p, "r+") as dst:
+        dst.update_tags(CLASS_NAMES='{"1": "x"}')
+    with pytest.raises(InputError, match="nocrs.tif: has no CRS"):
+        read_class_raster(p)

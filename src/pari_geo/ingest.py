@@ -287,6 +287,10 @@ class RasterWindows:
         self.layer, self.band, self.as_float = layer, int(band), bool(as_float)
         self._src: Any = None
         src = self._open()
+        if src.count == 0:
+            self.close()
+            raise InputError(self.path, layer, "has no raster band (several datasets? open "
+                             "one of its subdatasets)")
         if self.band < 1 or self.band > src.count:
             self.close()
             raise InputError(self.path, layer, f"has {src.count} band(s); band {band} "
@@ -383,11 +387,13 @@ def is_lazy(obj: Any) -> bool:
 class DataArrayWindows:
     """A 2-D ``xarray.DataArray`` read by windows, as :class:`RasterWindows` reads a file.
 
-    The array's data (numpy, or dask: nothing is computed until a window is read) is kept
-    as it is; :meth:`read` returns one window as float64 with the no-data value
-    (``rio.nodata``) as NaN, so a dask-backed grid larger than memory streams through the
-    tiled engine one window at a time. A window of a dask array is computed with the
-    synchronous scheduler, in the thread (or dask task) that reads it. It pickles with its
+    The array is kept as it is (numpy, a lazily loaded file of ``rioxarray.open_rasterio``,
+    or dask: nothing is read or computed until a window is); :meth:`read` returns one window
+    as float64 with the no-data value as NaN, so a grid larger than memory streams through
+    the tiled engine one window at a time. A window of a dask array is computed with the
+    synchronous scheduler, in the thread (or dask task) that reads it. No-data is masked as
+    :func:`as_dataarray` masks it for the in-memory path (a finite ``rio.nodata`` of a
+    non-float64 array), so both engines see the same cells. It pickles with its
     dask graph, so dask tasks read it where they run. A layer of
     :mod:`pari_geo.outofcore.ops` (``shape``, ``dtype``, ``read(r0, r1, c0, c1)``).
 
@@ -416,7 +422,7 @@ class DataArrayWindows:
     """
 
     def __init__(self, da: Any, layer: str | None = None) -> None:
-        self.path = da.attrs.get("source")
+        self.path = da.attrs.get("source") or da.encoding.get("source")
         self.layer = layer
         if "band" in da.dims and da.sizes["band"] == 1:
             da = da.squeeze("band", drop=True)
@@ -429,10 +435,12 @@ class DataArrayWindows:
         self.shape = (int(da.shape[0]), int(da.shape[1]))
         self.bounds = tuple(da.rio.bounds()) if min(self.shape) > 0 else (0.0,) * 4
         self.res = (abs(self.transform.a), abs(self.transform.e))
-        nodata = da.rio.nodata
-        self.nodata = None if nodata is None or np.isnan(nodata) else float(nodata)
         self.file_dtype = np.dtype(da.dtype)
-        self._data = da.data
+        nodata = da.rio.nodata
+        self.nodata = (None if nodata is None or np.isnan(nodata)
+                       or self.file_dtype == np.float64 else float(nodata))
+        self._da = da
+        self.lazy = da.chunks is not None  # dask-backed
 
     @property
     def dtype(self) -> np.dtype:
@@ -440,13 +448,15 @@ class DataArrayWindows:
 
     def read(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
         """The window ``[r0:r1, c0:c1]`` as float64, no-data as NaN."""
-        block = self._data[r0:r1, c0:c1]
-        if hasattr(block, "compute"):
-            try:
-                block = block.compute(scheduler="synchronous")
-            except Exception as err:  # noqa: BLE001 - any error of the dask graph
-                raise InputError(self.path, self.layer,
-                                 f"cannot be computed ({first_line(err)})") from None
+        y, x = self._da.dims
+        window = self._da.isel({y: slice(r0, r1), x: slice(c0, c1)})
+        try:
+            # dask: this window's graph; numpy, or a lazily loaded file: only the window
+            block = (window.data.compute(scheduler="synchronous") if self.lazy
+                     else window.values)
+        except Exception as err:  # noqa: BLE001 - any error of the graph or the backend
+            raise InputError(self.path, self.layer,
+                             f"cannot be computed ({first_line(err)})") from None
         out = np.array(block, dtype=np.float64)  # a copy: the caller may write to it
         if self.nodata is not None:
             out[out == self.nodata] = np.nan

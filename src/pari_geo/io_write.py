@@ -881,6 +881,8 @@ def read_class_raster(path: str | os.PathLike) -> Any:
         tags = src.tags()
         if "CLASS_NAMES" not in tags:
             raise InputError(str(p), None, "not a pari_geo class raster (no CLASS_NAMES tag)")
+        if src.crs is None:
+            raise InputError(str(p), None, "has no CRS; assign one (e.g. gdal_edit.py -a_srs)")
         rows, cols = src.shape
         values = src.read_raw(0, rows, 0, cols)
         grid, nodata = GridSpec(src.crs, src.transform, src.shape), src.nodata

@@ -137,14 +137,14 @@ def settle(cost, dist, ring, limit, ring_only):
     c = cost.ravel()
     dd = dist.ravel()
     done = np.zeros(n, np.bool_)
-    cap = max(1024, n // 4)  # np.empty: pages are touched only when used
-    keys = np.empty(cap, np.float64)
-    vals = np.empty(cap, np.int64)
-    size = 0
     r_lo = ring.top
     r_hi = nr - ring.bottom
     c_lo = ring.left
     c_hi = nc - ring.right
+    # the cells to start from, in a plain scan (a heap that may grow inside this loop
+    # makes numba refcount the heap arrays on every cell: 30x slower on 10M cells)
+    starts = np.empty(n, np.int64)
+    n_starts = 0
     for u in range(n):
         if ring_only:
             ur = u // nc
@@ -152,9 +152,15 @@ def settle(cost, dist, ring, limit, ring_only):
             if r_lo <= ur < r_hi and c_lo <= uc < c_hi:
                 continue
         if dd[u] < np.inf:
-            if size == keys.size:
-                keys, vals = _grow(keys, vals, size)
-            size = heap_push(keys, vals, size, dd[u], u)
+            starts[n_starts] = u
+            n_starts += 1
+    cap = max(1024, n // 4, n_starts)  # np.empty: pages are touched only when used
+    keys = np.empty(cap, np.float64)
+    vals = np.empty(cap, np.int64)
+    size = 0
+    for i in range(n_starts):
+        u = starts[i]
+        size = heap_push(keys, vals, size, dd[u], u)
     diag = math.sqrt(2.0)
     dr = (-1, -1, -1, 0, 0, 1, 1, 1)
     dcol = (-1, 0, 1, -1, 1, -1, 0, 1)

@@ -89,7 +89,11 @@ class MemoryComponents:
     def select(self, table: np.ndarray) -> _Scratch:
         if self.labels is None:
             raise RuntimeError("these components were closed")
-        return _Scratch(np.take(np.asarray(table), self.labels))  # 3x faster than [ ]
+        table = np.asarray(table)
+        out = np.empty(self.labels.shape, dtype=table.dtype)
+        for sl in row_blocks(out.shape):  # np.take is 3x faster than table[labels]; by
+            np.take(table, self.labels[sl], out=out[sl])  # blocks, its intp index copy is small
+        return _Scratch(out)
 
     def close(self) -> None:
         if self.labels is not None:
@@ -185,27 +189,29 @@ class MemoryCanvas:
 
     def paint(self, mask: Any, code: int) -> None:
         m = read_all(mask)
-        if isinstance(mask, _Scratch) or not isinstance(mask, ArrayLayer):
-            m &= self.unpainted  # a temporary: overwritten
-        else:
-            m = m & self.unpainted
-        or_where(self.out, m, code)  # unpainted cells are still 0
-        np.logical_and(self.unpainted, ~m, out=self.unpainted)
+        for sl in row_blocks(self.out.shape):  # temporaries of one block, not of the grid
+            mb = m[sl] & self.unpainted[sl]
+            or_where(self.out[sl], mb, code)  # unpainted cells are still 0
+            np.logical_and(self.unpainted[sl], ~mb, out=self.unpainted[sl])
 
     def painted(self) -> _Scratch:
         return _Scratch(~self.unpainted)
 
     def finish(self, rest: int, recode: Sequence[tuple[Any, int | None, int]] = ()) -> ArrayLayer:
-        or_where(self.out, self.unpainted, rest)  # unpainted cells are still 0
+        blocks = list(row_blocks(self.out.shape))
+        for sl in blocks:
+            or_where(self.out[sl], self.unpainted[sl], rest)  # unpainted cells are still 0
         self.unpainted = np.zeros((0, 0), dtype=bool)
         for mask, from_code, to_code in recode:
             m = read_all(mask)
-            if from_code is None:
-                put_where(self.out, m, to_code)
-            else:  # from_code ^ (from_code ^ to_code) is to_code
-                m = m & (self.out == from_code)
-                np.bitwise_xor(self.out, np.multiply(m, np.uint8(from_code ^ to_code),
-                                                     dtype=np.uint8), out=self.out)
+            for sl in blocks:
+                out = self.out[sl]
+                if from_code is None:
+                    put_where(out, m[sl], to_code)
+                else:  # from_code ^ (from_code ^ to_code) is to_code
+                    mb = m[sl] & (out == from_code)
+                    np.bitwise_xor(out, np.multiply(mb, np.uint8(from_code ^ to_code),
+                                                    dtype=np.uint8), out=out)
         return ArrayLayer(self.out)
 
 

@@ -156,7 +156,7 @@ def bit_mask(layer: Any, bit: int) -> MappedLayer:
 
 
 def or_where(out: np.ndarray, mask: np.ndarray, value: int) -> None:
-    """``out[mask] |= value`` in place, for an unsigned integer ``out``.
+    """``out[mask] |= value`` in place, for an unsigned integer ``out`` and a bool ``mask``.
 
     Written as ``out |= mask * value``: numpy's ``where=`` and boolean-index assignment
     cost 10-40 times more than two plain passes on a grid (measured on the 66,357-cell
@@ -181,10 +181,10 @@ def put_where(out: np.ndarray, mask: np.ndarray, value: int) -> None:
     >>> put_where(a, np.array([True, False, True]), 9); a.tolist()
     [9, 2, 9]
     """
+    m = np.asarray(mask, dtype=bool)
     full = out.dtype.type(np.iinfo(out.dtype).max)
-    np.bitwise_and(out, np.multiply(~np.asarray(mask, dtype=bool), full, dtype=out.dtype),
-                   out=out)
-    or_where(out, mask, value)
+    np.bitwise_and(out, np.multiply(~m, full, dtype=out.dtype), out=out)
+    or_where(out, m, value)
 
 
 def read_all(layer: Any) -> np.ndarray:

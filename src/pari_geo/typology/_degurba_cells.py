@@ -514,11 +514,14 @@ def cell_tests(blocks: Mapping[str, np.ndarray], inner: tuple[slice, slice], *,
         return cache[w]
 
     # every bit that is a function of (dcode, flags) comes from one table lookup
-    key = codes.dcode[inner].astype(np.uint16)
-    key <<= 8
-    key |= codes.flags[inner]
-    bits = np.take(_bits_table(plan, codes), key)
-    del key
+    table = _bits_table(plan, codes)
+    dcode, flags = codes.dcode[inner], codes.flags[inner]
+    bits = np.empty(dcode.shape, dtype=np.uint16)
+    for sl in row_blocks(dcode.shape):  # the uint16 keys of one block at a time
+        key = dcode[sl].astype(np.uint16)
+        key <<= 8
+        key |= flags[sl]
+        np.take(table, key, out=bits[sl])
     for i, (t, b, w) in enumerate(plan.masks):
         if w is None:
             continue  # in the table

@@ -116,7 +116,9 @@ def classify_nordic7(
         and read back, 1 byte per cell); ``"auto"`` is ``"tiled"`` with a ``scheduler``
         or when the grid's in-memory estimate
         (:data:`pari_geo.memory.NORDIC7_BYTES_PER_CELL`) exceeds half the machine's
-        memory, else ``"memory"``. Same classes either way.
+        memory or when the population is a dask-backed DataArray (streamed window by
+        window, never computed whole; every layer must then be on its grid), else
+        ``"memory"``. Same classes either way.
     scheduler : str or distributed.Client, optional
         Run the tiled engine's tasks on this dask cluster (implies ``"tiled"``).
     tile_shape : (rows, cols), default (1024, 1024)

@@ -105,7 +105,8 @@ def _open_inputs(population: Any, built: Any, land: Any
                     lay.path, name,
                     "the tiled engine needs the three layers on one identical grid "
                     "(same CRS, transform and shape as the population); align them "
-                    "first or use pari_geo.typology.degurba.classify_grid")
+                    "first (pari_geo.align.align_to_grid) or classify in memory "
+                    "(classify_grid(..., engine='memory'))")
             check_transform(lay.transform, lay.path, name)
         grid = GridSpec(require_projected(crs, layers[0].path, "population",
                                           layers[0].bounds), transform, shape)
@@ -114,6 +115,22 @@ def _open_inputs(population: Any, built: Any, land: Any
             lay.close()
         raise
     return layers, grid, [None if lay.path is None else str(lay.path) for lay in layers]
+
+
+def _check_shippable(layers: list[Any]) -> None:
+    """With a scheduler every task reads its own windows: files, or dask graphs (a
+    numpy-backed DataArray would be copied whole into every task)."""
+    from ..ingest import DataArrayWindows
+
+    in_memory = [name for lay, name in zip(layers, _NAMES, strict=True)
+                 if isinstance(lay, DataArrayWindows) and not lay.lazy]
+    if in_memory:
+        for lay in layers:
+            lay.close()
+        raise ConfigError("scheduler", "the workers read every layer from a file or a dask "
+                          f"array; {', '.join(in_memory)} "
+                          f"{'is' if len(in_memory) == 1 else 'are'} in memory (write it "
+                          "to shared storage, or chunk it with .chunk())", what="option")
 
 
 def _range_check(grid: Any, paths: list[str | None], units: tuple[str, str]):
@@ -298,6 +315,8 @@ def classify_grid_chunked(
     base = Path(workdir) if workdir is not None else out_path.parent
     base.mkdir(parents=True, exist_ok=True)
     layers, grid, paths = _open_inputs(population, built, land)
+    if scheduler is not None:
+        _check_shippable(layers)
     try:
         with read_env(), scratch_dir(".pari_geo_ooc_", base) as tmpdir, \
                 task_runner(scheduler) as run_tasks:

@@ -152,7 +152,7 @@ class _Inputs:
             raise
 
     def _open_population(self, obj: Any, cell_size_m: float | None) -> None:
-        from ..grid import GridSpec, require_projected
+        from ..grid import GridSpec, check_transform, require_projected
         from ..ingest import DataArrayWindows, is_lazy
         from ..outofcore.ops import ArrayLayer
 
@@ -165,6 +165,9 @@ class _Inputs:
             self.cell_size_m = self.grid.cell_size_m
         elif is_lazy(obj):  # dask-backed: read by windows, never computed whole
             lay = DataArrayWindows(obj, "population")
+            if 0 in lay.shape:
+                raise InputError(lay.path, "population", "has no cells")
+            check_transform(lay.transform, lay.path, "population")
             crs = require_projected(lay.crs, lay.path, "population", lay.bounds)
             self.grid = GridSpec(crs, lay.transform, lay.shape)
             self.shape = lay.shape

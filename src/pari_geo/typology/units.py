@@ -82,6 +82,16 @@ class _Grid:
     def y1(self) -> float:  # bottom edge
         return self.y0 - self.shape[0] * self.res
 
+    def close(self) -> None:
+        """Close the file (a DataArray's reader has nothing to close)."""
+        self.reader.close()
+
+    def __enter__(self) -> _Grid:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
     def read(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
         """Cells [r0:r1, c0:c1] as a new float64 array, NaN where missing."""
         values = np.array(self.reader.read(r0, r1, c0, c1), dtype="float64")  # a copy
@@ -122,10 +132,11 @@ def _check_north_up(t: Any, source: str | None, layer: str) -> None:
 
 
 def _read_grid(obj: Any, layer: str) -> _Grid:
-    """Open a GeoTIFF path or take a 2-D rioxarray DataArray; return a :class:`_Grid`.
+    """Open a GeoTIFF path or take a 2-D rioxarray DataArray; return a :class:`_Grid`
+    (a context manager: it closes the file).
 
-    Files are read through ingest's one raster reader; nothing but the metadata is read
-    here."""
+    Files and DataArrays are read through ingest's window readers; nothing but the
+    metadata is read here."""
     if _is_path(obj):
         return _read_grid_file(os.fspath(obj), layer)
     source: str | None = None
@@ -816,76 +827,76 @@ def classify_units(
         for name, pos in (_GROUPS_L1 if level == 1 else _GROUPS_L2)
     )
 
-    cgrid = _read_grid(classification, "classification")
-    pgrid = _read_grid(population, "population")
-    if not cgrid.crs.equals(pgrid.crs):
-        raise InputError(
-            pgrid.source,
-            "population",
-            f"CRS {pgrid.crs.name!r} differs from the classification's {cgrid.crs.name!r}",
-        )
-    raw_units, usource = _read_units(units)
-    units_gdf = _validate_units(raw_units, usource, id, dissolve_by, cgrid.crs)
-    id_col = dissolve_by if dissolve_by is not None else id
+    with _read_grid(classification, "classification") as cgrid, \
+            _read_grid(population, "population") as pgrid:
+        if not cgrid.crs.equals(pgrid.crs):
+            raise InputError(
+                pgrid.source,
+                "population",
+                f"CRS {pgrid.crs.name!r} differs from the classification's {cgrid.crs.name!r}",
+            )
+        raw_units, usource = _read_units(units)
+        units_gdf = _validate_units(raw_units, usource, id, dissolve_by, cgrid.crs)
+        id_col = dissolve_by if dissolve_by is not None else id
 
-    prep, units_gdf, dropped = _preprocess(cgrid, pgrid, units_gdf, resample_resolution, id_col,
-                                          usource)
-    present = np.unique(prep.cls[~np.isnan(prep.cls)])
-    if not np.isin(present, codes).any():
-        raise InputError(
-            cgrid.source,
-            "classification",
-            f"none of its codes {present.astype('int64').tolist()[:12]} occur in values "
-            f"{list(codes)} (level {level}); pass the matching level or values",
-        )
+        prep, units_gdf, dropped = _preprocess(cgrid, pgrid, units_gdf, resample_resolution, id_col,
+                                              usource)
+        present = np.unique(prep.cls[~np.isnan(prep.cls)])
+        if not np.isin(present, codes).any():
+            raise InputError(
+                cgrid.source,
+                "classification",
+                f"none of its codes {present.astype('int64').tolist()[:12]} occur in values "
+                f"{list(codes)} (level {level}); pass the matching level or values",
+            )
 
-    geoms = units_gdf.geometry.values
-    n = len(geoms)
-    ids = units_gdf[id_col]
-    if workflow == "official":
-        sums, ncells = _official(geoms, prep, groups)
-        rasterised = ncells > 0
-    else:
-        sums = _alternative(geoms, prep, groups)
-        rasterised = np.ones(n, dtype=bool)
-    classes = _unit_classes(sums, groups, level, codes, rules, split_share)
+        geoms = units_gdf.geometry.values
+        n = len(geoms)
+        ids = units_gdf[id_col]
+        if workflow == "official":
+            sums, ncells = _official(geoms, prep, groups)
+            rasterised = ncells > 0
+        else:
+            sums = _alternative(geoms, prep, groups)
+            rasterised = np.ones(n, dtype=bool)
+        classes = _unit_classes(sums, groups, level, codes, rules, split_share)
 
-    # exception 2: units without any cell centre, all-touched, appended at the end
-    missing_idx = np.flatnonzero(~rasterised)
-    for i in missing_idx:
-        sub = _all_touched(geoms[i], prep, groups)
-        for k in classes:
-            classes[k][i] = -1
-        if sub is not None:
-            sub_cls = _unit_classes(sub, groups, level, codes, rules, split_share)
+        # exception 2: units without any cell centre, all-touched, appended at the end
+        missing_idx = np.flatnonzero(~rasterised)
+        for i in missing_idx:
+            sub = _all_touched(geoms[i], prep, groups)
             for k in classes:
-                classes[k][i] = sub_cls[k][0]
+                classes[k][i] = -1
+            if sub is not None:
+                sub_cls = _unit_classes(sub, groups, level, codes, rules, split_share)
+                for k in classes:
+                    classes[k][i] = sub_cls[k][0]
 
-    shares = _shares(sums, groups, "Pop")
-    data: dict[str, Any] = {id_col: ids.to_numpy(), "Tot_Pop": sums["Tot_Pop"]}
-    for name, _ in groups:
-        data[f"{name}_Pop"] = sums[f"{name}_Pop"]
-    for name, _ in groups:
-        data[f"{name}_share"] = shares[name]
-    table = pd.DataFrame(data)
-    num_cols = [c for c in table.columns if c != id_col]
-    table.loc[~rasterised, num_cols] = np.nan
-    for k, arr in classes.items():
-        table[k] = pd.arrays.IntegerArray(np.where(arr < 0, 0, arr), arr < 0)
-    table["geometry"] = geoms
+        shares = _shares(sums, groups, "Pop")
+        data: dict[str, Any] = {id_col: ids.to_numpy(), "Tot_Pop": sums["Tot_Pop"]}
+        for name, _ in groups:
+            data[f"{name}_Pop"] = sums[f"{name}_Pop"]
+        for name, _ in groups:
+            data[f"{name}_share"] = shares[name]
+        table = pd.DataFrame(data)
+        num_cols = [c for c in table.columns if c != id_col]
+        table.loc[~rasterised, num_cols] = np.nan
+        for k, arr in classes.items():
+            table[k] = pd.arrays.IntegerArray(np.where(arr < 0, 0, arr), arr < 0)
+        table["geometry"] = geoms
 
-    order = table.loc[rasterised].sort_values(id_col, kind="mergesort")
-    table = pd.concat([order, table.loc[~rasterised]], ignore_index=True)
-    out = gpd.GeoDataFrame(table, geometry="geometry", crs=units_gdf.crs)
-    out.attrs.update(
-        {
-            "resample_resolution": prep.res,
-            "level": level,
-            "workflow": workflow,
-            "rules": rules,
-            "split_share": split_share,
-            "exception2": ids.iloc[missing_idx].tolist(),
-            "dropped": dropped,
-        }
-    )
-    return out
+        order = table.loc[rasterised].sort_values(id_col, kind="mergesort")
+        table = pd.concat([order, table.loc[~rasterised]], ignore_index=True)
+        out = gpd.GeoDataFrame(table, geometry="geometry", crs=units_gdf.crs)
+        out.attrs.update(
+            {
+                "resample_resolution": prep.res,
+                "level": level,
+                "workflow": workflow,
+                "rules": rules,
+                "split_share": split_share,
+                "exception2": ids.iloc[missing_idx].tolist(),
+                "dropped": dropped,
+            }
+        )
+        return out
