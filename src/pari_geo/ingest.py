@@ -303,6 +303,12 @@ class RasterWindows:
         self.file_dtype = np.dtype(src.dtypes[self.band - 1])
         self.nodata = src.nodatavals[self.band - 1]
 
+    @property
+    def dataset(self) -> Any:
+        """The open ``rasterio`` dataset, for what windows cannot do (warping); closing it
+        closes this reader."""
+        return self._open()
+
     def tags(self) -> dict[str, str]:
         """The file's dataset-level metadata tags (GDAL's default domain)."""
         src = self._open()  # an InputError of its own when the file cannot be opened

@@ -166,9 +166,9 @@ def _not_ours(p: Path) -> str | None:
     suffix = p.suffix.lower()
     try:
         if suffix in (".tif", ".tiff"):
-            import rasterio
+            from .ingest import RasterWindows
 
-            with rasterio.open(p) as src:
+            with RasterWindows(p) as src:
                 tags = src.tags()
             return None if "CLASS_SCHEME" in tags else "no CLASS_SCHEME tag"
         if suffix == ".png":

@@ -135,18 +135,15 @@ def _describe_missing(missing, region, grid: GridSpec) -> str:
 
 
 def _open(path, layer: str):
-    import rasterio
+    """The open dataset of a source raster (warping needs the dataset itself), opened by
+    ingest's reader: its one-line errors and remote paths."""
+    from ..ingest import RasterWindows
 
-    from ..ingest import check_file, first_line
-
-    fname = check_file(path, layer)
-    try:
-        src = rasterio.open(fname)
-    except Exception as err:  # noqa: BLE001 - GDAL raises many types; one line for all
-        raise InputError(fname, layer, f"cannot be read as a raster ({first_line(err)})") from None
+    reader = RasterWindows(path, layer)
+    src = reader.dataset
     if src.crs is None:
-        src.close()
-        raise InputError(fname, layer, "has no CRS; assign one (e.g. gdal_edit.py -a_srs)")
+        reader.close()
+        raise InputError(reader.path, layer, "has no CRS; assign one (e.g. gdal_edit.py -a_srs)")
     return src
 
 
