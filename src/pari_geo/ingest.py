@@ -944,5 +944,5 @@ def read_overview(path: str | os.PathLike, max_side: int = 2000) -> Any:
         shape = (max(1, src.height // f), max(1, src.width // f))
         window = Window(0, 0, min(src.width, shape[1] * f), min(src.height, shape[0] * f))
         data = src.read(1, window=window, out_shape=shape, resampling=Resampling.nearest)
-        transform = src.transform * src.transform.scale(f, f)
+        transform = src.transform @ src.transform.scale(f, f)
         return GridSpec(src.crs, transform, shape).to_dataarray(data, name="classes")

@@ -231,7 +231,7 @@ class OstergotlandSample:
         True
         """
         x, y = _to_sweref([(lon, lat)])[0]
-        col, row = ~self.transform * (x, y)
+        col, row = ~self.transform @ (x, y)
         return int(np.floor(row)), int(np.floor(col))
 
 

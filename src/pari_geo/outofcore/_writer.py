@@ -44,7 +44,7 @@ class ClassRasterWriter:
         self.path, self.crop, self.scheme, self.tags = path, crop, scheme, tags
         rows, cols = grid.shape
         self.out_shape = (rows - 2 * crop, cols - 2 * crop)
-        transform = grid.transform * Affine.translation(crop, crop) if crop else grid.transform
+        transform = grid.transform @ Affine.translation(crop, crop) if crop else grid.transform
         # the CRS exactly as the in-memory path writes it (through rioxarray)
         probe = GridSpec(grid.crs, grid.transform, (1, 1)).to_dataarray(
             np.zeros((1, 1), dtype=np.uint8))

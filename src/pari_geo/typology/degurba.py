@@ -344,7 +344,7 @@ def classify_grid(
             if 2 * n >= min(grid.shape):
                 raise ConfigError("buffer_m", f"{buffer_m} m crops away the whole grid")
             da = da.isel(y=slice(n, -n), x=slice(n, -n))
-            da = da.rio.write_transform(grid.transform * Affine.translation(n, n))
+            da = da.rio.write_transform(grid.transform @ Affine.translation(n, n))
     return da
 
 
