@@ -272,6 +272,22 @@ def unit_scheme(scheme: ClassScheme) -> ClassScheme:
     return units.with_codes(units_codes)
 
 
+def degurba_scheme(level: int, codes: tuple[int, ...] | None = None,
+                   nodata: int | None = None) -> ClassScheme:
+    """The DEGURBA grid classes of ``level`` under output ``codes`` (default: the standard
+    ones), with ``nodata`` as the code of cells without population, if given.
+
+    Examples
+    --------
+    >>> degurba_scheme(1, (13, 12, 11, 10), 255).names[13], degurba_scheme(2).nodata
+    ('Urban centre', None)
+    """
+    scheme = DEGURBA_L1 if level == 1 else DEGURBA_L2
+    if codes is not None and tuple(codes) != scheme.codes:
+        scheme = scheme.with_codes(tuple(codes))
+    return scheme.with_nodata(nodata)
+
+
 def check_nodata(nodata: object, codes: tuple[int, ...], key: str = "nodata",
                  file: str | None = None, *, what: str = "parameter") -> int | None:
     """A no-data code checked against the class codes: an integer 0..255 that is not a

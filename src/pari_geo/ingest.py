@@ -430,21 +430,13 @@ class DataArrayWindows:
     def __init__(self, da: Any, layer: str | None = None) -> None:
         self.path = da.attrs.get("source") or da.encoding.get("source")
         self.layer = layer
-        if "band" in da.dims and da.sizes["band"] == 1:
-            da = da.squeeze("band", drop=True)
-        if da.ndim != 2:
-            raise InputError(self.path, layer, f"must be a 2-D raster, got dims {da.dims}")
-        if da.rio.crs is None:
-            raise InputError(self.path, layer, "has no CRS (da.rio.write_crs)")
-        da = _check_orientation(da, layer)
+        da = _grid_dataarray(da, layer, self.path)
         self.crs, self.transform = da.rio.crs, da.rio.transform()
         self.shape = (int(da.shape[0]), int(da.shape[1]))
         self.bounds = tuple(da.rio.bounds()) if min(self.shape) > 0 else (0.0,) * 4
         self.res = (abs(self.transform.a), abs(self.transform.e))
         self.file_dtype = np.dtype(da.dtype)
-        nodata = da.rio.nodata
-        self.nodata = (None if nodata is None or np.isnan(nodata)
-                       or self.file_dtype == np.float64 else float(nodata))
+        self.nodata = _masked_nodata(da)
         self._da = da
         self.lazy = da.chunks is not None  # dask-backed
 
@@ -675,22 +667,38 @@ def as_dataarray(obj: Any, layer: str | None = None):
     except ImportError:  # pragma: no cover
         xr = None  # type: ignore[assignment]
     if xr is not None and isinstance(obj, xr.DataArray):
-        da = obj.squeeze(drop=True) if obj.ndim > 2 else obj
-        if da.ndim != 2:
-            raise InputError(None, layer, f"must be a 2-D raster, got dims {da.dims}")
-        if da.rio.crs is None:
-            raise InputError(da.attrs.get("source"), layer, "has no CRS (da.rio.write_crs)")
-        da = _check_orientation(da, layer)
+        da = _grid_dataarray(obj, layer, None)
+        nod = _masked_nodata(da)
         if da.dtype != np.float64:
             da = da.astype(np.float64)
-            nod = obj.rio.nodata
-            if nod is not None and not np.isnan(nod):
+            if nod is not None:
                 da = da.where(da != nod)
         check_layer_values(da, da.attrs.get("source"), layer)
         return da
     raise InputError(
         None, layer, f"expected a file path or xarray.DataArray, got {type(obj).__name__}"
     )
+
+
+def _grid_dataarray(obj: Any, layer: str | None, source: str | None):
+    """``obj`` as a 2-D (y, x) DataArray with a CRS, its axes checked
+    (:func:`_check_orientation`); a single extra dimension such as ``band`` is dropped."""
+    da = obj.squeeze(drop=True) if obj.ndim > 2 else obj
+    if da.ndim != 2:
+        raise InputError(source, layer, f"must be a 2-D raster, got dims {da.dims}")
+    if da.rio.crs is None:
+        raise InputError(source or da.attrs.get("source"), layer,
+                         "has no CRS (da.rio.write_crs)")
+    return _check_orientation(da, layer)
+
+
+def _masked_nodata(da: Any) -> float | None:
+    """The no-data value the readers turn into NaN: a finite ``rio.nodata`` of an array
+    that is not float64 already (a float64 array carries its missing cells as NaN)."""
+    nodata = da.rio.nodata
+    if nodata is None or np.isnan(nodata) or np.dtype(da.dtype) == np.float64:
+        return None
+    return float(nodata)
 
 
 def _check_orientation(da: Any, layer: str | None):

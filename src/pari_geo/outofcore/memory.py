@@ -206,12 +206,8 @@ class MemoryCanvas:
             m = read_all(mask)
             for sl in blocks:
                 out = self.out[sl]
-                if from_code is None:
-                    put_where(out, m[sl], to_code)
-                else:  # from_code ^ (from_code ^ to_code) is to_code
-                    mb = m[sl] & (out == from_code)
-                    np.bitwise_xor(out, np.multiply(mb, np.uint8(from_code ^ to_code),
-                                                    dtype=np.uint8), out=out)
+                put_where(out, m[sl] if from_code is None else m[sl] & (out == from_code),
+                          to_code)
         return ArrayLayer(self.out)
 
 

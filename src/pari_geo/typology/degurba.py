@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from affine import Affine
 
-from ..classes import DEGURBA_L1, DEGURBA_L2, check_nodata
+from ..classes import check_nodata, degurba_scheme
 from ..config import DegurbaParams
 from ..errors import ConfigError
 from ..outofcore.ops import EDGE_RULE_R2023A
@@ -324,7 +324,7 @@ def classify_grid(
         if built_optimal_data is not None:
             _, opt, _ = _load_inputs(*built_optimal_data, built_unit, land_unit)
     out, info = _classify_array(lay, params, level, opt, nodata)
-    scheme = (DEGURBA_L1 if level == 1 else DEGURBA_L2).with_codes(codes).with_nodata(nodata)
+    scheme = degurba_scheme(level, codes, nodata)
     attrs = {
         "typology": "degurba",
         "level": level,

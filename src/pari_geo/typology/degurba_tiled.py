@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ..classes import DEGURBA_L1, DEGURBA_L2
+from ..classes import check_nodata, degurba_scheme
 from ..config import DegurbaParams
 from ..errors import ConfigError, InputError
 
@@ -285,7 +285,6 @@ def classify_grid_chunked(
     ...     src.tags()["OUT_OF_CORE"]
     '{"module": "pari_geo.outofcore.degurba", "tile_shape": [64, 64]}'
     """
-    from ..classes import check_nodata
     from ..ingest import read_env
     from ..io_write import check_output, metadata_tags, scratch_dir
     from ..outofcore._writer import ClassRasterWriter
@@ -338,8 +337,7 @@ def classify_grid_chunked(
                                         optimal=optimal,
                                         check=_range_check(grid, paths, units),
                                         nodata=nodata)
-            scheme = (DEGURBA_L1 if level == 1 else DEGURBA_L2).with_codes(codes) \
-                .with_nodata(nodata)
+            scheme = degurba_scheme(level, codes, nodata)
             tags = _tags(params, level, info, scheme, dict(zip(_NAMES, paths, strict=True)),
                          units, tile_shape)
             tags.update(metadata_tags(extra_tags or {}))

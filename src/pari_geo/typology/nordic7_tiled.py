@@ -119,10 +119,16 @@ class _Input:
 
 def _open_file(path: Any, name: str) -> Any:
     """A :class:`~pari_geo.ingest.RasterWindows` (float64) with the raster checks."""
-    from ..grid import check_transform
     from ..ingest import RasterWindows
 
-    lay = RasterWindows(path, name, as_float=True)
+    return _checked(RasterWindows(path, name, as_float=True), name)
+
+
+def _checked(lay: Any, name: str) -> Any:
+    """``lay`` (a window reader) after the raster checks: a CRS, a north-up grid of square
+    cells, at least one cell; closed when one fails."""
+    from ..grid import check_transform
+
     try:
         if lay.crs is None:
             raise InputError(lay.path, name, "has no CRS; assign one (e.g. gdal_edit.py -a_srs)")
@@ -152,7 +158,7 @@ class _Inputs:
             raise
 
     def _open_population(self, obj: Any, cell_size_m: float | None) -> None:
-        from ..grid import GridSpec, check_transform, require_projected
+        from ..grid import GridSpec, require_projected
         from ..ingest import DataArrayWindows, is_lazy
         from ..outofcore.ops import ArrayLayer
 
@@ -164,10 +170,7 @@ class _Inputs:
             self.shape = lay.shape
             self.cell_size_m = self.grid.cell_size_m
         elif is_lazy(obj):  # dask-backed: read by windows, never computed whole
-            lay = DataArrayWindows(obj, "population")
-            if 0 in lay.shape:
-                raise InputError(lay.path, "population", "has no cells")
-            check_transform(lay.transform, lay.path, "population")
+            lay = _checked(DataArrayWindows(obj, "population"), "population")
             crs = require_projected(lay.crs, lay.path, "population", lay.bounds)
             self.grid = GridSpec(crs, lay.transform, lay.shape)
             self.shape = lay.shape

@@ -156,25 +156,20 @@ def _degurba_parameters(preset: str | None, overrides: Mapping[str, Any], file: 
 
 def _degurba_codes(params: Any, level: int) -> tuple[int, ...]:
     """The output codes: the parameters' ``values``, or the scheme's."""
-    from ..classes import DEGURBA_L1, DEGURBA_L2
+    from .degurba_rules import output_codes
 
-    if params.values is not None:
-        return tuple(int(v) for v in params.values)
-    return (DEGURBA_L1 if level == 1 else DEGURBA_L2).codes
+    return tuple(int(v) for v in output_codes(params, level))
 
 
 def _degurba_scheme(run: TypologyRun, attrs: Mapping[str, Any] | None):
-    from ..classes import DEGURBA_L1, DEGURBA_L2
+    from ..classes import degurba_scheme
 
-    scheme = DEGURBA_L1 if run.level == 1 else DEGURBA_L2
     if attrs is None:
         codes = _degurba_codes(run.params, run.level)
     else:
         names_ = attrs.get("class_names", attrs.get("CLASS_NAMES"))
         codes = tuple(int(k) for k in json.loads(names_))
-    if codes != scheme.codes:
-        scheme = scheme.with_codes(codes)
-    return scheme.with_nodata(run.options.get("nodata"))
+    return degurba_scheme(run.level, codes, run.options.get("nodata"))
 
 
 def _unit(run: TypologyRun, layer: str, default: str) -> str:
