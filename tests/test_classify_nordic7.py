@@ -34,7 +34,8 @@ def test_belgium_nordic7_records_fallbacks(belgium):
     used = json.loads(pt.attrs["layers_used"])
     fallback = json.loads(pt.attrs["layers_fallback"])
     assert {"population", "built_share", "land_share"} <= set(used)
-    assert set(fallback) == {"agri_share", "commuting_share", "service_minutes", "speed_kmh"}
+    assert set(fallback) == {"agri_share", "commuting_share", "service_minutes", "speed_kmh",
+                             "floor_area", "jobs"}
     assert set(np.unique(pt.values).tolist()) <= {0, 1, 2, 3, 4, 5, 6, 7, 255}
     # water of nordic7 (land < 0.5, no residents, no built-up) = DEGURBA's default water test
     assert int((pt.values == 0).sum()) == 2578
@@ -85,7 +86,8 @@ def test_ostergotland_run_outputs(run_dir, capsys):
         assert src.nodata == 255
     assert set(np.unique(codes).tolist()) == {0, 1, 2, 3, 4, 5, 6, 7, 255}
     assert json.loads(tags["PARAMETERS"])["urban_core_min_pop"] == 15000
-    assert set(json.loads(tags["LAYERS_FALLBACK"])) == {"speed_kmh"}  # only speed falls back
+    # speed, floor area and jobs fall back (the example gives none of them)
+    assert set(json.loads(tags["LAYERS_FALLBACK"])) == {"speed_kmh", "floor_area", "jobs"}
     # residents per municipality summed over the classes equal the municipality's residents
     by_unit = pd.read_csv(out / "place_types_by_unit.csv", dtype={"code": str})
     munis = gpd.read_file(OST / "municipalities.gpkg")

@@ -66,7 +66,20 @@ SPEC_DEFAULTS = {
     "heartland_agri_share": 0.25,
     "heartland_density": 10,
     "default_speed_kmh": 60,
+    "settlement_min_pop": 200,
+    "storey_height_m": 3.0,
+    "inner_area_density": 0.1,
+    "outer_area_density": 0.02,
+    "outer_dense_share": 1 / 3,
+    "heartland_jobs_per_resident": 0.1,
+    "heartland_sector_evenness": 0.5,
+    "link_distance_m": 0,
+    "link_commuting_share": 1.0,
+    "link_max_distance_m": 40000,
 }
+
+#: what preset syke changes (SYKE's linking of nearby localities)
+SYKE_CHANGES = {"link_distance_m": 3000, "link_commuting_share": 0.2}
 
 
 def test_params_defaults_are_the_spec_table():
@@ -74,13 +87,25 @@ def test_params_defaults_are_the_spec_table():
     assert [f.name for f in fields(Nordic7Params)] == list(SPEC_DEFAULTS)
 
 
-def test_preset_file_holds_the_defaults():
-    path = resources.files("pari_geo") / "presets" / "nordic7.toml"
+def _preset_file(name):
+    path = resources.files("pari_geo") / "presets" / f"{name}.toml"
     with path.open("rb") as fh:
-        data = tomllib.load(fh)
-    assert data["name"] == "nordic7"
+        return tomllib.load(fh)
+
+
+def test_preset_file_holds_the_defaults():
+    data = _preset_file("nordregio")
+    assert data["name"] == "nordregio"
     assert data["parameters"] == SPEC_DEFAULTS
-    assert Nordic7Params.from_preset("nordic7") == Nordic7Params()
+    assert Nordic7Params.from_preset("nordregio") == Nordic7Params()
+    assert Nordic7Params.from_preset("nordic7") == Nordic7Params()  # the alias
+
+
+def test_syke_preset_differs_only_in_the_linking_rules():
+    data = _preset_file("syke")
+    assert data["name"] == "syke"
+    assert data["parameters"] == {**SPEC_DEFAULTS, **SYKE_CHANGES}
+    assert Nordic7Params.from_preset("syke") == Nordic7Params().replace(**SYKE_CHANGES)
 
 
 def test_params_from_mapping_and_round_trip():
@@ -393,9 +418,10 @@ def test_fallback_bookkeeping():
     assert set(info["layers_fallback"]) == set(FALLBACKS)
     ones = np.ones((3, 3))
     _, info = run(pop, built_share=ones * 0, land_share=ones, agri_share=ones * 0,
-                  commuting_share=ones * 0, service_minutes=ones, speed_kmh=ones * 50)  # fmt: skip
+                  commuting_share=ones * 0, service_minutes=ones, speed_kmh=ones * 50,
+                  floor_area=ones * 1000, jobs=ones)  # fmt: skip
     assert info["layers_fallback"] == {}
-    assert len(info["layers_used"]) == 7
+    assert len(info["layers_used"]) == 9
     meta = json.loads(json.dumps(info["metadata"]))  # JSON-serialisable, no arrays
     assert meta["layers_used"] == info["layers_used"]
     assert meta["params"] == Nordic7Params().to_dict()
@@ -447,7 +473,7 @@ def test_belgium_runs_and_records_fallbacks():
     )
     assert info["layers_used"] == ["population", "built_share", "land_share"]
     assert set(info["layers_fallback"]) == {
-        "agri_share", "commuting_share", "service_minutes", "speed_kmh",
+        "agri_share", "commuting_share", "service_minutes", "speed_kmh", "floor_area", "jobs",
     }  # fmt: skip
     assert info["layers_fallback"]["agri_share"] == "rural heartland decided by density only"
     assert info["service_minutes_computed"]

@@ -42,6 +42,49 @@ def _share_layer(obj, layer, grid, unit, file_layer):
     return values
 
 
+def _count_layer(obj, layer, grid):
+    """A count layer (m² of floor, m³, jobs) on the grid: summed when aggregated."""
+    from ..align import align_to_grid, check_layer_fits
+    from ..ingest import as_dataarray, check_counts
+
+    da = as_dataarray(obj, layer)
+    check_layer_fits(da, grid, layer=layer)
+    values = np.asarray(align_to_grid(da, grid, "count", layer=layer).values, dtype=np.float64)
+    check_counts(values, da.attrs.get("source"), layer)
+    return values
+
+
+def _jobs_layers(jobs, grid, names):
+    """Jobs per cell, 2-D, or (sectors, rows, cols) from a multi-band file or a 3-D
+    DataArray/array, and the sector names (None: default names)."""
+    import xarray as xr
+
+    if isinstance(jobs, str | os.PathLike):
+        from ..ingest import RasterWindows
+
+        with RasterWindows(jobs, "jobs") as lay:
+            count = lay.count
+            desc = list(lay.dataset.descriptions)
+        if count < 2:
+            return _count_layer(jobs, "jobs", grid), names
+        from ..ingest import open_raster
+
+        bands = [_count_layer(open_raster(jobs, "jobs", band=b + 1), "jobs", grid)
+                 for b in range(count)]
+        if names is None:
+            names = [d or f"sector_{i + 1}" for i, d in enumerate(desc)]
+        return np.stack(bands), names
+    if isinstance(jobs, xr.DataArray) and jobs.ndim == 3:
+        dim = jobs.dims[0]
+        if names is None and dim in jobs.coords:
+            names = [str(v) for v in jobs.coords[dim].values]
+        return np.stack([_count_layer(jobs.isel({dim: i}), "jobs", grid)
+                         for i in range(jobs.shape[0])]), names
+    if not isinstance(jobs, xr.DataArray) and np.ndim(jobs) == 3:
+        return np.asarray(jobs, dtype=np.float64), names
+    return _count_layer(jobs, "jobs", grid), names
+
+
 def _landcover_agri(obj, grid, mapping):
     from ..align import align_to_grid, check_layer_fits
     from ..ingest import as_dataarray
@@ -79,6 +122,10 @@ def classify_nordic7(
     commuting: Any = None,
     service_minutes: Any = None,
     speed_kmh: Any = None,
+    floor_area: Any = None,
+    built_volume: Any = None,
+    jobs: Any = None,
+    job_sectors: Any = None,
     built_unit: str = "share",
     land_unit: str = "share",
     params: Any = None,
@@ -108,6 +155,16 @@ def classify_nordic7(
         Minutes to the nearest service centre; computed when absent.
     speed_kmh : path, DataArray or float, optional
         Travel speed per cell.
+    floor_area : path or DataArray, optional
+        m² of building floor per cell (SYKE's area density: inner and outer urban).
+    built_volume : path or DataArray, optional
+        m³ of buildings per cell (GHSL GHS-BUILT-V), floor area = volume /
+        ``storey_height_m``; used when ``floor_area`` is not given.
+    jobs : path or DataArray, optional
+        Workplaces per cell (rural heartland's local economy); a raster file of several
+        bands, or a 3-D DataArray, holds one sector per band.
+    job_sectors : list of str, optional
+        Sector names (default: the band descriptions or the first dimension's labels).
     params : Nordic7Params or preset name, optional
     engine : {"auto", "memory", "tiled"}, default "auto"
         Where the rules run: ``"memory"`` on whole arrays; ``"tiled"`` by tiles through
@@ -143,7 +200,7 @@ def classify_nordic7(
     >>> pt = classify_nordic7(p["population"], built=p["built"], land=p["land"],
     ...                       built_unit="m2", land_unit="m2")
     >>> sorted(json.loads(pt.attrs["layers_fallback"]))
-    ['agri_share', 'commuting_share', 'service_minutes', 'speed_kmh']
+    ['agri_share', 'commuting_share', 'floor_area', 'jobs', 'service_minutes', 'speed_kmh']
     """
     from .._version import __version__
     from ..grid import GridSpec
@@ -156,9 +213,10 @@ def classify_nordic7(
         return _classify_nordic7_tiled(
             population, built=built, land=land, agri=agri, landcover=landcover,
             landcover_mapping=landcover_mapping, commuting=commuting,
-            service_minutes=service_minutes, speed_kmh=speed_kmh, built_unit=built_unit,
-            land_unit=land_unit, params=params, scheduler=scheduler, tile_shape=tile_shape,
-            workdir=workdir, **overrides)
+            service_minutes=service_minutes, speed_kmh=speed_kmh, floor_area=floor_area,
+            built_volume=built_volume, jobs=jobs, job_sectors=job_sectors,
+            built_unit=built_unit, land_unit=land_unit, params=params, scheduler=scheduler,
+            tile_shape=tile_shape, workdir=workdir, **overrides)
     if params is None or isinstance(params, str):
         params = Nordic7Params.from_preset(params or "nordic7")
     params = params.replace(**overrides) if overrides else params
@@ -178,6 +236,12 @@ def classify_nordic7(
         layers["agri_share"] = _landcover_agri(landcover, grid, landcover_mapping)
     if commuting is not None:
         layers["commuting_share"] = _share_layer(commuting, "commuting", grid, "share", "commuting")
+    if floor_area is not None:
+        layers["floor_area"] = _count_layer(floor_area, "floor_area", grid)
+    elif built_volume is not None:
+        layers["built_volume"] = _count_layer(built_volume, "built_volume", grid)
+    if jobs is not None:
+        layers["jobs"], layers["job_sectors"] = _jobs_layers(jobs, grid, job_sectors)
     for name, obj in (("service_minutes", service_minutes), ("speed_kmh", speed_kmh)):
         if obj is None:
             continue
@@ -199,6 +263,9 @@ def classify_nordic7(
         ("commuting", commuting),
         ("service_minutes", service_minutes),
         ("speed_kmh", speed_kmh),
+        ("floor_area", floor_area),
+        ("built_volume", built_volume),
+        ("jobs", jobs),
     ):
         if isinstance(obj, str | os.PathLike):
             sources[name] = str(obj)
@@ -212,6 +279,7 @@ def classify_nordic7(
         "layers_used": json.dumps(sorted(info["layers_used"])),
         "layers_fallback": json.dumps(info["layers_fallback"], sort_keys=True),
         "service_minutes_computed": str(bool(info.get("service_minutes_computed"))),
+        "rules": json.dumps(info["rules"], sort_keys=True),
         "inputs": json.dumps({k: str(v) for k, v in sources.items()}, sort_keys=True),
         "class_names": json.dumps({str(k): v for k, v in NORDIC7.names.items()}),
         "class_colours": json.dumps({str(k): v for k, v in NORDIC7.colours.items()}),

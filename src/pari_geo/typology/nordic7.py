@@ -3,7 +3,8 @@
 Implements steps 1–11 of ``place-types.md``: water, settlements, urban cores (with hole
 filling), inner and outer urban areas, peri-urban areas, local centres, rural areas close to
 urban areas, rural heartland and sparsely populated rural areas. Every threshold is a field of
-:class:`Nordic7Params` (preset ``nordic7``, file ``pari_geo/presets/nordic7.toml``).
+:class:`Nordic7Params` (presets ``nordregio``, alias ``nordic7``, and ``syke``, files in
+``pari_geo/presets/``).
 
 The rules are written once, in :func:`run_rules`, against the grid operations of
 :mod:`pari_geo.outofcore.ops` (per-cell block functions, connected components with sums,
@@ -49,7 +50,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import partial
 from importlib import resources
@@ -70,6 +71,10 @@ __all__ = [
     "CORINE_AGRICULTURAL",
     "CORINE_LEVEL3_CODES",
     "corine_agri_mapping",
+    "check_floor_area",
+    "rules_applied",
+    "PRESETS",
+    "SECTOR_PREFIX",
     "LAYERS",
     "FALLBACKS",
 ]
@@ -89,8 +94,17 @@ LAYERS = (
     "commuting_share",
     "service_minutes",
     "speed_kmh",
+    "floor_area",
+    "jobs",
 )
-"""Input layers of ``nordic7`` (``population`` required, the others optional)."""
+"""Input layers of ``nordic7`` (``population`` required, the others optional).
+
+``floor_area`` is m² of building floor per cell (a ``built_volume`` layer in m³ is divided
+by ``storey_height_m`` instead); ``jobs`` is workplaces per cell, optionally with one layer
+per sector named ``jobs_sector:<name>`` beside it (:data:`SECTOR_PREFIX`)."""
+
+SECTOR_PREFIX = "jobs_sector:"
+"""Layer-name prefix of the jobs of one sector (``jobs_sector:services``)."""
 
 FALLBACKS = {
     "built_share": "settlements and inner/outer split use density only",
@@ -100,6 +114,9 @@ FALLBACKS = {
     "service_minutes": "computed: travel time to the nearest settlement of at least "
     "service_centre_min_pop residents",
     "speed_kmh": "constant default_speed_kmh on land, water impassable",
+    "floor_area": "inner urban from the built_share/density proxies "
+    "(inner_built_share, inner_density); outer urban = the other core cells",
+    "jobs": "rural heartland without an economic test",
 }
 """What ``nordic7`` does when an optional layer is absent (spec table 'when absent')."""
 
@@ -136,6 +153,9 @@ def corine_agri_mapping() -> dict[int, int]:
 # ---------------------------------------------------------------------------------------
 # parameters
 # ---------------------------------------------------------------------------------------
+PRESETS: dict[str, str] = {"nordregio": "nordregio", "syke": "syke", "nordic7": "nordregio"}
+"""Preset name → shipped file in ``pari_geo/presets`` (``nordic7`` is ``nordregio``)."""
+
 @dataclass(frozen=True)
 class Nordic7Params:
     """Every threshold of the ``nordic7`` typology, with the defaults of ``place-types.md``.
@@ -175,6 +195,16 @@ class Nordic7Params:
     heartland_agri_share: float = 0.25
     heartland_density: float = 10.0
     default_speed_kmh: float = 60.0
+    settlement_min_pop: float = 200.0
+    storey_height_m: float = 3.0
+    inner_area_density: float = 0.1
+    outer_area_density: float = 0.02
+    outer_dense_share: float = 1.0 / 3.0
+    heartland_jobs_per_resident: float = 0.1
+    heartland_sector_evenness: float = 0.5
+    link_distance_m: float = 0.0
+    link_commuting_share: float = 1.0
+    link_max_distance_m: float = 40000.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -217,17 +247,21 @@ class Nordic7Params:
         return cls().replace(_source=source, **mapping)
 
     @classmethod
-    def from_preset(cls, name: str = "nordic7") -> Nordic7Params:
-        """Load a shipped preset (``nordic7``).
+    def from_preset(cls, name: str = "nordregio") -> Nordic7Params:
+        """Load a shipped preset: ``nordregio`` (alias ``nordic7``) or ``syke``.
 
         Examples
         --------
-        >>> Nordic7Params.from_preset() == Nordic7Params()
+        >>> Nordic7Params.from_preset() == Nordic7Params() == Nordic7Params.from_preset("nordic7")
         True
+        >>> Nordic7Params.from_preset("syke").link_distance_m
+        3000.0
         """
-        if name != "nordic7":
-            raise ConfigError("preset", f"unknown nordic7 preset {name!r}; use 'nordic7'")
-        path = resources.files("pari_geo") / "presets" / f"{name}.toml"
+        file = PRESETS.get(name)
+        if file is None:
+            raise ConfigError("preset", f"unknown nordic7 preset {name!r}; use one of "
+                              f"{', '.join(repr(k) for k in PRESETS)}")
+        path = resources.files("pari_geo") / "presets" / f"{file}.toml"
         with path.open("rb") as fh:
             data = tomllib.load(fh)
         return cls.from_mapping(data.get("parameters", {}), source=f"preset {name}")
@@ -279,8 +313,11 @@ _SHARES = {
     "inner_built_share",
     "close_to_urban_commuting_share",
     "heartland_agri_share",
+    "outer_dense_share",
+    "heartland_sector_evenness",
+    "link_commuting_share",
 }
-_POSITIVE = {"default_speed_kmh"}
+_POSITIVE = {"default_speed_kmh", "storey_height_m"}
 
 
 def _coerce(name: str, v: Any) -> float:
@@ -390,6 +427,42 @@ def agri_share_from_landcover(
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
+def check_floor_area(lo_hi: np.ndarray, file: str | None, layer: str, cell_area_m2: float
+                     ) -> None:
+    """Refuse a ``floor_area``/``built_volume`` layer in the wrong unit, from its
+    ``[min, max]`` (empty: no data).
+
+    Negative or infinite values, a layer that looks like a share or an area density
+    (never above 1 although cells are ``cell_area_m2`` m²), and floor area above 50 storeys
+    of the whole cell (500 m of buildings for a volume) are refused in one line.
+
+    Examples
+    --------
+    >>> check_floor_area(np.array([0.0, 0.8]), "fa.tif", "floor_area", 1e6)
+    Traceback (most recent call last):
+    ...
+    pari_geo.errors.InputError: fa.tif [floor_area]: is never above 1 on cells of 1e+06 m²: it looks like a share or an area density; give m² of floor per cell
+    """
+    a = np.asarray(lo_hi, dtype=np.float64)
+    if a.size != 2 or np.isnan(a).all():
+        return
+    lo, hi = float(a[0]), float(a[1])
+    unit = "m² of floor" if layer == "floor_area" else "m³ of buildings"
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise InputError(file, layer, "contains infinite values")
+    if lo < 0:
+        raise InputError(file, layer, f"contains negative values (minimum {lo:g}); give "
+                         f"{unit} per cell")
+    if 0 < hi <= 1.0 and cell_area_m2 > 100:
+        raise InputError(file, layer, f"is never above 1 on cells of {cell_area_m2:g} m²: it "
+                         f"looks like a share or an area density; give {unit} per cell")
+    limit = cell_area_m2 * (50 if layer == "floor_area" else 500)
+    if hi > limit:
+        raise InputError(file, layer, f"has {hi:g} {unit} in one cell of {cell_area_m2:g} m² "
+                         f"(more than {limit:g}); give {unit} per cell, not per km² or in "
+                         "another unit")
+
+
 def _layer(name: str, arr: Any, shape: tuple[int, ...], *, share: bool) -> np.ndarray | None:
     if arr is None:
         return None
@@ -451,6 +524,11 @@ class Nordic7Run:
     core_labels: Any = None  # components (queen) of the filled cores
     inner_candidates: Any = None
     inner: Any = None
+    outer: Any = None  # with floor area: SYKE's outer-urban cells (None: every core cell)
+    area_density: Any = None
+    commuters: Any = None  # residents x commuting share
+    locality_table: Any = None  # settlements with settlement_min_pop residents
+    settlement_commuting_share: Any = None
     minutes_to_core: Any = None
     linked_table: Any = None
     linked: Any = None
@@ -469,6 +547,11 @@ def _cell_block(blocks: Mapping[str, np.ndarray], inner: tuple[slice, slice], *,
     land = blocks["land_share"][inner] if "land_share" in blocks else None
     built = blocks["built_share"][inner] if "built_share" in blocks else None
     comm = blocks["commuting_share"][inner] if "commuting_share" in blocks else None
+    floor = None
+    if "floor_area" in blocks:
+        floor = blocks["floor_area"][inner]
+    elif "built_volume" in blocks:
+        floor = blocks["built_volume"][inner] / p.storey_height_m
     shape = pop.shape
     missing = np.isnan(pop)
     pop0 = np.where(missing, 0.0, pop)
@@ -495,7 +578,15 @@ def _cell_block(blocks: Mapping[str, np.ndarray], inner: tuple[slice, slice], *,
     flags[valid] |= VALID
     if comm is not None:  # 8. (per cell) commuting into a core
         flags[_ge(comm, p.close_to_urban_commuting_share)] |= COMMUTING
-    return {"flags": flags, "pop0": pop0, "density": density}
+    out = {"flags": flags, "pop0": pop0, "density": density}
+    if floor is not None:  # area density: floor area / land area (SYKE's aluetehokkuus)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ad = floor / (land_eff * area_km2 * 1e6)
+        ad[(land_eff == 0) & (np.nan_to_num(floor) == 0)] = np.nan
+        out["area_density"] = ad
+    if comm is not None:  # residents x commuting share (a settlement's mean share)
+        out["commuters"] = pop0 * np.nan_to_num(comm, nan=0.0)
+    return out
 
 
 def _or_block(blocks: Mapping[str, np.ndarray], inner: tuple[slice, slice]
@@ -517,10 +608,27 @@ def _inner_block(blocks: Mapping[str, np.ndarray], inner: tuple[slice, slice], *
     core_cells = blocks["cores"][inner] & (f & VALID != 0)
     if not core_cells.any():
         return {"out": np.zeros(f.shape, bool)}
+    if "area_density" in blocks:  # SYKE: the neighbourhood's area density >= 0.1
+        cand = _ge(window_mean(blocks["area_density"], size)[inner], p.inner_area_density)
+        return {"out": cand & core_cells}
     cand = _ge(window_mean(blocks["density"], size)[inner], p.inner_density)
     if "built_share" in blocks:
         cand |= _ge(window_mean(blocks["built_share"], size)[inner], p.inner_built_share)
     return {"out": cand & core_cells}
+
+
+def _outer_block(blocks: Mapping[str, np.ndarray], inner: tuple[slice, slice], *,
+                 p: Nordic7Params, size: int) -> dict[str, np.ndarray]:
+    """Step 5 with floor area (per cell): core cells, not inner, with at least
+    ``outer_dense_share`` of the neighbourhood at area density >= ``outer_area_density``."""
+    f = blocks["flags"][inner]
+    core_cells = blocks["cores"][inner] & (f & VALID != 0) & ~blocks["inner"][inner]
+    if not core_cells.any():
+        return {"out": np.zeros(f.shape, bool)}
+    ad = blocks["area_density"]
+    dense = np.where(np.isnan(ad), np.nan, _ge(ad, p.outer_area_density).astype(np.float64))
+    share = window_mean(dense, size)[inner]
+    return {"out": _ge(share, p.outer_dense_share) & core_cells}
 
 
 def _ladder_block(blocks: Mapping[str, np.ndarray], inner: tuple[slice, slice], *,
@@ -538,12 +646,16 @@ def _ladder_block(blocks: Mapping[str, np.ndarray], inner: tuple[slice, slice], 
     unset = ~water
     core_cells = blocks["cores"][inner] & valid
     inner_u = get("inner")
+    outer_u = get("outer")  # with floor area: SYKE's outer rule; the rest falls through
+    urban = core_cells
+    if outer_u is not None:
+        urban = core_cells & (outer_u if inner_u is None else outer_u | inner_u)
     if inner_u is not None:
         out[inner_u] = 1  # 4. inner urban
-        out[core_cells & ~inner_u] = 2  # 5. outer urban
+        out[urban & ~inner_u] = 2  # 5. outer urban
     else:
-        out[core_cells] = 2
-    unset &= ~core_cells
+        out[urban] = 2
+    unset &= ~urban
     tc = get("minutes_to_core")
     linked = get("linked")
     peri = np.zeros(f.shape, bool) if linked is None else linked.copy()
@@ -576,11 +688,98 @@ def _ladder_block(blocks: Mapping[str, np.ndarray], inner: tuple[slice, slice], 
             if "agri_share" in blocks:
                 rural_ok |= _ge(window_mean(blocks["agri_share"], size)[inner],
                                 p.heartland_agri_share)
+            if "jobs" in blocks:  # a local economic structure over the rural window
+                rural_ok &= _economy(blocks, inner, p, size)
             heart = cand & rural_ok
             out[heart] = 6
             unset &= ~heart
     out[unset & valid] = 7  # 10. sparsely populated rural: every remaining land cell
     return {"codes": out}
+
+
+def _economy(blocks: Mapping[str, np.ndarray], inner: tuple[slice, slice],
+             p: Nordic7Params, size: int) -> np.ndarray:
+    """Step 9 with jobs: a local economic structure in the rural window.
+
+    Jobs per resident (window sums) at least ``heartland_jobs_per_resident`` and, with
+    jobs by sector, the evenness of the window's jobs over the sectors (Shannon entropy
+    divided by ``log(number of sectors)``, 0 = one sector, 1 = all equal) at least
+    ``heartland_sector_evenness``. Missing jobs count as none.
+    """
+    jobs = window_mean(np.nan_to_num(blocks["jobs"], nan=0.0), size)[inner]
+    pop = window_mean(blocks["pop0"], size)[inner]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_resident = np.where(pop > 0, jobs / pop, np.where(jobs > 0, np.inf, 0.0))
+    ok = _ge(per_resident, p.heartland_jobs_per_resident)
+    sectors = sorted(k for k in blocks if k.startswith(SECTOR_PREFIX))
+    if len(sectors) >= 2:
+        means = [window_mean(np.nan_to_num(blocks[k], nan=0.0), size)[inner] for k in sectors]
+        total = np.sum(means, axis=0)
+        entropy = np.zeros(total.shape)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for m in means:
+                q = np.where(total > 0, m / total, 0.0)
+                entropy -= np.where(q > 0, q * np.log(np.where(q > 0, q, 1.0)), 0.0)
+        ok &= _ge(entropy / math.log(len(sectors)), p.heartland_sector_evenness)
+    return ok
+
+
+def rules_applied(run: Nordic7Run, layers: Mapping[str, Any]) -> dict[str, str]:
+    """Which rule decided each step that has a published rule and a fallback (provenance).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> _, info = classify_nordic7_array(np.zeros((3, 3)), cell_size_m=1000)
+    >>> info["rules"]["inner_urban"]
+    'proxy: window mean built_share >= inner_built_share or density >= inner_density'
+    """
+    floor = "floor_area" in layers or "built_volume" in layers
+    source = "floor_area" if "floor_area" in layers else "built_volume / storey_height_m"
+    return {
+        "inner_urban": (f"SYKE: window mean area density ({source}) >= inner_area_density"
+                        if floor else "proxy: window mean built_share >= inner_built_share "
+                        "or density >= inner_density"),
+        "outer_urban": ("SYKE: at least outer_dense_share of the window at area density >= "
+                        "outer_area_density" if floor else "proxy: every other core cell"),
+        "localities": "settlements of at least settlement_min_pop residents",
+        "peri_urban_links": ("zone minutes; SYKE links by link_distance_m and "
+                             "link_commuting_share" if run.commuters is not None
+                             else "zone minutes; SYKE link by link_distance_m only (no "
+                             "commuting_share)"),
+        "rural_heartland": ("agri_share/density and a local economy (jobs per resident"
+                            + (", sector evenness)" if any(
+                                k.startswith(SECTOR_PREFIX) for k in layers) else ")")
+                            if "jobs" in layers else "agri_share/density only (no jobs)"),
+    }
+
+
+def _sector_layers(jobs: Any, names: Sequence[str] | None, shape: tuple[int, ...]
+                   ) -> dict[str, np.ndarray]:
+    """``jobs`` (total) and ``jobs_sector:<name>`` layers from a 2-D or 3-D jobs array."""
+    if jobs is None:
+        return {}
+    a = np.asarray(jobs, dtype=np.float64)
+    if a.ndim == 2:
+        a = a[None]
+    if a.ndim != 3 or a.shape[1:] != shape:
+        raise InputError(None, "jobs", f"has shape {np.shape(jobs)}, population has {shape} "
+                         "(give rows x cols, or sectors x rows x cols)")
+    with np.errstate(invalid="ignore"):
+        if np.any(a < 0):
+            raise InputError(None, "jobs", "has negative workplaces")
+    if names is None:
+        names = [f"sector_{i + 1}" for i in range(a.shape[0])]
+    names = [str(n) for n in names]
+    if len(names) != a.shape[0] or len(set(names)) != len(names):
+        raise InputError(None, "jobs", f"has {a.shape[0]} sectors but job_sectors names "
+                         f"{len(names)} (distinct names, one per sector)")
+    known = np.isfinite(a)
+    total = np.where(known.any(axis=0), np.where(known, a, 0.0).sum(axis=0), np.nan)
+    out = {"jobs": total}
+    if a.shape[0] >= 2:
+        out.update({SECTOR_PREFIX + n: a[i] for i, n in enumerate(names)})
+    return out
 
 
 def _one(engine: Any, fn: Any, inputs: dict[str, Any], dtype: Any = bool, halo: int = 0
@@ -622,9 +821,10 @@ def run_rules(engine: Any, layers: dict[str, Any], *, cell_size_m: float,
         service_minutes_computed="service_minutes" not in layers,
     )
     _cells(engine, run, layers, p)
-    _settlements(engine, run)
+    _settlements(engine, run, p)
     _cores(engine, run, p)
     _inner_urban(engine, run, layers, p)
+    _outer_urban(engine, run, p)
     travel = {"cell_size_m": r, "speed_kmh": speed_kmh, "default_speed_kmh": p.default_speed_kmh,
               "passable": bit_mask(run.flags, PASSABLE)}
     _peri_urban(engine, run, p, travel)
@@ -637,19 +837,31 @@ def run_rules(engine: Any, layers: dict[str, Any], *, cell_size_m: float,
 def _cells(engine: Any, run: Nordic7Run, layers: dict[str, Any], p: Nordic7Params) -> None:
     """Steps 1-2, per cell: flags, residents (NaN as 0) and density."""
     inputs = {k: layers[k] for k in ("population", "land_share", "built_share",
-                                     "commuting_share") if k in layers}
+                                     "commuting_share", "floor_area", "built_volume")
+              if k in layers}
+    outputs: dict[str, Any] = {"flags": np.uint8, "pop0": np.float64, "density": np.float64}
+    if "floor_area" in layers or "built_volume" in layers:
+        outputs["area_density"] = np.float64
+    if "commuting_share" in layers:
+        outputs["commuters"] = np.float64
     res = engine.cell_map(partial(_cell_block, p=p, area_km2=run.cell_area_km2), inputs,
-                          {"flags": np.uint8, "pop0": np.float64, "density": np.float64})
+                          outputs)
     run.flags, run.pop0, run.density = (res.layers[k] for k in ("flags", "pop0", "density"))
+    run.area_density = res.layers.get("area_density")
+    run.commuters = res.layers.get("commuters")
 
 
-def _settlements(engine: Any, run: Nordic7Run) -> None:
-    """Step 2: queen clusters of settlement cells and their residents."""
+def _settlements(engine: Any, run: Nordic7Run, p: Nordic7Params) -> None:
+    """Step 2: queen clusters of settlement cells, their residents, the localities among
+    them (at least ``settlement_min_pop`` residents)."""
     run.settlements = engine.components(bit_mask(run.flags, DENSE), 8, run.pop0)
     s_pop = np.asarray(run.settlements.sums, dtype=np.float64).copy()
     s_pop[0] = 0.0
     run.settlement_population = s_pop
+    run.locality_table = s_pop >= p.settlement_min_pop
+    run.locality_table[0] = False
     run.stats["settlements"] = run.settlements.n
+    run.stats["localities"] = int(run.locality_table.sum())
 
 
 def _cores(engine: Any, run: Nordic7Run, p: Nordic7Params) -> None:
@@ -678,7 +890,9 @@ def _inner_urban(engine: Any, run: Nordic7Run, layers: dict[str, Any], p: Nordic
     """Step 4: per core, the largest rook patch of cells with a dense neighbourhood."""
     size = run.windows["inner"]
     inputs = {"flags": run.flags, "cores": run.cores, "density": run.density}
-    if "built_share" in layers:
+    if run.area_density is not None:
+        inputs["area_density"] = run.area_density
+    elif "built_share" in layers:
         inputs["built_share"] = layers["built_share"]
     run.inner_candidates = _one(engine, partial(_inner_block, p=p, size=size), inputs,
                                 halo=size // 2)
@@ -706,6 +920,64 @@ def _inner_urban(engine: Any, run: Nordic7Run, layers: dict[str, Any], p: Nordic
     patches.close()
 
 
+def _outer_urban(engine: Any, run: Nordic7Run, p: Nordic7Params) -> None:
+    """Step 5 with floor area: SYKE's outer rule (the other core cells fall through)."""
+    if run.area_density is None or run.n_cores == 0:
+        return
+    size = run.windows["inner"]
+    inner = run.inner if run.inner is not None else MappedLayer(run.cores, np.zeros_like, bool)
+    inputs = {"flags": run.flags, "cores": run.cores, "inner": inner,
+              "area_density": run.area_density}
+    run.outer = _one(engine, partial(_outer_block, p=p, size=size), inputs, halo=size // 2)
+
+
+def _linked_by_distance(engine: Any, run: Nordic7Run, p: Nordic7Params) -> np.ndarray:
+    """SYKE's links (step 6): settlements within ``link_distance_m`` of a core, or with
+    more than ``link_commuting_share`` of residents' commuting (residents-weighted mean of
+    ``commuting_share``) and within ``link_max_distance_m``.
+
+    Distances are grid paths between cell centres over the 8 neighbours (octile metric,
+    through water), from the nearest core cell.
+    """
+    n = run.settlements.n + 1
+    by_distance = p.link_distance_m > 0
+    by_commuting = run.commuters is not None and p.link_commuting_share < 1.0
+    if not (by_distance or by_commuting):
+        return np.zeros(n, bool)
+    reach = max(p.link_distance_m if by_distance else 0.0,
+                p.link_max_distance_m if by_commuting else 0.0)
+    km = engine.minutes_to(run.cores, cell_size_m=run.cell_size_m, speed_kmh=60.0,
+                           default_speed_kmh=60.0, passable=None, max_minutes=reach / 1000.0)
+    linked = np.zeros(n, bool)
+    if by_distance:
+        near = MappedLayer(km, partial(_at_most, limit=p.link_distance_m / 1000.0), bool)
+        linked |= engine.touching(run.settlements, near)
+    if by_commuting:
+        share = _settlement_commuting(engine, run)
+        run.settlement_commuting_share = share
+        far = MappedLayer(km, partial(_below, limit=p.link_max_distance_m / 1000.0), bool)
+        linked |= (share > p.link_commuting_share) & engine.touching(run.settlements, far)
+    return linked
+
+
+def _settlement_commuting(engine: Any, run: Nordic7Run) -> np.ndarray:
+    """Residents-weighted mean commuting share of each settlement (0 without residents)."""
+    sums = engine.components(bit_mask(run.flags, DENSE), 8, run.commuters)
+    commuters = np.asarray(sums.sums, dtype=np.float64)
+    sums.close()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(run.settlement_population > 0,
+                         commuters / run.settlement_population, 0.0)
+    share[0] = 0.0
+    return share
+
+
+def _below(a: np.ndarray, *, limit: float) -> np.ndarray:
+    """``a < limit`` (NaN is False)."""
+    with np.errstate(invalid="ignore"):
+        return a < limit
+
+
 def _peri_urban(engine: Any, run: Nordic7Run, p: Nordic7Params, travel: dict[str, Any]
                 ) -> None:
     """Step 6: near a core, settlements reached from there, and near those settlements."""
@@ -716,7 +988,8 @@ def _peri_urban(engine: Any, run: Nordic7Run, p: Nordic7Params, travel: dict[str
     run.minutes_to_core = engine.minutes_to(run.cores, max_minutes=t_max, **travel)
     zone = MappedLayer(run.minutes_to_core, partial(_at_most, limit=p.peri_urban_core_minutes),
                        bool)
-    linked = engine.touching(run.settlements, zone) & ~run.core_table
+    linked = engine.touching(run.settlements, zone) | _linked_by_distance(engine, run, p)
+    linked &= run.locality_table & ~run.core_table
     linked[0] = False
     run.linked_table = linked
     run.stats["linked_settlements"] = int(linked.sum())
@@ -751,7 +1024,11 @@ def _ladder(engine: Any, run: Nordic7Run, layers: dict[str, Any], p: Nordic7Para
     """Steps 1, 4-11: the codes, cell by cell (rural window means with a halo)."""
     size = run.windows["rural"]
     inputs: dict[str, Any] = {"flags": run.flags, "cores": run.cores, "density": run.density}
-    optional = {"inner": run.inner, "minutes_to_core": run.minutes_to_core,
+    if "jobs" in layers:
+        inputs["pop0"] = run.pop0
+        inputs.update({k: v for k, v in layers.items()
+                       if k == "jobs" or k.startswith(SECTOR_PREFIX)})
+    optional = {"inner": run.inner, "outer": run.outer, "minutes_to_core": run.minutes_to_core,
                 "linked": run.linked, "minutes_to_linked": run.minutes_to_linked,
                 "service_minutes": run.service_minutes,
                 "agri_share": layers.get("agri_share")}
@@ -776,6 +1053,10 @@ def classify_nordic7_array(
     commuting_share: np.ndarray | None = None,
     service_minutes: np.ndarray | None = None,
     speed_kmh: np.ndarray | float | None = None,
+    floor_area: np.ndarray | None = None,
+    built_volume: np.ndarray | None = None,
+    jobs: np.ndarray | None = None,
+    job_sectors: Sequence[str] | None = None,
     params: Nordic7Params = Nordic7Params(),  # noqa: B008 - frozen, immutable default
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Classify a grid into the seven Nordic place types (steps 1–11 of the spec).
@@ -798,6 +1079,22 @@ def classify_nordic7_array(
         Travel speed for the travel-time steps (see
         :func:`~pari_geo.typology.travel_time.minutes_to`); default
         ``params.default_speed_kmh`` on land and impassable water.
+    floor_area : ndarray of float, optional
+        m² of building floor per cell. With it (SYKE's rules), inner urban is the
+        ``inner_radius_m`` neighbourhood at mean area density (floor area ÷ land area)
+        ≥ ``inner_area_density`` and outer urban the other core cells with at least
+        ``outer_dense_share`` of that neighbourhood at area density ≥
+        ``outer_area_density``; core cells that are neither take the later steps.
+    built_volume : ndarray of float, optional
+        m³ of buildings per cell (GHSL GHS-BUILT-V), used as ``floor_area`` =
+        ``built_volume / storey_height_m`` when ``floor_area`` is not given.
+    jobs : ndarray of float, optional
+        Workplaces per cell, shape (rows, cols), or (sectors, rows, cols) by sector. With
+        it, rural heartland also needs a local economic structure in the rural window:
+        jobs per resident ≥ ``heartland_jobs_per_resident`` and, by sector, an evenness
+        of jobs over the sectors ≥ ``heartland_sector_evenness``. NaN counts as none.
+    job_sectors : sequence of str, optional
+        Names of the sectors of a 3-D ``jobs`` (default ``sector_1`` ...).
     params : Nordic7Params
         Thresholds (defaults of the ``nordic7`` preset).
 
@@ -884,6 +1181,13 @@ def classify_nordic7_array(
         speed = np.asarray(speed_kmh, dtype=np.float64)
         if speed.ndim and speed.shape != shape:
             raise InputError(None, "speed_kmh", f"has shape {speed.shape}, population has {shape}")
+    floor_name = "floor_area" if floor_area is not None else "built_volume"
+    floor = _layer(floor_name, floor_area if floor_area is not None else built_volume, shape,
+                   share=False)
+    if floor is not None and np.isfinite(floor).any():
+        check_floor_area(np.array([np.nanmin(floor), np.nanmax(floor)]), None, floor_name,
+                         r * r)
+    sectors = _sector_layers(jobs, job_sectors, shape)
 
     given = {
         "population": pop,
@@ -893,6 +1197,8 @@ def classify_nordic7_array(
         "commuting_share": comm,
         "service_minutes": svc_in,
         "speed_kmh": speed,
+        "floor_area": floor,
+        "jobs": sectors.get("jobs"),
     }
     layers_used = [k for k in LAYERS if given[k] is not None]
     layers_fallback = {k: FALLBACKS[k] for k in LAYERS[1:] if given[k] is None}
@@ -901,6 +1207,9 @@ def classify_nordic7_array(
 
     arrays = {"population": pop, "built_share": built, "land_share": land, "agri_share": agri,
               "commuting_share": comm, "service_minutes": svc_in}
+    if floor is not None:
+        arrays[floor_name] = floor
+    arrays.update(sectors)
     layers = {k: ArrayLayer(v) for k, v in arrays.items() if v is not None}
     speed_arg: Any = speed
     if speed is not None and speed.ndim:
@@ -939,6 +1248,8 @@ def classify_nordic7_array(
         "linked_settlements": array(run.linked, False),
         "service_minutes": array(run.service_minutes, np.inf),
         "service_minutes_computed": run.service_minutes_computed,
+        "rules": rules_applied(run, layers),
+        "job_sectors": [k[len(SECTOR_PREFIX):] for k in sectors if k != "jobs"],
     }
     info["class_cells"] = {int(c): int((codes == c).sum()) for c in (1, 2, 3, 4, 5, 6, 7, 0, 255)}
     info["class_residents"] = {
@@ -957,6 +1268,8 @@ def classify_nordic7_array(
             "core_max_gap_cells",
             "n_cores",
             "service_minutes_computed",
+            "rules",
+            "job_sectors",
             "class_cells",
             "class_residents",
         )

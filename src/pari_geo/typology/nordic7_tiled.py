@@ -45,9 +45,12 @@ from .nordic7 import (
     LAYERS,
     MAX_CELL_SIZE_M,
     MIN_CELL_SIZE_M,
+    SECTOR_PREFIX,
     Nordic7Params,
     agri_share_from_landcover,
+    check_floor_area,
     corine_agri_mapping,
+    rules_applied,
     run_rules,
 )
 
@@ -117,11 +120,11 @@ class _Input:
     is_file: bool  # a file or a DataArray: the file-level value checks apply
 
 
-def _open_file(path: Any, name: str) -> Any:
+def _open_file(path: Any, name: str, band: int = 1) -> Any:
     """A :class:`~pari_geo.ingest.RasterWindows` (float64) with the raster checks."""
     from ..ingest import RasterWindows
 
-    return _checked(RasterWindows(path, name, as_float=True), name)
+    return _checked(RasterWindows(path, name, band=band, as_float=True), name)
 
 
 def _checked(lay: Any, name: str) -> Any:
@@ -213,8 +216,9 @@ class _Inputs:
         from ..ingest import DataArrayWindows, is_lazy
         from ..outofcore.ops import ArrayLayer
 
-        if isinstance(obj, str | os.PathLike):
-            lay = _open_file(obj, name)
+        if isinstance(obj, str | os.PathLike | _Band):
+            lay = (_open_file(obj.path, name, obj.band) if isinstance(obj, _Band)
+                   else _open_file(obj, name))
             if self.grid is None:  # an array population: only the shape is known
                 same = lay.shape == self.shape
             else:  # the in-memory path's test for "no alignment needed"
@@ -428,6 +432,12 @@ def _check(engine: Any, inputs: _Inputs, ranges: dict[str, np.ndarray],
                 raise InputError(None, "agri_share",
                                  f"share outside 0..1 in {n_bad} cells (min {lo:g}, "
                                  f"max {hi:g}); give shares, not m²")
+    for name in ("floor_area", "built_volume"):
+        inp = inputs.inputs.get(name)
+        if inp is not None:
+            check_floor_area(ranges[name], inp.source, name, r * r)
+    for name in [k for k in inputs.inputs if k == "jobs" or k.startswith(SECTOR_PREFIX)]:
+        check_counts(ranges[name], inputs.inputs[name].source, name)
     for name in ("service_minutes", "speed_kmh"):
         inp = inputs.inputs.get(name)
         if inp is None:
@@ -441,6 +451,62 @@ def _check(engine: Any, inputs: _Inputs, ranges: dict[str, np.ndarray],
 # ---------------------------------------------------------------------------------------
 # output
 # ---------------------------------------------------------------------------------------
+def _jobs_inputs(jobs: Any, names: Any = None) -> dict[str, Any]:
+    """The jobs input(s): one layer, or one per sector (the bands of a raster file, the
+    first axis of a 3-D array or DataArray)."""
+    if jobs is None:
+        return {}
+    if isinstance(jobs, str | os.PathLike):
+        from ..ingest import RasterWindows
+
+        with RasterWindows(jobs, "jobs") as lay:
+            count = lay.count
+            desc = [d or f"sector_{i + 1}" for i, d in enumerate(lay.dataset.descriptions)]
+        if count < 2:
+            return {"jobs": jobs}
+        names = desc if names is None else names
+        parts: list[Any] = [_Band(jobs, i + 1) for i in range(count)]
+    elif np.ndim(jobs) == 3:
+        parts = [jobs[i] for i in range(np.shape(jobs)[0])]
+        if names is None:
+            names = [f"sector_{i + 1}" for i in range(len(parts))]
+    else:
+        return {"jobs": jobs}
+    names = [str(n) for n in names]
+    if len(names) != len(parts) or len(set(names)) != len(names):
+        raise InputError(None, "jobs", f"has {len(parts)} sectors but job_sectors names "
+                         f"{len(names)} (distinct names, one per sector)")
+    if len(parts) == 1:
+        return {"jobs": parts[0]}
+    return {SECTOR_PREFIX + n: part for n, part in zip(names, parts, strict=True)}
+
+
+class _Band:
+    """Band ``band`` of a raster file, as a jobs input (see :func:`_jobs_inputs`)."""
+
+    def __init__(self, path: Any, band: int) -> None:
+        self.path, self.band = path, band
+
+
+def _sum_block(blocks: Mapping[str, np.ndarray], inner: tuple[slice, slice]
+               ) -> dict[str, np.ndarray]:
+    """Total jobs of the sector layers (NaN where every sector is missing)."""
+    parts = [blocks[k][inner] for k in sorted(blocks)]
+    stack = np.stack(parts)
+    known = np.isfinite(stack)
+    total = np.where(known, stack, 0.0).sum(axis=0)
+    return {"jobs": np.where(known.any(axis=0), total, np.nan)}
+
+
+def _jobs_layers(engine: Any, given: Mapping[str, Any]) -> dict[str, Any]:
+    """``jobs`` (total) and the ``jobs_sector:`` layers the rules read."""
+    sectors = {k: v for k, v in given.items() if k.startswith(SECTOR_PREFIX)}
+    if not sectors:
+        return {"jobs": given["jobs"]} if "jobs" in given else {}
+    total = engine.cell_map(_sum_block, sectors, {"jobs": np.float64}).layers["jobs"]
+    return {"jobs": total, **sectors}
+
+
 def _tags(params: Nordic7Params, metadata: dict[str, Any], sources: dict[str, Any],
           tile_shape: tuple[int, int]) -> dict[str, str]:
     """Tags the in-memory path writes (``write_class_raster`` of ``classify_nordic7``)."""
@@ -454,6 +520,7 @@ def _tags(params: Nordic7Params, metadata: dict[str, Any], sources: dict[str, An
         "layers_used": json.dumps(sorted(metadata["layers_used"])),
         "layers_fallback": json.dumps(metadata["layers_fallback"], sort_keys=True),
         "service_minutes_computed": str(bool(metadata["service_minutes_computed"])),
+        "rules": json.dumps(metadata["rules"], sort_keys=True),
         "inputs": json.dumps({k: str(v) for k, v in sources.items()}, sort_keys=True),
         "class_names": json.dumps({str(k): v for k, v in NORDIC7.names.items()}),
         "class_colours": json.dumps({str(k): v for k, v in NORDIC7.colours.items()}),
@@ -469,7 +536,7 @@ def _sources(inputs: _Inputs, objs: dict[str, Any]) -> dict[str, Any]:
     """The ``inputs`` record of the in-memory ``classify_nordic7`` (paths, DataArray sources)."""
     sources: dict[str, Any] = {"population": inputs.inputs["population"].source}
     for name in ("built", "land", "agri", "landcover", "commuting", "service_minutes",
-                 "speed_kmh"):
+                 "speed_kmh", "floor_area", "built_volume", "jobs"):
         obj = objs.get(name)
         if isinstance(obj, str | os.PathLike):
             sources[name] = str(obj)
@@ -492,6 +559,10 @@ def classify_nordic7_tiled(
     commuting: Any = None,
     service_minutes: Any = None,
     speed_kmh: Any = None,
+    floor_area: Any = None,
+    built_volume: Any = None,
+    jobs: Any = None,
+    job_sectors: Any = None,
     built_unit: str = "share",
     land_unit: str = "share",
     params: Nordic7Params | str | None = None,
@@ -521,6 +592,14 @@ def classify_nordic7_tiled(
         DataArrays or arrays *on the population's grid* (same CRS, transform and shape;
         align other grids first). ``landcover`` (classes) is used when ``agri`` is absent;
         ``speed_kmh`` may also be a number.
+    floor_area, built_volume : optional
+        m² of floor, or m³ of buildings, per cell (SYKE's inner/outer rules).
+    jobs : optional
+        Workplaces per cell; a raster file with several bands is read as one sector per
+        band (the band descriptions name them), and a 3-D array as one sector per first
+        index; their sum is the total.
+    job_sectors : sequence of str, optional
+        Sector names (default: the band descriptions, or ``sector_1`` ...).
     landcover_mapping : dict or "corine"
         Class → agricultural weight for ``landcover``.
     built_unit, land_unit : {"share", "m2"}
@@ -622,7 +701,10 @@ def classify_nordic7_tiled(
         check_output(out_path, overwrite)
     others = {"built": built, "land": land, "agri": agri,
               "landcover": landcover if agri is None else None, "commuting": commuting,
-              "service_minutes": service_minutes, "speed_kmh": speed_kmh}
+              "service_minutes": service_minutes, "speed_kmh": speed_kmh,
+              "floor_area": floor_area,
+              "built_volume": built_volume if floor_area is None else None}
+    others.update(_jobs_inputs(jobs, job_sectors))
     if workdir is not None:
         base: Path | None = Path(workdir)
         base.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
@@ -669,8 +751,10 @@ def classify_nordic7_tiled(
                     given[name], partial(_share, scale=scale.get(name, 1.0)), np.float64)
 
         layers: dict[str, Any] = {"population": given["population"], **shares}
-        if "service_minutes" in given:
-            layers["service_minutes"] = given["service_minutes"]
+        for name in ("service_minutes", "floor_area", "built_volume"):
+            if name in given:
+                layers[name] = given[name]
+        layers.update(_jobs_layers(engine, given))
         speed: Any = scalar_speed if scalar_speed is not None else given.get("speed_kmh")
         run = run_rules(engine, layers, cell_size_m=r, params=p, speed_kmh=speed)
 
@@ -679,7 +763,9 @@ def classify_nordic7_tiled(
                 "agri_share": "agri" in given or "landcover" in given,
                 "commuting_share": "commuting" in given,
                 "service_minutes": "service_minutes" in given,
-                "speed_kmh": "speed_kmh" in given or scalar_speed is not None}
+                "speed_kmh": "speed_kmh" in given or scalar_speed is not None,
+                "floor_area": "floor_area" in given or "built_volume" in given,
+                "jobs": "jobs" in layers}
         layers_used = [k for k in LAYERS if have[k]]
         layers_fallback = {k: FALLBACKS[k] for k in LAYERS[1:] if not have[k]}
 
@@ -687,8 +773,10 @@ def classify_nordic7_tiled(
         codes_mem = None
         if out_path is not None:
             metadata0 = {"layers_used": layers_used, "layers_fallback": layers_fallback,
-                         "service_minutes_computed": run.service_minutes_computed}
-            tags = _tags(p, metadata0, _sources(inputs, {**others, "landcover": landcover}),
+                         "service_minutes_computed": run.service_minutes_computed,
+                         "rules": rules_applied(run, layers)}
+            tags = _tags(p, metadata0, _sources(inputs, {**others, "landcover": landcover,
+                                                          "jobs": jobs}),
                          tile_shape)
             tags.update(metadata_tags(extra_tags or {}))
             writer = ClassRasterWriter(out_path, Path(tmpdir), inputs.grid, NORDIC7, tags,
@@ -724,6 +812,9 @@ def classify_nordic7_tiled(
             "core_max_gap_cells": run.core_max_gap_cells,
             "n_cores": int(run.n_cores),
             "service_minutes_computed": run.service_minutes_computed,
+            "rules": rules_applied(run, layers),
+            "job_sectors": [k[len(SECTOR_PREFIX):] for k in layers
+                            if k.startswith(SECTOR_PREFIX)],
             "class_cells": class_cells,
             "class_residents": {c: float(residents[c]) for c in _CODES},
         }

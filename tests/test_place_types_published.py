@@ -1,0 +1,196 @@
+"""Issue 14: the published SYKE/Nordregio rules of the seven place types, on hand-built
+grids with known answers (floor area, localities, linking, jobs), in memory and by tiles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pari_geo.errors import InputError
+from pari_geo.typology.nordic7 import Nordic7Params, classify_nordic7_array
+from pari_geo.typology.nordic7_tiled import classify_nordic7_tiled
+
+KM2 = 1e6  # m² of a 1 km cell
+
+
+def core_grid(n=11):
+    """A 3x3 urban core of 18,000 residents in the middle of an empty n x n grid."""
+    pop = np.zeros((n, n))
+    c = n // 2
+    pop[c - 1:c + 2, c - 1:c + 2] = 2000.0
+    return pop, c
+
+
+# --- floor area: SYKE's inner and outer urban ------------------------------------------
+def test_floor_area_inner_is_the_dense_neighbourhood_and_outer_needs_a_third():
+    pop, c = core_grid()
+    floor = np.zeros_like(pop)
+    floor[c - 1:c + 2, c - 1:c + 2] = 0.05 * KM2  # area density 0.05 on the core
+    floor[c, c] = 0.65 * KM2
+    # the north-west corner and its two core neighbours drop below 0.02
+    for rc in ((c - 1, c - 1), (c - 1, c), (c, c - 1)):
+        floor[rc] = 0.01 * KM2
+    codes, info = classify_nordic7_array(pop, cell_size_m=1000, floor_area=floor)
+    # inner: the centre's 3x3 mean is (0.65 + 5 * 0.05 + 3 * 0.01) / 9 = 0.103 >= 0.1;
+    # its neighbours' means are below 0.1 (e.g. north-east: 0.76 / 9)
+    # outer: at least 3 of the 9 window cells at >= 0.02 (cells off the core count as 0):
+    # the north-west corner (1/9) falls through to peri-urban (a core cell, 0 minutes
+    # from the core); the north cell (0.01 itself) and the north-east corner have 3/9
+    want = np.array([[3, 2, 2],
+                     [2, 1, 2],
+                     [2, 2, 2]])
+    np.testing.assert_array_equal(codes[c - 1:c + 2, c - 1:c + 2], want)
+    assert info["rules"]["inner_urban"].startswith("SYKE")
+    assert info["rules"]["outer_urban"].startswith("SYKE")
+
+
+def test_inner_threshold_is_area_density_not_the_proxy():
+    pop, c = core_grid()
+    floor = np.where(pop > 0, 0.09 * KM2, 0.0)  # 0.09 < 0.1 everywhere: no inner cell
+    codes, _ = classify_nordic7_array(pop, cell_size_m=1000, floor_area=floor)
+    assert not (codes == 1).any()
+    assert (codes[c - 1:c + 2, c - 1:c + 2] == 2).all()  # 9/9 of the centre's window dense
+    codes, _ = classify_nordic7_array(pop, cell_size_m=1000, floor_area=floor,
+                                      params=Nordic7Params(inner_area_density=0.05))
+    assert codes[c, c] == 1
+
+
+def test_built_volume_is_floor_area_times_storey_height():
+    pop, c = core_grid()
+    rng = np.random.default_rng(3)
+    floor = np.where(pop > 0, rng.uniform(0.01, 0.3, pop.shape) * KM2, 0.0)
+    a, _ = classify_nordic7_array(pop, cell_size_m=1000, floor_area=floor)
+    b, info = classify_nordic7_array(pop, cell_size_m=1000, built_volume=floor * 3.0)
+    np.testing.assert_array_equal(a, b)
+    assert "built_volume" in info["rules"]["inner_urban"]
+    c2, _ = classify_nordic7_array(pop, cell_size_m=1000, built_volume=floor * 4.0,
+                                   params=Nordic7Params(storey_height_m=4.0))
+    np.testing.assert_array_equal(a, c2)
+
+
+def test_without_floor_area_the_proxies_run_and_say_so():
+    pop, _ = core_grid()
+    _, info = classify_nordic7_array(pop, cell_size_m=1000)
+    assert info["rules"]["inner_urban"].startswith("proxy")
+    assert "floor_area" in info["layers_fallback"]
+
+
+@pytest.mark.parametrize(("values", "text"), [
+    (0.3, "looks like a share or an area density"),
+    (-5.0, "negative"),
+    (1e9, "more than"),
+])
+def test_floor_area_in_the_wrong_unit_is_refused_in_one_line(values, text):
+    pop, _ = core_grid()
+    floor = np.where(pop > 0, values, 0.0)
+    with pytest.raises(InputError, match=text) as err:
+        classify_nordic7_array(pop, cell_size_m=1000, floor_area=floor)
+    assert "[floor_area]" in str(err.value) and "\n" not in str(err.value)
+
+
+# --- localities: at least 200 residents -------------------------------------------------
+def village_grid(village_pop):
+    """A core, and 5 km east of its edge a one-cell settlement; speed 60 km/h."""
+    pop, c = core_grid(21)
+    pop[c, c + 6] = village_pop  # 5 km (5 minutes) east of the core's edge cell
+    return pop, c
+
+
+@pytest.mark.parametrize(("village", "minimum", "linked"), [
+    (350.0, 200, True), (350.0, 400, False), (310.0, 300, True), (310.0, 320, False),
+])
+def test_only_localities_of_settlement_min_pop_are_linked(village, minimum, linked):
+    pop, c = village_grid(village)
+    codes, info = classify_nordic7_array(
+        pop, cell_size_m=1000, params=Nordic7Params(settlement_min_pop=minimum))
+    # 4 km beyond the village (9 min from the core): peri-urban only through the link
+    assert codes[c, c + 10] == (3 if linked else 5)
+    assert bool(info["linked_settlements"][c, c + 6]) is linked
+
+
+# --- SYKE's links: 3 km always, otherwise > 20 % commuting and < 40 km --------------------
+def test_link_within_link_distance_at_a_slow_speed():
+    pop, c = core_grid(21)
+    pop[c, c + 4] = 400.0  # 3 km from the core's edge cell (c, c + 1)
+    slow = np.full(pop.shape, 20.0)  # 6 min = 2 km: the zone does not reach the village
+    base, _ = classify_nordic7_array(pop, cell_size_m=1000, speed_kmh=slow)
+    syke, info = classify_nordic7_array(pop, cell_size_m=1000, speed_kmh=slow,
+                                        params=Nordic7Params.from_preset("syke"))
+    assert base[c, c + 4] == 5 and syke[c, c + 4] == 3
+    assert info["linked_settlements"][c, c + 4]
+
+
+@pytest.mark.parametrize(("share", "offset", "linked"), [
+    (0.3, 20, True), (0.1, 20, False), (0.3, 45, False),
+])
+def test_link_by_commuting_share_and_distance(share, offset, linked):
+    pop, c = core_grid(101)
+    pop[c, c + 1 + offset] = 400.0  # ``offset`` km east of the core's edge
+    comm = np.zeros(pop.shape)
+    comm[c, c + 1 + offset] = share
+    codes, info = classify_nordic7_array(pop, cell_size_m=1000, commuting_share=comm,
+                                         params=Nordic7Params.from_preset("syke"))
+    assert bool(info["linked_settlements"][c, c + 1 + offset]) is linked
+    assert bool(codes[c, c + 1 + offset] == 3) is linked
+
+
+# --- jobs: a local economic structure for rural heartland ------------------------------
+def rural_grid():
+    pop = np.full((9, 9), 20.0)  # 20 residents/km²: dense enough for heartland
+    svc = np.zeros((9, 9))  # a service centre at hand everywhere
+    return pop, svc
+
+
+@pytest.mark.parametrize(("per_resident", "code"), [(0.2, 6), (0.05, 7)])
+def test_heartland_needs_jobs_per_resident(per_resident, code):
+    pop, svc = rural_grid()
+    codes, info = classify_nordic7_array(pop, cell_size_m=1000, service_minutes=svc,
+                                         jobs=pop * per_resident)
+    assert (codes == code).all()
+    assert "jobs per resident" in info["rules"]["rural_heartland"]
+
+
+@pytest.mark.parametrize(("split", "code"), [((0.5, 0.5), 6), ((1.0, 0.0), 7),
+                                              ((0.9, 0.1), 7), ((0.8, 0.2), 6)])
+def test_heartland_needs_a_diverse_economy_by_sector(split, code):
+    # evenness of (0.9, 0.1) is 0.469 < 0.5; of (0.8, 0.2) 0.722
+    pop, svc = rural_grid()
+    jobs = np.stack([pop * 0.3 * split[0], pop * 0.3 * split[1]])
+    codes, info = classify_nordic7_array(pop, cell_size_m=1000, service_minutes=svc,
+                                         jobs=jobs, job_sectors=["farming", "services"])
+    assert (codes == code).all()
+    assert info["job_sectors"] == ["farming", "services"]
+
+
+def test_jobs_bad_shapes_and_values_are_refused():
+    pop, svc = rural_grid()
+    with pytest.raises(InputError, match=r"\[jobs\].*sectors x rows x cols"):
+        classify_nordic7_array(pop, cell_size_m=1000, jobs=np.zeros((2, 3)))
+    with pytest.raises(InputError, match=r"\[jobs\].*negative"):
+        classify_nordic7_array(pop, cell_size_m=1000, jobs=-pop)
+    with pytest.raises(InputError, match="job_sectors"):
+        classify_nordic7_array(pop, cell_size_m=1000, jobs=np.stack([pop, pop]),
+                               job_sectors=["a"])
+
+
+# --- one rulebook: the tiled engine gives the same codes -------------------------------
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_new_rules_same_codes_in_memory_and_by_tiles(seed, tmp_path):
+    rng = np.random.default_rng(seed)
+    shape = (60, 70)
+    pop = rng.gamma(0.3, 200.0, shape)
+    pop[20:30, 25:40] += rng.uniform(500, 3000, (10, 15))  # a town
+    pop[45:48, 50:52] += 400.0
+    floor = pop * rng.uniform(20, 80, shape)
+    comm = rng.uniform(0, 0.5, shape)
+    jobs = np.stack([pop * rng.uniform(0, 0.3, shape) for _ in range(3)])
+    params = Nordic7Params.from_preset("syke")
+    mem, info = classify_nordic7_array(pop, cell_size_m=500, floor_area=floor,
+                                       commuting_share=comm, jobs=jobs, params=params)
+    res = classify_nordic7_tiled(pop, cell_size_m=500, floor_area=floor, commuting=comm,
+                                 jobs=jobs, params=params, tile_shape=(16, 24),
+                                 workdir=tmp_path)
+    np.testing.assert_array_equal(res.codes, mem)
+    assert set(np.unique(mem)) >= {1, 2, 3}
+    assert res.metadata["rules"] == info["rules"]
+    assert res.metadata["job_sectors"] == info["job_sectors"]
