@@ -441,7 +441,7 @@ def check_floor_area(lo_hi: np.ndarray, file: str | None, layer: str, cell_area_
     >>> check_floor_area(np.array([0.0, 0.8]), "fa.tif", "floor_area", 1e6)
     Traceback (most recent call last):
     ...
-    pari_geo.errors.InputError: fa.tif [floor_area]: is never above 1 on cells of 1e+06 m²: it looks like a share or an area density; give m² of floor per cell
+    pari_geo.errors.InputError: fa.tif [floor_area]: is never above 1 on cells of 1e+06 m²: ...
     """
     a = np.asarray(lo_hi, dtype=np.float64)
     if a.size != 2 or np.isnan(a).all():

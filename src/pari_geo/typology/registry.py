@@ -292,7 +292,8 @@ def _nordic7_classify_tiled(run: TypologyRun, out_path: Path, tile: tuple[int, i
 
 
 register(Typology(
-    name="nordic7", label="nordic7", presets=("nordregio", "syke", "nordic7"), needs=(), keys=(), levels=(),
+    name="nordic7", label="nordic7", presets=("nordregio", "syke", "nordic7"), needs=(),
+    keys=(), levels=(),
     bytes_per_cell=NORDIC7_BYTES_PER_CELL, rural_codes=(4, 5, 6, 7), place_types_for_clusters=True,
     parameters=_nordic7_parameters, output_name=lambda run: "place_types",
     scheme=_nordic7_scheme, classify=_nordic7_classify,
