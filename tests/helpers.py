@@ -159,7 +159,42 @@ def write_tiny_inputs(d: Path) -> dict[str, Path]:
     actors.iloc[:120].to_file(paths["actors"], layer="few", driver="GPKG")
     paths["mapping"] = d / "mapping.toml"
     paths["mapping"].write_text("[classes]\n111 = 0.0\n211 = 0.0\n311 = 1.0\n")
+    _write_tiny_place_type_inputs(d, paths, pop, t)
     return paths
+
+
+def _write_tiny_place_type_inputs(d: Path, paths: dict, pop: np.ndarray, t) -> None:
+    """Issue 14's layers of the tiny region: floor area, built volume, jobs by sector,
+    roads (two layers, class and speed columns) and a speed table."""
+    import geopandas as gpd
+    import rasterio
+    from shapely.geometry import LineString
+
+    n = TINY_N
+    yy, xx = np.mgrid[0:n, 0:n]
+    floor = pop * 40.0 * (1 + 2 * np.exp(-((yy - 8) ** 2 + (xx - 9) ** 2) / 4))
+    for name, arr in (("floor_area", floor), ("floor_area_low", floor * 0.2),
+                      ("built_volume", floor * 3.0), ("jobs_total", pop * 0.3)):
+        paths[name] = write_tif(d / f"{name}.tif", arr, crs=TINY_CRS, transform=t)
+    jobs = np.stack([pop * 0.02 + 1.0, pop * 0.25])  # farming, services
+    paths["jobs"] = d / "jobs.tif"
+    with rasterio.open(paths["jobs"], "w", driver="GTiff", width=n, height=n, count=2,
+                       dtype="float32", crs=TINY_CRS, transform=t) as dst:
+        dst.write(jobs.astype(np.float32))
+        dst.set_band_description(1, "farming")
+        dst.set_band_description(2, "services")
+    x0, y0 = TINY_X0, TINY_Y0
+    ty, tx = y0 + (n - 8.5) * 1000, x0 + 9.5 * 1000  # the town's centre cell
+    lines = [LineString([(x0 + 500, ty), (x0 + n * 1000 - 500, ty)]),
+             LineString([(tx, y0 + 500), (tx, y0 + n * 1000 - 500)])]
+    roads = gpd.GeoDataFrame({"highway": ["motorway", "tertiary"],
+                              "kind": ["residential", "residential"],
+                              "kmh": [20.0, 20.0]}, geometry=lines, crs=TINY_CRS)
+    paths["roads"] = d / "roads.gpkg"
+    roads.to_file(paths["roads"], layer="roads", driver="GPKG")
+    roads.iloc[1:].to_file(paths["roads"], layer="roads2", driver="GPKG")
+    paths["speeds"] = d / "speeds.toml"
+    paths["speeds"].write_text("[speeds]\nmotorway = 15\ntertiary = 15\n")
 
 
 def tiny_run_text(p: dict[str, Path], out: Path, typology: str = "nordic7",

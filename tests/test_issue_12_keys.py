@@ -100,6 +100,8 @@ def _path(name: str) -> Callable[[dict], str]:
 
 
 NO_AGRI = _drop("inputs", "agri")
+NO_SPEED = _drop("inputs", "speed")
+ROADS = _both(NO_SPEED, _layer("roads", "path", _path("roads")))
 TILED = _set("execution", "engine", "tiled")
 
 ROWS: dict[str, Row] = {
@@ -121,6 +123,30 @@ ROWS: dict[str, Row] = {
     "inputs.service_minutes.path": Row("nordic7", _layer("service_minutes", "path",
                                                          _path("service_minutes"))),
     "inputs.speed.path": Row("nordic7", _layer("speed", "path", _path("speed_slow"))),
+    "inputs.floor_area.path": Row("nordic7", _layer("floor_area", "path",
+                                                    _path("floor_area_low")),
+                                  ref=_layer("floor_area", "path", _path("floor_area"))),
+    "inputs.built_volume.path": Row("nordic7", _layer("built_volume", "path",
+                                                      _path("built_volume"))),
+    "inputs.jobs.path": Row("nordic7", _layer("jobs", "path", _path("jobs")),
+                            ref=_layer("jobs", "path", _path("jobs_total"))),
+    "inputs.roads.path": Row("nordic7", _both(NO_SPEED, _layer("roads", "path",
+                                                               _path("roads"))),
+                             ref=NO_SPEED),
+    "inputs.roads.layer": Row("nordic7", _both(NO_SPEED, _layer("roads", "layer", "roads2")),
+                              ref=ROADS),
+    "inputs.roads.class_column": Row("nordic7", _both(NO_SPEED, _layer("roads",
+                                                                       "class_column",
+                                                                       "kind")), ref=ROADS),
+    "inputs.roads.speed_column": Row("nordic7", _both(NO_SPEED, _layer("roads",
+                                                                       "speed_column",
+                                                                       "kmh")), ref=ROADS),
+    "inputs.roads.speeds": Row("nordic7", _both(NO_SPEED, _layer("roads", "speeds",
+                                                                 _path("speeds"))),
+                               ref=ROADS),
+    "inputs.roads.offroad_kmh": Row("nordic7", _both(NO_SPEED, _layer("roads",
+                                                                      "offroad_kmh", 40)),
+                                    ref=ROADS),
     "inputs.units.path": Row("nordic7", _layer("units", "path", _path("units_shifted"))),
     "inputs.units.id": Row("nordic7", _layer("units", "id", "code2")),
     "inputs.units.layer": Row("nordic7", _layer("units", "layer", "half")),
@@ -198,11 +224,15 @@ def _row(key: str) -> Row:
     if key in ROWS:
         return ROWS[key]
     _, layer, k = key.split(".")
-    if k == "band" and layer not in ("units", "actors"):
+    if k == "band" and layer not in ("units", "actors", "roads", "jobs"):
         return Row("nordic7", _layer(layer, "band", 2), "refused", match=f"{key}': only band 1")
     value = {"band": 1, "unit": "share", "id": "x", "mapping": "corine", "layer": "x",
-             "sector": "x", "social": "x", "region": "x", "country": "x"}[k]
-    return Row("nordic7", _layer(layer, k, value), "refused",
+             "sector": "x", "social": "x", "region": "x", "country": "x",
+             "class_column": "x", "speed_column": "x", "speeds": "x", "offroad_kmh": 5}[k]
+    edit = _layer(layer, k, value)
+    if layer == "roads":  # roads replace the speed layer
+        edit = _both(NO_SPEED, edit)
+    return Row("nordic7", edit, "refused",
                match=f"{key}': does not apply to the {layer} layer")
 
 

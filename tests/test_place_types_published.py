@@ -194,3 +194,54 @@ def test_new_rules_same_codes_in_memory_and_by_tiles(seed, tmp_path):
     assert set(np.unique(mem)) >= {1, 2, 3}
     assert res.metadata["rules"] == info["rules"]
     assert res.metadata["job_sectors"] == info["job_sectors"]
+
+
+# --- roads: a speed raster burned from a line layer ------------------------------------
+def _roads_case(tmp_path):
+    import geopandas as gpd
+    import rasterio
+    from affine import Affine
+    from shapely.geometry import LineString
+
+    n = 41
+    pop = np.zeros((n, n))
+    pop[19:22, 0:3] = 2000.0  # a core at the west edge
+    t = Affine(1000, 0, 500000, 0, -1000, 6500000)
+    pop_path = tmp_path / "pop.tif"
+    with rasterio.open(pop_path, "w", driver="GTiff", width=n, height=n, count=1,
+                       dtype="float64", crs="EPSG:3006", transform=t) as dst:
+        dst.write(pop, 1)
+    y = 6500000 - 20.5 * 1000
+    road = gpd.GeoDataFrame({"highway": ["motorway"]},
+                            geometry=[LineString([(500000 + 500, y), (500000 + 40500, y)])],
+                            crs="EPSG:3006")
+    road_path = tmp_path / "roads.gpkg"
+    road.to_file(road_path, layer="roads")
+    return pop_path, road_path
+
+
+def test_roads_make_the_travel_time_and_the_fallback_is_the_constant(tmp_path):
+    from pari_geo.typology.classify import classify_nordic7
+
+    pop_path, road_path = _roads_case(tmp_path)
+    const = classify_nordic7(pop_path)
+    roads = classify_nordic7(pop_path, roads=road_path)
+    row = 20
+    # 60 km/h everywhere: 25 km of close-to-urban east of the core (cells 3..27)
+    assert (const.values[row, 3:28] != 7).all() and const.values[row, 35] != 5
+    # motorway at 110 km/h: 25 minutes reach 45 km along the road (the whole row) ...
+    assert (roads.values[row, 3:] == 5).sum() > (const.values[row, 3:] == 5).sum()
+    # ... and off the road (5 km/h) the zone is narrow
+    assert roads.values[row - 10, 20] != 5 and const.values[row - 10, 10] == 5
+    assert "roads" in roads.attrs["inputs"]
+    tiled = classify_nordic7(pop_path, roads=road_path, engine="tiled", workdir=tmp_path)
+    np.testing.assert_array_equal(tiled.values, roads.values)
+
+
+def test_roads_and_speed_together_are_refused(tmp_path):
+    from pari_geo.errors import ConfigError
+    from pari_geo.typology.classify import classify_nordic7
+
+    pop_path, road_path = _roads_case(tmp_path)
+    with pytest.raises(ConfigError, match="roads or speed_kmh"):
+        classify_nordic7(pop_path, roads=road_path, speed_kmh=50.0)

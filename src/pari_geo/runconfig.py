@@ -85,6 +85,10 @@ class LayerInput:
     social: str | None = None
     region: str | None = None
     country: str | None = None
+    class_column: str | None = None
+    speed_column: str | None = None
+    speeds: str | None = None
+    offroad_kmh: float | None = None
 
 
 @dataclass(frozen=True)
@@ -271,6 +275,14 @@ def _validate_inputs(section: Mapping, base: Path, file: str | None,
         for k, v in spec.items():
             schema.LAYER_KEYS[k].check_type(f"{key}.{k}", v, file)
         _check_layer_keys(name, spec, file)
+        if name == "speed" and "roads" in section:
+            raise ConfigError("inputs.roads", "give roads or speed, not both (the roads make "
+                              "the speed raster)", file)
+        if "offroad_kmh" in spec and not spec["offroad_kmh"] > 0:
+            raise ConfigError(f"{key}.offroad_kmh", f"must be a positive speed, got "
+                              f"{spec['offroad_kmh']!r}", file)
+        if resolve_paths and spec.get("speeds") not in (None, "osm_speeds"):
+            spec = {**spec, "speeds": str(_layer_path(spec["speeds"], base))}
         path = _layer_path(spec["path"], base) if resolve_paths else spec["path"]
         inputs[name] = LayerInput(path=path, **{k: v for k, v in spec.items() if k != "path"})
     if "population" not in inputs:

@@ -147,6 +147,13 @@ LAYER_KEYS: Mapping[str, Key] = _frozen({
     "social": Key(str, "Social-economy flag column of `actors`."),
     "region": Key(str, "Region column of `units` (rungs of the Cluster Ladder)."),
     "country": Key(str, "Country column of `units` (national / multinational rungs)."),
+    "class_column": Key(str, "Road class column of `roads`, mapped to km/h by `speeds`.",
+                        "highway"),
+    "speed_column": Key(str, "Column of `roads` with speeds in km/h (instead of classes)."),
+    "speeds": Key(str, "`osm_speeds` or a TOML file `[speeds]` of road class -> km/h "
+                  "(relative to the run file).", "osm_speeds"),
+    "offroad_kmh": Key((int, float), "Speed of land cells without a road (km/h).", 5.0,
+                       allowed="> 0"),
 })
 
 #: the input layers and the layer keys each honours (``path`` always); any other is refused
@@ -167,6 +174,15 @@ LAYERS: Mapping[str, Layer] = _frozen({
     "service_minutes": Layer("Minutes to the nearest service centre (computed if absent).",
                              ("band",)),
     "speed": Layer("Travel speed per cell (km/h) for the computed travel times.", ("band",)),
+    "roads": Layer("Road lines (`.osm.pbf` or a line layer) burned into the travel speed, "
+                   "for `nordic7` (instead of `speed`).",
+                   ("layer", "class_column", "speed_column", "speeds", "offroad_kmh")),
+    "floor_area": Layer("Building floor area (m² per cell), for `nordic7`: SYKE's inner and "
+                        "outer urban rules.", ("band",)),
+    "built_volume": Layer("Building volume (m³ per cell, GHS-BUILT-V), for `nordic7`: floor "
+                          "area = volume / `storey_height_m`.", ("band",)),
+    "jobs": Layer("Workplaces per cell, for `nordic7`'s rural heartland; one band per sector "
+                  "(band descriptions name them).", ()),
     "actors": Layer("Actor points for the micro-clusters (`pari-geo run`).",
                     ("layer", "sector", "social")),
 })
@@ -176,8 +192,9 @@ _PRESETS = tuple(p for name in registry.names() for p in registry.get(name).pres
 TYPOLOGY: Mapping[str, Key] = _frozen({
     "name": Key(str, "`degurba` or `nordic7`.", "degurba", choices=registry.names()),
     "level": Key(int, "DEGURBA level, 1 or 2.", 2, choices=(1, 2)),
-    "preset": Key(str, "Parameter preset: `degurba`, `degurba_2023` or `nordic7`.",
-                  default_text="the typology's first (`degurba`, `nordic7`)",
+    "preset": Key(str, "Parameter preset: `degurba`, `degurba_2023` (degurba); `nordregio` "
+                  "(alias `nordic7`) or `syke` (nordic7).",
+                  default_text="the typology's first (`degurba`, `nordregio`)",
                   choices=_PRESETS),
     "parameters": Key(dict, "Parameter overrides by name (docs/methods/degurba.md section 5, "
                       "docs/methods/place-types.md).", default_text="{}"),

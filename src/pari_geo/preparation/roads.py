@@ -5,7 +5,10 @@ in every cell its line enters), cells of the region without a road get ``offroad
 water cells (land share below 0.5, when a land layer is given) without a road stay NaN
 (impassable, as in the place types' travel-time model), cells outside the region NaN.
 Speeds per ``highway`` class ship in ``pari_geo/presets/osm_speeds.toml``; a line layer
-can carry its own ``speed_column`` (km/h) or a class column.
+can carry its own ``speed_column`` (km/h) or a class column. Ferry routes (OSM ways
+tagged ``route = ferry``, or class ``ferry`` in a line layer) take the table's ``ferry``
+speed, so that water they cross is passable; other water cells without a road stay
+impassable.
 
 Lines are rasterised in batches of 100,000, so memory is bounded by a batch and the grid.
 
@@ -18,6 +21,7 @@ Examples
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -27,11 +31,65 @@ from ..config import load_toml
 from ..errors import ConfigError, InputError
 from ..grid import GridSpec
 
-__all__ = ["load_speeds", "speed_raster", "osm_road_batches", "OFFROAD_KMH"]
+__all__ = ["load_speeds", "speed_raster", "osm_road_batches", "OFFROAD_KMH", "Roads",
+           "roads_speed"]
 
 #: speed of cells without a road (walking across fields and forest)
 OFFROAD_KMH = 5.0
 _BATCH = 100_000
+
+
+@dataclass(frozen=True)
+class Roads:
+    """A road network to burn into the speed raster of the place types' travel times.
+
+    Parameters
+    ----------
+    path : path-like
+        An OpenStreetMap extract (``.osm.pbf``) or any line layer GDAL reads.
+    layer : str, optional
+        Layer of a multi-layer file (GeoPackage).
+    class_column : str, optional
+        Road class column (default ``highway``), mapped to km/h by ``speeds``.
+    speed_column : str, optional
+        A column of speeds in km/h, used instead of the class.
+    speeds : str or path, optional
+        A TOML table ``[speeds]`` of class → km/h (default: the shipped
+        ``osm_speeds.toml``).
+    offroad_kmh : float, default 5
+        Speed of land cells without a road.
+
+    Examples
+    --------
+    >>> Roads("roads.gpkg", layer="roads").offroad_kmh
+    5.0
+    """
+
+    path: Any
+    layer: str | None = None
+    class_column: str | None = None
+    speed_column: str | None = None
+    speeds: Any = None
+    offroad_kmh: float = OFFROAD_KMH
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "offroad_kmh", check_offroad(self.offroad_kmh, None))
+
+
+def roads_speed(roads: Any, grid: GridSpec, inside: np.ndarray,
+                land_share: np.ndarray | None = None) -> np.ndarray:
+    """The speed raster (km/h) of ``roads`` (a :class:`Roads` or a path) on ``grid``.
+
+    Cells with a road get the fastest road's speed (``all_touched``; bridges and ferries
+    cross water), other land cells ``offroad_kmh``, water without a road (land share
+    below 0.5) and cells outside ``inside`` NaN (impassable).
+    """
+    if not isinstance(roads, Roads):
+        roads = Roads(roads)
+    return speed_raster(roads.path, grid, inside, land_share=land_share,
+                        speeds=load_speeds(roads.speeds), offroad_kmh=roads.offroad_kmh,
+                        layer=roads.layer, class_column=roads.class_column,
+                        speed_column=roads.speed_column)
 
 
 def load_speeds(path: str | os.PathLike | None = None) -> dict[str, float]:
@@ -81,11 +139,13 @@ def osm_road_batches(path: str | os.PathLike, speeds: dict[str, float]):
     n = 0
     try:
         fp = osmium.FileProcessor(fname).with_locations().with_filter(
-            osmium.filter.TagFilter(*(("highway", c) for c in sorted(speeds))))
+            osmium.filter.TagFilter(*(("highway", c) for c in sorted(speeds)),
+                                    *((("route", "ferry"),) if "ferry" in speeds else ())))
         for o in fp:
             if not o.is_way():
                 continue
-            v = speeds.get(o.tags.get("highway", ""))
+            tag = "ferry" if o.tags.get("route", "") == "ferry" else o.tags.get("highway", "")
+            v = speeds.get(tag)
             if v is None:
                 continue
             try:

@@ -126,6 +126,7 @@ def classify_nordic7(
     built_volume: Any = None,
     jobs: Any = None,
     job_sectors: Any = None,
+    roads: Any = None,
     built_unit: str = "share",
     land_unit: str = "share",
     params: Any = None,
@@ -165,6 +166,11 @@ def classify_nordic7(
         bands, or a 3-D DataArray, holds one sector per band.
     job_sectors : list of str, optional
         Sector names (default: the band descriptions or the first dimension's labels).
+    roads : path or Roads, optional
+        A road network (:class:`~pari_geo.preparation.roads.Roads`, or the path of an
+        ``.osm.pbf`` or a line layer with a ``highway`` column) burned into the travel
+        speed: the fastest road per cell, ``offroad_kmh`` on other land, water without a
+        road or ferry impassable. Instead of ``speed_kmh``.
     params : Nordic7Params or preset name, optional
     engine : {"auto", "memory", "tiled"}, default "auto"
         Where the rules run: ``"memory"`` on whole arrays; ``"tiled"`` by tiles through
@@ -214,9 +220,12 @@ def classify_nordic7(
             population, built=built, land=land, agri=agri, landcover=landcover,
             landcover_mapping=landcover_mapping, commuting=commuting,
             service_minutes=service_minutes, speed_kmh=speed_kmh, floor_area=floor_area,
-            built_volume=built_volume, jobs=jobs, job_sectors=job_sectors,
+            built_volume=built_volume, jobs=jobs, job_sectors=job_sectors, roads=roads,
             built_unit=built_unit, land_unit=land_unit, params=params, scheduler=scheduler,
             tile_shape=tile_shape, workdir=workdir, **overrides)
+    if roads is not None and speed_kmh is not None:
+        raise ConfigError("roads", "give roads or speed_kmh, not both (the roads make the "
+                          "speed raster)")
     if params is None or isinstance(params, str):
         params = Nordic7Params.from_preset(params or "nordic7")
     params = params.replace(**overrides) if overrides else params
@@ -255,6 +264,12 @@ def classify_nordic7(
         vals = align_to_grid(da, grid, "share", layer=name).values
         check_counts(vals, da.attrs.get("source"), name)
         layers[name] = vals
+    if roads is not None:
+        from ..preparation.roads import roads_speed
+
+        layers["speed_kmh"] = roads_speed(roads, grid, ~np.isnan(pop),
+                                          land_share=layers.get("land_share"))
+        sources["roads"] = str(getattr(roads, "path", roads))
     for name, obj in (
         ("built", built),
         ("land", land),

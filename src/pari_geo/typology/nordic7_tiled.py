@@ -451,6 +451,19 @@ def _check(engine: Any, inputs: _Inputs, ranges: dict[str, np.ndarray],
 # ---------------------------------------------------------------------------------------
 # output
 # ---------------------------------------------------------------------------------------
+def _roads_layer(roads: Any, inputs: _Inputs, layers: Mapping[str, Any]) -> Any:
+    """The speed raster of ``roads`` on the population's grid, as a layer."""
+    from ..outofcore.ops import ArrayLayer, read_all
+    from ..preparation.roads import roads_speed
+
+    if inputs.grid is None:
+        raise InputError(None, "roads", "needs a georeferenced population (a raster file or "
+                         "a DataArray) to burn the roads on")
+    inside = ~np.isnan(read_all(layers["population"]))
+    land = read_all(layers["land_share"]) if "land_share" in layers else None
+    return ArrayLayer(roads_speed(roads, inputs.grid, inside, land_share=land))
+
+
 def _jobs_inputs(jobs: Any, names: Any = None) -> dict[str, Any]:
     """The jobs input(s): one layer, or one per sector (the bands of a raster file, the
     first axis of a 3-D array or DataArray)."""
@@ -542,6 +555,8 @@ def _sources(inputs: _Inputs, objs: dict[str, Any]) -> dict[str, Any]:
             sources[name] = str(obj)
         elif obj is not None and hasattr(obj, "attrs"):
             sources[name] = obj.attrs.get("source", "<in-memory>")
+    if objs.get("roads") is not None:
+        sources["roads"] = str(getattr(objs["roads"], "path", objs["roads"]))
     return sources
 
 
@@ -563,6 +578,7 @@ def classify_nordic7_tiled(
     built_volume: Any = None,
     jobs: Any = None,
     job_sectors: Any = None,
+    roads: Any = None,
     built_unit: str = "share",
     land_unit: str = "share",
     params: Nordic7Params | str | None = None,
@@ -600,6 +616,10 @@ def classify_nordic7_tiled(
         index; their sum is the total.
     job_sectors : sequence of str, optional
         Sector names (default: the band descriptions, or ``sector_1`` ...).
+    roads : path or Roads, optional
+        A road network burned into the speed raster, as in ``classify_nordic7`` (the
+        raster is built in memory, 8 bytes per cell, from the population's missing cells
+        and the land share).
     landcover_mapping : dict or "corine"
         Class → agricultural weight for ``landcover``.
     built_unit, land_unit : {"share", "m2"}
@@ -696,6 +716,9 @@ def classify_nordic7_tiled(
             and not _is_dataarray(service_minutes) and np.ndim(service_minutes) == 0:
         raise InputError(None, "service_minutes", "must be a grid (file or array), "
                          f"got the number {service_minutes!r}")
+    if roads is not None and (speed_kmh is not None or scalar_speed is not None):
+        raise ConfigError("roads", "give roads or speed_kmh, not both (the roads make the "
+                          "speed raster)")
     if out_path is not None:
         out_path = Path(out_path)
         check_output(out_path, overwrite)
@@ -756,6 +779,8 @@ def classify_nordic7_tiled(
                 layers[name] = given[name]
         layers.update(_jobs_layers(engine, given))
         speed: Any = scalar_speed if scalar_speed is not None else given.get("speed_kmh")
+        if roads is not None:
+            speed = _roads_layer(roads, inputs, layers)
         run = run_rules(engine, layers, cell_size_m=r, params=p, speed_kmh=speed)
 
         have = {"population": True, "built_share": "built" in given,
@@ -763,7 +788,8 @@ def classify_nordic7_tiled(
                 "agri_share": "agri" in given or "landcover" in given,
                 "commuting_share": "commuting" in given,
                 "service_minutes": "service_minutes" in given,
-                "speed_kmh": "speed_kmh" in given or scalar_speed is not None,
+                "speed_kmh": "speed_kmh" in given or scalar_speed is not None or
+                roads is not None,
                 "floor_area": "floor_area" in given or "built_volume" in given,
                 "jobs": "jobs" in layers}
         layers_used = [k for k in LAYERS if have[k]]
@@ -776,7 +802,7 @@ def classify_nordic7_tiled(
                          "service_minutes_computed": run.service_minutes_computed,
                          "rules": rules_applied(run, layers)}
             tags = _tags(p, metadata0, _sources(inputs, {**others, "landcover": landcover,
-                                                          "jobs": jobs}),
+                                                          "jobs": jobs, "roads": roads}),
                          tile_shape)
             tags.update(metadata_tags(extra_tags or {}))
             writer = ClassRasterWriter(out_path, Path(tmpdir), inputs.grid, NORDIC7, tags,

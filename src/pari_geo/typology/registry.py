@@ -266,11 +266,25 @@ def _place_type_arguments(run: TypologyRun) -> dict[str, Any]:
         except (TypeError, ValueError):
             raise ConfigError("inputs.landcover.mapping", "must map class codes to 0..1",
                               str(run.source)) from None
+    roads = None
+    if "roads" in inp:
+        from ..preparation.roads import Roads
+
+        rd = inp["roads"]
+        try:
+            roads = Roads(rd.path, layer=rd.layer, class_column=rd.class_column,
+                          speed_column=rd.speed_column, speeds=rd.speeds,
+                          offroad_kmh=5.0 if rd.offroad_kmh is None else rd.offroad_kmh)
+        except ConfigError as err:
+            raise ConfigError(f"inputs.{err.key}", err.problem, str(run.source),
+                              what="key") from None
     return dict(
         built=path("built"), land=path("land"), agri=path("agri"),
         landcover=path("landcover"), landcover_mapping=mapping,
         commuting=path("commuting"), service_minutes=path("service_minutes"),
-        speed_kmh=path("speed"), built_unit=_unit(run, "built", "share"),
+        speed_kmh=path("speed"), floor_area=path("floor_area"),
+        built_volume=path("built_volume"), jobs=path("jobs"), roads=roads,
+        built_unit=_unit(run, "built", "share"),
         land_unit=_unit(run, "land", "share"), params=run.params,
     )
 
