@@ -38,7 +38,7 @@ from .contiguity import (
 from .ops import ArrayLayer, CellMapResult, ValueRanges, or_where, put_where, read_all
 from .travel_time import minutes_layer
 
-__all__ = ["MemoryEngine", "MemoryComponents", "MemoryCanvas"]
+__all__ = ["MemoryEngine", "ReusingMemoryEngine", "MemoryComponents", "MemoryCanvas"]
 
 
 class _Scratch(ArrayLayer):
@@ -272,3 +272,51 @@ class MemoryEngine:
 
     def component_on_edge(self, components) -> np.ndarray:
         return on_edge_memory(components)
+
+
+class ReusingMemoryEngine(MemoryEngine):
+    """A :class:`MemoryEngine` that computes travel minutes once per sources and speeds.
+
+    For rules run many times on the same grid with different thresholds (calibration):
+    each distinct ``(sources, speed, passable, cell size, default speed)`` runs one
+    Dijkstra without a time limit; a call with ``max_minutes`` gets those minutes with
+    ``inf`` beyond the limit, the same values the limited search gives.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pari_geo.outofcore.ops import ArrayLayer, read_all
+    >>> eng = ReusingMemoryEngine((1, 4))
+    >>> src = ArrayLayer(np.array([[True, False, False, False]]))
+    >>> read_all(eng.minutes_to(src, cell_size_m=1000, max_minutes=2.5)).tolist()
+    [[0.0, 1.0, 2.0, inf]]
+    >>> eng.stats["travel_searches"], eng.minutes_to(src, cell_size_m=1000) is not None
+    (1, True)
+    >>> eng.stats["travel_searches"]
+    1
+    """
+
+    def __init__(self, shape: tuple[int, int]) -> None:
+        super().__init__(shape)
+        self._minutes: dict[tuple, np.ndarray] = {}
+
+    def minutes_to(self, sources, **kw) -> ArrayLayer:
+        from .windows import digest
+
+        def key_of(x: Any) -> Any:
+            if x is None or isinstance(x, int | float):
+                return x
+            return digest(read_all(x))
+
+        limit = kw.pop("max_minutes", None)
+        key = (key_of(sources), key_of(kw.get("speed_kmh")), key_of(kw.get("passable")),
+               float(kw["cell_size_m"]), float(kw.get("default_speed_kmh", 60.0)))
+        full = self._minutes.get(key)
+        if full is None:
+            full = read_all(minutes_layer(sources, **kw))
+            full.flags.writeable = False
+            self._minutes[key] = full
+            self.stats["travel_searches"] = self.stats.get("travel_searches", 0) + 1
+        if limit is None:
+            return ArrayLayer(full)
+        return ArrayLayer(np.where(full <= limit, full, np.inf))

@@ -26,11 +26,57 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import hashlib
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
-__all__ = ["window_mean", "window_mean_reader", "WindowReader"]
+__all__ = ["window_mean", "window_mean_reader", "WindowReader", "reused_window_means",
+           "digest"]
+
+#: window means already computed, by (size, shape, digest of the values); active only
+#: inside :func:`reused_window_means` (one calibration runs the rules many times)
+_REUSE: dict[tuple, np.ndarray] | None = None
+
+
+def digest(a: np.ndarray) -> bytes:
+    """A 16-byte digest of an array's dtype, shape and bytes (a cache key).
+
+    Examples
+    --------
+    >>> digest(np.zeros(3)) == digest(np.zeros(3)) != digest(np.ones(3))
+    True
+    """
+    a = np.ascontiguousarray(a)
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{a.dtype.str}{a.shape}".encode())
+    h.update(memoryview(a).cast("B"))
+    return h.digest()
+
+
+@contextlib.contextmanager
+def reused_window_means() -> Iterator[None]:
+    """Inside this block, :func:`window_mean` of the same values and size is computed once.
+
+    The results are read-only arrays; the same bits as computing them again. Used when the
+    same rules run many times on the same layers (calibration).
+
+    Examples
+    --------
+    >>> v = np.arange(9.0).reshape(3, 3)
+    >>> with reused_window_means():
+    ...     a = window_mean(v, 3); b = window_mean(v.copy(), 3)
+    >>> a is b, a.flags.writeable
+    (True, False)
+    """
+    global _REUSE
+    outer = _REUSE
+    _REUSE = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _REUSE = outer
 
 #: a window reader: ``read(r0, r1, c0, c1) -> ndarray`` of shape ``(r1 - r0, c1 - c0)``
 WindowReader = Callable[[int, int, int, int], np.ndarray]
@@ -66,6 +112,15 @@ def window_mean(values: np.ndarray, size: int) -> np.ndarray:
     if size <= 1:
         return v.copy()
     before = size // 2
+    memo = _REUSE
+    if memo is not None:
+        key = (size, v.shape, digest(v))
+        hit = memo.get(key)
+        if hit is None:
+            hit = window_mean_direct(np.ascontiguousarray(v), before, size - 1 - before)
+            hit.flags.writeable = False
+            memo[key] = hit
+        return hit
     return window_mean_direct(np.ascontiguousarray(v), before, size - 1 - before)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,7 +22,7 @@ from ..errors import ConfigError, InputError
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["classify_nordic7"]
+__all__ = ["classify_nordic7", "load_nordic7_inputs", "Nordic7Inputs"]
 
 _SHARE_LAYERS = {"agri": "agri_share", "commuting": "commuting_share"}
 
@@ -111,8 +112,117 @@ def _landcover_agri(obj, grid, mapping):
     return align_to_grid(da.copy(data=agri), grid, "share", layer="landcover").values
 
 
-def classify_nordic7(
+@dataclass(frozen=True)
+class Nordic7Inputs:
+    """The inputs of the place types loaded once onto the population's grid.
+
+    ``layers`` are the keyword arguments of
+    :func:`~pari_geo.typology.nordic7.classify_nordic7_array` (arrays, shares 0..1);
+    ``sources`` the file of each input (provenance).
+    """
+
+    grid: Any
+    population: np.ndarray
+    layers: dict[str, Any]
+    sources: dict[str, Any]
+
+
+def load_nordic7_inputs(
     population: Any,
+    *,
+    built: Any = None,
+    land: Any = None,
+    agri: Any = None,
+    landcover: Any = None,
+    landcover_mapping: dict[int, float] | str | None = "corine",
+    commuting: Any = None,
+    service_minutes: Any = None,
+    speed_kmh: Any = None,
+    floor_area: Any = None,
+    built_volume: Any = None,
+    jobs: Any = None,
+    job_sectors: Any = None,
+    roads: Any = None,
+    built_unit: str = "share",
+    land_unit: str = "share",
+) -> Nordic7Inputs:
+    """Read, check and align the inputs of :func:`classify_nordic7` (same arguments).
+
+    Examples
+    --------
+    >>> import pari_geo
+    >>> p = pari_geo.belgium_paths()
+    >>> inp = load_nordic7_inputs(p["population"], land=p["land"], land_unit="m2")
+    >>> sorted(inp.layers), inp.grid.cell_size_m
+    (['land_share'], 1000.0)
+    """
+    from ..grid import GridSpec
+    from ..ingest import as_dataarray, check_counts
+
+    if roads is not None and speed_kmh is not None:
+        raise ConfigError("roads", "give roads or speed_kmh, not both (the roads make the "
+                          "speed raster)")
+    pop_da = as_dataarray(population, "population")
+    grid = GridSpec.from_dataarray(pop_da, file=pop_da.attrs.get("source"), layer="population")
+    pop = np.asarray(pop_da.values, dtype=np.float64)
+    check_counts(pop, pop_da.attrs.get("source"), "population")
+    layers: dict[str, Any] = {}
+    sources = {"population": pop_da.attrs.get("source")}
+    if built is not None:
+        layers["built_share"] = _share_layer(built, "built", grid, built_unit, "built")
+    if land is not None:
+        layers["land_share"] = _share_layer(land, "land", grid, land_unit, "land")
+    if agri is not None:
+        layers["agri_share"] = _share_layer(agri, "agri", grid, "share", "agri")
+    elif landcover is not None:
+        layers["agri_share"] = _landcover_agri(landcover, grid, landcover_mapping)
+    if commuting is not None:
+        layers["commuting_share"] = _share_layer(commuting, "commuting", grid, "share", "commuting")
+    if floor_area is not None:
+        layers["floor_area"] = _count_layer(floor_area, "floor_area", grid)
+    elif built_volume is not None:
+        layers["built_volume"] = _count_layer(built_volume, "built_volume", grid)
+    if jobs is not None:
+        layers["jobs"], layers["job_sectors"] = _jobs_layers(jobs, grid, job_sectors)
+    for name, obj in (("service_minutes", service_minutes), ("speed_kmh", speed_kmh)):
+        if obj is None:
+            continue
+        if isinstance(obj, int | float):
+            layers[name] = float(obj)
+            continue
+        from ..align import align_to_grid, check_layer_fits
+
+        da = as_dataarray(obj, name)
+        check_layer_fits(da, grid, layer=name)
+        vals = align_to_grid(da, grid, "share", layer=name).values
+        check_counts(vals, da.attrs.get("source"), name)
+        layers[name] = vals
+    if roads is not None:
+        from ..preparation.roads import roads_speed
+
+        layers["speed_kmh"] = roads_speed(roads, grid, ~np.isnan(pop),
+                                          land_share=layers.get("land_share"))
+        sources["roads"] = str(getattr(roads, "path", roads))
+    for name, obj in (
+        ("built", built),
+        ("land", land),
+        ("agri", agri),
+        ("landcover", landcover),
+        ("commuting", commuting),
+        ("service_minutes", service_minutes),
+        ("speed_kmh", speed_kmh),
+        ("floor_area", floor_area),
+        ("built_volume", built_volume),
+        ("jobs", jobs),
+    ):
+        if isinstance(obj, str | os.PathLike):
+            sources[name] = str(obj)
+        elif obj is not None and hasattr(obj, "attrs"):
+            sources[name] = obj.attrs.get("source", "<in-memory>")
+    return Nordic7Inputs(grid, pop, layers, sources)
+
+
+def classify_nordic7(    population: Any,
     *,
     built: Any = None,
     land: Any = None,
@@ -209,8 +319,6 @@ def classify_nordic7(
     ['agri_share', 'commuting_share', 'floor_area', 'jobs', 'service_minutes', 'speed_kmh']
     """
     from .._version import __version__
-    from ..grid import GridSpec
-    from ..ingest import as_dataarray, check_counts
     from ..memory import NORDIC7_BYTES_PER_CELL, pick_engine
     from .nordic7 import Nordic7Params, classify_nordic7_array
 
@@ -223,69 +331,16 @@ def classify_nordic7(
             built_volume=built_volume, jobs=jobs, job_sectors=job_sectors, roads=roads,
             built_unit=built_unit, land_unit=land_unit, params=params, scheduler=scheduler,
             tile_shape=tile_shape, workdir=workdir, **overrides)
-    if roads is not None and speed_kmh is not None:
-        raise ConfigError("roads", "give roads or speed_kmh, not both (the roads make the "
-                          "speed raster)")
     if params is None or isinstance(params, str):
         params = Nordic7Params.from_preset(params or "nordic7")
     params = params.replace(**overrides) if overrides else params
-    pop_da = as_dataarray(population, "population")
-    grid = GridSpec.from_dataarray(pop_da, file=pop_da.attrs.get("source"), layer="population")
-    pop = np.asarray(pop_da.values, dtype=np.float64)
-    check_counts(pop, pop_da.attrs.get("source"), "population")
-    layers: dict[str, Any] = {}
-    sources = {"population": pop_da.attrs.get("source")}
-    if built is not None:
-        layers["built_share"] = _share_layer(built, "built", grid, built_unit, "built")
-    if land is not None:
-        layers["land_share"] = _share_layer(land, "land", grid, land_unit, "land")
-    if agri is not None:
-        layers["agri_share"] = _share_layer(agri, "agri", grid, "share", "agri")
-    elif landcover is not None:
-        layers["agri_share"] = _landcover_agri(landcover, grid, landcover_mapping)
-    if commuting is not None:
-        layers["commuting_share"] = _share_layer(commuting, "commuting", grid, "share", "commuting")
-    if floor_area is not None:
-        layers["floor_area"] = _count_layer(floor_area, "floor_area", grid)
-    elif built_volume is not None:
-        layers["built_volume"] = _count_layer(built_volume, "built_volume", grid)
-    if jobs is not None:
-        layers["jobs"], layers["job_sectors"] = _jobs_layers(jobs, grid, job_sectors)
-    for name, obj in (("service_minutes", service_minutes), ("speed_kmh", speed_kmh)):
-        if obj is None:
-            continue
-        if isinstance(obj, int | float):
-            layers[name] = float(obj)
-            continue
-        from ..align import align_to_grid, check_layer_fits
-
-        da = as_dataarray(obj, name)
-        check_layer_fits(da, grid, layer=name)
-        vals = align_to_grid(da, grid, "share", layer=name).values
-        check_counts(vals, da.attrs.get("source"), name)
-        layers[name] = vals
-    if roads is not None:
-        from ..preparation.roads import roads_speed
-
-        layers["speed_kmh"] = roads_speed(roads, grid, ~np.isnan(pop),
-                                          land_share=layers.get("land_share"))
-        sources["roads"] = str(getattr(roads, "path", roads))
-    for name, obj in (
-        ("built", built),
-        ("land", land),
-        ("agri", agri),
-        ("landcover", landcover),
-        ("commuting", commuting),
-        ("service_minutes", service_minutes),
-        ("speed_kmh", speed_kmh),
-        ("floor_area", floor_area),
-        ("built_volume", built_volume),
-        ("jobs", jobs),
-    ):
-        if isinstance(obj, str | os.PathLike):
-            sources[name] = str(obj)
-        elif obj is not None and hasattr(obj, "attrs"):
-            sources[name] = obj.attrs.get("source", "<in-memory>")
+    loaded = load_nordic7_inputs(
+        population, built=built, land=land, agri=agri, landcover=landcover,
+        landcover_mapping=landcover_mapping, commuting=commuting,
+        service_minutes=service_minutes, speed_kmh=speed_kmh, floor_area=floor_area,
+        built_volume=built_volume, jobs=jobs, job_sectors=job_sectors, roads=roads,
+        built_unit=built_unit, land_unit=land_unit)
+    grid, pop, layers, sources = loaded.grid, loaded.population, loaded.layers, loaded.sources
     codes, info = classify_nordic7_array(pop, cell_size_m=grid.cell_size_m, params=params, **layers)
     attrs = {
         "typology": "nordic7",

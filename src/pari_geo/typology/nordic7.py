@@ -1058,6 +1058,7 @@ def classify_nordic7_array(
     jobs: np.ndarray | None = None,
     job_sectors: Sequence[str] | None = None,
     params: Nordic7Params = Nordic7Params(),  # noqa: B008 - frozen, immutable default
+    engine: Any = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Classify a grid into the seven Nordic place types (steps 1–11 of the spec).
 
@@ -1097,6 +1098,10 @@ def classify_nordic7_array(
         Names of the sectors of a 3-D ``jobs`` (default ``sector_1`` ...).
     params : Nordic7Params
         Thresholds (defaults of the ``nordic7`` preset).
+    engine : GridEngine, optional
+        The in-memory engine to run the rules on (default: a new
+        :class:`~pari_geo.outofcore.memory.MemoryEngine`; calibration passes a
+        :class:`~pari_geo.outofcore.memory.ReusingMemoryEngine`).
 
     Returns
     -------
@@ -1214,7 +1219,9 @@ def classify_nordic7_array(
     speed_arg: Any = speed
     if speed is not None and speed.ndim:
         speed_arg = ArrayLayer(speed)
-    run = run_rules(MemoryEngine(shape), layers, cell_size_m=r, params=p, speed_kmh=speed_arg)
+    if engine is None:
+        engine = MemoryEngine(shape)
+    run = run_rules(engine, layers, cell_size_m=r, params=p, speed_kmh=speed_arg)
     codes = read_all(run.codes)
     pop0 = read_all(run.pop0)
     flags = read_all(run.flags)

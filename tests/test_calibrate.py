@@ -1,0 +1,117 @@
+"""Issue 14 item 7: calibration against a reference classification."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from helpers import write_tif
+
+import pari_geo
+from pari_geo.errors import ConfigError, InputError
+from pari_geo.typology.agreement import compare_classes
+from pari_geo.typology.calibrate import calibrate, calibrate_arrays
+from pari_geo.typology.classify import classify_nordic7, load_nordic7_inputs
+from pari_geo.typology.nordic7 import Nordic7Params, classify_nordic7_array
+
+KNOWN = {"close_to_urban_minutes": 15.0, "heartland_density": 20.0, "inner_density": 2500.0}
+
+
+@pytest.fixture(scope="module")
+def sample():
+    p = pari_geo.ostergotland_paths()
+    inputs = {"population": p["population"], "built": p["built_share"],
+              "land": p["land_share"], "agri": p["agri_share"],
+              "commuting": p["commuting_share"]}
+    return p, inputs
+
+
+def test_recovers_known_non_default_parameters(sample):
+    p, inputs = sample
+    truth = classify_nordic7(**inputs, **KNOWN)
+    fit = calibrate(inputs, truth, fit=list(KNOWN))
+    assert fit.agreement == 1.0 and fit.kappa == pytest.approx(1.0)
+    assert fit.start.agreement < 1.0
+    # the fitted values give the reference's classes (a step function: not always the
+    # very same numbers, but the same classes)
+    again = classify_nordic7(**inputs, **fit.params)
+    np.testing.assert_array_equal(again.values, truth.values)
+    np.testing.assert_array_equal(fit.classes, truth.values)
+    assert fit.confusion.values.trace() == fit.fitted.n_cells
+
+
+def test_figures_on_a_reference_made_by_another_rule(sample):
+    p, inputs = sample
+    loaded = load_nordic7_inputs(**{"population": inputs["population"]})
+    pop = loaded.population
+    # another rule: classes by density alone (1: >= 1500/km2, 4: >= 300, 6: >= 10, 7 rest)
+    ref = np.select([np.isnan(pop), pop >= 1500, pop >= 300, pop >= 10], [255, 1, 4, 6], 7)
+    fit = calibrate({"population": inputs["population"]}, ref.astype(np.uint8),
+                    fit=["heartland_density", "local_centre_min_pop"])
+    start_codes, _ = classify_nordic7_array(pop, cell_size_m=1000)
+    want_start = compare_classes(ref, start_codes)
+    assert fit.start.agreement == pytest.approx(want_start.agreement)
+    assert fit.start.kappa == pytest.approx(want_start.kappa)
+    assert fit.start.confusion.equals(want_start.confusion)
+    want = compare_classes(ref, classify_nordic7_array(pop, cell_size_m=1000,
+                                                       params=fit.parameters)[0])
+    assert fit.agreement == pytest.approx(want.agreement) and fit.agreement < 1.0
+    assert fit.kappa == pytest.approx(want.kappa)
+    assert fit.agreement >= fit.start.agreement
+    d = json.loads(json.dumps(fit.to_dict()))
+    assert set(d) >= {"params", "agreement", "kappa", "start"}
+
+
+def test_cached_runs_give_the_classes_of_a_fresh_run():
+    rng = np.random.default_rng(5)
+    pop = rng.gamma(0.4, 40.0, (60, 60))
+    pop[20:26, 20:26] += 1500.0
+    pop[45, 10] += 6000.0
+    truth, _ = classify_nordic7_array(pop, cell_size_m=500, params=Nordic7Params(
+        close_to_urban_minutes=9, peri_urban_core_minutes=3, sparse_service_minutes=20))
+    fit = calibrate_arrays(pop, truth, cell_size_m=500, fit="close_to_urban_minutes,"
+                           "peri_urban_core_minutes,sparse_service_minutes")
+    fresh, _ = classify_nordic7_array(pop, cell_size_m=500, params=fit.parameters)
+    np.testing.assert_array_equal(fit.classes, fresh)
+    assert fit.agreement == 1.0
+
+
+def test_reference_points_with_a_class_column(sample, tmp_path):
+    import geopandas as gpd
+
+    p, inputs = sample
+    truth = classify_nordic7(inputs["population"], heartland_density=30)
+    ys, xs = np.nonzero(truth.values != 255)
+    t = truth.rio.transform()
+    pts = gpd.GeoDataFrame({"class": truth.values[ys, xs].astype(int)},
+                           geometry=gpd.points_from_xy(t.c + (xs + 0.5) * t.a,
+                                                       t.f + (ys + 0.5) * t.e),
+                           crs=truth.rio.crs)
+    path = tmp_path / "typology_points.gpkg"
+    pts.to_file(path)
+    fit = calibrate({"population": inputs["population"]}, path, class_column="class",
+                    fit=["heartland_density"])
+    assert fit.agreement == 1.0
+
+
+def test_bad_inputs_get_one_clear_line(sample, tmp_path):
+    from affine import Affine
+
+    p, inputs = sample
+    pop_only = {"population": inputs["population"]}
+    truth = classify_nordic7(inputs["population"])
+    with pytest.raises(ConfigError, match="'heartland_dens' is not a nordic7 parameter"):
+        calibrate(pop_only, truth, fit=["heartland_dens"])
+    bad = truth.values.astype(np.int16)
+    bad[50, 50] = 9
+    with pytest.raises(InputError, match=r"classes outside 0\.\.7: \[9\]"):
+        calibrate(pop_only, bad, fit=["heartland_density"])
+    other_crs = write_tif(tmp_path / "ref_3035.tif", np.ones((10, 10), np.uint8) * 7,
+                          crs="EPSG:3035", transform=Affine(1000, 0, 4.5e6, 0, -1000, 3.9e6),
+                          dtype="uint8")
+    with pytest.raises(InputError, match="ref_3035.tif") as err:
+        calibrate(pop_only, other_crs, fit=["heartland_density"])
+    assert "\n" not in str(err.value) and "EPSG:3035" in str(err.value)
+    with pytest.raises(ConfigError, match="objective"):
+        calibrate(pop_only, truth, fit=["heartland_density"], objective="f1")
