@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import pari_geo.datasets as ds
@@ -132,3 +133,219 @@ def test_build_hook_bundles_what_exists():
         assert folder in manifest
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert project["project"]["scripts"]["pari-geo"] == "pari_geo.cli:main"
+
+
+# --- issue 14: SYNTHETIC floor area, jobs, roads and commuting of the Östergötland region ---
+
+OST = ROOT / "data" / "sample_grids" / "ostergotland"
+ACTIVITY = ("floor_area.tif", "jobs.tif", "roads.gpkg", "commuting_od.csv")
+
+
+@pytest.fixture(scope="module")
+def ost_region():
+    from pari_geo.datasets.ostergotland import make_ostergotland
+
+    return make_ostergotland(1000)
+
+
+def _read(name):
+    import rasterio
+
+    with rasterio.open(OST / name) as src:
+        return src.read(), src.tags(), src.descriptions, src.profile
+
+
+def test_activity_files_exist_and_are_flagged_synthetic():
+    import geopandas as gpd
+    import pyogrio
+
+    paths = ds.ostergotland_paths()
+    for key, name in zip(("floor_area", "jobs", "roads", "commuting_od"), ACTIVITY, strict=True):
+        assert paths[key] == OST / name and paths[key].is_file()
+    for name in ("floor_area.tif", "jobs.tif"):
+        _, tags, _, profile = _read(name)
+        assert "SYNTHETIC" in tags["DESCRIPTION"]
+        assert profile["dtype"] == "float32" and profile["compress"] == "deflate"
+        assert profile["tiled"] and profile["crs"].to_epsg() == 3006
+    meta = pyogrio.read_info(OST / "roads.gpkg", layer="roads")["layer_metadata"]
+    assert "SYNTHETIC" in meta["DESCRIPTION"]
+    roads = gpd.read_file(OST / "roads.gpkg", layer="roads")
+    assert roads.synthetic.all()
+    readme = (OST / "README.md").read_text(encoding="utf-8")
+    for name in ACTIVITY:
+        assert f"`{name}`" in readme
+    assert "SYNTHETIC" in readme
+
+
+def test_floor_area_density_inner_urban_in_linkoping_and_low_in_forest(ost_region):
+    s = ost_region
+    floor = _read("floor_area.tif")[0][0]
+    land = np.nan_to_num(s.layers["land_share"])
+    region = s.layers["municipality"] > 0
+    assert np.isnan(floor[~region]).all() and not np.isnan(floor[region]).any()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        density = floor / (land * 1e6)  # floor area / land area
+    towns = s.towns.set_index("name")
+    for town in ("Linköping", "Norrköping"):
+        r, c = towns.loc[town, ["row", "col"]]
+        centre = density[r - 1 : r + 2, c - 1 : c + 2]
+        assert np.nanmax(centre) >= 0.1, town
+        assert np.nanmean(centre) >= 0.1, town
+    pop = np.nan_to_num(s.layers["population"])
+    agri = np.nan_to_num(s.layers["agri_share"])
+    forest = region & (agri < 0.15) & (pop < 20) & (land > 0.9)
+    assert forest.sum() > 1000
+    assert np.nanmax(density[forest]) < 0.02
+    # the other towns mostly between the outer (0.02) and inner (0.1) thresholds
+    rows, cols = np.indices(pop.shape)
+    big = np.zeros(pop.shape, bool)
+    for town in ("Linköping", "Norrköping"):
+        r, c = towns.loc[town, ["row", "col"]]
+        big |= np.hypot(rows - r, cols - c) <= 3
+    other = region & (pop >= 300) & ~big
+    assert 0.02 <= np.nanmedian(density[other]) <= 0.1
+
+
+def test_jobs_bands_sum_and_jobs_per_resident(ost_region):
+    from pari_geo.datasets.ostergotland_activity import SECTORS
+
+    s = ost_region
+    jobs, tags, descriptions, profile = _read("jobs.tif")
+    assert profile["count"] == 4 and descriptions == SECTORS
+    assert SECTORS == ("primary", "manufacturing", "services", "public")
+    assert "SYNTHETIC" in tags["DESCRIPTION"]
+    region = s.layers["municipality"] > 0
+    assert np.isnan(jobs[:, ~region]).all() and not np.isnan(jobs[:, region]).any()
+    assert (jobs[:, region] >= 0).all()
+    np.testing.assert_array_equal(jobs, np.round(jobs))  # whole jobs
+    total = jobs.sum(axis=0)  # the bands sum to the jobs of each cell
+    pop = np.nan_to_num(s.layers["population"])
+    ratio = np.nansum(total) / pop.sum()
+    assert 0.40 <= ratio <= 0.50
+    muni = s.layers["municipality"]
+    per_muni = {c: np.nansum(total[muni == c]) / pop[muni == c].sum() for c in (580, 581, 512)}
+    assert per_muni[580] > per_muni[581] > ratio * 0.95 > per_muni[512]
+    shares = np.nansum(jobs, axis=(1, 2)) / np.nansum(total)
+    assert shares[2] + shares[3] > 0.7 and shares[0] < 0.05  # services and public dominate
+    # the plain has primary jobs, the forest few jobs of any kind
+    agri = np.nan_to_num(s.layers["agri_share"])
+    land = np.nan_to_num(s.layers["land_share"])
+    plain = region & (agri > 0.5)
+    forest = region & (agri < 0.15) & (pop < 20) & (land > 0.9)
+    assert np.nanmean(jobs[0][plain]) > 3 * np.nanmean(jobs[0][forest])
+    assert np.nanmean(total[forest]) < 5
+    towns = s.towns.set_index("name")
+    r, c = towns.loc["Linköping", ["row", "col"]]
+    assert total[r, c] > pop[r, c]  # more jobs than residents in the centre
+
+
+def test_commuting_od_shares_sum_to_one_per_origin():
+    import geopandas as gpd
+    import pandas as pd
+
+    od = pd.read_csv(OST / "commuting_od.csv", dtype={"origin": str, "destination": str})
+    assert list(od.columns) == ["origin", "destination", "commuters", "share"]
+    codes = set(gpd.read_file(OST / "municipalities.gpkg").code)
+    assert set(od.origin) == set(od.destination) == codes
+    assert len(od) == len(codes) ** 2
+    sums = od.groupby("origin").share.sum()
+    np.testing.assert_allclose(sums.to_numpy(), 1.0, rtol=0, atol=1e-12)
+    by_origin = od.groupby("origin").commuters.transform("sum")
+    np.testing.assert_allclose(od.share, od.commuters / by_origin)
+    diag = od[od.origin == od.destination].set_index("origin").share
+    assert diag["0580"] > 0.85 and diag["0581"] > 0.8  # the cities keep their workers
+    # gravity: the small municipalities send their largest outflow to a city nearby
+    out = od[od.origin != od.destination].sort_values("share").groupby("origin").tail(1)
+    top = dict(zip(out.origin, out.destination, strict=True))
+    assert top["0582"] == "0581" and top["0561"] == "0580" and top["0586"] == "0580"
+    # the inflows are the jobs of each municipality
+    jobs = _read("jobs.tif")[0].sum(axis=0)
+    import rasterio
+
+    with rasterio.open(OST / "municipality.tif") as src:
+        muni = src.read(1)
+    inflow = od.groupby("destination").commuters.sum()
+    for code, n in inflow.items():
+        assert abs(n - np.nansum(jobs[muni == int(code)])) <= 0.01 * n, code
+
+
+def test_roads_burn_into_a_speed_raster_with_motorway_on_the_e4():
+    import geopandas as gpd
+    from rasterio.features import rasterize
+
+    from pari_geo.grid import GridSpec
+    from pari_geo.preparation.roads import load_speeds, speed_raster
+
+    roads = gpd.read_file(OST / "roads.gpkg", layer="roads")
+    assert roads.crs.to_epsg() == 3006
+    assert set(roads.geometry.geom_type) == {"LineString"}
+    classes = set(roads.highway.dropna())
+    assert {"motorway", "trunk", "primary", "secondary", "tertiary", "unclassified",
+            "residential"} == classes  # fmt: skip
+    assert roads.loc[roads.ref == "E4", "highway"].tolist() == ["motorway"]
+    ferries = roads[roads.route == "ferry"]
+    assert 1 <= len(ferries) <= 2 and ferries.highway.isna().all()
+    _, _, _, profile = _read("land_share.tif")
+    land = _read("land_share.tif")[0][0]
+    muni = _read("municipality.tif")[0][0]
+    grid = GridSpec(profile["crs"], profile["transform"], land.shape)
+    inside = muni > 0
+    speed = speed_raster(OST / "roads.gpkg", grid, inside, land_share=land)
+    e4 = rasterize(
+        [(g, 1) for g in roads.geometry[roads.highway == "motorway"]],
+        out_shape=land.shape,
+        transform=grid.transform,
+        all_touched=True,
+    )
+    e4 = e4.astype(bool) & inside
+    assert e4.sum() > 100
+    assert (speed[e4] == load_speeds()["motorway"]).all()
+    assert np.nanmax(speed) == 110.0 and np.nanmin(speed) == 5.0
+    assert np.isnan(speed[~inside]).all()
+    # by speed_kmh the ferries carry 20 km/h across the water
+    by_speed = speed_raster(
+        OST / "roads.gpkg", grid, inside, land_share=land, speed_column="speed_kmh"
+    )
+    on_ferry = rasterize(
+        [(g, 1) for g in ferries.geometry],
+        out_shape=land.shape,
+        transform=grid.transform,
+        all_touched=True,
+    ).astype(bool)
+    wet = on_ferry & (land < 0.5) & inside
+    assert wet.any() and (by_speed[wet] >= 20).all()
+    assert np.isnan(speed[wet]).any()  # by class, a ferry is no road
+    known = roads.highway.notna()
+    assert (roads.speed_kmh[known] == [load_speeds()[h] for h in roads.highway[known]]).all()
+
+
+def test_regeneration_is_byte_identical_to_every_shipped_file(tmp_path):
+    from pari_geo.datasets.ostergotland import LAYER_FILES, write_ostergotland
+
+    paths = write_ostergotland(tmp_path, overwrite=True, activity=True)
+    names = {p.name for p in paths.values()}
+    assert names == {*LAYER_FILES.values(), "municipalities.gpkg", *ACTIVITY}
+    for name in sorted(names):
+        assert (tmp_path / name).read_bytes() == (OST / name).read_bytes(), name
+
+
+def test_activity_of_the_250m_variant():
+    from pari_geo.datasets.ostergotland import make_ostergotland
+    from pari_geo.datasets.ostergotland_activity import make_activity
+
+    s = make_ostergotland(250)
+    a = make_activity(s)
+    assert a.floor_area.shape == (580, 620) and a.jobs.shape == (4, 580, 620)
+    pop = np.nan_to_num(s.layers["population"])
+    # the same municipal job totals as the 1 km files, and about the same floor area
+    jobs_1km = _read("jobs.tif")[0]
+    assert np.nansum(a.jobs) == np.nansum(jobs_1km)
+    floor_1km = _read("floor_area.tif")[0][0]
+    assert np.nansum(a.floor_area) == pytest.approx(np.nansum(floor_1km), rel=0.05)
+    land = np.nan_to_num(s.layers["land_share"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        density = a.floor_area / (land * 250.0**2)
+    r, c = s.towns.set_index("name").loc["Linköping", ["row", "col"]]
+    assert np.nanmax(density[r - 4 : r + 5, c - 4 : c + 5]) >= 0.1
+    assert 0.40 <= np.nansum(a.jobs) / pop.sum() <= 0.50
+    assert a.roads.equals(make_activity().roads)  # the same lines at every resolution

@@ -47,6 +47,10 @@ _OST_FILES = {
     "commuting_share": "commuting_share.tif",
     "service_minutes": "service_minutes.tif",
     "municipality": "municipality.tif",
+    "floor_area": "floor_area.tif",
+    "jobs": "jobs.tif",
+    "roads": "roads.gpkg",
+    "commuting_od": "commuting_od.csv",
     "municipalities": "municipalities.gpkg",
     "actors": "actors.gpkg",
     "planted_clusters": "planted_clusters.csv",
@@ -147,7 +151,9 @@ def ostergotland_paths() -> dict[str, Path]:
 
     The layers written by :func:`pari_geo.datasets.ostergotland.write_ostergotland`
     (``population``, ``built_share``, ``land_share``, ``agri_share``, ``commuting_share``,
-    ``service_minutes``, ``municipality``), the ``municipalities`` polygons, the 20,000
+    ``service_minutes``, ``municipality``), the activity layers of
+    :mod:`pari_geo.datasets.ostergotland_activity` (``floor_area``, ``jobs`` with one band
+    per sector, ``roads``, ``commuting_od``), the ``municipalities`` polygons, the 20,000
     synthetic ``actors`` and the ``planted_clusters`` table.
 
     Returns

@@ -25,6 +25,11 @@ Layers (float32, NaN outside the county):
   archipelago; lakes impassable; NaN where unreachable);
 * ``municipality`` — municipality code as integer (580 = 0580 Linköping), 0 outside.
 
+Floor area, jobs by sector, roads and municipal commuting on the same grid (issue 14) come
+from :mod:`pari_geo.datasets.ostergotland_activity` (``write_ostergotland(...,
+activity=True)`` writes them too); they draw from their own random streams, so these
+layers do not change with them.
+
 Examples
 --------
 >>> s = make_ostergotland()
@@ -52,11 +57,15 @@ __all__ = [
     "make_ostergotland",
     "write_ostergotland",
     "LAYER_FILES",
+    "MUNICIPALITIES_GPKG_DATE",
 ]
 
 DEFAULT_SEED = 3
 CRS = "EPSG:3006"
 _BASE = 1000  # metres: boundaries, region mask and noise live on the 1 km grid
+MUNICIPALITIES_GPKG_DATE = "2026-11-22T04:34:57.378Z"
+"""``gpkg_contents.last_change`` of ``municipalities.gpkg``: the date the shipped file was
+first written, kept so that regenerating it gives the same bytes."""
 _SYNTHETIC = (
     "SYNTHETIC sample region shaped after Ostergotland (pari_geo.datasets.ostergotland); "
     "not observed data"
@@ -580,13 +589,20 @@ def write_ostergotland(
     resolution_m: int = 1000,
     overwrite: bool = False,
     seed: int = DEFAULT_SEED,
+    *,
+    activity: bool = False,
 ) -> dict[str, Path]:
     """Generate the SYNTHETIC region and write GeoTIFFs and a GeoPackage.
 
     Writes ``population.tif``, ``built_share.tif``, ``land_share.tif``, ``agri_share.tif``,
     ``commuting_share.tif``, ``service_minutes.tif`` (float32, NaN nodata),
     ``municipality.tif`` (int16, 0 nodata) — tiled, deflate-compressed, tagged as synthetic —
-    and ``municipalities.gpkg`` (layer ``municipalities``, 13 polygons).
+    and ``municipalities.gpkg`` (layer ``municipalities``, 13 polygons). The GeoPackage's
+    ``gpkg_contents.last_change`` is pinned to the date the shipped file was first written
+    (:data:`MUNICIPALITIES_GPKG_DATE`), so the same seed and resolution give the same bytes.
+    With ``activity``, also the layers of
+    :func:`pari_geo.datasets.ostergotland_activity.write_activity` (``floor_area.tif``,
+    ``jobs.tif``, ``roads.gpkg``, ``commuting_od.csv``).
 
     Parameters
     ----------
@@ -598,11 +614,14 @@ def write_ostergotland(
         Replace existing files; otherwise an existing file is an error and nothing is written.
     seed : int
         Noise seed.
+    activity : bool
+        Also write the activity layers (floor area, jobs, roads, commuting, issue 14).
 
     Returns
     -------
     dict
-        Layer name (and ``municipalities``) → written path.
+        Layer name (and ``municipalities``, and with ``activity`` the keys of
+        :data:`~pari_geo.datasets.ostergotland_activity.ACTIVITY_FILES`) → written path.
 
     Raises
     ------
@@ -625,8 +644,13 @@ def write_ostergotland(
     out = Path(out_dir)
     targets = {k: out / v for k, v in LAYER_FILES.items()}
     targets["municipalities"] = out / "municipalities.gpkg"
+    extra: dict[str, Path] = {}
+    if activity:
+        from .ostergotland_activity import ACTIVITY_FILES
+
+        extra = {k: out / v for k, v in ACTIVITY_FILES.items()}
     if not overwrite:
-        for p in targets.values():
+        for p in (*targets.values(), *extra.values()):
             if p.exists():
                 raise OutputError(str(p), "exists; pass overwrite=True to replace it")
     sample = make_ostergotland(resolution_m, seed=seed)
@@ -669,5 +693,40 @@ def write_ostergotland(
     if tmp.exists():
         tmp.unlink()
     sample.municipalities.to_file(tmp, layer="municipalities", driver="GPKG")
+    _pin_gpkg_date(tmp, MUNICIPALITIES_GPKG_DATE)
     tmp.replace(gpkg)
+    if activity:
+        from .ostergotland_activity import write_activity
+
+        targets.update(write_activity(out, sample, overwrite=True))
     return targets
+
+
+def _pin_gpkg_date(path: Path, date: str) -> None:
+    """Set ``gpkg_contents.last_change`` of a one-layer GeoPackage to ``date``.
+
+    The clock time GDAL wrote is replaced in place by a timestamp of the same length, so
+    the file is otherwise exactly what GDAL wrote (an SQL update would also bump SQLite's
+    change counter and library version in the header). Falls back to an SQL update when
+    the timestamp is not found exactly once.
+    """
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        stamps = [r[0] for r in con.execute("SELECT last_change FROM gpkg_contents")]
+    finally:
+        con.close()
+    data = path.read_bytes()
+    new = date.encode("ascii")
+    if len(stamps) == 1:
+        old = str(stamps[0]).encode("ascii")
+        if len(old) == len(new) and data.count(old) == 1:
+            path.write_bytes(data.replace(old, new))
+            return
+    con = sqlite3.connect(path)
+    try:
+        with con:
+            con.execute("UPDATE gpkg_contents SET last_change = ?", (date,))
+    finally:
+        con.close()
