@@ -23,8 +23,6 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
-
 KNOWN = {"close_to_urban_minutes": 18.0, "heartland_density": 16.0,
          "heartland_agri_share": 0.4}
 

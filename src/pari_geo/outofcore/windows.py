@@ -51,7 +51,7 @@ def digest(a: np.ndarray) -> bytes:
     a = np.ascontiguousarray(a)
     h = hashlib.blake2b(digest_size=16)
     h.update(f"{a.dtype.str}{a.shape}".encode())
-    h.update(memoryview(a).cast("B"))
+    h.update(a.tobytes())
     return h.digest()
 
 

@@ -263,7 +263,8 @@ def calibrate_arrays(
 
     def tried(p: Nordic7Params, name: str, v: float) -> Nordic7Params | None:
         try:
-            return p.replace(**{name: v})
+            changes: dict[str, Any] = {name: v}
+            return p.replace(**changes)
         except ConfigError:  # e.g. local_centre_min_pop above urban_core_min_pop
             return None
 
@@ -304,7 +305,7 @@ def calibrate_arrays(
                         lo = max([v for v in tried_here if v < best_v], default=best_v)
                         hi = min([v for v in tried_here if v > best_v], default=best_v)
                 if best_v != current:
-                    best_p = best_p.replace(**{name: best_v})
+                    best_p = tried(best_p, name, best_v) or best_p
                     changed = True
                     history.append({"round": rnd, "parameter": name, "value": best_v,
                                     objective: best_value})
