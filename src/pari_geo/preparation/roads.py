@@ -6,7 +6,8 @@ water cells (land share below 0.5, when a land layer is given) without a road st
 (impassable, as in the place types' travel-time model), cells outside the region NaN.
 Speeds per ``highway`` class ship in ``pari_geo/presets/osm_speeds.toml``; a line layer
 can carry its own ``speed_column`` (km/h) or a class column. Ferry routes (OSM ways
-tagged ``route = ferry``, or class ``ferry`` in a line layer) take the table's ``ferry``
+tagged ``route = ferry``, class ``ferry`` or ``route = ferry`` in a line layer) take the
+table's ``ferry``
 speed, so that water they cross is passable; other water cells without a road stay
 impassable.
 
@@ -186,6 +187,8 @@ def _line_layer_batches(path, layer, class_column, speed_column, speeds):
                              "roads.speed_column; columns: "
                              f"{', '.join(map(str, gdf.columns[:12]))})")
         v = np.array([speeds.get(str(c), np.nan) for c in gdf[col]])
+        if "route" in gdf.columns and "ferry" in speeds:  # OSM-style ferry lines
+            v = np.where(np.asarray(gdf["route"].astype(str) == "ferry"), speeds["ferry"], v)
     keep = np.isfinite(v) & (v > 0)
     if not keep.any():
         raise InputError(fname, "roads", "has no road of a known class or with a speed")
