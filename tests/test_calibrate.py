@@ -115,3 +115,66 @@ def test_bad_inputs_get_one_clear_line(sample, tmp_path):
     assert "\n" not in str(err.value) and "EPSG:3035" in str(err.value)
     with pytest.raises(ConfigError, match="objective"):
         calibrate(pop_only, truth, fit=["heartland_density"], objective="f1")
+
+
+def test_cli_calibrate_writes_the_fit_and_a_run_file_that_reproduces_it(tmp_path):
+    import shutil
+
+    import rasterio
+
+    from pari_geo.classes import NORDIC7
+    from pari_geo.cli import main
+    from pari_geo.io_write import write_class_raster
+
+    pari_geo.copy_example("ostergotland", tmp_path / "ex")
+    run_file = tmp_path / "ex" / "examples" / "ostergotland_nordic7.toml"
+    p = pari_geo.ostergotland_paths()
+    truth = classify_nordic7(p["population"], built=p["built_share"], land=p["land_share"],
+                             agri=p["agri_share"], commuting=p["commuting_share"],
+                             service_minutes=p["service_minutes"], heartland_density=25)
+    ref = write_class_raster(truth, tmp_path / "reference.tif", NORDIC7)
+    out = tmp_path / "cal"
+    args = ["calibrate", str(run_file), "--reference", str(ref), "--fit",
+            "heartland_density,close_to_urban_minutes", "--out", str(out)]
+    assert main(args) == 0
+    data = json.loads((out / "calibration.json").read_text())
+    assert {"params", "agreement", "kappa", "start"} <= set(data)
+    assert data["agreement"] == 1.0 and data["start"]["agreement"] < 1.0
+    assert set(data["params"]) == {"heartland_density", "close_to_urban_minutes"}
+    for name in ("calibrated.toml", "disagreement.tif", "disagreement.png",
+                 "place_types.tif", "provenance.json"):
+        assert (out / name).is_file(), name
+    # the calibrated run file reproduces the fitted classes
+    text = (out / "calibrated.toml").read_text()
+    text = text.replace(text.split('dir = "')[1].split('"')[0], str(tmp_path / "again"))
+    (tmp_path / "calibrated.toml").write_text(text)
+    assert main(["classify", str(tmp_path / "calibrated.toml"), "--quiet"]) == 0
+    with rasterio.open(tmp_path / "again" / "place_types.tif") as src:
+        np.testing.assert_array_equal(src.read(1), truth.values)
+    # the output folder is replaced only with --overwrite; a foreign folder never
+    assert main(args) == 2
+    assert main([*args, "--overwrite"]) == 0
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    assert main([*args[:-1], str(foreign), "--overwrite"]) == 2
+    assert (foreign / "notes.txt").read_text() == "mine"
+    shutil.rmtree(out)
+
+
+def test_cli_calibrate_refuses_a_degurba_run_and_unknown_names(tmp_path, capsys):
+    from pari_geo.cli import main
+
+    pari_geo.copy_example("ostergotland", tmp_path / "ex")
+    nordic = tmp_path / "ex" / "examples" / "ostergotland_nordic7.toml"
+    ref = tmp_path / "ref.tif"
+    p = pari_geo.ostergotland_paths()
+    from pari_geo.classes import NORDIC7
+    from pari_geo.io_write import write_class_raster
+
+    write_class_raster(classify_nordic7(p["population"]), ref, NORDIC7)
+    assert main(["calibrate", str(nordic), "--reference", str(ref), "--fit", "nope",
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "'nope' is not a nordic7 parameter" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()

@@ -47,6 +47,13 @@ _LAZY: dict[str, str] = {
     "classify_nordic7": "pari_geo.typology.classify",
     "Nordic7Params": "pari_geo.typology.nordic7",
     "minutes_to": "pari_geo.typology.travel_time",
+    "Roads": "pari_geo.preparation.roads",
+    # calibration against a reference classification
+    "calibrate": "pari_geo.typology.calibrate",
+    "Calibration": "pari_geo.typology.calibrate",
+    "compare_classes": "pari_geo.typology.agreement",
+    "ClassAgreement": "pari_geo.typology.agreement",
+    "reference_on_grid": "pari_geo.typology.agreement",
     # out of core (grids and point sets larger than memory)
     "classify_grid_chunked": "pari_geo.typology.degurba_tiled",
     "ChunkedResult": "pari_geo.typology.degurba_tiled",
@@ -108,6 +115,13 @@ if TYPE_CHECKING:  # the lazy names, as type checkers and IDEs see them
     from .datasets.actors import make_actors as make_actors
     from .datasets.ostergotland import make_ostergotland as make_ostergotland
     from .preparation import prepare as prepare
+    from .preparation.roads import Roads as Roads
+    from .typology.agreement import (
+        ClassAgreement as ClassAgreement,
+        compare_classes as compare_classes,
+        reference_on_grid as reference_on_grid,
+    )
+    from .typology.calibrate import Calibration as Calibration, calibrate as calibrate
     from .datasets.planted import (
         detection_scores as detection_scores,
         planted_region as planted_region,

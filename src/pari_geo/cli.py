@@ -457,6 +457,35 @@ def prepare_cmd(prepare_file, overwrite, quiet) -> None:
 # --- end pari-geo prepare ---------------------------------------------------------------
 
 
+@cli.command("calibrate")
+@click.argument("run_file", type=_PATH)
+@click.option("--reference", required=True, type=_PATH, metavar="REF",
+              help="Reference classes: a class raster (codes 0..7) on any grid in the run's "
+              "CRS, or points with --class-column (e.g. Nordregio's 1 km typology).")
+@click.option("--fit", "fit", required=True, metavar="A,B,C",
+              help="The nordic7 parameters to fit, comma-separated.")
+@click.option("--out", "out_dir", required=True, type=click.Path(), metavar="DIR",
+              help="Output folder (calibration.json, calibrated.toml, disagreement map).")
+@click.option("--class-column", default=None, help="Class column of a point reference.")
+@click.option("--objective", type=click.Choice(["agreement", "kappa"]), default="agreement",
+              show_default=True, help="What the fit maximises.")
+@click.option("--overwrite", is_flag=True, help="Replace the output folder if pari_geo wrote it.")
+def calibrate_cmd(run_file, reference, fit, out_dir, class_column, objective, overwrite) -> None:
+    """Fit the place types of RUN_FILE to a reference classification."""
+    from .calibration_run import run_calibration
+    from .runconfig import load_run
+
+    cfg = load_run(run_file)
+    res = run_calibration(cfg, reference, fit=fit, out_dir=out_dir, class_column=class_column,
+                          objective=objective, overwrite=overwrite)
+    c = res["calibration"]
+    click.echo(f"wrote {res['out_dir']}: agreement {c.start.agreement:.4f} -> "
+               f"{c.agreement:.4f}, kappa {c.start.kappa:.4f} -> {c.kappa:.4f} "
+               f"({c.evaluations} runs of the rules)")
+    for name, value in c.params.items():
+        click.echo(f"  {name} = {value:g}")
+
+
 def _execution_options(engine, max_memory, tile, scheduler) -> dict:
     """The execution options given on the command line, validated."""
     from .runconfig import validate_execution

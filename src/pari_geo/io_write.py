@@ -148,6 +148,7 @@ def check_not_inputs(output: str | os.PathLike, protect: tuple | list = ()) -> N
 #: names pari_geo writes into a run folder (``pari-geo classify`` and ``run``)
 _RUN_DIR_ENTRY = re.compile(
     r"(provenance\.json|summary\.md|report\.html|candidates\.csv|"
+    r"calibration\.json|calibrated\.toml|disagreement\.(tif|png|qml)|"
     r"clusters(\.gpkg|\.parquet|_map\.png)|"
     r"municipalities\.(csv|gpkg)|(degurba_l[12]|place_types)(\.tif|\.png|\.qml|"
     r"_population_by_class\.csv|_by_unit\.(csv|gpkg)|_units\.(csv|gpkg)))"

@@ -34,7 +34,8 @@ from typing import Any, Protocol
 
 from ..memory import DEGURBA_BYTES_PER_CELL, NORDIC7_BYTES_PER_CELL
 
-__all__ = ["Typology", "TypologyRun", "get", "names", "register", "owners_of"]
+__all__ = ["Typology", "TypologyRun", "get", "names", "register", "owners_of",
+           "place_type_arguments"]
 
 
 class TypologyRun(Protocol):
@@ -247,7 +248,7 @@ def _nordic7_scheme(run: TypologyRun, attrs: Mapping[str, Any] | None):
     return NORDIC7
 
 
-def _place_type_arguments(run: TypologyRun) -> dict[str, Any]:
+def place_type_arguments(run: TypologyRun) -> dict[str, Any]:
     """Keyword arguments of ``classify_nordic7`` (and its tiled twin), all but the
     population."""
     from ..config import load_toml
@@ -292,7 +293,7 @@ def _place_type_arguments(run: TypologyRun) -> dict[str, Any]:
 def _nordic7_classify(run: TypologyRun):
     from .classify import classify_nordic7
 
-    return classify_nordic7(run.inputs["population"].path, **_place_type_arguments(run))
+    return classify_nordic7(run.inputs["population"].path, **place_type_arguments(run))
 
 
 def _nordic7_classify_tiled(run: TypologyRun, out_path: Path, tile: tuple[int, int],
@@ -300,7 +301,7 @@ def _nordic7_classify_tiled(run: TypologyRun, out_path: Path, tile: tuple[int, i
                             overwrite: bool = False):
     from .nordic7_tiled import classify_nordic7_tiled
 
-    return classify_nordic7_tiled(run.inputs["population"].path, **_place_type_arguments(run),
+    return classify_nordic7_tiled(run.inputs["population"].path, **place_type_arguments(run),
                                   out_path=out_path, tile_shape=tile, scheduler=scheduler,
                                   extra_tags=extra_tags, overwrite=overwrite)
 
