@@ -193,6 +193,9 @@ def _write_tiny_place_type_inputs(d: Path, paths: dict, pop: np.ndarray, t) -> N
     paths["roads"] = d / "roads.gpkg"
     roads.to_file(paths["roads"], layer="roads", driver="GPKG")
     roads.iloc[1:].to_file(paths["roads"], layer="roads2", driver="GPKG")
+    paths["commuting_od"] = d / "commuting_od.csv"  # units 01..04; the town lies in 01
+    paths["commuting_od"].write_text("origin,destination,share\n01,01,0.9\n02,01,0.6\n"
+                                     "02,02,0.4\n03,01,0.5\n03,03,0.5\n04,04,1.0\n")
     paths["speeds"] = d / "speeds.toml"
     paths["speeds"].write_text("[speeds]\nmotorway = 15\ntertiary = 15\n")
 

@@ -147,6 +147,10 @@ ROWS: dict[str, Row] = {
     "inputs.roads.offroad_kmh": Row("nordic7", _both(NO_SPEED, _layer("roads",
                                                                       "offroad_kmh", 40)),
                                     ref=ROADS),
+    "inputs.commuting_od.path": Row("nordic7", _both(_drop("inputs", "commuting"),
+                                                     _layer("commuting_od", "path",
+                                                            _path("commuting_od"))),
+                                    ref=_drop("inputs", "commuting")),
     "inputs.units.path": Row("nordic7", _layer("units", "path", _path("units_shifted"))),
     "inputs.units.id": Row("nordic7", _layer("units", "id", "code2")),
     "inputs.units.layer": Row("nordic7", _layer("units", "layer", "half")),
@@ -224,7 +228,7 @@ def _row(key: str) -> Row:
     if key in ROWS:
         return ROWS[key]
     _, layer, k = key.split(".")
-    if k == "band" and layer not in ("units", "actors", "roads", "jobs"):
+    if k == "band" and layer not in ("units", "actors", "roads", "jobs", "commuting_od"):
         return Row("nordic7", _layer(layer, "band", 2), "refused", match=f"{key}': only band 1")
     value = {"band": 1, "unit": "share", "id": "x", "mapping": "corine", "layer": "x",
              "sector": "x", "social": "x", "region": "x", "country": "x",
@@ -232,6 +236,8 @@ def _row(key: str) -> Row:
     edit = _layer(layer, k, value)
     if layer == "roads":  # roads replace the speed layer
         edit = _both(NO_SPEED, edit)
+    if layer == "commuting_od":  # the OD table replaces the commuting layer
+        edit = _both(_drop("inputs", "commuting"), edit)
     return Row("nordic7", edit, "refused",
                match=f"{key}': does not apply to the {layer} layer")
 

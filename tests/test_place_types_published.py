@@ -245,3 +245,75 @@ def test_roads_and_speed_together_are_refused(tmp_path):
     pop_path, road_path = _roads_case(tmp_path)
     with pytest.raises(ConfigError, match="roads or speed_kmh"):
         classify_nordic7(pop_path, roads=road_path, speed_kmh=50.0)
+
+
+# --- commuting from an origin-destination table per unit -------------------------------
+def od_case():
+    """Three units side by side (west, middle, east); the core lies in the west unit."""
+    from pari_geo.typology.nordic7 import CommutingOD
+
+    pop = np.full((11, 33), 5.0)
+    pop[4:7, 1:4] = 2000.0  # core in unit 1
+    ids = np.repeat(np.array([1, 2, 3]), 11)[None, :].repeat(11, axis=0)
+    od = CommutingOD.from_table(
+        ["W", "W", "M", "M", "E", "E"], ["W", "M", "W", "M", "E", "W"],
+        [0.9, 0.1, 0.45, 0.55, 0.9, 0.1], codes=["W", "M", "E"])
+    return pop, ids, od
+
+
+def test_od_table_gives_each_cell_its_units_share_towards_the_cores():
+    pop, ids, od = od_case()
+    slow = np.full(pop.shape, 5.0)  # travel time never reaches close-to-urban
+    codes, info = classify_nordic7_array(pop, cell_size_m=1000, commuting_od=od,
+                                         unit_ids=ids, speed_kmh=slow)
+    assert info["core_units"] == ["W"]
+    share = info["commuting_share"]
+    assert (share[:, :11] == 0.9).all() and (share[:, 11:22] == 0.45).all()
+    assert (share[:, 22:] == 0.1).all()
+    # >= 0.30 towards the core: close to urban in W and M, not in E
+    assert (codes[0, 12:22] == 5).all() and not (codes[:, 23:] == 5).any()
+    assert "commuting_share" in info["layers_used"]
+
+
+def test_od_table_same_codes_as_the_equivalent_share_layer_and_by_tiles(tmp_path):
+    pop, ids, od = od_case()
+    codes, info = classify_nordic7_array(pop, cell_size_m=1000, commuting_od=od,
+                                         unit_ids=ids, params=Nordic7Params.from_preset("syke"))
+    same, _ = classify_nordic7_array(pop, cell_size_m=1000, commuting_share=info[
+        "commuting_share"], params=Nordic7Params.from_preset("syke"))
+    np.testing.assert_array_equal(codes, same)
+    res = classify_nordic7_tiled(pop, cell_size_m=1000, commuting_od=od, unit_ids=ids,
+                                 params="syke", tile_shape=(4, 7), workdir=tmp_path)
+    np.testing.assert_array_equal(res.codes, codes)
+
+
+def test_od_table_needs_units_and_excludes_a_share_layer():
+    pop, ids, od = od_case()
+    with pytest.raises(InputError, match="needs unit_ids"):
+        classify_nordic7_array(pop, cell_size_m=1000, commuting_od=od)
+    with pytest.raises(InputError, match="not both"):
+        classify_nordic7_array(pop, cell_size_m=1000, commuting_od=od, unit_ids=ids,
+                               commuting_share=np.zeros(pop.shape))
+
+
+def test_od_table_file_on_the_sample_region_same_codes_on_both_engines(tmp_path):
+    import pari_geo
+    from pari_geo.typology.classify import classify_nordic7
+
+    p = pari_geo.ostergotland_paths()
+    kw = dict(built=p["built_share"], land=p["land_share"], agri=p["agri_share"],
+              commuting_od=p["commuting_od"], units=p["municipalities"], units_id="code",
+              params="syke")
+    mem = classify_nordic7(p["population"], **kw)
+    tiled = classify_nordic7(p["population"], engine="tiled", workdir=tmp_path, **kw)
+    np.testing.assert_array_equal(mem.values, tiled.values)
+    assert "commuting_od" in mem.attrs["inputs"]
+    # a code the units do not have is refused in one line
+    bad = tmp_path / "od.csv"
+    bad.write_text("origin,destination,share\n0580,9999,0.5\n")
+    with pytest.raises(InputError, match=r"\[commuting_od\].*9999"):
+        classify_nordic7(p["population"], **{**kw, "commuting_od": bad})
+    over = tmp_path / "over.csv"
+    over.write_text("origin,destination,share\n0580,0580,0.8\n0580,0581,0.5\n")
+    with pytest.raises(InputError, match="sum to 1.3"):
+        classify_nordic7(p["population"], **{**kw, "commuting_od": over})

@@ -34,7 +34,7 @@ from .grid import GridSpec, require_projected
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["align_to_grid", "common_extent", "check_layer_fits"]
+__all__ = ["align_to_grid", "common_extent", "check_layer_fits", "unit_index_raster"]
 
 KINDS = ("count", "share", "class")
 
@@ -223,3 +223,29 @@ def common_extent(grids: list[GridSpec]) -> tuple[float, float, float, float] | 
     if left >= right or bottom >= top:
         return None
     return left, bottom, right, top
+
+
+def unit_index_raster(units: Any, grid: Any) -> np.ndarray:
+    """The position (1..k, in the units' order) of the unit holding each cell's centre;
+    0 outside every unit.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from affine import Affine
+    >>> from shapely.geometry import box
+    >>> from pari_geo.grid import GridSpec
+    >>> g = GridSpec("EPSG:3006", Affine(1000, 0, 0, 0, -1000, 1000), (1, 3))
+    >>> u = gpd.GeoDataFrame(geometry=[box(0, 0, 1400, 1000), box(1600, 0, 3000, 1000)],
+    ...                      crs="EPSG:3006")
+    >>> unit_index_raster(u, g).tolist()
+    [[1, 0, 2]]
+    """
+    from rasterio import features
+
+    u = units.to_crs(grid.crs) if units.crs != grid.crs else units
+    if len(u) == 0:
+        return np.zeros(grid.shape, np.int32)
+    return features.rasterize(
+        ((geom, i + 1) for i, geom in enumerate(u.geometry)), out_shape=grid.shape,
+        transform=grid.transform, fill=0, dtype="int32", all_touched=False)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import xarray as xr
 
 __all__ = [
+    "open_commuting_od",
     "check_file",
     "check_layer_values",
     "first_line",
@@ -954,3 +955,75 @@ def read_overview(path: str | os.PathLike, max_side: int = 2000) -> Any:
         data = src.read(1, window=window, out_shape=shape, resampling=Resampling.nearest)
         transform = src.transform @ src.transform.scale(f, f)
         return GridSpec(src.crs, transform, shape).to_dataarray(data, name="classes")
+
+
+def open_commuting_od(path_or_df: Any) -> Any:
+    """Read an origin-destination commuting table per unit (CSV or a DataFrame).
+
+    Columns ``origin`` and ``destination`` (unit ids, read as text so that codes such as
+    ``0580`` keep their zeros) and ``share`` (of the origin's employed residents, 0..1) or
+    ``commuters`` (counts, turned into shares of each origin's total). The diagonal (people
+    working in their own unit) belongs in the table: an origin's shares sum to 1 when the
+    table is complete, and may sum to less.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``origin``, ``destination`` (str) and ``share`` (float).
+
+    Raises
+    ------
+    InputError
+        Missing file or column, shares outside 0..1 or summing above 1 for an origin,
+        negative commuters, an empty table, a pair given twice.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> open_commuting_od(pd.DataFrame({"origin": ["a", "a"], "destination": ["a", "b"],
+    ...                                 "commuters": [30, 10]}))["share"].tolist()
+    [0.75, 0.25]
+    """
+    import pandas as pd
+
+    name = "commuting_od"
+    if isinstance(path_or_df, pd.DataFrame):
+        df, fname = path_or_df.copy(), None
+    else:
+        fname = check_file(path_or_df, name)
+        try:
+            df = pd.read_csv(fname, dtype={"origin": str, "destination": str})
+        except (ValueError, OSError, UnicodeDecodeError) as err:
+            raise InputError(fname, name, f"cannot be read as a CSV table ({first_line(err)})"
+                             ) from None
+    missing = [c for c in ("origin", "destination") if c not in df.columns]
+    if missing or not ({"share", "commuters"} & set(df.columns)):
+        raise InputError(fname, name, "needs the columns origin, destination and share (or "
+                         f"commuters); it has {', '.join(map(str, df.columns[:10]))}")
+    if len(df) == 0:
+        raise InputError(fname, name, "has no rows")
+    df["origin"] = df["origin"].astype(str)
+    df["destination"] = df["destination"].astype(str)
+    if df.duplicated(["origin", "destination"]).any():
+        first = df[df.duplicated(["origin", "destination"])].iloc[0]
+        raise InputError(fname, name, f"gives the pair {first['origin']} -> "
+                         f"{first['destination']} twice")
+    if "share" in df.columns:
+        v = pd.to_numeric(df["share"], errors="coerce")
+        if v.isna().any() or (v < 0).any() or (v > 1).any():
+            raise InputError(fname, name, "has shares outside 0..1 or not numbers (give "
+                             "shares of the origin's employed residents, or commuters)")
+        total = v.groupby(df["origin"]).sum()
+        if (total > 1 + 1e-6).any():
+            o = total[total > 1 + 1e-6].index[0]
+            raise InputError(fname, name, f"origin {o}'s shares sum to {total[o]:.4g}, above "
+                             "1")
+    else:
+        c = pd.to_numeric(df["commuters"], errors="coerce")
+        if c.isna().any() or (c < 0).any():
+            raise InputError(fname, name, "has negative or non-numeric commuters")
+        total = c.groupby(df["origin"]).transform("sum")
+        v = (c / total.where(total > 0)).fillna(0.0)
+    return pd.DataFrame({"origin": df["origin"].to_numpy(),
+                         "destination": df["destination"].to_numpy(),
+                         "share": v.to_numpy(dtype=float)})

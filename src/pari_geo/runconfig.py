@@ -278,6 +278,12 @@ def _validate_inputs(section: Mapping, base: Path, file: str | None,
         if name == "speed" and "roads" in section:
             raise ConfigError("inputs.roads", "give roads or speed, not both (the roads make "
                               "the speed raster)", file)
+        if name == "commuting_od" and "commuting" in section:
+            raise ConfigError("inputs.commuting_od", "give commuting or commuting_od, not "
+                              "both", file)
+        if name == "commuting_od" and "units" not in section:
+            raise ConfigError("inputs.commuting_od", "needs inputs.units (the units its "
+                              "origins and destinations name, with their id column)", file)
         if "offroad_kmh" in spec and not spec["offroad_kmh"] > 0:
             raise ConfigError(f"{key}.offroad_kmh", f"must be a positive speed, got "
                               f"{spec['offroad_kmh']!r}", file)

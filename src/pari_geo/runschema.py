@@ -181,6 +181,9 @@ LAYERS: Mapping[str, Layer] = _frozen({
                         "outer urban rules.", ("band",)),
     "built_volume": Layer("Building volume (m³ per cell, GHS-BUILT-V), for `nordic7`: floor "
                           "area = volume / `storey_height_m`.", ("band",)),
+    "commuting_od": Layer("Commuting between units (CSV: origin, destination, share or "
+                          "commuters; the ids of `units`), for `nordic7` (instead of "
+                          "`commuting`).", ()),
     "jobs": Layer("Workplaces per cell, for `nordic7`'s rural heartland; one band per sector "
                   "(band descriptions name them).", ()),
     "actors": Layer("Actor points for the micro-clusters (`pari-geo run`).",

@@ -35,7 +35,15 @@ from .contiguity import (
     remap_labels,
     row_blocks,
 )
-from .ops import ArrayLayer, CellMapResult, ValueRanges, or_where, put_where, read_all
+from .ops import (
+    ArrayLayer,
+    CellMapResult,
+    ValueRanges,
+    or_where,
+    put_where,
+    read_all,
+    values_under,
+)
 from .travel_time import minutes_layer
 
 __all__ = ["MemoryEngine", "ReusingMemoryEngine", "MemoryComponents", "MemoryCanvas"]
@@ -272,6 +280,9 @@ class MemoryEngine:
 
     def component_on_edge(self, components) -> np.ndarray:
         return on_edge_memory(components)
+
+    def values_under(self, layer, mask) -> np.ndarray:
+        return values_under(layer, mask, self.shape, self.shape[0])
 
 
 class ReusingMemoryEngine(MemoryEngine):

@@ -29,6 +29,7 @@ The operations:
   each step writes only cells still unpainted), then a layer of codes.
 * :meth:`GridEngine.minutes_to` -- least-cost travel minutes from a mask of sources
   (:mod:`~pari_geo.outofcore.travel_time`, one Dijkstra kernel for every engine);
+* :meth:`GridEngine.values_under` -- the distinct values of a layer under a mask;
 * :meth:`GridEngine.component_counts`, :meth:`GridEngine.component_first_values`,
   :meth:`GridEngine.component_on_edge` -- tables over components: cells, the value of a
   layer at the first cell, touching the grid edge
@@ -60,6 +61,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 __all__ = [
+    "values_under",
     "Layer",
     "ArrayLayer",
     "MappedLayer",
@@ -363,3 +365,31 @@ class GridEngine(Protocol):
     def component_on_edge(self, components: Components) -> np.ndarray:
         """Bool table over ``0..n``: components with a cell on the grid's edge."""
         ...
+
+    def values_under(self, layer: Any, mask: Any) -> np.ndarray:
+        """Sorted distinct finite values of ``layer`` where the bool layer ``mask`` is set
+        (e.g. the units that hold an urban core)."""
+        ...
+
+
+def values_under(layer: Any, mask: Any, shape: tuple[int, int], strip_rows: int) -> np.ndarray:
+    """:meth:`GridEngine.values_under` of any engine, strip by strip.
+
+    Examples
+    --------
+    >>> lay = ArrayLayer(np.array([[3.0, 1.0], [np.nan, 3.0]]))
+    >>> values_under(lay, ArrayLayer(np.ones((2, 2), bool)), (2, 2), 1).tolist()
+    [1.0, 3.0]
+    """
+    found: set[float] = set()
+    rows, cols = shape
+    for r0 in range(0, rows, max(1, int(strip_rows))):
+        r1 = min(rows, r0 + max(1, int(strip_rows)))
+        sel = np.asarray(mask.read(r0, r1, 0, cols), bool)
+        if not sel.any():
+            continue
+        v = np.asarray(layer.read(r0, r1, 0, cols))[sel]
+        if v.dtype.kind == "f":
+            v = v[np.isfinite(v)]
+        found.update(np.unique(v).tolist())
+    return np.array(sorted(found))

@@ -50,7 +50,7 @@ import numpy as np
 from .component_tables import counts_tiled, first_values_tiled, on_edge_tiled
 from .components import RawGrid, TiledComponents, iter_strips, iter_tiles, label_tiled, tile_bands
 from .contiguity import fill_holes_by_part, queen_buffer
-from .ops import EDGE_RULE_R2022A, CellMapResult, MappedLayer, ValueRanges
+from .ops import EDGE_RULE_R2022A, CellMapResult, MappedLayer, ValueRanges, values_under
 from .travel_time import minutes_layer_tiled
 
 __all__ = ["TiledEngine", "TiledComponentsView", "TiledCanvas", "R2023A_MARGIN"]
@@ -538,6 +538,10 @@ class TiledEngine:
 
     def component_on_edge(self, components) -> np.ndarray:
         return on_edge_tiled(components)
+
+    def values_under(self, layer, mask) -> np.ndarray:
+        rows = max(1, self.strip_cells // max(1, self.shape[1]))
+        return values_under(layer, mask, self.shape, rows)
 
     def write_classes(self, codes: Any, writer: Any) -> None:
         """Read a uint8 layer strip by strip into a class-raster writer."""

@@ -143,6 +143,9 @@ def load_nordic7_inputs(
     jobs: Any = None,
     job_sectors: Any = None,
     roads: Any = None,
+    commuting_od: Any = None,
+    units: Any = None,
+    units_id: str | None = None,
     built_unit: str = "share",
     land_unit: str = "share",
 ) -> Nordic7Inputs:
@@ -197,6 +200,13 @@ def load_nordic7_inputs(
         vals = align_to_grid(da, grid, "share", layer=name).values
         check_counts(vals, da.attrs.get("source"), name)
         layers[name] = vals
+    if commuting_od is not None:
+        from .commuting import od_on_grid
+
+        layers["commuting_od"], layers["unit_ids"] = od_on_grid(
+            commuting_od, units, units_id, grid, commuting is not None)
+        sources["commuting_od"] = str(commuting_od) if isinstance(
+            commuting_od, str | os.PathLike) else "<in-memory>"
     if roads is not None:
         from ..preparation.roads import roads_speed
 
@@ -237,6 +247,9 @@ def classify_nordic7(    population: Any,
     jobs: Any = None,
     job_sectors: Any = None,
     roads: Any = None,
+    commuting_od: Any = None,
+    units: Any = None,
+    units_id: str | None = None,
     built_unit: str = "share",
     land_unit: str = "share",
     params: Any = None,
@@ -281,6 +294,14 @@ def classify_nordic7(    population: Any,
         ``.osm.pbf`` or a line layer with a ``highway`` column) burned into the travel
         speed: the fastest road per cell, ``offroad_kmh`` on other land, water without a
         road or ferry impassable. Instead of ``speed_kmh``.
+    commuting_od : path or DataFrame, optional
+        Commuting between units (:func:`~pari_geo.ingest.open_commuting_od`: ``origin``,
+        ``destination``, ``share`` or ``commuters``), instead of ``commuting``: each cell
+        gets its unit's share working in a unit that holds an urban core.
+    units : path or GeoDataFrame, optional
+        The units the OD table names (cells belong to the unit holding their centre).
+    units_id : str, optional
+        Id column of ``units`` (the codes of the OD table).
     params : Nordic7Params or preset name, optional
     engine : {"auto", "memory", "tiled"}, default "auto"
         Where the rules run: ``"memory"`` on whole arrays; ``"tiled"`` by tiles through
@@ -329,8 +350,9 @@ def classify_nordic7(    population: Any,
             landcover_mapping=landcover_mapping, commuting=commuting,
             service_minutes=service_minutes, speed_kmh=speed_kmh, floor_area=floor_area,
             built_volume=built_volume, jobs=jobs, job_sectors=job_sectors, roads=roads,
-            built_unit=built_unit, land_unit=land_unit, params=params, scheduler=scheduler,
-            tile_shape=tile_shape, workdir=workdir, **overrides)
+            commuting_od=commuting_od, units=units, units_id=units_id, built_unit=built_unit,
+            land_unit=land_unit, params=params, scheduler=scheduler, tile_shape=tile_shape,
+            workdir=workdir, **overrides)
     if params is None or isinstance(params, str):
         params = Nordic7Params.from_preset(params or "nordic7")
     params = params.replace(**overrides) if overrides else params
@@ -339,6 +361,7 @@ def classify_nordic7(    population: Any,
         landcover_mapping=landcover_mapping, commuting=commuting,
         service_minutes=service_minutes, speed_kmh=speed_kmh, floor_area=floor_area,
         built_volume=built_volume, jobs=jobs, job_sectors=job_sectors, roads=roads,
+        commuting_od=commuting_od, units=units, units_id=units_id,
         built_unit=built_unit, land_unit=land_unit)
     grid, pop, layers, sources = loaded.grid, loaded.population, loaded.layers, loaded.sources
     codes, info = classify_nordic7_array(pop, cell_size_m=grid.cell_size_m, params=params, **layers)

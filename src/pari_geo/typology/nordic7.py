@@ -73,6 +73,7 @@ __all__ = [
     "corine_agri_mapping",
     "check_floor_area",
     "rules_applied",
+    "CommutingOD",
     "PRESETS",
     "SECTOR_PREFIX",
     "LAYERS",
@@ -527,6 +528,7 @@ class Nordic7Run:
     outer: Any = None  # with floor area: SYKE's outer-urban cells (None: every core cell)
     area_density: Any = None
     commuters: Any = None  # residents x commuting share
+    commuting_share: Any = None  # from an OD table: each cell's share towards the cores
     locality_table: Any = None  # settlements with settlement_min_pop residents
     settlement_commuting_share: Any = None
     minutes_to_core: Any = None
@@ -788,8 +790,47 @@ def _one(engine: Any, fn: Any, inputs: dict[str, Any], dtype: Any = bool, halo: 
     return engine.cell_map(fn, inputs, {"out": dtype}, halo=halo).layers["out"]
 
 
+@dataclass(frozen=True)
+class CommutingOD:
+    """Commuting between spatial units: ``share[i, j]`` of the employed residents of unit
+    ``i`` work in unit ``j`` (units ``1..k`` in the order of ``codes``; index 0, no unit,
+    is all zeros).
+
+    With it and a ``unit_id`` layer (the unit index of each cell, 0 outside every unit),
+    the rules turn the table into each cell's share commuting towards the urban cores:
+    the sum of its unit's shares to every unit that holds a core cell (the own unit
+    included), then read as ``commuting_share``.
+
+    Examples
+    --------
+    >>> od = CommutingOD.from_table(["A", "A", "B"], ["A", "B", "B"], [0.7, 0.3, 1.0])
+    >>> od.codes, od.share[1].tolist()
+    (('A', 'B'), [0.0, 0.7, 0.3])
+    """
+
+    codes: tuple[str, ...]
+    share: np.ndarray
+
+    @classmethod
+    def from_table(cls, origin: Sequence[Any], destination: Sequence[Any],
+                   share: Sequence[float], codes: Sequence[Any] | None = None) -> CommutingOD:
+        """From rows ``origin, destination, share`` (codes as strings); ``codes`` fixes the
+        unit order (default: sorted codes of the table)."""
+        o = [str(x) for x in origin]
+        d = [str(x) for x in destination]
+        v = np.asarray(share, dtype=np.float64)
+        order = [str(c) for c in codes] if codes is not None else sorted(set(o) | set(d))
+        index = {c: i + 1 for i, c in enumerate(order)}
+        m = np.zeros((len(order) + 1, len(order) + 1))
+        for a, b, x in zip(o, d, v, strict=True):
+            if a in index and b in index:
+                m[index[a], index[b]] += x
+        return cls(tuple(order), m)
+
+
 def run_rules(engine: Any, layers: dict[str, Any], *, cell_size_m: float,
-              params: Nordic7Params, speed_kmh: Any = None) -> Nordic7Run:
+              params: Nordic7Params, speed_kmh: Any = None,
+              commuting_od: CommutingOD | None = None) -> Nordic7Run:
     """Steps 1-11 of ``place-types.md`` on an engine (in memory, by tiles, on dask).
 
     Parameters
@@ -804,6 +845,9 @@ def run_rules(engine: Any, layers: dict[str, Any], *, cell_size_m: float,
     params : Nordic7Params
     speed_kmh : float or layer, optional
         Travel speed (see :func:`pari_geo.outofcore.travel_time.minutes_per_metre`).
+    commuting_od : CommutingOD, optional
+        Commuting between units (needs the ``unit_id`` layer); gives the commuting share
+        towards the cores once the cores are known (instead of ``commuting_share``).
 
     Returns
     -------
@@ -823,6 +867,8 @@ def run_rules(engine: Any, layers: dict[str, Any], *, cell_size_m: float,
     _cells(engine, run, layers, p)
     _settlements(engine, run, p)
     _cores(engine, run, p)
+    if commuting_od is not None:
+        _commuting_from_od(engine, run, layers, p, commuting_od)
     _inner_urban(engine, run, layers, p)
     _outer_urban(engine, run, p)
     travel = {"cell_size_m": r, "speed_kmh": speed_kmh, "default_speed_kmh": p.default_speed_kmh,
@@ -918,6 +964,36 @@ def _inner_urban(engine: Any, run: Nordic7Run, layers: dict[str, Any], p: Nordic
     run.inner = patches.select(best)
     run.stats["inner_patches"] = n_p
     patches.close()
+
+
+def _od_block(blocks: Mapping[str, np.ndarray], inner: tuple[slice, slice], *,
+              p: Nordic7Params, unit_share: np.ndarray) -> dict[str, np.ndarray]:
+    """Step 8 (per cell) with an OD table: the unit's share towards the cores."""
+    f = blocks["flags"][inner]
+    ids = np.nan_to_num(np.asarray(blocks["unit_id"][inner], dtype=np.float64), nan=0.0)
+    ids = np.clip(ids.astype(np.int64), 0, len(unit_share) - 1)
+    share = unit_share[ids]
+    flags = f.copy()
+    flags[_ge(share, p.close_to_urban_commuting_share) & (ids > 0)] |= COMMUTING
+    return {"flags": flags, "commuters": blocks["pop0"][inner] * share,
+            "commuting_share": np.where(ids > 0, share, np.nan)}
+
+
+def _commuting_from_od(engine: Any, run: Nordic7Run, layers: Mapping[str, Any],
+                       p: Nordic7Params, od: CommutingOD) -> None:
+    """Steps 6 and 8 with an OD table: each cell's share towards the units of the cores."""
+    core_units = engine.values_under(layers["unit_id"], run.cores).astype(np.int64)
+    core_units = core_units[(core_units > 0) & (core_units < od.share.shape[1])]
+    unit_share = od.share[:, core_units].sum(axis=1) if core_units.size else np.zeros(
+        od.share.shape[0])
+    unit_share[0] = 0.0
+    run.stats["core_units"] = [od.codes[i - 1] for i in core_units]
+    res = engine.cell_map(partial(_od_block, p=p, unit_share=unit_share),
+                          {"flags": run.flags, "pop0": run.pop0, "unit_id": layers["unit_id"]},
+                          {"flags": np.uint8, "commuters": np.float64,
+                           "commuting_share": np.float64})
+    run.flags, run.commuters = res.layers["flags"], res.layers["commuters"]
+    run.commuting_share = res.layers["commuting_share"]
 
 
 def _outer_urban(engine: Any, run: Nordic7Run, p: Nordic7Params) -> None:
@@ -1057,6 +1133,8 @@ def classify_nordic7_array(
     built_volume: np.ndarray | None = None,
     jobs: np.ndarray | None = None,
     job_sectors: Sequence[str] | None = None,
+    commuting_od: CommutingOD | None = None,
+    unit_ids: np.ndarray | None = None,
     params: Nordic7Params = Nordic7Params(),  # noqa: B008 - frozen, immutable default
     engine: Any = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -1096,6 +1174,12 @@ def classify_nordic7_array(
         of jobs over the sectors ≥ ``heartland_sector_evenness``. NaN counts as none.
     job_sectors : sequence of str, optional
         Names of the sectors of a 3-D ``jobs`` (default ``sector_1`` ...).
+    commuting_od : CommutingOD, optional
+        Commuting between units, instead of ``commuting_share``: each cell's share is its
+        unit's share of employed residents working in a unit that holds an urban core.
+    unit_ids : ndarray of int, optional
+        Unit index (1..k, in the order of ``commuting_od.codes``; 0 outside) of each cell;
+        required with ``commuting_od``.
     params : Nordic7Params
         Thresholds (defaults of the ``nordic7`` preset).
     engine : GridEngine, optional
@@ -1193,13 +1277,20 @@ def classify_nordic7_array(
         check_floor_area(np.array([np.nanmin(floor), np.nanmax(floor)]), None, floor_name,
                          r * r)
     sectors = _sector_layers(jobs, job_sectors, shape)
+    if commuting_od is not None:
+        if comm is not None:
+            raise InputError(None, "commuting_od", "give commuting_share or an OD table, "
+                             "not both")
+        if unit_ids is None or np.shape(unit_ids) != shape:
+            raise InputError(None, "commuting_od", "needs unit_ids, the unit index of each "
+                             f"cell, of shape {shape}")
 
     given = {
         "population": pop,
         "built_share": built,
         "land_share": land,
         "agri_share": agri,
-        "commuting_share": comm,
+        "commuting_share": comm if commuting_od is None else commuting_od,
         "service_minutes": svc_in,
         "speed_kmh": speed,
         "floor_area": floor,
@@ -1215,13 +1306,16 @@ def classify_nordic7_array(
     if floor is not None:
         arrays[floor_name] = floor
     arrays.update(sectors)
+    if commuting_od is not None:
+        arrays["unit_id"] = np.asarray(unit_ids, dtype=np.float64)
     layers = {k: ArrayLayer(v) for k, v in arrays.items() if v is not None}
     speed_arg: Any = speed
     if speed is not None and speed.ndim:
         speed_arg = ArrayLayer(speed)
     if engine is None:
         engine = MemoryEngine(shape)
-    run = run_rules(engine, layers, cell_size_m=r, params=p, speed_kmh=speed_arg)
+    run = run_rules(engine, layers, cell_size_m=r, params=p, speed_kmh=speed_arg,
+                    commuting_od=commuting_od)
     codes = read_all(run.codes)
     pop0 = read_all(run.pop0)
     flags = read_all(run.flags)
@@ -1257,6 +1351,10 @@ def classify_nordic7_array(
         "service_minutes_computed": run.service_minutes_computed,
         "rules": rules_applied(run, layers),
         "job_sectors": [k[len(SECTOR_PREFIX):] for k in sectors if k != "jobs"],
+        "commuting_from_od": commuting_od is not None,
+        "core_units": run.stats.get("core_units", []),
+        "commuting_share": array(run.commuting_share, np.nan) if commuting_od is not None
+        else (np.full(shape, np.nan) if comm is None else comm),
     }
     info["class_cells"] = {int(c): int((codes == c).sum()) for c in (1, 2, 3, 4, 5, 6, 7, 0, 255)}
     info["class_residents"] = {
@@ -1277,6 +1375,8 @@ def classify_nordic7_array(
             "service_minutes_computed",
             "rules",
             "job_sectors",
+            "commuting_from_od",
+            "core_units",
             "class_cells",
             "class_residents",
         )

@@ -46,6 +46,7 @@ from .nordic7 import (
     MAX_CELL_SIZE_M,
     MIN_CELL_SIZE_M,
     SECTOR_PREFIX,
+    CommutingOD,
     Nordic7Params,
     agri_share_from_landcover,
     check_floor_area,
@@ -579,6 +580,10 @@ def classify_nordic7_tiled(
     jobs: Any = None,
     job_sectors: Any = None,
     roads: Any = None,
+    commuting_od: Any = None,
+    unit_ids: Any = None,
+    units: Any = None,
+    units_id: str | None = None,
     built_unit: str = "share",
     land_unit: str = "share",
     params: Nordic7Params | str | None = None,
@@ -616,6 +621,14 @@ def classify_nordic7_tiled(
         index; their sum is the total.
     job_sectors : sequence of str, optional
         Sector names (default: the band descriptions, or ``sector_1`` ...).
+    commuting_od, unit_ids : optional
+        Commuting between units (a :class:`~pari_geo.typology.nordic7.CommutingOD`) and
+        the unit index of each cell (an array or raster on the population's grid), as in
+        ``classify_nordic7_array``; instead of ``commuting``. ``commuting_od`` may also be
+        a table (path or DataFrame) with ``units`` and ``units_id``, as in
+        ``classify_nordic7`` (the units are rasterised in memory, 8 bytes per cell).
+    units, units_id : optional
+        The units an OD table names, and their id column.
     roads : path or Roads, optional
         A road network burned into the speed raster, as in ``classify_nordic7`` (the
         raster is built in memory, 8 bytes per cell, from the population's missing cells
@@ -696,8 +709,8 @@ def classify_nordic7_tiled(
     elif not isinstance(params, Nordic7Params):
         raise ConfigError("params", f"must be a Nordic7Params or a preset name, got {params!r}")
     p = params.replace(**overrides) if overrides else params
-    units = {"built": built_unit, "land": land_unit}
-    for name, unit in units.items():
+    share_units = {"built": built_unit, "land": land_unit}
+    for name, unit in share_units.items():
         if unit not in ("m2", "share"):
             raise ConfigError(f"{name}_unit", f"must be 'm2' or 'share', got {unit!r}")
     try:
@@ -728,6 +741,30 @@ def classify_nordic7_tiled(
               "floor_area": floor_area,
               "built_volume": built_volume if floor_area is None else None}
     others.update(_jobs_inputs(jobs, job_sectors))
+    if commuting_od is not None and not isinstance(commuting_od, CommutingOD):
+        from ..grid import GridSpec
+        from .commuting import od_on_grid
+
+        if _is_dataarray(population) or isinstance(population, str | os.PathLike):
+            from ..ingest import RasterWindows
+
+            if _is_dataarray(population):
+                g = GridSpec.from_dataarray(population, layer="population")
+            else:
+                with RasterWindows(population, "population") as lay:
+                    g = GridSpec(lay.crs, lay.transform, lay.shape)
+        else:
+            raise InputError(None, "commuting_od", "a table needs a georeferenced population "
+                             "to put the units on; give a CommutingOD and unit_ids")
+        commuting_od, unit_ids = od_on_grid(commuting_od, units, units_id, g,
+                                            commuting is not None)
+    if commuting_od is not None:
+        if commuting is not None:
+            raise InputError(None, "commuting_od", "give commuting or an OD table, not both")
+        if unit_ids is None:
+            raise InputError(None, "commuting_od", "needs unit_ids, the unit index of each "
+                             "cell")
+        others["unit_id"] = unit_ids
     if workdir is not None:
         base: Path | None = Path(workdir)
         base.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
@@ -755,7 +792,7 @@ def classify_nordic7_tiled(
         engine = TiledEngine(shape, tile_shape, tmpdir, None if scheduler is None else run_tasks)
         given = {name: inp.layer for name, inp in inputs.inputs.items()}
         scale = {k: r for k, inp in inputs.inputs.items()
-                 if k in ("built", "land") and inp.is_file and units[k] == "m2"}
+                 if k in ("built", "land") and inp.is_file and share_units[k] == "m2"}
         outputs: dict[str, Any] = {}
         if "built" in given:
             outputs["built_share"] = np.float64
@@ -766,7 +803,7 @@ def classify_nordic7_tiled(
         res = engine.cell_map(partial(_prepare_block, scale=scale, mapping=mapping), given,
                               outputs, ranges=tuple(given))
         ranges = dict(res.ranges)
-        _check(engine, inputs, ranges, scale, units, mapping)
+        _check(engine, inputs, ranges, scale, share_units, mapping)
         shares = dict(res.layers)
         for name in ("land", "commuting"):
             if name in given:
@@ -774,19 +811,20 @@ def classify_nordic7_tiled(
                     given[name], partial(_share, scale=scale.get(name, 1.0)), np.float64)
 
         layers: dict[str, Any] = {"population": given["population"], **shares}
-        for name in ("service_minutes", "floor_area", "built_volume"):
+        for name in ("service_minutes", "floor_area", "built_volume", "unit_id"):
             if name in given:
                 layers[name] = given[name]
         layers.update(_jobs_layers(engine, given))
         speed: Any = scalar_speed if scalar_speed is not None else given.get("speed_kmh")
         if roads is not None:
             speed = _roads_layer(roads, inputs, layers)
-        run = run_rules(engine, layers, cell_size_m=r, params=p, speed_kmh=speed)
+        run = run_rules(engine, layers, cell_size_m=r, params=p, speed_kmh=speed,
+                        commuting_od=commuting_od)
 
         have = {"population": True, "built_share": "built" in given,
                 "land_share": "land" in given,
                 "agri_share": "agri" in given or "landcover" in given,
-                "commuting_share": "commuting" in given,
+                "commuting_share": "commuting" in given or commuting_od is not None,
                 "service_minutes": "service_minutes" in given,
                 "speed_kmh": "speed_kmh" in given or scalar_speed is not None or
                 roads is not None,
@@ -841,6 +879,8 @@ def classify_nordic7_tiled(
             "rules": rules_applied(run, layers),
             "job_sectors": [k[len(SECTOR_PREFIX):] for k in layers
                             if k.startswith(SECTOR_PREFIX)],
+            "commuting_from_od": commuting_od is not None,
+            "core_units": run.stats.get("core_units", []),
             "class_cells": class_cells,
             "class_residents": {c: float(residents[c]) for c in _CODES},
         }

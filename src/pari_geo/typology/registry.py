@@ -285,6 +285,9 @@ def place_type_arguments(run: TypologyRun) -> dict[str, Any]:
         commuting=path("commuting"), service_minutes=path("service_minutes"),
         speed_kmh=path("speed"), floor_area=path("floor_area"),
         built_volume=path("built_volume"), jobs=path("jobs"), roads=roads,
+        commuting_od=path("commuting_od"),
+        units=path("units") if "commuting_od" in inp else None,
+        units_id=inp["units"].id if "commuting_od" in inp else None,
         built_unit=_unit(run, "built", "share"),
         land_unit=_unit(run, "land", "share"), params=run.params,
     )
