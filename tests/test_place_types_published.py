@@ -317,3 +317,50 @@ def test_od_table_file_on_the_sample_region_same_codes_on_both_engines(tmp_path)
     over.write_text("origin,destination,share\n0580,0580,0.8\n0580,0581,0.5\n")
     with pytest.raises(InputError, match="sum to 1.3"):
         classify_nordic7(p["population"], **{**kw, "commuting_od": over})
+
+
+# --- economic activity reported per municipality -----------------------------------------
+def test_jobs_by_unit_with_sectors_and_evenness():
+    import geopandas as gpd
+    from affine import Affine
+    from shapely.geometry import box
+
+    from pari_geo.classes import NORDIC7
+    from pari_geo.grid import GridSpec
+    from pari_geo.report import residents_by_unit_and_class
+
+    g = GridSpec("EPSG:3006", Affine(1000, 0, 0, 0, -1000, 2000), (2, 4))
+    classes = g.to_dataarray(np.full((2, 4), 7, np.uint8))
+    pop = np.full((2, 4), 10.0)
+    jobs = np.stack([np.full((2, 4), 1.0), np.where(np.arange(4) < 2, 1.0, 0.0)[None]
+                     .repeat(2, axis=0)])
+    units = gpd.GeoDataFrame({"code": ["w", "e"]}, geometry=[box(0, 0, 2000, 2000),
+                                                             box(2000, 0, 4000, 2000)],
+                             crs="EPSG:3006")
+    t = residents_by_unit_and_class(classes, pop, units, "code", NORDIC7, jobs=jobs,
+                                    job_sectors=["farming", "services"])
+    assert t["jobs"].tolist() == [8.0, 4.0]
+    assert t["jobs_per_resident"].tolist() == [0.2, 0.1]
+    assert t["jobs_farming"].tolist() == [4.0, 4.0] and t["jobs_services"].tolist() == [4, 0]
+    assert t["sector_evenness"].tolist() == [1.0, 0.0]
+
+
+def test_pari_geo_run_reports_jobs_per_municipality(tmp_path):
+    from helpers import tiny_run_text, write_tiny_inputs
+
+    from pari_geo.pipeline import run_pipeline
+    from pari_geo.runconfig import load_run
+
+    p = write_tiny_inputs(tmp_path)
+    text = tiny_run_text(p, tmp_path / "out").replace(
+        "[inputs]\n", f'[inputs]\njobs = "{p["jobs"]}"\n')
+    (tmp_path / "run.toml").write_text(text)
+    run_pipeline(load_run(tmp_path / "run.toml"))
+    import pandas as pd
+
+    munis = pd.read_csv(tmp_path / "out" / "municipalities.csv")
+    assert {"jobs", "jobs_per_resident", "jobs_farming", "jobs_services",
+            "sector_evenness"} <= set(munis.columns)
+    by_unit = pd.read_csv(tmp_path / "out" / "place_types_by_unit.csv")
+    assert by_unit["jobs"].sum() == pytest.approx(munis["jobs"].sum())
+    assert munis["jobs"].sum() > 0

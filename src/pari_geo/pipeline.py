@@ -287,7 +287,8 @@ def _write_common(
     }
     if units is not None and cfg.outputs.get("units_table", True):
         id_col = cfg.inputs["units"].id or "UID"
-        by_unit = residents_by_unit_and_class(classes, pop_values, units, id_col, scheme)
+        by_unit = residents_by_unit_and_class(classes, pop_values, units, id_col, scheme,
+                                              **_jobs_on(cfg, classes))
         write_table(by_unit, stage / f"{name}_by_unit.csv")
         write_table(by_unit, stage / f"{name}_by_unit.gpkg", metadata=meta)
     if units_table is not None and cfg.outputs.get("units_table", True):
@@ -502,7 +503,8 @@ def _run_pipeline(cfg: RunConfig, overwrite: bool, progress: bool, engine: str,
         names = _unit_names(units, u.id)
         candidates = hidden_candidates(clusters, names)
         bar.set_postfix_str("writing")
-        munis = municipality_table(classes, pop, units, u.id, scheme, actors, clusters)
+        munis = municipality_table(classes, pop, units, u.id, scheme, actors, clusters,
+                                   jobs=_jobs_on(cfg, classes))
         units_table = None
         if typ.units_table is not None:
             units_table = typ.units_table(cfg, classes, pop_da, units)
@@ -629,7 +631,23 @@ def _classify_tiled_in_memory(cfg: RunConfig, tile: tuple[int, int], scheduler: 
     return classes, pop.values
 
 
-def municipality_table(classes, pop, units, id_col, scheme, actors, clusters):
+def _jobs_on(cfg: RunConfig, classes) -> dict[str, Any]:
+    """``jobs`` (and ``job_sectors``) on the classes' grid when the run has a jobs layer:
+    the economic activity of each unit in its tables (issue 14 item 3)."""
+    if "jobs" not in cfg.inputs:
+        return {}
+    import numpy as np
+
+    from .typology.classify import load_nordic7_inputs
+
+    loaded = load_nordic7_inputs(cfg.inputs["population"].path, jobs=cfg.inputs["jobs"].path)
+    jobs = loaded.layers["jobs"]
+    if np.shape(jobs)[-2:] != tuple(classes.shape):
+        return {}
+    return {"jobs": jobs, "job_sectors": loaded.layers.get("job_sectors")}
+
+
+def municipality_table(classes, pop, units, id_col, scheme, actors, clusters, jobs=None):
     """Per unit: residents and area per class, actors, clusters and hidden clusters per rung.
 
     Cluster counts are per scale (``clusters_<eps>m_<rung>`` and ``hidden_<eps>m_<rung>``);
@@ -640,7 +658,7 @@ def municipality_table(classes, pop, units, id_col, scheme, actors, clusters):
 
     from .report import residents_by_unit_and_class
 
-    table = residents_by_unit_and_class(classes, pop, units, id_col, scheme)
+    table = residents_by_unit_and_class(classes, pop, units, id_col, scheme, **(jobs or {}))
     pts = actors.to_crs(table.crs) if actors.crs != table.crs else actors
     if len(pts):
         pts = pts.set_geometry(pts.geometry.representative_point())

@@ -12,6 +12,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -239,6 +240,9 @@ def residents_by_unit_and_class(
     units: gpd.GeoDataFrame,
     id_col: str,
     scheme: ClassScheme,
+    *,
+    jobs: ArrayLike | None = None,
+    job_sectors: Sequence[str] | None = None,
 ) -> gpd.GeoDataFrame:
     """Residents and area per class for each unit (cells assigned by their centre).
 
@@ -253,6 +257,11 @@ def residents_by_unit_and_class(
     id_col : str
         Unit id column.
     scheme : ClassScheme
+    jobs : array-like, optional
+        Workplaces per cell on the same grid, ``(rows, cols)`` or ``(sectors, rows,
+        cols)``: the economic activity of each unit.
+    job_sectors : sequence of str, optional
+        Names of the sectors of a 3-D ``jobs`` (default ``sector_1`` ...).
 
     Returns
     -------
@@ -261,7 +270,9 @@ def residents_by_unit_and_class(
         units have a ``name`` column (any case), ``residents`` (all cells), ``area_km2``,
         then ``residents_<short>`` and ``area_km2_<short>`` per class (and ``nodata`` when
         present), plus the unit geometry. Residents summed over the class columns equal
-        ``residents``.
+        ``residents``. With ``jobs``: ``jobs``, ``jobs_per_resident``, and by sector
+        ``jobs_<sector>`` and ``sector_evenness`` (Shannon entropy of the unit's jobs over
+        the sectors divided by its maximum, 0 = one sector, 1 = all equal).
     """
     import geopandas as gpd
     from rasterio import features
@@ -301,4 +312,30 @@ def residents_by_unit_and_class(
     for code in codes:
         short = scheme.short.get(code, "nodata")
         out[f"area_km2_{short}"] = cells_uc[1:, code] * cell_km2
+    if jobs is not None:
+        _jobs_columns(out, unit_index, n, jobs, job_sectors)
     return gpd.GeoDataFrame(out, geometry=u.geometry.to_numpy(), crs=crs)
+
+
+def _jobs_columns(out: pd.DataFrame, unit_index: np.ndarray, n: int, jobs: ArrayLike,
+                  names: Sequence[str] | None) -> None:
+    """Jobs, jobs per resident and, by sector, jobs and evenness per unit (in place)."""
+    j = np.asarray(jobs, dtype=np.float64)
+    if j.ndim == 2:
+        j = j[None]
+    per_sector = np.stack([np.bincount(unit_index, weights=np.nan_to_num(b.ravel()),
+                                       minlength=n + 1)[1:] for b in j])
+    total = per_sector.sum(axis=0)
+    out["jobs"] = total
+    res = out["residents"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["jobs_per_resident"] = np.where(res > 0, total / res, np.nan)
+    if j.shape[0] >= 2:
+        names = list(names) if names is not None else [f"sector_{i + 1}"
+                                                        for i in range(j.shape[0])]
+        for name, col in zip(names, per_sector, strict=True):
+            out[f"jobs_{name}"] = col
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = np.where(total > 0, per_sector / total, 0.0)
+            h = -np.where(q > 0, q * np.log(np.where(q > 0, q, 1.0)), 0.0).sum(axis=0)
+        out["sector_evenness"] = np.where(total > 0, h / np.log(j.shape[0]), np.nan)
