@@ -53,3 +53,18 @@ def test_cluster_defaults_are_the_python_apis():
 
 def test_changelog_has_an_unreleased_section():
     assert "## Unreleased" in (ROOT / "CHANGELOG.md").read_text()
+
+
+def test_place_types_parameter_table_is_generated_and_current():
+    """Issue 14 item 6: every parameter's value in both presets and its source."""
+    from pari_geo.typology.nordic7 import PARAMETER_SOURCES, parameter_table_markdown
+
+    text = (ROOT / "docs" / "methods" / "place-types.md").read_text()
+    table = text.split("<!-- parameter table: begin -->\n")[1].split(
+        "<!-- parameter table: end -->")[0]
+    assert table == parameter_table_markdown()
+    from dataclasses import fields
+
+    from pari_geo.typology.nordic7 import Nordic7Params
+
+    assert set(PARAMETER_SOURCES) == {f.name for f in fields(Nordic7Params)}

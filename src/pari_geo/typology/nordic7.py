@@ -73,6 +73,8 @@ __all__ = [
     "corine_agri_mapping",
     "check_floor_area",
     "rules_applied",
+    "PARAMETER_SOURCES",
+    "parameter_table_markdown",
     "CommutingOD",
     "PRESETS",
     "SECTOR_PREFIX",
@@ -307,6 +309,63 @@ class Nordic7Params:
         from ..config import stable_hash
 
         return stable_hash({"typology": "nordic7", **self.to_dict()})
+
+
+#: where each parameter's value comes from (docs/methods/place-types.md, "Parameters and
+#: their sources"); "unanchored" values have no published source: calibrate them
+PARAMETER_SOURCES: dict[str, str] = {
+    "settlement_density": "unanchored — calibrate (start: DEGURBA's cluster density)",
+    "settlement_built_share": "unanchored — calibrate",
+    "settlement_min_pop": "SYKE: a locality has at least 200 residents",
+    "urban_core_min_pop": "SYKE (more than 15,000) and Nordregio (at least 15,000)",
+    "core_max_gap_km2": "unanchored — calibrate (start: DEGURBA's gap filling)",
+    "inner_radius_m": "unanchored — calibrate (SYKE's \"surrounding neighbourhood\" has no "
+    "published size)",
+    "inner_built_share": "unanchored proxy of SYKE's area density, used without floor area "
+    "— calibrate",
+    "inner_density": "unanchored proxy (DEGURBA's urban centre density), used without floor "
+    "area — calibrate",
+    "inner_area_density": "SYKE: the neighbourhood's prevailing area density at least 0.1",
+    "outer_area_density": "SYKE: area density at least 0.02 ...",
+    "outer_dense_share": "SYKE: ... on at least a third of the neighbourhood",
+    "storey_height_m": "our choice: 3 m a storey turns GHS-BUILT-V volume into floor area",
+    "peri_urban_core_minutes": "Nordregio: 6 minutes from the edge of the outer urban area",
+    "peri_urban_settlement_minutes": "Nordregio: 4.5 minutes around linked settlements",
+    "link_distance_m": "SYKE: always linked within 3 km (syke); 0 = off (nordregio links "
+    "through the travel-time zones only)",
+    "link_commuting_share": "SYKE: more than 20 % commuting to the city (syke); 1 = off",
+    "link_max_distance_m": "SYKE: and less than 40 km away (from the core's cells; SYKE "
+    "measures from the centre)",
+    "local_centre_min_pop": "Nordregio: local centres have 5,000–14,999 residents",
+    "close_to_urban_minutes": "Nordregio: on average 20–30 minutes' drive (the middle)",
+    "close_to_urban_commuting_share": "unanchored — calibrate",
+    "service_centre_min_pop": "Swedish glesbygd rule (a locality of over 3,000), not "
+    "SYKE's or Nordregio's",
+    "sparse_service_minutes": "Swedish glesbygd rule (more than 45 minutes by car)",
+    "rural_radius_m": "unanchored — calibrate",
+    "heartland_agri_share": "unanchored — calibrate",
+    "heartland_density": "unanchored — calibrate",
+    "heartland_jobs_per_resident": "unanchored — calibrate (used only with jobs)",
+    "heartland_sector_evenness": "unanchored — calibrate (used only with jobs by sector)",
+    "default_speed_kmh": "unanchored fallback (without roads or a speed raster)",
+}
+
+
+def parameter_table_markdown() -> str:
+    """The table of every parameter, its value in each preset and its source (the docs).
+
+    Examples
+    --------
+    >>> parameter_table_markdown().splitlines()[0]
+    '| parameter | nordregio (alias nordic7) | syke | source |'
+    """
+    presets = {name: Nordic7Params.from_preset(name) for name in ("nordregio", "syke")}
+    lines = ["| parameter | nordregio (alias nordic7) | syke | source |",
+             "|---|---:|---:|---|"]
+    for f in fields(Nordic7Params):
+        a, b = (getattr(presets[k], f.name) for k in ("nordregio", "syke"))
+        lines.append(f"| `{f.name}` | {a:,.6g} | {b:,.6g} | {PARAMETER_SOURCES[f.name]} |")
+    return "\n".join(lines) + "\n"
 
 
 _SHARES = {
