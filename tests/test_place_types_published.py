@@ -268,7 +268,8 @@ def test_od_table_gives_each_cell_its_units_share_towards_the_cores():
                                          unit_ids=ids, speed_kmh=slow)
     assert info["core_units"] == ["W"]
     share = info["commuting_share"]
-    assert (share[:, :11] == 0.9).all() and (share[:, 11:22] == 0.45).all()
+    # the core's own unit: work there is not commuting to another unit's core
+    assert (share[:, :11] == 0.0).all() and (share[:, 11:22] == 0.45).all()
     assert (share[:, 22:] == 0.1).all()
     # >= 0.30 towards the core: close to urban in W and M, not in E
     assert (codes[0, 12:22] == 5).all() and not (codes[:, 23:] == 5).any()

@@ -58,7 +58,7 @@ _OST_FILES = {
 
 EXAMPLES: dict[str, tuple[tuple[str, ...], str, str]] = {
     "ostergotland": (
-        ("ostergotland_run.toml", "ostergotland_nordic7.toml"),
+        ("ostergotland_run.toml", "ostergotland_nordic7.toml", "ostergotland_syke.toml"),
         "ostergotland",
         "SYNTHETIC Östergötland-shaped region: seven place types, then micro-clusters of "
         "20,000 actors (pari-geo run examples/ostergotland_run.toml)",

@@ -297,7 +297,7 @@ def classify_nordic7(    population: Any,
     commuting_od : path or DataFrame, optional
         Commuting between units (:func:`~pari_geo.ingest.open_commuting_od`: ``origin``,
         ``destination``, ``share`` or ``commuters``), instead of ``commuting``: each cell
-        gets its unit's share working in a unit that holds an urban core.
+        gets its unit's share working in another unit that holds an urban core.
     units : path or GeoDataFrame, optional
         The units the OD table names (cells belong to the unit holding their centre).
     units_id : str, optional

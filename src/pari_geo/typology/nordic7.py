@@ -1043,8 +1043,12 @@ def _commuting_from_od(engine: Any, run: Nordic7Run, layers: Mapping[str, Any],
     """Steps 6 and 8 with an OD table: each cell's share towards the units of the cores."""
     core_units = engine.values_under(layers["unit_id"], run.cores).astype(np.int64)
     core_units = core_units[(core_units > 0) & (core_units < od.share.shape[1])]
-    unit_share = od.share[:, core_units].sum(axis=1) if core_units.size else np.zeros(
-        od.share.shape[0])
+    # towards the *other* units holding a core: working in one's own unit says nothing of
+    # commuting to its city (a municipal table cannot tell), travel time decides there
+    towards = np.zeros(od.share.shape, bool)
+    towards[:, core_units] = True
+    np.fill_diagonal(towards, False)
+    unit_share = np.where(towards, od.share, 0.0).sum(axis=1)
     unit_share[0] = 0.0
     run.stats["core_units"] = [od.codes[i - 1] for i in core_units]
     res = engine.cell_map(partial(_od_block, p=p, unit_share=unit_share),
@@ -1235,7 +1239,8 @@ def classify_nordic7_array(
         Names of the sectors of a 3-D ``jobs`` (default ``sector_1`` ...).
     commuting_od : CommutingOD, optional
         Commuting between units, instead of ``commuting_share``: each cell's share is its
-        unit's share of employed residents working in a unit that holds an urban core.
+        unit's share of employed residents working in another unit that holds an urban
+        core.
     unit_ids : ndarray of int, optional
         Unit index (1..k, in the order of ``commuting_od.codes``; 0 outside) of each cell;
         required with ``commuting_od``.
