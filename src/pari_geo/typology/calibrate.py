@@ -15,7 +15,9 @@ Coordinate descent on the share of cells whose class equals the reference
    to 1 in steps of 0.05; other parameters: the start value times ``2^(k/4)``,
    ``k = -8..8``, i.e. a quarter to four times, plus 0 where 0 is a valid setting; or the
    values given in ``grid``), the others held; the best value is kept (ties keep the
-   current value, so that nothing moves without a gain);
+   current value, so that nothing moves without a gain); when the best value is an end of
+   the grid, the search goes on beyond it, a step of ``2^(1/4)`` at a time (at most 16),
+   while the agreement improves;
 2. the interval between the best value's two neighbours is then searched at 8 more points,
    and again around the new best, up to 6 times (each time about 4.5 times narrower), so
    that a threshold between two grid values is found to about 1/10,000 of the grid step;
@@ -65,6 +67,8 @@ __all__ = ["calibrate", "calibrate_arrays", "Calibration", "candidate_values"]
 #: around the best value about 4.5 times)
 _ZOOM_LEVELS = 6
 _ZOOM_POINTS = 8
+#: steps of 2^(1/4) beyond an end of the grid while the fit improves
+_EXTEND_STEPS = 16
 
 #: parameters for which 0 is a meaningful setting (the rule off, or no minimum)
 _ZERO_OK = {"link_distance_m", "settlement_min_pop", "core_max_gap_km2", "heartland_density",
@@ -286,6 +290,21 @@ def calibrate_arrays(
                     value = score(p)[0]
                     if value > best_value + 1e-12:
                         best_value, best_v = value, v
+                if not (grid and name in grid) and name not in SHARE_PARAMETERS:
+                    # the best at an end of the grid: go on in that direction, a step of
+                    # 2^(1/4) at a time, while the agreement improves
+                    for _ in range(_EXTEND_STEPS):
+                        if best_v == max(values) and best_v > 0:
+                            v = best_v * 2.0 ** 0.25
+                        elif best_v == min(values) and best_v > 0 and name not in _ZERO_OK:
+                            v = best_v / 2.0 ** 0.25
+                        else:
+                            break
+                        values = sorted({*values, v})
+                        p = tried(best_p, name, v)
+                        if p is None or score(p)[0] <= best_value + 1e-12:
+                            break
+                        best_value, best_v = score(p)[0], v
                 if not (grid and name in grid):  # zoom in around the best value
                     tried_here = set(values)
                     lo = max([v for v in values if v < best_v], default=best_v)
