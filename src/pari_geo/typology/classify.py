@@ -232,7 +232,8 @@ def load_nordic7_inputs(
     return Nordic7Inputs(grid, pop, layers, sources)
 
 
-def classify_nordic7(    population: Any,
+def classify_nordic7(
+    population: Any,
     *,
     built: Any = None,
     land: Any = None,
