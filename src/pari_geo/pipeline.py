@@ -695,10 +695,19 @@ def municipality_table(classes, pop, units, id_col, scheme, actors, clusters, jo
 
 
 def _cluster_maps(stage: Path, classes, scheme, units, id_col, clusters) -> None:
+    from .plot import _PngWriter
+
+    # each map is drawn here and compressed and written by the writer's thread meanwhile
+    with _PngWriter() as png:
+        _draw_cluster_maps(png, stage, classes, scheme, units, id_col, clusters)
+
+
+def _draw_cluster_maps(png, stage: Path, classes, scheme, units, id_col, clusters) -> None:
     import pandas as pd
 
-    from .plot import new_figure, plot_classes, save_figure
+    from .plot import new_figure, plot_classes
 
+    crs = classes.rio.crs
     finest = (
         clusters[clusters["scale_eps_m"] == clusters["scale_eps_m"].min()]
         if len(clusters)
@@ -713,8 +722,8 @@ def _cluster_maps(stage: Path, classes, scheme, units, id_col, clusters) -> None
         title="Place types and micro-clusters (hidden in black)",
     )
     if len(finest):
-        _draw_clusters(ax, finest, classes.rio.crs)
-    save_figure(fig, stage / "clusters_map.png")
+        _draw_clusters(ax, finest, crs)
+    png.save(fig, stage / "clusters_map.png")
     # one map per municipality of a hidden candidate (hidden at any scale), as listed in
     # the summary; it shows the finest scale's clusters and every hidden one
     hidden = clusters[clusters["hidden"]] if len(clusters) else clusters
@@ -722,23 +731,61 @@ def _cluster_maps(stage: Path, classes, scheme, units, id_col, clusters) -> None
         return
     shown = finest[~finest["hidden"]]
     shown = pd.concat([shown, hidden], ignore_index=True) if len(shown) else hidden
+    # reprojected once; each map draws only the units and clusters that reach its view
+    # (the rest would be clipped away: the same pixels for less work)
+    shown = shown.to_crs(crs)
+    units_crs = units.to_crs(crs)
     maps = stage / "maps"
     maps.mkdir()
     for uid in sorted({k for ids in hidden["unit_ids"] for k in str(ids).split(";") if k}):
-        unit = units[units[id_col].astype(str) == uid]
+        unit = units_crs[units[id_col].astype(str) == uid]
         if not len(unit):
             continue
-        unit = unit.to_crs(classes.rio.crs)
         left, bottom, right, top = unit.total_bounds
         pad = 0.05 * max(right - left, top - bottom)
-        sub = classes.rio.clip_box(left - pad, bottom - pad, right + pad, top + pad)
+        view = (left - pad, bottom - pad, right + pad, top + pad)
+        sub = classes.rio.clip_box(*view)
         fig, ax = new_figure((8, 7))
+        reach = _view_reach(ax, view)
         name = f"{uid} {unit.iloc[0]['name']}" if "name" in unit.columns else uid
-        plot_classes(sub, scheme, ax=ax, units=units, title=f"Hidden micro-clusters: {name}")
-        ax.set_xlim(left - pad, right + pad)
-        ax.set_ylim(bottom - pad, top + pad)
-        _draw_clusters(ax, shown, classes.rio.crs)
-        save_figure(fig, maps / f"hidden_{uid}.png")
+        plot_classes(sub, scheme, ax=ax, units=_reaching(units_crs, reach),
+                     title=f"Hidden micro-clusters: {name}")  # fmt: skip
+        ax.set_xlim(view[0], view[2])
+        ax.set_ylim(view[1], view[3])
+        _draw_clusters(ax, _reaching(shown, reach, centroids=True), crs)
+        png.save(fig, maps / f"hidden_{uid}.png")
+
+
+#: how far (in points) beyond a map's view a feature may lie and still be drawn: more than
+#: the widest line (1.5 pt) and marker (radius about 4 pt) of the maps reach into the view
+_REACH_PT = 20.0
+
+
+def _view_reach(ax, view: tuple[float, float, float, float]):
+    """The box ``view`` (of ax's limits) grown by :data:`_REACH_PT` points on every side.
+
+    With an equal aspect the view fills the axes box at ``min(width / dx, height / dy)``
+    points per metre, so the margin in metres is at most ``_REACH_PT`` divided by that.
+    """
+    import shapely
+
+    fig = ax.get_figure()
+    pos = ax.get_position(original=True)
+    w_pt = pos.width * fig.get_figwidth() * 72.0
+    h_pt = pos.height * fig.get_figheight() * 72.0
+    x0, y0, x1, y1 = view
+    per_m = min(w_pt / max(x1 - x0, 1e-9), h_pt / max(y1 - y0, 1e-9))
+    m = _REACH_PT / per_m
+    return shapely.box(x0 - m, y0 - m, x1 + m, y1 + m)
+
+
+def _reaching(gdf, box, centroids: bool = False):
+    """Rows of ``gdf`` whose geometry (or, with ``centroids``, centroid) meets ``box``,
+    in their order."""
+    keep = gdf.geometry.intersects(box)
+    if centroids:
+        keep |= gdf.geometry.centroid.intersects(box)
+    return gdf[keep.to_numpy()]
 
 
 def _draw_clusters(ax, clusters, crs) -> None:

@@ -17,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -252,6 +253,84 @@ def save_figure(
     with atomic_path(path, overwrite) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi, bbox_inches=bbox,
                     metadata={"Software": PNG_SOFTWARE})
+
+
+class _PngWriter:
+    """Save figures as :func:`save_figure` does, the same bytes, but encode and write each
+    PNG in a background thread while the caller draws the next figure.
+
+    The figure is drawn in the calling thread (matplotlib is not thread-safe); only the
+    compression of its pixels (Pillow, GIL released) and the atomic write run in the
+    thread. Use as a context manager: leaving it waits for every file and raises the
+    first error of a write.
+    """
+
+    def __init__(self, *, overwrite: bool = False, dpi: int = 150):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._overwrite, self._dpi = overwrite, dpi
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._pending: list = []
+
+    def save(self, fig: Any, path: str | os.PathLike) -> None:
+        """Draw ``fig`` now and write it to ``path`` (a ``.png``) in the background."""
+        import io
+
+        from .errors import OutputError
+        from .io_write import PNG_SOFTWARE
+
+        if Path(path).suffix.lower() != ".png":
+            raise OutputError(str(path), "maps are written as PNG; give a file name ending "
+                              "in .png")  # fmt: skip
+        bbox = _tight_bbox_inches(fig, self._dpi)
+        old = fig.canvas
+        canvas = _rgba_canvas_class()(fig)
+        try:
+            fig.savefig(io.BytesIO(), format="png", dpi=self._dpi, bbox_inches=bbox,
+                        metadata={"Software": PNG_SOFTWARE})  # fmt: skip
+        finally:
+            fig.set_canvas(old)
+        self._pending.append(self._pool.submit(_write_png, path, self._overwrite,
+                                               *canvas.captured))  # fmt: skip
+
+    def __enter__(self) -> _PngWriter:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            for f in self._pending:
+                f.result()
+        finally:
+            self._pool.shutdown(wait=True)
+
+
+@functools.lru_cache(maxsize=1)
+def _rgba_canvas_class() -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    class RgbaCanvas(FigureCanvasAgg):
+        """An Agg canvas whose ``print_png`` draws as Agg's does and keeps the pixels and
+        the arguments of its ``matplotlib.image.imsave`` call instead of encoding them."""
+
+        captured: tuple = ()
+
+        def print_png(self, filename_or_obj, *, metadata=None, pil_kwargs=None, **_):
+            FigureCanvasAgg.draw(self)  # what FigureCanvasAgg._print_pil does, then imsave
+            rgba = np.array(self.buffer_rgba(), dtype=np.uint8, copy=True)
+            self.captured = (rgba, self.figure.dpi, metadata, pil_kwargs)
+
+    return RgbaCanvas
+
+
+def _write_png(path, overwrite: bool, rgba: np.ndarray, dpi: float, metadata, pil_kwargs):
+    """The ``matplotlib.image.imsave`` call of Agg's ``print_png``, into ``path`` atomically."""
+    import matplotlib.image
+
+    from .io_write import atomic_path
+
+    with atomic_path(path, overwrite) as tmp:
+        matplotlib.image.imsave(tmp, memoryview(rgba), format="png", origin="upper", dpi=dpi,
+                                metadata=metadata, pil_kwargs=pil_kwargs)  # fmt: skip
 
 
 def _tight_bbox_inches(fig: Any, dpi: int) -> Any:
