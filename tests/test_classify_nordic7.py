@@ -109,8 +109,8 @@ def _edit(run_dir, old, new):
     "old, new, message",
     [
         (
-            'preset = "nordic7"',
-            'preset = "nordic7"\nsettlement_densty = 3',
+            'preset = "nordregio"',
+            'preset = "nordregio"\nsettlement_densty = 3',
             "typology.settlement_densty",
         ),
         ("# e.g. urban_core_min_pop = 15000", 'urban_core_min_pop = "many"', "urban_core_min_pop"),
