@@ -1,8 +1,10 @@
 """Numba kernels of the hidden-cluster statistic: expected actors in a cluster's reach.
 
 Only ``@numba.njit`` functions over arrays and named tuples live here; the null model and
-the orchestration are in :mod:`pari_geo.clustering.significance`. The numpy twin used by
-the tests is ``tests/test_footprint.py::_expected_twin``.
+the orchestration are in :mod:`pari_geo.clustering.significance`. The numpy twins used by
+the tests are ``tests/helpers.py::footprint_expected_twin`` (the region, by dilation) and
+``tests/test_speed_equivalence_simulations.py::_expected_twin`` (bit for bit: the same
+order of summation, which fixes the rounding of ``e`` and so the p-values).
 
 The *footprint* of a cluster is the region DBSCAN searched around it, on a lattice aligned
 with the null model's grid (squares of about ``eps / 4`` a side): every square whose centre
@@ -58,16 +60,15 @@ def footprint_expected(xs, ys, starts, eps, lattice):
     inv_sub = 1.0 / (subx * suby)
     rx = int(math.floor(eps / hx))
     ry = int(math.floor(eps / hy))
-    # the disc stencil: offsets (di, dj) with (di hy)^2 + (dj hx)^2 <= eps^2
-    n_st = 0
-    st_i = np.empty((2 * ry + 1) * (2 * rx + 1), np.int64)
-    st_j = np.empty((2 * ry + 1) * (2 * rx + 1), np.int64)
+    # the disc stencil, offsets (di, dj) with (di hy)^2 + (dj hx)^2 <= eps^2: along each
+    # row di the offsets |dj| <= half[di + ry] (-1: none), since the test is the same for
+    # dj and -dj and holds for all |dj| up to the largest it holds for
+    half = np.empty(2 * ry + 1, np.int64)
     for di in range(-ry, ry + 1):
-        for dj in range(-rx, rx + 1):
+        half[di + ry] = -1
+        for dj in range(rx + 1):
             if (di * hy) * (di * hy) + (dj * hx) * (dj * hx) <= eps2:
-                st_i[n_st] = di
-                st_j[n_st] = dj
-                n_st += 1
+                half[di + ry] = dj
     e = np.zeros(k)
     area = np.zeros(k)
     for c in range(k):
@@ -75,43 +76,56 @@ def footprint_expected(xs, ys, starts, eps, lattice):
         s1 = starts[c + 1]
         if s1 <= s0:
             continue
-        j0 = int(math.floor((xs[s0] - x0) / hx))
-        j1 = j0
-        i0 = int(math.floor((y0 - ys[s0]) / hy))
-        i1 = i0
-        for m in range(s0 + 1, s1):
+        # the lattice square of every member, computed once
+        sq_j = np.empty(s1 - s0, np.int64)
+        sq_i = np.empty(s1 - s0, np.int64)
+        j0 = j1 = int(math.floor((xs[s0] - x0) / hx))
+        i0 = i1 = int(math.floor((y0 - ys[s0]) / hy))
+        for m in range(s0, s1):
             jj = int(math.floor((xs[m] - x0) / hx))
             ii = int(math.floor((y0 - ys[m]) / hy))
+            sq_j[m - s0] = jj
+            sq_i[m - s0] = ii
             j0 = min(j0, jj)
             j1 = max(j1, jj)
             i0 = min(i0, ii)
             i1 = max(i1, ii)
         j0 -= rx
-        j1 += rx
         i0 -= ry
-        i1 += ry
-        w = j1 - j0 + 1
-        occ = np.zeros((i1 - i0 + 1, w), np.bool_)
-        mark = np.zeros((i1 - i0 + 1, w), np.bool_)
+        h = i1 + ry - i0 + 1
+        w = j1 + rx - j0 + 1
+        occ = np.zeros((h, w), np.bool_)
+        mark = np.zeros((h, w), np.bool_)
+        # row and column of ``base`` of each window row and column, -1 off the grid
+        brow = np.empty(h, np.int64)
+        for li in range(h):
+            gi = li + i0
+            brow[li] = gi // suby if gi >= 0 and gi < rows else -1
+        bcol = np.empty(w, np.int64)
+        for lj in range(w):
+            gj = lj + j0
+            bcol[lj] = gj // subx if gj >= 0 and gj < cols else -1
         tot = 0.0
         cnt = 0.0
-        for m in range(s0, s1):
-            pj = int(math.floor((xs[m] - x0) / hx)) - j0
-            pi = int(math.floor((y0 - ys[m]) / hy)) - i0
+        # squares in the order of the stencil walk of every occupied square (its first
+        # member first), each added when first marked: the order of the sum is fixed
+        for m in range(s1 - s0):
+            pi = sq_i[m] - i0
+            pj = sq_j[m] - j0
             if occ[pi, pj]:
                 continue
             occ[pi, pj] = True
-            for t in range(n_st):
-                li = pi + st_i[t]
-                lj = pj + st_j[t]
-                if mark[li, lj]:
-                    continue
-                mark[li, lj] = True
-                gi = li + i0
-                gj = lj + j0
-                if gi >= 0 and gi < rows and gj >= 0 and gj < cols:
-                    tot += base[gi // suby, gj // subx]
-                    cnt += 1.0
+            for t in range(2 * ry + 1):
+                hw = half[t]
+                li = pi + t - ry
+                r = brow[li]
+                for lj in range(pj - hw, pj + hw + 1):
+                    if mark[li, lj]:
+                        continue
+                    mark[li, lj] = True
+                    if r >= 0 and bcol[lj] >= 0:
+                        tot += base[r, bcol[lj]]
+                        cnt += 1.0
         e[c] = tot * inv_sub
         area[c] = cnt
     return e, area

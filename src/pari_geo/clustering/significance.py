@@ -75,6 +75,7 @@ array([0.04      , 0.05333333, 0.05333333, 0.5       ])
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -185,14 +186,35 @@ class NullModel:
             The new places of the actors ``free_order`` (actors of one unit are
             exchangeable, so the draws are sorted, which makes the cell look-up faster).
         """
+        pos = self._sample_positions(u)
+        x, y = self._sample_xy(pos, u)
+        return self.samp_cells[pos], x, y
+
+    @cached_property
+    def _sampling_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """First and last position in the sampling tables of each free actor's segment."""
+        return self.seg_start[self.actor_seg], self.seg_end[self.actor_seg] - 1
+
+    @cached_property
+    def _sampling_rows_cols(self) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column (as float64: exact) of every cell of the sampling tables."""
+        rows, cols = np.divmod(self.samp_cells, self.shape[1])
+        return rows.astype(np.float64), cols.astype(np.float64)
+
+    def _sample_positions(self, u: np.ndarray) -> np.ndarray:
+        """Position in the sampling tables of the cell of each draw (see :meth:`sample`)."""
         v = np.sort(self.actor_seg + u[:, 0])
         pos = np.searchsorted(self.samp_cum, v, side="right")
-        pos = np.clip(pos, self.seg_start[self.actor_seg], self.seg_end[self.actor_seg] - 1)
-        cells = self.samp_cells[pos]
-        rows, cols = np.divmod(cells, self.shape[1])
-        x = self.x0 + (cols + u[:, 1]) * self.cell_w
-        y = self.y0 - (rows + u[:, 2]) * self.cell_h
-        return cells, x, y
+        lo, hi = self._sampling_bounds
+        return np.clip(pos, lo, hi, out=pos)
+
+    def _sample_xy(self, pos: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The places of the draws in their cells: ``x0 + (col + u1) * w`` and
+        ``y0 - (row + u2) * h`` (a cell's integer row and column are exact as floats)."""
+        rows, cols = self._sampling_rows_cols
+        x = self.x0 + (cols[pos] + u[:, 1]) * self.cell_w
+        y = self.y0 - (rows[pos] + u[:, 2]) * self.cell_h
+        return x, y
 
 
 def _cells_of(xy: np.ndarray, x0: float, y0: float, cw: float, ch: float, shape) -> np.ndarray:
@@ -495,18 +517,27 @@ def footprint_counts(
     >>> int(n[0]), round(float(e[0]), 2)     # about pi * 1 km² plus the members' spread
     (3, 3.62)
     """
+    xy = np.asarray(xy, dtype=np.float64)
+    return _footprint_counts_xy(np.asarray(labels), np.ascontiguousarray(xy[:, 0]),
+                                np.ascontiguousarray(xy[:, 1]), free, lattice,
+                                eps_m)  # fmt: skip
+
+
+def _footprint_counts_xy(labels, x, y, free, lattice: Lattice, eps_m: float):
+    """:func:`footprint_counts` on coordinate columns ``x`` and ``y`` (float64)."""
     from ._footprint_kernels import footprint_expected
 
-    labels = np.asarray(labels)
     k = int(labels.max()) + 1 if len(labels) else 0
     if k <= 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
-    members = np.flatnonzero(labels >= 0)
-    order = members[np.argsort(labels[members], kind="stable")]
-    starts = np.searchsorted(labels[order], np.arange(k + 1)).astype(np.int64)
-    xs = np.ascontiguousarray(xy[order, 0], dtype=np.float64)
-    ys = np.ascontiguousarray(xy[order, 1], dtype=np.float64)
-    e, _ = footprint_expected(xs, ys, starts, float(eps_m), lattice)
+    # members grouped by cluster, in their order inside each: a stable sort of the labels
+    # (noise first, left out), a radix sort on 16 bits when the labels fit
+    small = labels.astype(np.int16) if k < 2**15 - 1 else labels
+    per = np.bincount(labels + 1, minlength=k + 1)
+    order = np.argsort(small, kind="stable")[per[0] :]
+    starts = np.zeros(k + 1, dtype=np.int64)
+    np.cumsum(per[1:], out=starts[1:])
+    e, _ = footprint_expected(x[order], y[order], starts, float(eps_m), lattice)
     n = np.bincount(labels[free & (labels >= 0)].astype(np.int64), minlength=k)
     return n.astype(np.int64), e
 
@@ -536,18 +567,15 @@ def simulation_seeds(random_state: Any, n_sim: int) -> list[np.random.SeedSequen
 
 def _simulate_one(xy, model: NullModel, lattice, eps_m, min_actors, seed, scratch):
     """LLRs of the clusters of one null simulation (empty when there is none)."""
-    sim_xy, free_idx = scratch
+    sim_x, sim_y, free_idx = scratch
     u = np.random.default_rng(seed).random((len(free_idx), 3))
-    _, x, y = model.sample(u)
-    sim_xy[free_idx, 0] = x
-    sim_xy[free_idx, 1] = y
-    labels, _ = dbscan_xy(
-        np.ascontiguousarray(sim_xy[:, 0]), np.ascontiguousarray(sim_xy[:, 1]), None,
-        float(eps_m), int(min_actors), serial=True,
-    )  # fmt: skip
+    x, y = model._sample_xy(model._sample_positions(u), u)
+    sim_x[free_idx] = x
+    sim_y[free_idx] = y
+    labels, _ = dbscan_xy(sim_x, sim_y, None, float(eps_m), int(min_actors), serial=True)
     if labels.max() < 0:
         return np.zeros(0)
-    n, e = footprint_counts(labels, sim_xy, model.free, lattice, eps_m)
+    n, e = _footprint_counts_xy(labels, sim_x, sim_y, model.free, lattice, eps_m)
     return poisson_llr(n, e)
 
 
@@ -588,7 +616,8 @@ def simulate_llrs(
         return
 
     def run(chunk):
-        scratch = (np.array(xy, dtype=np.float64, copy=True), free_idx)
+        scratch = (np.array(xy[:, 0], dtype=np.float64, copy=True),
+                   np.array(xy[:, 1], dtype=np.float64, copy=True), free_idx)  # fmt: skip
         return [_simulate_one(xy, model, lattice, eps_m, min_actors, s, scratch) for s in chunk]
 
     chunks = [seeds[i : i + batch] for i in range(0, len(seeds), batch)]
