@@ -99,7 +99,7 @@ def load_speeds(path: str | os.PathLike | None = None) -> dict[str, float]:
     Examples
     --------
     >>> sorted(load_speeds())[:3]
-    ['busway', 'living_street', 'motorway']
+    ['busway', 'ferry', 'living_street']
     """
     if path is None or str(path) == "osm_speeds":
         res = resources.files("pari_geo") / "presets" / "osm_speeds.toml"
