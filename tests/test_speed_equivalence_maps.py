@@ -48,8 +48,8 @@ def _units():
 def _clusters():
     disc = shapely.Point(X0 + 6_000, Y0 - 15_000).buffer(400)
     # a ring around the whole view of unit 02: its outline stays out, its centroid is in
-    ring = shapely.Point(X0 + 21_000, Y0 - 4_500).buffer(13_300).difference(
-        shapely.Point(X0 + 21_000, Y0 - 4_500).buffer(13_000))
+    centre = shapely.Point(X0 + 21_000, Y0 - 4_500)
+    ring = centre.buffer(13_300).difference(centre.buffer(13_000))
     # just outside the view of unit 01 (pad 5 % of 30 km = 1.5 km): the line reaches in
     near = shapely.Point(X0 - 1_500 - 420, Y0 - 20_000).buffer(400)
     far = shapely.Point(X0 + 28_000, Y0 - 28_000).buffer(600)
