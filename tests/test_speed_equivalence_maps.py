@@ -1,6 +1,6 @@
 """The cluster maps drawn faster are the same files (issue 11).
 
-- ``plot._PngWriter`` (pixels drawn here, PNG compressed and written in a thread) writes
+- ``plot.PngWriter`` (pixels drawn here, PNG compressed and written in a thread) writes
   the bytes of :func:`pari_geo.plot.save_figure`;
 - the municipal maps of ``pipeline._cluster_maps`` draw only the units and clusters that
   reach their view: the PNGs are those of drawing everything, byte for byte, also with
@@ -19,7 +19,7 @@ shapely = pytest.importorskip("shapely")
 
 from pari_geo import pipeline  # noqa: E402
 from pari_geo.classes import NORDIC7  # noqa: E402
-from pari_geo.plot import _PngWriter, new_figure, plot_classes, save_figure  # noqa: E402
+from pari_geo.plot import PngWriter, new_figure, plot_classes, save_figure  # noqa: E402
 
 CRS = "EPSG:3006"
 X0, Y0, CELL, N = 500_000.0, 6_500_000.0, 250.0, 120  # a 30 km square grid
@@ -94,7 +94,7 @@ def test_municipal_maps_are_those_drawing_everything(tmp_path, monkeypatch):
 
     import pari_geo.plot
 
-    monkeypatch.setattr(pari_geo.plot, "_PngWriter", Serial)
+    monkeypatch.setattr(pari_geo.plot, "PngWriter", Serial)
     (tmp_path / "ref").mkdir()
     pipeline._cluster_maps(tmp_path / "ref", *args)
     ref = _files(tmp_path / "ref")
@@ -133,7 +133,7 @@ def _class_map():
 @pytest.mark.parametrize("make", [_figure, _class_map])
 def test_png_writer_writes_the_bytes_of_save_figure(tmp_path, make):
     save_figure(make(), tmp_path / "ref.png")
-    with _PngWriter() as png:
+    with PngWriter() as png:
         png.save(make(), tmp_path / "a.png")
         png.save(make(), tmp_path / "b.png")
     ref = (tmp_path / "ref.png").read_bytes()
@@ -144,9 +144,9 @@ def test_png_writer_writes_the_bytes_of_save_figure(tmp_path, make):
 def test_png_writer_refuses_other_suffixes_and_reports_write_errors(tmp_path):
     from pari_geo.errors import OutputError
 
-    with _PngWriter() as png, pytest.raises(OutputError, match="PNG"):
+    with PngWriter() as png, pytest.raises(OutputError, match="PNG"):
         png.save(_figure(), tmp_path / "map.jpg")
     (tmp_path / "taken.png").write_bytes(b"not ours")
-    with pytest.raises(OutputError), _PngWriter() as png:  # no overwrite: the write fails
+    with pytest.raises(OutputError), PngWriter() as png:  # no overwrite: the write fails
         png.save(_figure(), tmp_path / "taken.png")
     assert (tmp_path / "taken.png").read_bytes() == b"not ours"

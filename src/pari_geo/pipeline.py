@@ -695,10 +695,10 @@ def municipality_table(classes, pop, units, id_col, scheme, actors, clusters, jo
 
 
 def _cluster_maps(stage: Path, classes, scheme, units, id_col, clusters) -> None:
-    from .plot import _PngWriter
+    from .plot import PngWriter
 
     # each map is drawn here and compressed and written by the writer's thread meanwhile
-    with _PngWriter() as png:
+    with PngWriter() as png:
         _draw_cluster_maps(png, stage, classes, scheme, units, id_col, clusters)
 
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "plot_classes",
+    "PngWriter",
     "plot_place_types",
     "plot_units",
     "explore",
@@ -255,7 +256,7 @@ def save_figure(
                     metadata={"Software": PNG_SOFTWARE})
 
 
-class _PngWriter:
+class PngWriter:
     """Save figures as :func:`save_figure` does, the same bytes, but encode and write each
     PNG in a background thread while the caller draws the next figure.
 
@@ -293,7 +294,7 @@ class _PngWriter:
         self._pending.append(self._pool.submit(_write_png, path, self._overwrite,
                                                *canvas.captured))  # fmt: skip
 
-    def __enter__(self) -> _PngWriter:
+    def __enter__(self) -> PngWriter:
         return self
 
     def __exit__(self, *exc: Any) -> None:
