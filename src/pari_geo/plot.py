@@ -330,7 +330,7 @@ def _write_png(path, overwrite: bool, rgba: np.ndarray, dpi: float, metadata, pi
     from .io_write import atomic_path
 
     with atomic_path(path, overwrite) as tmp:
-        matplotlib.image.imsave(tmp, memoryview(rgba), format="png", origin="upper", dpi=dpi,
+        matplotlib.image.imsave(tmp, rgba.data, format="png", origin="upper", dpi=dpi,
                                 metadata=metadata, pil_kwargs=pil_kwargs)  # fmt: skip
 
 
