@@ -365,3 +365,14 @@ def test_pari_geo_run_reports_jobs_per_municipality(tmp_path):
     by_unit = pd.read_csv(tmp_path / "out" / "place_types_by_unit.csv")
     assert by_unit["jobs"].sum() == pytest.approx(munis["jobs"].sum())
     assert munis["jobs"].sum() > 0
+
+
+def test_validate_reads_the_syke_example_vectors_and_table():
+    from pari_geo.runconfig import load_run
+    from pari_geo.validate import format_plan, validate_run
+
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    plan = validate_run(load_run(root / "examples" / "ostergotland_syke.toml"))
+    assert plan["vectors"]["commuting_od"]["features"] == 169
+    assert plan["vectors"]["roads"]["features"] > 100
+    assert any("169 rows" in line for line in format_plan(plan))

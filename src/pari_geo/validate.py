@@ -30,9 +30,13 @@ from .runconfig import RunConfig
 
 __all__ = ["validate_run", "format_plan"]
 
-_VECTOR_LAYERS = ("units", "actors")
+_VECTOR_LAYERS = ("units", "actors", "roads")
+#: tables (not georeferenced): read for their columns only
+_TABLE_LAYERS = ("commuting_od",)
 # run-file key of each column a vector layer names, as attribute of LayerInput
-_COLUMNS = {"units": ("id", "region", "country"), "actors": ("sector", "social")}
+_COLUMNS = {"units": ("id", "region", "country"), "actors": ("sector", "social"),
+            "roads": ("class_column", "speed_column")}
+_OSM_SUFFIXES = (".pbf", ".osm", ".osm.bz2", ".osm.gz", ".o5m")
 
 
 def _raster_info(path: Path, layer: str) -> dict[str, Any]:
@@ -115,7 +119,7 @@ def validate_run(cfg: RunConfig, execution: dict[str, Any] | None = None) -> dic
     layers: dict[str, Any] = {}
     synthetic: dict[str, str] = {}
     for key, layer in sorted(cfg.inputs.items()):
-        if key in _VECTOR_LAYERS:
+        if key in _VECTOR_LAYERS or key in _TABLE_LAYERS:
             continue
         info = grid if key == "population" else _raster_info(layer.path, key)
         if key != "population" and not _overlaps(info["bounds"], info["crs"], grid):
@@ -129,10 +133,24 @@ def validate_run(cfg: RunConfig, execution: dict[str, Any] | None = None) -> dic
         if "SYNTHETIC" in note.upper():
             synthetic[key] = note
     vectors: dict[str, Any] = {}
+    for key in _TABLE_LAYERS:
+        if key in cfg.inputs:
+            from .ingest import open_commuting_od
+
+            table = open_commuting_od(cfg.inputs[key].path)  # one-line errors
+            vectors[key] = {"file": str(cfg.inputs[key].path), "crs": None,
+                            "features": len(table), "columns": list(table.columns)}
     for key in _VECTOR_LAYERS:
         if key not in cfg.inputs:
             continue
         layer = cfg.inputs[key]
+        if key == "roads" and str(layer.path).lower().endswith(_OSM_SUFFIXES):
+            from .ingest import check_file
+
+            check_file(layer.path, key)
+            vectors[key] = {"file": str(layer.path), "crs": "EPSG:4326", "features": None,
+                            "columns": ["highway"]}
+            continue
         info = _vector_info(layer.path, key, layer.layer)
         for attr in _COLUMNS[key]:
             col = getattr(layer, attr, None)
@@ -140,6 +158,12 @@ def validate_run(cfg: RunConfig, execution: dict[str, Any] | None = None) -> dic
                 raise InputError(str(layer.path), key,
                                  f"has no column {col!r} (inputs.{key}.{attr} in {file}); "
                                  f"columns: {', '.join(info['columns'])}")
+        if key == "roads" and layer.speed_column is None and (
+                layer.class_column or "highway") not in info["columns"]:
+            raise InputError(str(layer.path), key, f"has no column "
+                             f"{layer.class_column or 'highway'!r} (set inputs.roads."
+                             f"class_column or speed_column in {file}; columns: "
+                             f"{', '.join(info['columns'])})")
         if key == "units" and layer.id is None and "UID" not in info["columns"]:
             raise InputError(str(layer.path), key, f"has no column 'UID'; set inputs.units.id "
                              f"in {file} (columns: {', '.join(info['columns'])})")
@@ -195,8 +219,13 @@ def format_plan(plan: dict[str, Any]) -> list[str]:
             f"{info['cell_size']:g} ({info['crs']})")
         lines.append(f"  {key:<16} {where}: {info['file']}")
     for key, info in plan["vectors"].items():
-        lines.append(f"  {key:<16} {info['features']:,} features ({info['crs']}): "
-                     f"{info['file']}")
+        if info["crs"] is None:  # a table
+            what = f"{info['features']:,} rows"
+        elif info["features"] is None:  # an OpenStreetMap extract (read when run)
+            what = "OpenStreetMap extract"
+        else:
+            what = f"{info['features']:,} features ({info['crs']})"
+        lines.append(f"  {key:<16} {what}: {info['file']}")
     engine = plan["engine"] + (f", tiles {plan['tile'][0]}x{plan['tile'][1]}"
                                if plan["engine"] == "tiled" else "")
     if plan["scheduler"]:
