@@ -178,3 +178,39 @@ def test_cli_calibrate_refuses_a_degurba_run_and_unknown_names(tmp_path, capsys)
     err = capsys.readouterr().err
     assert "'nope' is not a nordic7 parameter" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_review_edges_of_calibration():
+    from pari_geo.typology.calibrate import candidate_values
+
+    rng = np.random.default_rng(2)
+    pop = rng.gamma(0.4, 30.0, (50, 50))
+    pop[10:13, 10:13] += 2500.0
+    pop[20, 24] += 500.0  # a locality about 15 km from the core
+    slow = np.full(pop.shape, 20.0)
+    truth, _ = classify_nordic7_array(pop, cell_size_m=1000, speed_kmh=slow,
+                                      params=Nordic7Params(link_distance_m=20000))
+    default, _ = classify_nordic7_array(pop, cell_size_m=1000, speed_kmh=slow)
+    assert (default != truth).any()
+    # a parameter that starts at 0 (the rule off) is searched on its presets' scale
+    assert max(candidate_values("link_distance_m", 0.0)) >= 3000 * 4
+    fit = calibrate_arrays(pop, truth, cell_size_m=1000, fit=["link_distance_m"],
+                           speed_kmh=slow)
+    assert fit.params["link_distance_m"] > 0 and fit.agreement == 1.0
+    # a scalar speed works with the reused travel times
+    fit = calibrate_arrays(pop, truth, cell_size_m=1000, fit=["close_to_urban_minutes"],
+                           speed_kmh=40.0)
+    assert 0 < fit.agreement <= 1
+    with pytest.raises(InputError, match="no place type"):
+        calibrate_arrays(pop, np.where(truth == 0, 0, 255).astype(np.uint8) * 0,
+                         cell_size_m=1000, fit=["heartland_density"])
+    with pytest.raises(ConfigError, match="grid.heartland_density"):
+        calibrate_arrays(pop, truth, cell_size_m=1000, fit=["heartland_density"],
+                         grid={"heartland_density": ["x"]})
+
+
+def test_unknown_input_names_are_refused(sample):
+    p, inputs = sample
+    with pytest.raises(ConfigError, match="inputs.floorarea"):
+        calibrate({"population": inputs["population"], "floorarea": inputs["built"]},
+                  np.zeros((1, 1)), fit=["heartland_density"])

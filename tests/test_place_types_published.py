@@ -376,3 +376,101 @@ def test_validate_reads_the_syke_example_vectors_and_table():
     assert plan["vectors"]["commuting_od"]["features"] == 169
     assert plan["vectors"]["roads"]["features"] > 100
     assert any("169 rows" in line for line in format_plan(plan))
+
+
+# --- review of issue 14: the edges ----------------------------------------------------------
+def _tif(path, values, transform=None):
+    from affine import Affine
+    from helpers import write_tif
+
+    t = transform or Affine(1000, 0, 500000, 0, -1000, 6500000)
+    return write_tif(path, values, crs="EPSG:3006", transform=t, dtype="float64")
+
+
+def test_roads_leave_no_fast_corridor_through_cells_without_data(tmp_path):
+    import geopandas as gpd
+    from shapely.geometry import LineString
+
+    from pari_geo.typology.classify import classify_nordic7
+
+    pop = np.zeros((5, 30))
+    pop[1:4, 0:3] = 2000.0
+    pop[:, 3:15] = np.nan  # no data between the core and the land to the east
+    road = gpd.GeoDataFrame({"highway": ["residential"]},
+                            geometry=[LineString([(500100, 6497500), (502900, 6497500)])],
+                            crs="EPSG:3006")
+    road.to_file(tmp_path / "r.gpkg")
+    codes = classify_nordic7(_tif(tmp_path / "p.tif", pop), roads=tmp_path / "r.gpkg")
+    # the no-data cells are impassable: nothing east of them is within 25 minutes
+    assert not (codes.values[:, 15:] == 5).any()
+
+
+def test_roads_that_miss_the_grid_and_text_speeds_are_refused(tmp_path):
+    import geopandas as gpd
+    from shapely.geometry import LineString
+
+    from pari_geo.typology.classify import classify_nordic7
+
+    pop_path = _tif(tmp_path / "p.tif", np.full((5, 5), 10.0))
+    far = gpd.GeoDataFrame({"highway": ["primary"], "maxspeed": ["50 mph"]},
+                           geometry=[LineString([(0, 0), (1000, 1000)])], crs="EPSG:3006")
+    far.to_file(tmp_path / "far.gpkg")
+    with pytest.raises(InputError, match="no road on the grid"):
+        classify_nordic7(pop_path, roads=tmp_path / "far.gpkg")
+    from pari_geo.preparation.roads import Roads
+
+    with pytest.raises(InputError, match="'maxspeed' holds no speeds"):
+        classify_nordic7(pop_path, roads=Roads(tmp_path / "far.gpkg", speed_column="maxspeed"))
+
+
+def test_layers_without_data_are_refused_naming_the_file(tmp_path):
+    from pari_geo.typology.classify import classify_nordic7
+
+    pop_path = _tif(tmp_path / "p.tif", np.full((5, 5), 10.0))
+    empty = _tif(tmp_path / "empty.tif", np.full((5, 5), np.nan))
+    for key in ("floor_area", "jobs"):
+        with pytest.raises(InputError, match="has no data") as err:
+            classify_nordic7(pop_path, **{key: empty})
+        assert "\n" not in str(err.value)
+    share = _tif(tmp_path / "share.tif", np.full((5, 5), 0.3))
+    with pytest.raises(InputError, match=r"share.tif \[floor_area\].*looks like a share"):
+        classify_nordic7(pop_path, floor_area=share)
+
+
+def test_floor_area_counts_as_built_up_never_water():
+    pop = np.zeros((5, 5))
+    land = np.full((5, 5), 0.2)
+    floor = np.zeros((5, 5))
+    floor[2, 2] = 5000.0
+    codes, _ = classify_nordic7_array(pop, cell_size_m=1000, land_share=land, floor_area=floor)
+    assert codes[2, 2] != 0 and codes[0, 0] == 0
+
+
+def test_unit_ids_must_be_positions_not_codes():
+    pop, ids, od = od_case()
+    with pytest.raises(InputError, match="holds 580"):
+        classify_nordic7_array(pop, cell_size_m=1000, commuting_od=od,
+                               unit_ids=np.where(ids == 1, 580, ids))
+    with pytest.raises(InputError, match="holds 580"):
+        classify_nordic7_tiled(pop, cell_size_m=1000, commuting_od=od,
+                               unit_ids=np.where(ids == 1, 580, ids))
+
+
+def test_commuter_counts_need_the_own_unit_row():
+    import pandas as pd
+
+    from pari_geo.ingest import open_commuting_od
+
+    with pytest.raises(InputError, match="origin A has no row to itself"):
+        open_commuting_od(pd.DataFrame({"origin": ["A"], "destination": ["B"],
+                                        "commuters": [500]}))
+
+
+def test_rules_provenance_names_the_links_that_ran():
+    pop, _ = core_grid()
+    _, info = classify_nordic7_array(pop, cell_size_m=1000)
+    assert "SYKE" not in info["rules"]["peri_urban_links"]
+    _, info = classify_nordic7_array(pop, cell_size_m=1000, params="syke"
+                                     if False else Nordic7Params.from_preset("syke"))
+    assert "link_distance_m (SYKE)" in info["rules"]["peri_urban_links"]
+    assert "no commuting layer" in info["rules"]["peri_urban_links"]

@@ -1022,6 +1022,12 @@ def open_commuting_od(path_or_df: Any) -> Any:
         c = pd.to_numeric(df["commuters"], errors="coerce")
         if c.isna().any() or (c < 0).any():
             raise InputError(fname, name, "has negative or non-numeric commuters")
+        own = set(df.loc[df["origin"] == df["destination"], "origin"])
+        lacking = sorted(set(df["origin"]) - own)
+        if lacking:
+            raise InputError(fname, name, f"origin {lacking[0]} has no row to itself: with "
+                             "commuters, the shares are of each origin's total in the table, "
+                             "so give those who work in their own unit too (or give shares)")
         total = c.groupby(df["origin"]).transform("sum")
         v = (c / total.where(total > 0)).fillna(0.0)
     return pd.DataFrame({"origin": df["origin"].to_numpy(),

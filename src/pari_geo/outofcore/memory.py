@@ -317,6 +317,8 @@ class ReusingMemoryEngine(MemoryEngine):
         def key_of(x: Any) -> Any:
             if x is None or isinstance(x, int | float):
                 return x
+            if isinstance(x, np.ndarray) and x.ndim == 0:
+                return float(x)
             return digest(read_all(x))
 
         limit = kw.pop("max_minutes", None)

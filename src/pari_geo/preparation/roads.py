@@ -77,20 +77,40 @@ class Roads:
         object.__setattr__(self, "offroad_kmh", check_offroad(self.offroad_kmh, None))
 
 
-def roads_speed(roads: Any, grid: GridSpec, inside: np.ndarray,
+def roads_speed(roads: Any, grid: GridSpec, population: np.ndarray,
                 land_share: np.ndarray | None = None) -> np.ndarray:
-    """The speed raster (km/h) of ``roads`` (a :class:`Roads` or a path) on ``grid``.
+    """The travel speed (km/h) the place types read, from ``roads`` (a :class:`Roads` or a
+    path) on ``grid``.
 
     Cells with a road get the fastest road's speed (``all_touched``; bridges and ferries
-    cross water), other land cells ``offroad_kmh``, water without a road (land share
-    below 0.5) and cells outside ``inside`` NaN (impassable).
+    cross water); the other cells the rules can cross (land share 0.5 or more, unknown
+    land counting as land, or residents) ``offroad_kmh``; water without a road or ferry and
+    cells without population data 0 (impassable).
+
+    Raises
+    ------
+    InputError
+        No road of the layer reaches the grid (another CRS without a CRS record, another
+        region), or the roads cannot be read.
     """
     if not isinstance(roads, Roads):
         roads = Roads(roads)
-    return speed_raster(roads.path, grid, inside, land_share=land_share,
-                        speeds=load_speeds(roads.speeds), offroad_kmh=roads.offroad_kmh,
-                        layer=roads.layer, class_column=roads.class_column,
-                        speed_column=roads.speed_column)
+    pop = np.asarray(population, dtype=np.float64)
+    inside = ~np.isnan(pop)
+    land = None if land_share is None else np.where(np.isnan(land_share), 1.0, land_share)
+    speed = speed_raster(roads.path, grid, np.ones(grid.shape, bool), land_share=land,
+                         speeds=load_speeds(roads.speeds), offroad_kmh=roads.offroad_kmh,
+                         layer=roads.layer, class_column=roads.class_column,
+                         speed_column=roads.speed_column)
+    on_road = np.isfinite(speed) & (speed != roads.offroad_kmh)
+    if not on_road.any():
+        raise InputError(str(roads.path), "roads", "has no road on the grid (another region, "
+                         "or coordinates in another CRS than the file says?)")
+    land_eff = np.ones(grid.shape) if land is None else land
+    crossable = ~((land_eff < 0.5) & (np.nan_to_num(pop) == 0))
+    speed = np.where(np.isnan(speed) & crossable, roads.offroad_kmh, speed)
+    speed[~inside & ~on_road] = 0.0
+    return np.where(np.isnan(speed), 0.0, speed)
 
 
 def load_speeds(path: str | os.PathLike | None = None) -> dict[str, float]:
@@ -179,7 +199,12 @@ def _line_layer_batches(path, layer, class_column, speed_column, speeds):
     if speed_column is not None:
         if speed_column not in gdf.columns:
             raise InputError(fname, "roads", f"has no column {speed_column!r}")
-        v = np.asarray(gdf[speed_column], dtype=float)
+        import pandas as pd
+
+        v = pd.to_numeric(gdf[speed_column], errors="coerce").to_numpy(dtype=float)
+        if np.isnan(v).all():
+            raise InputError(fname, "roads", f"column {speed_column!r} holds no speeds in km/h "
+                             "(numbers)")
     else:
         col = class_column or "highway"
         if col not in gdf.columns:

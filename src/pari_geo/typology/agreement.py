@@ -522,12 +522,21 @@ def _crs_name(crs: Any) -> str:
     return f"{auth[0]}:{auth[1]}" if auth else crs.name
 
 
+def _same_crs(a: Any, b: Any) -> bool:
+    """The same CRS, also when one is an ESRI/WKT spelling of the other's EPSG code."""
+    ca, cb = CRS.from_user_input(a), CRS.from_user_input(b)
+    if ca == cb or ca.equals(cb, ignore_axis_order=True):
+        return True
+    ea, eb = ca.to_epsg(min_confidence=70), cb.to_epsg(min_confidence=70)
+    return ea is not None and ea == eb
+
+
 def _check_crs(crs: Any, grid: GridSpec, fname: str | None, assign: str, how: str) -> None:
     """Refuse a missing CRS (``assign`` says how to set one) or another CRS than the grid's
     (``how`` says how to reproject, ``{crs}`` standing for the grid's)."""
     if crs is None:
         raise InputError(fname, _LAYER, f"has no CRS; assign the one it was made in ({assign})")
-    if CRS.from_user_input(crs) != grid.crs:
+    if not _same_crs(crs, grid.crs):
         target = _crs_name(grid.crs)
         raise InputError(
             fname,

@@ -16,8 +16,8 @@ Coordinate descent on the share of cells whose class equals the reference
    ``k = -8..8``, i.e. a quarter to four times, plus 0 where 0 is a valid setting; or the
    values given in ``grid``), the others held; the best value is kept (ties keep the
    current value, so that nothing moves without a gain); when the best value is an end of
-   the grid, the search goes on beyond it, a step of ``2^(1/4)`` at a time (at most 16),
-   while the agreement improves;
+   the grid, or nothing in the grid improves (a plateau), the search goes on beyond the
+   ends, a step of ``2^(1/4)`` at a time (at most 16), while the agreement improves;
 2. the interval between the best value's two neighbours is then searched at 8 more points,
    and again around the new best, up to 6 times (each time about 4.5 times narrower), so
    that a threshold between two grid values is found to about 1/10,000 of the grid step;
@@ -156,13 +156,22 @@ def candidate_values(name: str, start: float) -> list[float]:
     """
     if name in SHARE_PARAMETERS:
         return sorted({round(0.05 * k, 10) for k in range(21)} | {float(start)})
-    base = float(start) if start > 0 else 1.0
+    base = float(start) if start > 0 else _scale_of(name)
     values = {base * 2.0 ** (k / 4.0) for k in range(-8, 9)}
     if name in _ZERO_OK:
         values.add(0.0)
     if start == 0:
         values.add(0.0)
     return sorted(values)
+
+
+def _scale_of(name: str) -> float:
+    """A parameter's typical size when it starts at 0 (the rule off): its largest value
+    in the shipped presets, else 1."""
+    from .nordic7 import PRESETS
+
+    values = [float(getattr(Nordic7Params.from_preset(p), name)) for p in PRESETS]
+    return max([v for v in values if v > 0], default=1.0)
 
 
 def _check_fit(fit: Any, grid: Mapping[str, Sequence[float]] | None) -> list[str]:
@@ -180,9 +189,16 @@ def _check_fit(fit: Any, grid: Mapping[str, Sequence[float]] | None) -> list[str
         raise ConfigError("fit", "name at least one parameter to fit")
     if len(set(names)) != len(names):
         raise ConfigError("fit", f"names a parameter twice: {names}")
-    for name in grid or {}:
+    for name, values in (grid or {}).items():
         if name not in names:
             raise ConfigError(f"grid.{name}", "is not among the fitted parameters")
+        try:
+            ok = len(values) > 0 and all(
+                not isinstance(v, bool) and math.isfinite(float(v)) for v in values)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ConfigError(f"grid.{name}", f"must be a list of numbers, got {values!r}")
     return names
 
 
@@ -202,6 +218,9 @@ def _check_reference(reference: np.ndarray, shape: tuple[int, int]) -> np.ndarra
                          f"{bad[:10].tolist()} (the place types are 1..7, 0 water, 255 none)")
     if not np.any(ref != 255):
         raise InputError(None, "reference", "has no class on the grid")
+    if not np.any((ref >= 1) & (ref <= 7)):
+        raise InputError(None, "reference", "has no place type (1..7) on the grid, only "
+                         "water or no data: nothing to calibrate against")
     return ref.astype(np.uint8)
 
 
@@ -291,20 +310,27 @@ def calibrate_arrays(
                     if value > best_value + 1e-12:
                         best_value, best_v = value, v
                 if not (grid and name in grid) and name not in SHARE_PARAMETERS:
-                    # the best at an end of the grid: go on in that direction, a step of
-                    # 2^(1/4) at a time, while the agreement improves
-                    for _ in range(_EXTEND_STEPS):
-                        if best_v == max(values) and best_v > 0:
-                            v = best_v * 2.0 ** 0.25
-                        elif best_v == min(values) and best_v > 0 and name not in _ZERO_OK:
-                            v = best_v / 2.0 ** 0.25
-                        else:
-                            break
-                        values = sorted({*values, v})
-                        p = tried(best_p, name, v)
-                        if p is None or score(p)[0] <= best_value + 1e-12:
-                            break
-                        best_value, best_v = score(p)[0], v
+                    # beyond an end of the grid, a step of 2^(1/4) at a time: from the end
+                    # the best value is at while the fit improves, and from both ends
+                    # across a plateau (nothing in the grid improved)
+                    flat = best_v == current
+                    ends = []
+                    if best_v == max(values) or flat:
+                        ends.append((max(values), 2.0 ** 0.25))
+                    if (best_v == min(values) or flat) and min(values) > 0 and \
+                            name not in _ZERO_OK:
+                        ends.append((min(values), 2.0 ** -0.25))
+                    for v, step in ends:
+                        gained = False
+                        for _ in range(_EXTEND_STEPS):
+                            v = v * step if v > 0 else _scale_of(name)
+                            values = sorted({*values, v})
+                            p = tried(best_p, name, v)
+                            value = -np.inf if p is None else score(p)[0]
+                            if value > best_value + 1e-12:
+                                best_value, best_v, gained = value, v, True
+                            elif gained:
+                                break
                 if not (grid and name in grid):  # zoom in around the best value
                     tried_here = set(values)
                     lo = max([v for v in values if v < best_v], default=best_v)
@@ -408,6 +434,13 @@ def calibrate(
 
     if "population" not in inputs:
         raise ConfigError("inputs", "needs the population")
+    import inspect
+
+    accepted = set(inspect.signature(load_nordic7_inputs).parameters)
+    unknown = sorted(set(inputs) - accepted)
+    if unknown:
+        raise ConfigError(f"inputs.{unknown[0]}", "is not an input of the place types "
+                          f"(one of {', '.join(sorted(accepted))})")
     kw = dict(inputs)
     population = kw.pop("population")
     start = params if params is not None else Nordic7Params.from_preset(preset or "nordregio")

@@ -52,6 +52,12 @@ def _count_layer(obj, layer, grid):
     check_layer_fits(da, grid, layer=layer)
     values = np.asarray(align_to_grid(da, grid, "count", layer=layer).values, dtype=np.float64)
     check_counts(values, da.attrs.get("source"), layer)
+    if layer in ("floor_area", "built_volume"):
+        from .nordic7 import check_floor_area
+
+        finite = values[~np.isnan(values)]
+        check_floor_area(np.array([finite.min(), finite.max()]) if finite.size else
+                         np.zeros(0), da.attrs.get("source"), layer, grid.cell_size_m**2)
     return values
 
 
@@ -210,8 +216,7 @@ def load_nordic7_inputs(
     if roads is not None:
         from ..preparation.roads import roads_speed
 
-        layers["speed_kmh"] = roads_speed(roads, grid, ~np.isnan(pop),
-                                          land_share=layers.get("land_share"))
+        layers["speed_kmh"] = roads_speed(roads, grid, pop, land_share=layers.get("land_share"))
         sources["roads"] = str(getattr(roads, "path", roads))
     for name, obj in (
         ("built", built),

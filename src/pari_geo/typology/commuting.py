@@ -46,6 +46,15 @@ def od_on_grid(od: Any, units: Any, units_id: str | None, grid: Any, has_share: 
 
     if has_share:
         raise InputError(None, "commuting_od", "give commuting or commuting_od, not both")
+    if isinstance(od, CommutingOD):  # already over the units' order
+        if units is None:
+            raise InputError(None, "commuting_od", "needs the units its codes name (units=)")
+        u = open_units(units, id_col=units_id)
+        ids = [str(v) for v in (u[units_id] if units_id else u.index)]
+        if list(od.codes) != ids:
+            raise InputError(None, "commuting_od", "names its units in another order than "
+                             "units= (CommutingOD.from_table(..., codes=units' ids))")
+        return od, unit_index_raster(u, grid).astype(np.float64)
     if units is None:
         raise InputError(None, "commuting_od", "needs the units the table's origins and "
                          "destinations name (units=, and units_id= their id column)")

@@ -73,6 +73,7 @@ __all__ = [
     "corine_agri_mapping",
     "check_floor_area",
     "rules_applied",
+    "check_unit_ids",
     "PARAMETER_SOURCES",
     "parameter_table_markdown",
     "CommutingOD",
@@ -504,10 +505,10 @@ def check_floor_area(lo_hi: np.ndarray, file: str | None, layer: str, cell_area_
     pari_geo.errors.InputError: fa.tif [floor_area]: is never above 1 on cells of 1e+06 m²: ...
     """
     a = np.asarray(lo_hi, dtype=np.float64)
-    if a.size != 2 or np.isnan(a).all():
-        return
-    lo, hi = float(a[0]), float(a[1])
     unit = "m² of floor" if layer == "floor_area" else "m³ of buildings"
+    if a.size != 2 or np.isnan(a).all():
+        raise InputError(file, layer, "has no data (every cell is no-data/NaN)")
+    lo, hi = float(a[0]), float(a[1])
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise InputError(file, layer, "contains infinite values")
     if lo < 0:
@@ -599,6 +600,7 @@ class Nordic7Run:
     service_minutes_computed: bool = True
     codes: Any = None
     stats: dict[str, Any] = field(default_factory=dict)
+    params: Any = None  # the Nordic7Params the rules ran with
 
 
 def _cell_block(blocks: Mapping[str, np.ndarray], inner: tuple[slice, slice], *,
@@ -618,6 +620,8 @@ def _cell_block(blocks: Mapping[str, np.ndarray], inner: tuple[slice, slice], *,
     pop0 = np.where(missing, 0.0, pop)
     land_eff = np.ones(shape) if land is None else np.where(np.isnan(land), 1.0, land)
     has_built = np.zeros(shape, bool) if built is None else np.nan_to_num(built) > 0
+    if floor is not None:  # buildings with floor area are built-up (never water)
+        has_built |= np.nan_to_num(floor) > 0
     # density per km2 of land (inf: residents on no land, NaN: no land, nobody)
     with np.errstate(divide="ignore", invalid="ignore"):
         density = pop0 / (land_eff * area_km2)
@@ -804,15 +808,43 @@ def rules_applied(run: Nordic7Run, layers: Mapping[str, Any]) -> dict[str, str]:
         "outer_urban": ("SYKE: at least outer_dense_share of the window at area density >= "
                         "outer_area_density" if floor else "proxy: every other core cell"),
         "localities": "settlements of at least settlement_min_pop residents",
-        "peri_urban_links": ("zone minutes; SYKE links by link_distance_m and "
-                             "link_commuting_share" if run.commuters is not None
-                             else "zone minutes; SYKE link by link_distance_m only (no "
-                             "commuting_share)"),
+        "peri_urban_links": _links_text(run),
         "rural_heartland": ("agri_share/density and a local economy (jobs per resident"
                             + (", sector evenness)" if any(
                                 k.startswith(SECTOR_PREFIX) for k in layers) else ")")
                             if "jobs" in layers else "agri_share/density only (no jobs)"),
     }
+
+
+def _links_text(run: Nordic7Run) -> str:
+    """Which links of localities to a core ran (provenance)."""
+    p = run.params
+    links = ["the peri_urban_core_minutes zone"]
+    if p is not None and p.link_distance_m > 0:
+        links.append("link_distance_m (SYKE)")
+    if p is not None and p.link_commuting_share < 1.0:
+        links.append("link_commuting_share within link_max_distance_m (SYKE)"
+                     if run.commuters is not None else
+                     "not link_commuting_share: no commuting layer")
+    return "localities linked by " + ", ".join(links)
+
+
+def check_unit_ids(ids: np.ndarray, k: int, file: str | None = None) -> None:
+    """Refuse unit indexes that are not whole numbers in 0..k (0: outside every unit).
+
+    Examples
+    --------
+    >>> check_unit_ids(np.array([580.0]), 13)
+    Traceback (most recent call last):
+    ...
+    pari_geo.errors.InputError: in-memory data [unit_ids]: holds 580, but the OD table has 13 ...
+    """
+    v = ids[np.isfinite(ids)]
+    bad = v[(v < 0) | (v > k) | (v != np.round(v))]
+    if bad.size:
+        raise InputError(file, "unit_ids", f"holds {bad[0]:g}, but the OD table has {k} "
+                         f"units: give the position 1..{k} of each cell's unit (0 outside), "
+                         "not its code")
 
 
 def _sector_layers(jobs: Any, names: Sequence[str] | None, shape: tuple[int, ...]
@@ -829,12 +861,18 @@ def _sector_layers(jobs: Any, names: Sequence[str] | None, shape: tuple[int, ...
     with np.errstate(invalid="ignore"):
         if np.any(a < 0):
             raise InputError(None, "jobs", "has negative workplaces")
+    if np.isinf(a).any():
+        raise InputError(None, "jobs", "contains infinite values")
+    if np.isnan(a).all():
+        raise InputError(None, "jobs", "has no data (every cell is no-data/NaN)")
     if names is None:
         names = [f"sector_{i + 1}" for i in range(a.shape[0])]
     names = [str(n) for n in names]
-    if len(names) != a.shape[0] or len(set(names)) != len(names):
+    if len(names) != a.shape[0]:
         raise InputError(None, "jobs", f"has {a.shape[0]} sectors but job_sectors names "
-                         f"{len(names)} (distinct names, one per sector)")
+                         f"{len(names)}")
+    if len(set(names)) != len(names):
+        raise InputError(None, "jobs", f"job_sectors names a sector twice: {names}")
     known = np.isfinite(a)
     total = np.where(known.any(axis=0), np.where(known, a, 0.0).sum(axis=0), np.nan)
     out = {"jobs": total}
@@ -921,7 +959,7 @@ def run_rules(engine: Any, layers: dict[str, Any], *, cell_size_m: float,
         windows={"inner": window_cells(p.inner_radius_m, r),
                  "rural": window_cells(p.rural_radius_m, r)},
         core_max_gap_cells=int(math.floor(p.core_max_gap_km2 / area_km2 * (1 + _REL_TOL))),
-        service_minutes_computed="service_minutes" not in layers,
+        service_minutes_computed="service_minutes" not in layers, params=p,
     )
     _cells(engine, run, layers, p)
     _settlements(engine, run, p)
@@ -1337,9 +1375,10 @@ def classify_nordic7_array(
     floor_name = "floor_area" if floor_area is not None else "built_volume"
     floor = _layer(floor_name, floor_area if floor_area is not None else built_volume, shape,
                    share=False)
-    if floor is not None and np.isfinite(floor).any():
-        check_floor_area(np.array([np.nanmin(floor), np.nanmax(floor)]), None, floor_name,
-                         r * r)
+    if floor is not None:
+        finite = floor[~np.isnan(floor)]
+        check_floor_area(np.array([finite.min(), finite.max()]) if finite.size else
+                         np.zeros(0), None, floor_name, r * r)
     sectors = _sector_layers(jobs, job_sectors, shape)
     if commuting_od is not None:
         if comm is not None:
@@ -1348,6 +1387,7 @@ def classify_nordic7_array(
         if unit_ids is None or np.shape(unit_ids) != shape:
             raise InputError(None, "commuting_od", "needs unit_ids, the unit index of each "
                              f"cell, of shape {shape}")
+        check_unit_ids(np.asarray(unit_ids, dtype=np.float64), len(commuting_od.codes))
 
     given = {
         "population": pop,

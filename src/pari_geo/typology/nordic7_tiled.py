@@ -50,6 +50,7 @@ from .nordic7 import (
     Nordic7Params,
     agri_share_from_landcover,
     check_floor_area,
+    check_unit_ids,
     corine_agri_mapping,
     rules_applied,
     run_rules,
@@ -386,7 +387,7 @@ def _unknown_classes(layer: Any, mapping: dict[int, float], strip_cells: int) ->
 
 def _check(engine: Any, inputs: _Inputs, ranges: dict[str, np.ndarray],
            scale: dict[str, float], units: dict[str, str],
-           mapping: dict[int, float] | None) -> None:
+           mapping: dict[int, float] | None, n_units: int = 0) -> None:
     """The in-memory path's value checks, on the ``[min, max]`` of every input."""
     from ..ingest import check_counts, check_population, check_share
     from ..outofcore.ops import MappedLayer
@@ -437,8 +438,15 @@ def _check(engine: Any, inputs: _Inputs, ranges: dict[str, np.ndarray],
         inp = inputs.inputs.get(name)
         if inp is not None:
             check_floor_area(ranges[name], inp.source, name, r * r)
-    for name in [k for k in inputs.inputs if k == "jobs" or k.startswith(SECTOR_PREFIX)]:
+    jobs_names = [k for k in inputs.inputs if k == "jobs" or k.startswith(SECTOR_PREFIX)]
+    for name in jobs_names:
         check_counts(ranges[name], inputs.inputs[name].source, name)
+    if jobs_names and all(ranges[k].size != 2 or np.isnan(ranges[k]).all()
+                          for k in jobs_names):
+        raise InputError(inputs.inputs[jobs_names[0]].source, "jobs",
+                         "has no data (every cell is no-data/NaN)")
+    if "unit_id" in inputs.inputs and ranges["unit_id"].size == 2:
+        check_unit_ids(ranges["unit_id"], n_units, inputs.inputs["unit_id"].source)
     for name in ("service_minutes", "speed_kmh"):
         inp = inputs.inputs.get(name)
         if inp is None:
@@ -460,9 +468,9 @@ def _roads_layer(roads: Any, inputs: _Inputs, layers: Mapping[str, Any]) -> Any:
     if inputs.grid is None:
         raise InputError(None, "roads", "needs a georeferenced population (a raster file or "
                          "a DataArray) to burn the roads on")
-    inside = ~np.isnan(read_all(layers["population"]))
+    pop = read_all(layers["population"])
     land = read_all(layers["land_share"]) if "land_share" in layers else None
-    return ArrayLayer(roads_speed(roads, inputs.grid, inside, land_share=land))
+    return ArrayLayer(roads_speed(roads, inputs.grid, pop, land_share=land))
 
 
 def _jobs_inputs(jobs: Any, names: Any = None) -> dict[str, Any]:
@@ -556,6 +564,8 @@ def _sources(inputs: _Inputs, objs: dict[str, Any]) -> dict[str, Any]:
             sources[name] = str(obj)
         elif obj is not None and hasattr(obj, "attrs"):
             sources[name] = obj.attrs.get("source", "<in-memory>")
+    if objs.get("commuting_od") is not None:
+        sources["commuting_od"] = str(objs["commuting_od"])
     if objs.get("roads") is not None:
         sources["roads"] = str(getattr(objs["roads"], "path", objs["roads"]))
     return sources
@@ -741,6 +751,8 @@ def classify_nordic7_tiled(
               "floor_area": floor_area,
               "built_volume": built_volume if floor_area is None else None}
     others.update(_jobs_inputs(jobs, job_sectors))
+    od_source = commuting_od if isinstance(commuting_od, str | os.PathLike) else (
+        None if commuting_od is None else "<in-memory>")
     if commuting_od is not None and not isinstance(commuting_od, CommutingOD):
         from ..grid import GridSpec
         from .commuting import od_on_grid
@@ -803,7 +815,8 @@ def classify_nordic7_tiled(
         res = engine.cell_map(partial(_prepare_block, scale=scale, mapping=mapping), given,
                               outputs, ranges=tuple(given))
         ranges = dict(res.ranges)
-        _check(engine, inputs, ranges, scale, share_units, mapping)
+        _check(engine, inputs, ranges, scale, share_units, mapping,
+               0 if commuting_od is None else len(commuting_od.codes))
         shares = dict(res.layers)
         for name in ("land", "commuting"):
             if name in given:
@@ -840,7 +853,8 @@ def classify_nordic7_tiled(
                          "service_minutes_computed": run.service_minutes_computed,
                          "rules": rules_applied(run, layers)}
             tags = _tags(p, metadata0, _sources(inputs, {**others, "landcover": landcover,
-                                                          "jobs": jobs, "roads": roads}),
+                                                          "jobs": jobs, "roads": roads,
+                                                          "commuting_od": od_source}),
                          tile_shape)
             tags.update(metadata_tags(extra_tags or {}))
             writer = ClassRasterWriter(out_path, Path(tmpdir), inputs.grid, NORDIC7, tags,
