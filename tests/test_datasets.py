@@ -321,13 +321,70 @@ def test_roads_burn_into_a_speed_raster_with_motorway_on_the_e4():
     assert (roads.speed_kmh[known] == [load_speeds()[h] for h in roads.highway[known]]).all()
 
 
-def test_regeneration_is_byte_identical_to_every_shipped_file(tmp_path):
+# The shipped sample files were written with this GDAL (major, minor). Another GDAL (the
+# floor-version CI stage has 3.8) encodes the same content into other bytes (compression,
+# tag order), so bytes are compared only there; the content is compared everywhere.
+SHIPPED_WITH_GDAL = (3, 10)
+
+
+def _gdal_version():
+    import rasterio
+
+    return tuple(int(x) for x in rasterio.__gdal_version__.split(".")[:2])
+
+
+def _same_content(made: Path, shipped: Path) -> None:
+    """Assert two sample files hold the same data, metadata and georeferencing."""
+    if made.suffix == ".tif":
+        import rasterio
+
+        with rasterio.open(made) as a, rasterio.open(shipped) as b:
+            pa, pb = dict(a.profile), dict(b.profile)
+            na, nb = pa.pop("nodata"), pb.pop("nodata")
+            assert pa == pb, made.name
+            assert na == nb or (np.isnan(na) and np.isnan(nb)), made.name
+            assert a.tags() == b.tags(), made.name
+            assert a.descriptions == b.descriptions, made.name
+            for band in range(1, a.count + 1):
+                assert a.tags(band) == b.tags(band), (made.name, band)
+            np.testing.assert_array_equal(a.read(), b.read(), err_msg=made.name)
+    elif made.suffix == ".gpkg":
+        import geopandas as gpd
+        import pyogrio
+
+        layers = pyogrio.list_layers(made)
+        assert layers.tolist() == pyogrio.list_layers(shipped).tolist(), made.name
+        for layer, _ in layers:
+            a = gpd.read_file(made, layer=layer)
+            b = gpd.read_file(shipped, layer=layer)
+            assert a.crs == b.crs, (made.name, layer)
+            assert a.geometry.to_wkb().tolist() == b.geometry.to_wkb().tolist(), made.name
+            pd_a, pd_b = a.drop(columns="geometry"), b.drop(columns="geometry")
+            assert pd_a.equals(pd_b), (made.name, layer)
+    else:
+        assert made.read_bytes() == shipped.read_bytes(), made.name
+
+
+def _regenerated(tmp_path):
     from pari_geo.datasets.ostergotland import LAYER_FILES, write_ostergotland
 
     paths = write_ostergotland(tmp_path, overwrite=True, activity=True)
     names = {p.name for p in paths.values()}
     assert names == {*LAYER_FILES.values(), "municipalities.gpkg", *ACTIVITY}
-    for name in sorted(names):
+    return sorted(names)
+
+
+def test_regeneration_has_the_content_of_every_shipped_file(tmp_path):
+    for name in _regenerated(tmp_path):
+        _same_content(tmp_path / name, OST / name)
+
+
+@pytest.mark.skipif(
+    _gdal_version() != SHIPPED_WITH_GDAL,
+    reason="bytes depend on the GDAL that writes them; the content test runs here",
+)
+def test_regeneration_is_byte_identical_to_every_shipped_file(tmp_path):
+    for name in _regenerated(tmp_path):
         assert (tmp_path / name).read_bytes() == (OST / name).read_bytes(), name
 
 
