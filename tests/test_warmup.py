@@ -21,7 +21,7 @@ def test_compiling_in_process_fills_the_cache_and_then_no_child_starts():
 
 def test_no_child_when_caching_is_off(monkeypatch):
     monkeypatch.setattr(_warmup, "CACHE", False)
-    monkeypatch.setattr(_warmup, "cache_is_filled", lambda: False)
+    monkeypatch.setattr(_warmup, "cache_is_filled", lambda *a: False)
     with _warmup.kernel_warmup() as warm:
         assert not warm.started
 
@@ -35,7 +35,7 @@ def test_a_child_is_started_on_an_empty_cache_and_ended_on_the_way_out(monkeypat
             super().__init__([sys.executable, "-c", "import time; time.sleep(60)"], **kw)
 
     monkeypatch.setattr(_warmup, "CACHE", True)
-    monkeypatch.setattr(_warmup, "cache_is_filled", lambda: False)
+    monkeypatch.setattr(_warmup, "cache_is_filled", lambda *a: False)
     monkeypatch.setattr(_warmup.subprocess, "Popen", _Popen)
     with _warmup.kernel_warmup() as warm:
         assert warm.started
@@ -51,3 +51,82 @@ def test_wait_gives_up_after_the_timeout(monkeypatch):
     warm = _warmup.KernelWarmup(proc)
     warm.wait(timeout=0.1)
     assert proc.poll() is not None and not warm.started
+
+
+# --- the split of the compilation between the run and its child (issue 11) -------------
+_FIRST = """
+from pari_geo import _warmup
+_warmup.compile_dbscan_kernels(border=False)    # what the child compiles
+_warmup.compile_footprint_kernels()             # what the run compiles while it waits
+_warmup.compile_border_kernels()
+assert _warmup.cache_is_filled()
+import numpy as np
+from pari_geo.outofcore import _travel_kernels as tk
+from pari_geo.outofcore.travel_time import minutes_to
+minutes_to(np.eye(40, dtype=bool), cell_size_m=100.0)
+# a literal 0 heap size would compile the heap helpers a second time
+assert len(tk.heap_push.signatures) == 1 and len(tk.heap_pop_into.signatures) == 1
+"""
+
+_SECOND = """
+from numba.core import event
+compiled = []
+class _Seen(event.Listener):
+    def on_start(self, e):
+        compiled.append(e.data["dispatcher"].py_func.__qualname__)
+    def on_end(self, e):
+        pass
+event.register("numba:compile", _Seen())
+import numpy as np
+from affine import Affine
+from pari_geo.clustering import significance as sig
+from pari_geo.clustering.driver import dbscan_xy
+rng = np.random.default_rng(5)
+xy = np.ascontiguousarray(rng.uniform(0, 9000.0, (2500, 2)))
+model = sig.build_null_model(xy, np.zeros(len(xy), dtype=np.int64), None,
+                             population=rng.uniform(0, 9, (30, 30)),
+                             transform=Affine(300.0, 0, 0, 0, -300.0, 9000.0))
+for eps in (250.0, 2000.0):
+    labels, _ = dbscan_xy(np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1]),
+                          None, eps, 5, serial=True)
+    sig.footprint_counts(labels, xy, model.free, sig.footprint_lattice(model, eps), eps)
+assert labels.max() >= 0
+assert compiled == [], compiled
+"""
+
+
+def _python(code, cache_dir):
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache_dir), "PARI_GEO_NUMBA_CACHE": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(_warmup.__file__).resolve().parents[1]), env.get("PYTHONPATH", "")]
+    )
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True)  # fmt: skip
+
+
+def test_the_child_and_the_run_together_compile_everything_a_run_calls(tmp_path):
+    """On an empty cache: the child's part plus the run's part leave nothing for the
+    DBSCAN and footprint calls of a run to compile (same argument types)."""
+    first = _python(_FIRST, tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    second = _python(_SECOND, tmp_path)
+    assert second.returncode == 0, second.stderr[-2000:]
+
+
+def test_a_warmup_inside_another_shares_its_child(monkeypatch):
+    class _Popen(subprocess.Popen):
+        def __init__(self, args, **kw):
+            started.append(args)
+            super().__init__([sys.executable, "-c", "import time; time.sleep(60)"], **kw)
+
+    started: list = []
+    monkeypatch.setattr(_warmup, "CACHE", True)
+    monkeypatch.setattr(_warmup, "cache_is_filled", lambda *a: False)
+    monkeypatch.setattr(_warmup.subprocess, "Popen", _Popen)
+    with _warmup.kernel_warmup() as outer:
+        with _warmup.kernel_warmup() as inner:  # the pipeline's, inside the CLI's
+            assert inner.started and inner._proc is outer._proc
+        assert outer._proc.poll() is None  # the inner one does not end the child
+        proc = outer._proc
+    assert proc.poll() is not None and len(started) == 1
+    assert _warmup._ACTIVE is None

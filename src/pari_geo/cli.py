@@ -358,13 +358,18 @@ def classify(run_file, overwrite, quiet, engine, max_memory, tile, scheduler) ->
 @_run_file_execution_options
 def run(run_file, overwrite, quiet, engine, max_memory, tile, scheduler) -> None:
     """Full run: place types, micro-clusters at every scale, tables, maps and a summary."""
-    from .pipeline import run_pipeline
-    from .runconfig import load_run
+    from ._warmup import kernel_warmup
 
-    execution = _execution_options(engine, max_memory, tile, scheduler)
-    cfg = load_run(run_file).with_execution(execution)
-    _log_run(cfg, "run")
-    result = run_pipeline(cfg, overwrite=overwrite, progress=not quiet)
+    # on an empty numba cache the DBSCAN kernels start compiling in a child process
+    # first thing, while this one imports and reads the inputs (issue 11)
+    with kernel_warmup():
+        from .pipeline import run_pipeline
+        from .runconfig import load_run
+
+        execution = _execution_options(engine, max_memory, tile, scheduler)
+        cfg = load_run(run_file).with_execution(execution)
+        _log_run(cfg, "run")
+        result = run_pipeline(cfg, overwrite=overwrite, progress=not quiet)
     _log.info("wrote %s", result["out_dir"])
     clusters = result["clusters"]
     click.echo(f"wrote {result['out_dir']}")

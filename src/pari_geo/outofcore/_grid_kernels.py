@@ -155,7 +155,8 @@ def smooth_centre_edges_inplace(lab, excluded, blocked, rule):
                 queued[rr, cc] = 1
                 if n_cand == cand.shape[0]:
                     grown = np.empty(cand.shape[0] * 2, dtype=np.int64)
-                    grown[:n_cand] = cand[:n_cand]
+                    for t in range(n_cand):  # not a slice copy: see _travel_kernels._grow
+                        grown[t] = cand[t]
                     cand = grown
                 cand[n_cand] = rr * cols + cc
                 n_cand += 1
@@ -202,7 +203,8 @@ def smooth_centre_edges_inplace(lab, excluded, blocked, rule):
                 queued[rr, cc] = 1
                 if n_cand == cand.shape[0]:
                     grown = np.empty(cand.shape[0] * 2, dtype=np.int64)
-                    grown[:n_cand] = cand[:n_cand]
+                    for t in range(n_cand):  # not a slice copy: see _travel_kernels._grow
+                        grown[t] = cand[t]
                     cand = grown
                 cand[n_cand] = rr * cols + cc
                 n_cand += 1

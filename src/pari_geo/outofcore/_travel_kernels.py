@@ -101,8 +101,12 @@ def _grow(keys, vals, size):
     """The heap arrays, doubled (their ``size`` entries kept)."""
     nk = np.empty(2 * keys.size, np.float64)
     nv = np.empty(2 * keys.size, np.int64)
-    nk[:size] = keys[:size]
-    nv[:size] = vals[:size]
+    # an element loop, not ``nk[:size] = keys[:size]``: numba's slice assignment from an
+    # array compiles its shape-mismatch message (string formatting), about 1.3 s of a
+    # first run's compilation for a copy that never mismatches
+    for i in range(size):
+        nk[i] = keys[i]
+        nv[i] = vals[i]
     return nk, nv
 
 
@@ -157,7 +161,7 @@ def settle(cost, dist, ring, limit, ring_only):
     cap = max(1024, n // 4, n_starts)  # np.empty: pages are touched only when used
     keys = np.empty(cap, np.float64)
     vals = np.empty(cap, np.int64)
-    size = 0
+    size = np.int64(0)  # not a literal 0: numba would compile the heap helpers twice
     for i in range(n_starts):
         u = starts[i]
         size = heap_push(keys, vals, size, dd[u], u)
