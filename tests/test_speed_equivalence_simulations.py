@@ -195,3 +195,20 @@ def test_simulated_llrs_are_those_of_the_former_loop():
             want = (sig.poisson_llr(*_counts_twin(labels, sim_xy, model.free, lat, eps))
                     if labels.max() >= 0 else np.zeros(0))  # fmt: skip
             np.testing.assert_array_equal(_bits(llr), _bits(want))
+
+
+def test_sorted_search_is_numpys_search_and_clip():
+    """The merge walk of the null model's sampling against its numpy twin: ties with the
+    table, values beyond both ends, bounds that cross, empty inputs."""
+    from pari_geo.clustering._null_kernels import sorted_search_clipped
+
+    rng = np.random.default_rng(3)
+    for m, n in [(0, 5), (5, 0), (1, 1), (50, 400), (2000, 300)]:
+        table = np.sort(rng.integers(0, 30, m).astype(np.float64) / 3.0)
+        v = np.sort(np.concatenate([rng.uniform(-1.0, 11.0, n), table[: n // 4]]))[:n]
+        lo = rng.integers(0, max(m, 1), len(v))
+        hi = lo + rng.integers(-2, 6, len(v))  # some bounds cross (lo > hi)
+        want = np.clip(np.searchsorted(table, v, side="right"), lo, hi)
+        got = sorted_search_clipped(table, v, lo.astype(np.int64), hi.astype(np.int64))
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, want)

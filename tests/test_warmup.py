@@ -57,7 +57,7 @@ def test_wait_gives_up_after_the_timeout(monkeypatch):
 _FIRST = """
 from pari_geo import _warmup
 _warmup.compile_dbscan_kernels(border=False)    # what the child compiles
-_warmup.compile_footprint_kernels()             # what the run compiles while it waits
+_warmup.compile_significance_kernels()          # what the run compiles while it waits
 _warmup.compile_border_kernels()
 assert _warmup.cache_is_filled()
 import numpy as np
@@ -86,6 +86,7 @@ xy = np.ascontiguousarray(rng.uniform(0, 9000.0, (2500, 2)))
 model = sig.build_null_model(xy, np.zeros(len(xy), dtype=np.int64), None,
                              population=rng.uniform(0, 9, (30, 30)),
                              transform=Affine(300.0, 0, 0, 0, -300.0, 9000.0))
+model.sample(rng.random((len(model.free_order), 3)))
 for eps in (250.0, 2000.0):
     labels, _ = dbscan_xy(np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1]),
                           None, eps, 5, serial=True)

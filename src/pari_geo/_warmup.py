@@ -4,12 +4,13 @@ On an empty numba cache a full run compiles two sets of kernels one after the ot
 typology's (place types, first) and the micro-clusters' (DBSCAN and footprint, when the
 ladder starts), each a matter of seconds. :func:`kernel_warmup` starts a child process
 that compiles the second set into numba's on-disk cache while the run classifies the
-place types on the other core. The child compiles the DBSCAN kernels; the footprint
-kernel of the hidden-cluster test is left to the run itself, which compiles it when it
-reaches the ladder before the child is done (:meth:`KernelWarmup.wait`), so that both
-cores stay busy (on this sample run the typology's kernels take about 3 s to compile,
-the DBSCAN's about 5 s and the footprint's about 1 s). The run's first calls then load
-the kernels from the cache.
+place types on the other core. The child compiles the first three DBSCAN steps; the
+run itself, when it reaches the ladder before the child is done
+(:meth:`KernelWarmup.wait`), compiles the hidden-cluster test's kernels (the null model's
+sampling and the footprint) and, on the child's cached first steps, the DBSCAN's last
+one, so that both cores stay busy (on the sample run the typology's kernels take about
+3 s to compile, the DBSCAN's about 5 s, the test's about 1 s). The run's first calls then
+load the kernels from the cache.
 
 Nothing happens when the cache already holds the kernels, when caching is off
 (``PARI_GEO_NUMBA_CACHE=0``, ``NUMBA_DISABLE_JIT=1``) or when the child cannot start: the
@@ -35,7 +36,7 @@ __all__ = [
     "kernel_warmup",
     "compile_cluster_kernels",
     "compile_dbscan_kernels",
-    "compile_footprint_kernels",
+    "compile_significance_kernels",
 ]
 
 #: seconds the run waits at most for the child before compiling by itself
@@ -52,16 +53,18 @@ def _dbscan_dispatchers() -> list[Any]:
             k.scatter_result]  # fmt: skip
 
 
-def _footprint_dispatchers() -> list[Any]:
-    """The numba kernels of the footprint counts a run calls from Python."""
+def _significance_dispatchers() -> list[Any]:
+    """The numba kernels of the hidden-cluster test (besides the DBSCAN) a run calls
+    from Python: the null model's sampling and the footprint counts."""
     from .clustering import _footprint_kernels as fk
+    from .clustering import _null_kernels as nk
 
-    return [fk.footprint_expected]
+    return [fk.footprint_expected, nk.sorted_search_clipped]
 
 
 def _cluster_dispatchers() -> list[Any]:
     """The numba kernels a run's micro-cluster stage calls from Python."""
-    return _dbscan_dispatchers() + _footprint_dispatchers()
+    return _dbscan_dispatchers() + _significance_dispatchers()
 
 
 def cache_is_filled(dispatchers: list[Any] | None = None) -> bool:
@@ -167,16 +170,18 @@ def compile_border_kernels() -> None:
         kern.scatter_result(labels, lay.order, lay.grid.cell_start, cores.ncore, lay.blocks)
 
 
-def compile_footprint_kernels() -> None:
-    """Call the footprint kernel once, with the argument types of a run
-    (:func:`~pari_geo.clustering.significance.footprint_counts` on the null model of
+def compile_significance_kernels() -> None:
+    """Call the kernels of the hidden-cluster test once, with the argument types of a
+    run: the null model's sampling (``NullModel.sample``) and
+    :func:`~pari_geo.clustering.significance.footprint_counts`, on the null model of
     :func:`_synthetic_run`, with clusters drawn without DBSCAN, so that nothing of the
-    DBSCAN compiles here)."""
+    DBSCAN compiles here."""
     import numpy as np
 
     from .clustering import significance as sig
 
     xy, model = _synthetic_run()
+    model.sample(np.random.default_rng(0).random((len(model.free_order), 3)))
     labels = (np.arange(len(xy), dtype=np.int64) % 41) - 1  # 40 clusters and noise
     for eps in _EPS:
         lattice = sig.footprint_lattice(model, eps)
@@ -192,7 +197,7 @@ def compile_cluster_kernels() -> None:
     a run takes is compiled.
     """
     compile_dbscan_kernels()
-    compile_footprint_kernels()
+    compile_significance_kernels()
 
 
 class KernelWarmup:
@@ -214,16 +219,16 @@ class KernelWarmup:
         return self._proc is not None
 
     def wait(self, timeout: float = WAIT_S) -> None:
-        """Compile the footprint kernel and the DBSCAN's last step here unless the cache
-        holds them, then wait for the child (the run's own calls then load from the
-        cache)."""
+        """Compile the hidden-cluster test's kernels and the DBSCAN's last step here
+        unless the cache holds them, then wait for the child (the run's own calls then
+        load from the cache)."""
         if self._proc is None:
             return
         # while the child compiles the DBSCAN's first three steps, this process compiles
-        # the footprint kernel and, once the child has cached the first two steps, the
+        # the test's kernels and, once the child has cached the first two steps, the
         # last one (else the run compiles it at its first call, as without a child)
-        if not cache_is_filled(_footprint_dispatchers()):
-            compile_footprint_kernels()
+        if not cache_is_filled(_significance_dispatchers()):
+            compile_significance_kernels()
         if cache_is_filled(_dbscan_head_dispatchers()) and not cache_is_filled(
             _border_dispatchers()
         ):

@@ -203,10 +203,12 @@ class NullModel:
 
     def _sample_positions(self, u: np.ndarray) -> np.ndarray:
         """Position in the sampling tables of the cell of each draw (see :meth:`sample`)."""
+        from ._null_kernels import sorted_search_clipped
+
         v = np.sort(self.actor_seg + u[:, 0])
-        pos = np.searchsorted(self.samp_cum, v, side="right")
         lo, hi = self._sampling_bounds
-        return np.clip(pos, lo, hi, out=pos)
+        # the draws are sorted: one merge walk instead of a binary search per draw
+        return sorted_search_clipped(self.samp_cum, v, lo, hi)
 
     def _sample_xy(self, pos: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The places of the draws in their cells: ``x0 + (col + u1) * w`` and
