@@ -109,27 +109,42 @@ def _synthetic_run(n_free: int = 4000):
 _EPS = (300.0, 1000.0)
 
 
+def _synthetic_core_points():
+    """Yield ``(eps2, layout, cores)`` of the first two serial DBSCAN steps on the points
+    of :func:`_synthetic_run`, once per scale of :data:`_EPS`."""
+    import numpy as np
+
+    from .clustering import driver
+
+    xy, _ = _synthetic_run()
+    x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
+    for eps in _EPS:
+        eps2 = eps * eps
+        lay = driver.layout(x, y, None, eps, serial=True)
+        lay, cores = driver.core_cells(lay, eps2, 5, serial=True)
+        yield eps2, lay, cores
+
+
+def _border_step(eps2, lay, cores, labels) -> None:
+    """The last DBSCAN step as ``driver.dbscan_xy(serial=True)`` calls it."""
+    from .clustering import _kernels as kern
+    from .clustering import driver
+
+    driver.border_labels(lay, cores, labels, eps2, serial=True)
+    kern.scatter_result(labels, lay.order, lay.grid.cell_start, cores.ncore, lay.blocks)
+
+
 def compile_dbscan_kernels(*, border: bool = True) -> None:
     """Call every kernel of the serial DBSCAN once, with the argument types of a run
     (the steps of ``driver.dbscan_xy(serial=True)``, on the points of
     :func:`_synthetic_run`); ``border=False`` stops before the last step (the border
     points: :func:`compile_border_kernels`)."""
-    import numpy as np
-
-    from .clustering import _kernels as kern
     from .clustering import driver
 
-    xy, _ = _synthetic_run()
-    for eps in _EPS:
-        eps2 = eps * eps
-        lay = driver.layout(np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1]),
-                            None, eps, serial=True)  # fmt: skip
-        lay, cores = driver.core_cells(lay, eps2, 5, serial=True)
+    for eps2, lay, cores in _synthetic_core_points():
         labels, _ = driver.core_labels(lay, cores, eps2, serial=True)
         if border:
-            driver.border_labels(lay, cores, labels, eps2, serial=True)
-            kern.scatter_result(labels, lay.order, lay.grid.cell_start, cores.ncore,
-                                lay.blocks)  # fmt: skip
+            _border_step(eps2, lay, cores, labels)
 
 
 def _dbscan_head_dispatchers() -> list[Any]:
@@ -156,18 +171,8 @@ def compile_border_kernels() -> None:
     """
     import numpy as np
 
-    from .clustering import _kernels as kern
-    from .clustering import driver
-
-    xy, _ = _synthetic_run()
-    for eps in _EPS:
-        eps2 = eps * eps
-        lay = driver.layout(np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1]),
-                            None, eps, serial=True)  # fmt: skip
-        lay, cores = driver.core_cells(lay, eps2, 5, serial=True)
-        labels = np.zeros(lay.points.xs.shape[0], np.int64)
-        driver.border_labels(lay, cores, labels, eps2, serial=True)
-        kern.scatter_result(labels, lay.order, lay.grid.cell_start, cores.ncore, lay.blocks)
+    for eps2, lay, cores in _synthetic_core_points():
+        _border_step(eps2, lay, cores, np.zeros(lay.points.xs.shape[0], np.int64))
 
 
 def compile_significance_kernels() -> None:
