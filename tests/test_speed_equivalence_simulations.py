@@ -212,3 +212,23 @@ def test_sorted_search_is_numpys_search_and_clip():
         got = sorted_search_clipped(table, v, lo.astype(np.int64), hi.astype(np.int64))
         assert got.dtype == np.int64
         np.testing.assert_array_equal(got, want)
+
+
+def test_group_members_is_a_stable_argsort_and_bincount():
+    """The footprint's grouping kernel against its numpy twin (the former code)."""
+    from pari_geo.clustering._footprint_kernels import group_members
+
+    rng = np.random.default_rng(11)
+    for n, k in [(1, 1), (50, 3), (5000, 40), (3000, 1)]:
+        labels = rng.integers(-1, k, n).astype(np.int64)
+        labels[0] = k - 1
+        x, y = rng.normal(size=n), rng.normal(size=n)
+        free = rng.random(n) < 0.7
+        xs, ys, starts, cnt = group_members(labels, x, y, free, k)
+        per = np.bincount(labels + 1, minlength=k + 1)
+        order = np.argsort(labels, kind="stable")[per[0] :]
+        np.testing.assert_array_equal(xs, x[order])
+        np.testing.assert_array_equal(ys, y[order])
+        np.testing.assert_array_equal(starts, np.r_[0, np.cumsum(per[1:])])
+        np.testing.assert_array_equal(cnt, np.bincount(labels[free & (labels >= 0)],
+                                                       minlength=k))  # fmt: skip

@@ -129,3 +129,52 @@ def footprint_expected(xs, ys, starts, eps, lattice):
         e[c] = tot * inv_sub
         area[c] = cnt
     return e, area
+
+
+@njit(cache=CACHE, nogil=True)
+def group_members(labels, x, y, free, k):
+    """Members' coordinates grouped by cluster, and each cluster's free members.
+
+    A stable counting sort by label (noise, ``-1``, left out): cluster ``c`` is
+    ``starts[c]:starts[c + 1]`` of ``xs``/``ys``, its members in their original order
+    (the order :func:`footprint_expected` sums in, so ``e`` is the same to the bit as
+    with ``numpy.argsort(labels, kind="stable")``).
+
+    Parameters
+    ----------
+    labels : int array
+        Cluster of each point (``0 .. k - 1``, ``-1`` noise).
+    x, y : float64 arrays
+    free : bool array
+        Points that count in ``n``.
+    k : int
+        Number of clusters.
+
+    Returns
+    -------
+    xs, ys : float64 arrays of the members
+    starts : int64 array of shape (k + 1,)
+    n : int64 array of shape (k,)
+        Free members of each cluster.
+    """
+    starts = np.zeros(k + 1, np.int64)
+    n = np.zeros(k, np.int64)
+    for i in range(labels.shape[0]):
+        c = labels[i]
+        if c >= 0:
+            starts[c + 1] += 1
+            if free[i]:
+                n[c] += 1
+    for c in range(k):
+        starts[c + 1] += starts[c]
+    nxt = starts[:-1].copy()
+    xs = np.empty(starts[k], np.float64)
+    ys = np.empty(starts[k], np.float64)
+    for i in range(labels.shape[0]):
+        c = labels[i]
+        if c >= 0:
+            p = nxt[c]
+            xs[p] = x[i]
+            ys[p] = y[i]
+            nxt[c] = p + 1
+    return xs, ys, starts, n

@@ -527,21 +527,18 @@ def footprint_counts(
 
 def _footprint_counts_xy(labels, x, y, free, lattice: Lattice, eps_m: float):
     """:func:`footprint_counts` on coordinate columns ``x`` and ``y`` (float64)."""
-    from ._footprint_kernels import footprint_expected
+    from ._footprint_kernels import footprint_expected, group_members
 
     k = int(labels.max()) + 1 if len(labels) else 0
     if k <= 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
-    # members grouped by cluster, in their order inside each: a stable sort of the labels
-    # (noise first, left out), a radix sort on 16 bits when the labels fit
-    small = labels.astype(np.int16) if k < 2**15 - 1 else labels
-    per = np.bincount(labels + 1, minlength=k + 1)
-    order = np.argsort(small, kind="stable")[per[0] :]
-    starts = np.zeros(k + 1, dtype=np.int64)
-    np.cumsum(per[1:], out=starts[1:])
-    e, _ = footprint_expected(x[order], y[order], starts, float(eps_m), lattice)
-    n = np.bincount(labels[free & (labels >= 0)].astype(np.int64), minlength=k)
-    return n.astype(np.int64), e
+    # members grouped by cluster, in their order inside each (a stable counting sort)
+    xs, ys, starts, n = group_members(
+        np.ascontiguousarray(labels, dtype=np.int64), np.ascontiguousarray(x, dtype=np.float64),
+        np.ascontiguousarray(y, dtype=np.float64), np.ascontiguousarray(free, dtype=np.bool_), k,
+    )  # fmt: skip
+    e, _ = footprint_expected(xs, ys, starts, float(eps_m), lattice)
+    return n, e
 
 
 def simulation_seeds(random_state: Any, n_sim: int) -> list[np.random.SeedSequence]:
