@@ -214,6 +214,27 @@ def test_sorted_search_is_numpys_search_and_clip():
         np.testing.assert_array_equal(got, want)
 
 
+def test_sorted_draws_by_segment_is_numpys_sort():
+    """The null model's linear-time sort of its draws against ``np.sort(seg + u)``: one
+    segment, many, segments of one draw, large segment values, ties and draws near 1."""
+    from pari_geo.clustering._null_kernels import sorted_draws_by_segment
+
+    rng = np.random.default_rng(5)
+    for n, k, base in [(0, 1, 0), (1, 1, 0), (7, 7, 0), (400, 1, 0), (5000, 40, 0),
+                       (3000, 12, 2**40)]:  # fmt: skip
+        seg = np.sort(rng.integers(0, k, n)).astype(np.int64) + base
+        u = rng.random(n)
+        if n > 10:
+            u[:5] = u[5]  # ties
+            u[6] = np.nextafter(1.0, 0.0)
+        got = sorted_draws_by_segment(seg, u)
+        np.testing.assert_array_equal(got, np.sort(seg + u))
+    # clumped draws (not uniform) still sort, more slowly
+    seg = np.zeros(300, np.int64)
+    u = rng.random(300) ** 8
+    np.testing.assert_array_equal(sorted_draws_by_segment(seg, u), np.sort(u))
+
+
 def test_group_members_is_a_stable_argsort_and_bincount():
     """The footprint's grouping kernel against its numpy twin (the former code)."""
     from pari_geo.clustering._footprint_kernels import group_members

@@ -59,7 +59,8 @@ def _significance_dispatchers() -> list[Any]:
     from .clustering import _footprint_kernels as fk
     from .clustering import _null_kernels as nk
 
-    return [fk.group_members, fk.footprint_expected, nk.sorted_search_clipped]
+    return [fk.group_members, fk.footprint_expected, nk.sorted_draws_by_segment,
+            nk.sorted_search_clipped]
 
 
 def _cluster_dispatchers() -> list[Any]:
