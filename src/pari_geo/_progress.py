@@ -60,8 +60,10 @@ _ON_SIMULATION: ContextVar[SimulationHook | None] = ContextVar(
 def on_simulations(hook: SimulationHook) -> Iterator[None]:
     """Call ``hook(eps_m, n_done, n_sim)`` after each Monte Carlo simulation in this block.
 
-    The hook runs in the thread that consumes the simulations (the caller's), in
-    simulation order; it must be quick (a bar throttles its own redraws).
+    The hook runs in the thread that consumes a scale's simulations, in simulation order:
+    the caller's, or a worker's when a ladder tests its scales at once (the hook then
+    runs in a copy of the caller's context, and may be called from several threads); it
+    must be quick (a bar throttles its own redraws).
     """
     token = _ON_SIMULATION.set(hook)
     try:

@@ -67,11 +67,16 @@ def _progress(enabled: bool, total: int, desc: str):
 
 def _simulation_progress(bar):
     """A hook (``pari_geo._progress.on_simulations``) moving ``bar`` on within the step of
-    a scale while its Monte Carlo simulations run."""
+    a scale while its Monte Carlo simulations run (the scales' tests may report from
+    several threads at once: one at a time moves the bar)."""
+    import threading
+
+    lock = threading.Lock()
 
     def hook(eps_m: float, n_done: int, n_sim: int) -> None:
-        bar.within_step(n_done / max(n_sim, 1),
-                        f"micro-clusters ({eps_m:g} m: {n_done}/{n_sim} simulations)")
+        with lock:
+            bar.within_step(n_done / max(n_sim, 1),
+                            f"micro-clusters ({eps_m:g} m: {n_done}/{n_sim} simulations)")
 
     return hook
 
@@ -449,7 +454,8 @@ def _run_pipeline(cfg: RunConfig, overwrite: bool, progress: bool, engine: str,
     # the bar also moves on during each scale's simulations; on an empty numba cache the
     # micro-cluster kernels compile in a child process during the place types (issue 11)
     with _progress(progress, steps, "pari-geo run") as bar, \
-            on_simulations(_simulation_progress(bar)), kernel_warmup() as warmup:
+            on_simulations(_simulation_progress(bar)), kernel_warmup() as warmup, \
+            contextlib.ExitStack() as outputs:
         bar.set_postfix_str("place types")
         typ = registry.get(cfg.typology)
         if engine == "tiled":
@@ -476,6 +482,17 @@ def _run_pipeline(cfg: RunConfig, overwrite: bool, progress: bool, engine: str,
             bar.update(1)
             bar.set_postfix_str(f"micro-clusters ({eps:g} m done)")
 
+        # the place-type outputs are written while the simulations run (ladder's meanwhile)
+        stage = outputs.enter_context(_out_dir(cfg, overwrite))
+        written: dict[str, Any] = {}
+
+        def write_place_types() -> None:
+            units_table = None
+            if typ.units_table is not None:
+                units_table = typ.units_table(cfg, classes, pop_da, units)
+            written["table"] = _write_common(stage, cfg, classes, scheme, pop, name, units,
+                                             units_table)  # fmt: skip
+
         clusters = ladder(
             actors,
             eps_m=tuple(c["eps_m"]),
@@ -499,17 +516,15 @@ def _run_pipeline(cfg: RunConfig, overwrite: bool, progress: bool, engine: str,
             pool_size=c["pool_size"],
             n_jobs=c["n_jobs"],
             on_scale=scale_done,
+            meanwhile=write_place_types,
         )
         names = _unit_names(units, u.id)
         candidates = hidden_candidates(clusters, names)
         bar.set_postfix_str("writing")
         munis = municipality_table(classes, pop, units, u.id, scheme, actors, clusters,
                                    jobs=_jobs_on(cfg, classes))
-        units_table = None
-        if typ.units_table is not None:
-            units_table = typ.units_table(cfg, classes, pop_da, units)
-        with _out_dir(cfg, overwrite) as stage:
-            table = _write_common(stage, cfg, classes, scheme, pop, name, units, units_table)
+        with outputs:
+            table = written["table"]
             meta = {"pari_geo_version": __version__}
             write_table(clusters, stage / "clusters.gpkg", metadata=meta)
             write_table(clusters, stage / "clusters.parquet", metadata=meta)

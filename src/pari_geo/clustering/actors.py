@@ -434,17 +434,64 @@ def clusters_at_scale(prep: PreparedActors, *, eps_m: float, min_actors: int, **
     ``options`` are the keywords of :func:`find_microclusters` after the layers; the ones
     left out take their default from :data:`~pari_geo.clustering.options.CLUSTER_DEFAULTS`.
     """
-    import geopandas as gpd
+    run = start_scale(prep, eps_m=eps_m, min_actors=min_actors, stacklevel=4, **options)
+    return finish_scale(describe_scale(run))
+
+
+@dataclass
+class ScaleRun:
+    """One scale on its way from its DBSCAN to its table (:func:`start_scale`).
+
+    ``test`` holds the Monte Carlo result ``(p, n_done)``, or the future of it while the
+    simulations run in the background; ``rows`` the cluster descriptions once
+    :func:`describe_scale` has made them; ``table`` the finished
+    ``(clusters, labels)``.
+    """
+
+    prep: PreparedActors
+    eps_m: float
+    min_actors: int
+    opts: dict
+    labels: np.ndarray
+    k: int = 0
+    expected: Any = None
+    ratio: Any = None
+    llr: Any = None
+    unit_rate: Any = None
+    median_rate: float = np.nan
+    test: Any = None
+    rows: dict | None = None
+    table: tuple | None = None
+
+
+def start_scale(
+    prep: PreparedActors,
+    *,
+    eps_m: float,
+    min_actors: int,
+    executor: Any = None,
+    drivers: Any = None,
+    cancel: Any = None,
+    stacklevel: int = 2,
+    **options: Any,
+) -> ScaleRun:
+    """DBSCAN of one scale, its clusters' LLRs and the start of their Monte Carlo test.
+
+    With ``drivers`` (an executor of threads) the test runs there, its simulations in
+    ``executor`` (shared by the scales of a ladder), and the caller goes on meanwhile
+    (``cancel``, a :class:`threading.Event`, gives it up); without, it runs here with the
+    ``n_jobs`` threads of the options. Follow with :func:`describe_scale` and
+    :func:`finish_scale`; the table is the same either way.
+    """
+    import contextvars
 
     unknown = sorted(set(options) - set(_D))
     if unknown:
         raise TypeError(f"unexpected keyword(s): {', '.join(unknown)}")
     opts = check_cluster_options({**_D, **options, "eps_m": eps_m, "min_actors": min_actors})
-    n_sim, alpha, random_state = opts["n_sim"], opts["alpha"], opts["random_state"]
-    footprint, p_method = opts["footprint"], opts["p_method"]
-    n = len(prep.xy)
-    if n == 0:
-        return _empty(prep.crs), np.zeros(0, dtype=np.int64)
+    if len(prep.xy) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return ScaleRun(prep, eps_m, min_actors, opts, empty, table=(_empty(prep.crs), empty))
     # the simulations' serial path (the labels of dbscan_labels on one thread): a run then
     # never compiles the parallel kernels (issue 11: compile time of a first run)
     labels, _ = dbscan_xy(np.ascontiguousarray(prep.xy[:, 0]),
@@ -452,62 +499,65 @@ def clusters_at_scale(prep: PreparedActors, *, eps_m: float, min_actors: int, **
                            int(min_actors), serial=True)  # fmt: skip
     labels = labels.astype(np.int64)
     k = int(labels.max()) + 1
+    run = ScaleRun(prep, eps_m, min_actors, opts, labels, k)
     if k == 0:
-        return _empty(prep.crs), labels
+        run.table = (_empty(prep.crs), labels)
+        return run
 
-    # --- significance -----------------------------------------------------------------
     model = prep.null_model(float(opts["null_cell_m"]))
-    if model is not None:
-        stuck = int(((prep.actor_unit >= 0) & ~model.free).sum())
-        if stuck:
-            warnings.warn(
-                f"{stuck} actor(s) in a unit lie off the population grid or in a unit that owns "
-                "no grid cell: they stay fixed in the null model and count in no unit's rate",
-                stacklevel=3,
-            )
-        lattice = sig.footprint_lattice(model, float(eps_m))
-        n_free, expected = sig.footprint_counts(labels, prep.xy, model.free, lattice, eps_m)
-        llr = sig.poisson_llr(n_free, expected)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = n_free / expected
-        p, _ = sig.monte_carlo_test(
-            prep.xy,
-            model,
-            llr,
-            eps_m=float(eps_m),
-            min_actors=int(min_actors),
-            n_sim=int(n_sim),
-            random_state=random_state,
-            p_method=p_method,
-            early_stop=opts["early_stop"],
-            pool_size=opts["pool_size"],
-            n_jobs=resolve_threads(opts["n_jobs"]),
-            lattice=lattice,
+    if model is None:
+        run.expected = run.ratio = run.llr = np.full(k, np.nan)
+        run.test = (np.full(k, np.nan), 0)
+        return run
+    stuck = int(((prep.actor_unit >= 0) & ~model.free).sum())
+    if stuck:
+        warnings.warn(
+            f"{stuck} actor(s) in a unit lie off the population grid or in a unit that owns "
+            "no grid cell: they stay fixed in the null model and count in no unit's rate",
+            stacklevel=stacklevel,
         )
-        q = sig.benjamini_hochberg(p)
-        unit_rate = model.unit_rate_per_resident()
-        has_weight = (
-            model.unit_residents > 0 if model.basis == "residents" else model.unit_weight > 0
-        )
-        median_rate = float(np.median(unit_rate[has_weight])) if has_weight.any() else np.nan
-    else:
-        expected = ratio = llr = p = q = np.full(k, np.nan)
-        unit_rate, median_rate = None, np.nan
+    lattice = sig.footprint_lattice(model, float(eps_m))
+    n_free, run.expected = sig.footprint_counts(labels, prep.xy, model.free, lattice, eps_m)
+    run.llr = sig.poisson_llr(n_free, run.expected)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        run.ratio = n_free / run.expected
+    test_kw = dict(eps_m=float(eps_m), min_actors=int(min_actors), n_sim=int(opts["n_sim"]),
+                   random_state=opts["random_state"], p_method=opts["p_method"],
+                   early_stop=opts["early_stop"], pool_size=opts["pool_size"],
+                   n_jobs=resolve_threads(opts["n_jobs"]), lattice=lattice)  # fmt: skip
+    if drivers is None:
+        run.test = sig.monte_carlo_test(prep.xy, model, run.llr, **test_kw)
+    else:  # in the background, reporting its progress to this context's listener
+        run.test = drivers.submit(contextvars.copy_context().run, sig.monte_carlo_test,
+                                  prep.xy, model, run.llr, executor=executor, cancel=cancel,
+                                  **test_kw)  # fmt: skip
+    run.unit_rate = model.unit_rate_per_resident()
+    has_weight = model.unit_residents > 0 if model.basis == "residents" else model.unit_weight > 0
+    run.median_rate = float(np.median(run.unit_rate[has_weight])) if has_weight.any() else np.nan
+    return run
 
-    # --- per-cluster description --------------------------------------------------------
+
+def describe_scale(run: ScaleRun) -> ScaleRun:
+    """The description of every cluster of a started scale (all but its p- and
+    q-values and ``hidden``), while its simulations may still run."""
+    if run.table is not None:
+        return run
+    prep, opts, labels, k = run.prep, run.opts, run.labels, run.k
+    eps_m = run.eps_m
     clustered = np.flatnonzero(labels >= 0)
     order = clustered[np.argsort(labels[clustered], kind="stable")]
     bounds = np.searchsorted(labels[order], np.arange(k + 1))
     geoms = _footprints(
         [prep.xy[order[bounds[c] : bounds[c + 1]]] for c in range(k)],
         float(eps_m),
-        footprint,
+        opts["footprint"],
         resolve_threads(opts["n_jobs"]),
     )
     ptype_vals = None
     if prep.ptype is not None:
         ptype_vals = _raster_values(prep.ptype, prep.ptype_transform,
                                     prep.ptype_xy)  # type: ignore[arg-type]
+    unit_rate, median_rate = run.unit_rate, run.median_rate
     rows: dict[str, list] = {c: [] for c in CLUSTER_COLUMNS}
     for cid in range(k):
         mem = order[bounds[cid] : bounds[cid + 1]]
@@ -561,11 +611,9 @@ def clusters_at_scale(prep: PreparedActors, *, eps_m: float, min_actors: int, **
             if prep.pop is not None
             else np.nan
         )
-        rows["expected"].append(float(expected[cid]))
-        rows["ratio"].append(float(ratio[cid]))
-        rows["llr"].append(float(llr[cid]))
-        rows["p_value"].append(float(p[cid]))
-        rows["q_value"].append(float(q[cid]))
+        rows["expected"].append(float(run.expected[cid]))
+        rows["ratio"].append(float(run.ratio[cid]))
+        rows["llr"].append(float(run.llr[cid]))
         ordinary = False
         if unit_rate is not None and len(mu_in):
             ucodes, ucnt = np.unique(mu_in, return_counts=True)
@@ -573,7 +621,6 @@ def clusters_at_scale(prep: PreparedActors, *, eps_m: float, min_actors: int, **
             r = unit_rate[main]
             ordinary = bool(np.isfinite(r) and r <= median_rate)
         rows["ordinary_unit"].append(ordinary)
-        rows["hidden"].append(bool(ordinary and np.isfinite(q[cid]) and q[cid] <= alpha))
         rows["rung"].append(
             rung_of(
                 distinct,
@@ -585,14 +632,33 @@ def clusters_at_scale(prep: PreparedActors, *, eps_m: float, min_actors: int, **
                 micro_max_actors=int(opts["micro_max_actors"]),
             )
         )
+    run.rows = rows
+    return run
+
+
+def finish_scale(run: ScaleRun) -> tuple[Any, np.ndarray]:
+    """The ``(clusters, labels)`` of a described scale, once its Monte Carlo test is done:
+    its p-values, Benjamini-Hochberg q-values over the scale and ``hidden`` flags."""
+    import geopandas as gpd
+
+    if run.table is not None:
+        return run.table
+    assert run.rows is not None, "describe_scale comes first"
+    p, _ = run.test if isinstance(run.test, tuple) else run.test.result()
+    q = sig.benjamini_hochberg(p) if run.unit_rate is not None else np.full(run.k, np.nan)
+    rows, alpha = run.rows, run.opts["alpha"]
+    rows["p_value"] = [float(v) for v in p]
+    rows["q_value"] = [float(v) for v in q]
+    rows["hidden"] = [bool(o and np.isfinite(v) and v <= alpha)
+                      for o, v in zip(rows["ordinary_unit"], q, strict=True)]  # fmt: skip
     data = {}
     for col, dtype in CLUSTER_COLUMNS.items():
         if col == "geometry":
-            data[col] = gpd.GeoSeries(rows[col], crs=prep.crs)
+            data[col] = gpd.GeoSeries(rows[col], crs=run.prep.crs)
         else:
             data[col] = pd.Series(rows[col], dtype=dtype)
-    return gpd.GeoDataFrame(data, geometry="geometry", crs=prep.crs), labels
-
+    run.table = (gpd.GeoDataFrame(data, geometry="geometry", crs=run.prep.crs), run.labels)
+    return run.table
 
 def find_microclusters(
     actors: Any,

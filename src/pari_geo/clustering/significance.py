@@ -589,6 +589,7 @@ def simulate_llrs(
     n_jobs: int = 1,
     lattice: Lattice | None = None,
     batch: int = 4,
+    executor: Any = None,
 ):
     """Yield, in simulation order, the LLRs of the clusters of each null simulation.
 
@@ -598,7 +599,10 @@ def simulate_llrs(
     ``min_actors`` and scores every simulated cluster with :func:`footprint_counts` and
     :func:`poisson_llr`. With ``n_jobs > 1`` simulations run in threads (the DBSCAN and
     footprint kernels release the GIL); the yielded values do not depend on ``n_jobs``.
-    Closing the generator early cancels the simulations not yet started.
+    ``executor`` (a :class:`concurrent.futures.Executor` of threads) runs them instead of
+    a pool of this call's own, so that several scales share one pool; ``n_jobs`` then only
+    sets how many batches are kept ahead. Closing the generator early cancels the
+    simulations not yet started.
 
     Yields
     ------
@@ -625,20 +629,28 @@ def simulate_llrs(
         for chunk in chunks:
             yield from run(chunk)
         return
+    if executor is not None:
+        yield from _in_order(executor, run, chunks, 2 * n_jobs)
+        return
     with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-        ahead = 2 * n_jobs
-        futures = [pool.submit(run, c) for c in chunks[:ahead]]
-        nxt = len(futures)
-        try:
-            for i in range(len(chunks)):
-                res = futures[i].result()
-                if nxt < len(chunks):
-                    futures.append(pool.submit(run, chunks[nxt]))
-                    nxt += 1
-                yield from res
-        finally:
-            for f in futures:
-                f.cancel()
+        yield from _in_order(pool, run, chunks, 2 * n_jobs)
+
+
+def _in_order(pool, run, chunks: list, ahead: int):
+    """Yield the results of ``run(chunk)`` for every chunk, in order, keeping ``ahead``
+    chunks submitted to ``pool``; the chunks not yet started are cancelled on close."""
+    futures = [pool.submit(run, c) for c in chunks[:ahead]]
+    nxt = len(futures)
+    try:
+        for i in range(len(chunks)):
+            res = futures[i].result()
+            if nxt < len(chunks):
+                futures.append(pool.submit(run, chunks[nxt]))
+                nxt += 1
+            yield from res
+    finally:
+        for f in futures:
+            f.cancel()
 
 
 def _reference(draws: int, n_done: int, pooled: bool) -> int:
@@ -667,6 +679,8 @@ def monte_carlo_test(
     pool_size: int | None = 10_000,
     n_jobs: int = 1,
     lattice: Lattice | None = None,
+    executor: Any = None,
+    cancel: Any = None,
 ) -> tuple[np.ndarray, int]:
     """Monte Carlo p-values of the observed cluster LLRs (see the module docstring).
 
@@ -694,6 +708,12 @@ def monte_carlo_test(
         the simulations only, so the p-values stay valid. None runs all ``n_sim``.
     n_jobs : int, default=1
         Threads for the simulations; the result does not depend on it.
+    executor : concurrent.futures.Executor, optional
+        A pool of threads to run the simulations in (:func:`simulate_llrs`), shared with
+        other calls; the result does not depend on it.
+    cancel : threading.Event, optional
+        Once set, no further simulation is used and the call returns at once; its
+        p-values are then those of the simulations done so far (for a caller giving up).
 
     Returns
     -------
@@ -727,10 +747,12 @@ def monte_carlo_test(
     seeds = simulation_seeds(random_state, n_sim)
     sims = simulate_llrs(
         xy, model, eps_m=eps_m, min_actors=min_actors, seeds=seeds, n_jobs=n_jobs,
-        lattice=lattice,
+        lattice=lattice, executor=executor,
     )  # fmt: skip
     try:
         for llr in sims:
+            if cancel is not None and cancel.is_set():
+                break
             n_done += 1
             report_simulations(eps_m, n_done, n_sim)  # progress bars (pari_geo._progress)
             if pooled:
