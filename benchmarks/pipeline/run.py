@@ -5,7 +5,8 @@ ladder, Monte Carlo significance with ``n_sim=999``, tables, GeoPackage/GeoParqu
 maps, summary) finishes in under 60 s on the project machine (2 cores).
 
 Each run is a fresh subprocess. A first run on an empty numba cache (reported apart, with
-its ratio to the warm median) fills the cache, so compile time stays out of the timings.
+its ratio to the warm median; ``--cold N`` times N of them, each on its own empty cache,
+and reports their median) fills the cache, so compile time stays out of the timings.
 With ``--baseline`` another checkout (for example a git worktree of the previous commit)
 runs its own example in the same session, alternating with this one, and the ratios are
 taken pair by pair.
@@ -67,6 +68,8 @@ def main() -> None:
     ap.add_argument("--baseline", type=Path, default=None,
                     help="another checkout (e.g. a git worktree of the previous release) to "
                          "time in the same run, alternating with this one")  # fmt: skip
+    ap.add_argument("--cold", type=int, default=1,
+                    help="first runs, each on its own empty numba cache (median reported)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     results: dict[str, object] = {
@@ -85,7 +88,11 @@ def main() -> None:
                        PYTHONPATH=str(root / "src"))  # fmt: skip
             env.pop("PARI_GEO_NUMBA_CACHE", None)
             run_toml = _run_file(tmp, root, tag)
-            first = _time_once(run_toml, env)  # numba compiles into an empty cache here
+            colds = []
+            for i in range(max(args.cold, 1)):  # numba compiles into an empty cache here
+                cold_env = dict(env, NUMBA_CACHE_DIR=str(tmp / f"numba_cache_{tag}_cold{i}"))
+                colds.append(_time_once(run_toml, cold_env if i else env)["wall_s"])
+            first = {"wall_s": statistics.median(colds), "all": colds}
             plan[tag] = (run_toml, env, first, [])
         for _ in range(args.repeat):  # alternate, so that drifts of the machine hit both
             for _tag, (run_toml, env, _first, times) in plan.items():
@@ -95,6 +102,7 @@ def main() -> None:
             results["runs"][tag] = {
                 "root": str(roots[tag]),
                 "first_run_empty_cache_s": round(first["wall_s"], 2),
+                "first_runs_empty_cache_s": [round(w, 2) for w in first["all"]],
                 "wall_s": [round(w, 2) for w in walls],
                 "median_wall_s": round(statistics.median(walls), 2),
                 "median_cpu_s": round(statistics.median(t["cpu_s"] for t in times), 2),

@@ -173,14 +173,6 @@ def ladder(
     return gpd.GeoDataFrame(out, geometry="geometry", crs=prep.crs)
 
 
-#: the interpreter's thread switch interval (seconds) while a ladder's simulations run
-#: beside the descriptions: a simulation takes the GIL a few dozen times between its
-#: kernels, and with Python's default 5 ms each of these waits up to that long for a thread
-#: running Python code; 0.1 ms lets both go on (measured on the sample run's 300 m scale:
-#: simulations beside a busy thread 31 s at 5 ms, 3.1 s at 0.1 ms, 1.2 s alone)
-SWITCH_INTERVAL_S = 1e-4
-
-
 def _scale_tables(prep, eps: list[float], mins: list[int], run_opts: dict, on_scale,
                   meanwhile) -> list[tuple]:
     """``(clusters, labels)`` of every scale, in order.
@@ -189,9 +181,10 @@ def _scale_tables(prep, eps: list[float], mins: list[int], run_opts: dict, on_sc
     Carlo test starts as soon as its DBSCAN is done, the simulations of all scales share
     one pool of ``n_jobs`` threads, and this thread describes the clusters (and calls
     ``meanwhile``) while they run; each scale's p-values are those of its own seeds in
-    their order, so the tables are the same either way.
+    their order, so the tables are the same either way. (A simulation takes the GIL a few
+    dozen times between its kernels, so while this thread runs Python code they advance
+    more slowly; they take the whole pool once it waits.)
     """
-    import sys
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
@@ -207,11 +200,9 @@ def _scale_tables(prep, eps: list[float], mins: list[int], run_opts: dict, on_sc
             meanwhile()
         return done
     cancel = threading.Event()
-    old = sys.getswitchinterval()
     with ThreadPoolExecutor(n_jobs, thread_name_prefix="pari_geo-simulation") as sims, \
             ThreadPoolExecutor(len(eps), thread_name_prefix="pari_geo-test") as drivers:
         try:
-            sys.setswitchinterval(min(old, SWITCH_INTERVAL_S))
             runs = [start_scale(prep, eps_m=e, min_actors=m, executor=sims, drivers=drivers,
                                 cancel=cancel, stacklevel=4, **run_opts)
                     for e, m in zip(eps, mins, strict=True)]  # fmt: skip
@@ -226,8 +217,6 @@ def _scale_tables(prep, eps: list[float], mins: list[int], run_opts: dict, on_sc
         except BaseException:
             cancel.set()  # the tests still running give up at their next simulation
             raise
-        finally:
-            sys.setswitchinterval(old)
     return done
 
 
