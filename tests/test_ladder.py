@@ -152,3 +152,16 @@ def test_ladder_significance_runs_per_scale_and_is_reproducible():
     b = ladder(points(xy), **kw)
     pd.testing.assert_frame_equal(a, b)
     assert a["p_value"].between(1 / 20, 1).all()
+
+
+def test_distinct_regions_count_as_pandas_nunique_counts():
+    """The rung's count of distinct regions or countries (a set, no Series per cluster)
+    against ``pd.Series(...).dropna().nunique()``: missing values, repeats, numbers."""
+    from pari_geo.clustering.rungs import _n_distinct
+
+    values = np.array(["R1", None, "R2", np.nan, "R1", 1, 1.0, pd.NA], dtype=object)
+    for units in ([0, 2, 4], [1, 3, 7], [5, 6], list(range(8)), []):
+        idx = np.asarray(units, dtype=np.int64)
+        want = int(pd.Series(values[idx]).dropna().nunique()) if len(idx) else 0
+        assert _n_distinct(values, idx) == want
+    assert _n_distinct(None, np.array([0])) == 0

@@ -47,8 +47,8 @@ RUNGS = ("multinational", "national", "inter-municipal", "municipal", "micro")
 def _n_distinct(values: np.ndarray | None, units: np.ndarray) -> int:
     if values is None or len(units) == 0:
         return 0
-    v = pd.Series(values[units]).dropna()
-    return int(v.nunique())
+    # what pd.Series(...).dropna().nunique() counts, without a Series per cluster
+    return len({v for v in values[units].tolist() if not pd.isna(v)})
 
 
 def rung_of(
