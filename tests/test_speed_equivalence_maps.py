@@ -150,3 +150,58 @@ def test_png_writer_refuses_other_suffixes_and_reports_write_errors(tmp_path):
     with pytest.raises(OutputError), PngWriter() as png:  # no overwrite: the write fails
         png.save(_figure(), tmp_path / "taken.png")
     assert (tmp_path / "taken.png").read_bytes() == b"not ours"
+
+
+def test_a_forked_helper_draws_half_of_the_municipal_maps_into_the_same_files(tmp_path,
+                                                                              monkeypatch):
+    """With two threads, every other municipal map is drawn by a forked helper process:
+    the files are those of drawing them all here; a helper that fails is made good."""
+    import os
+    import sys
+    import threading
+
+    args = (_classes(), NORDIC7, _units(), "code", _clusters())
+    (tmp_path / "one").mkdir()
+    pipeline._cluster_maps(tmp_path / "one", *args, n_jobs=1)
+    one = _files(tmp_path / "one")
+
+    started = []
+    real = pipeline._map_helper
+
+    def spy(municipal, uids):
+        proc = real(municipal, uids)
+        started.append((proc is not None, list(uids)))
+        return proc
+
+    monkeypatch.setattr(pipeline, "_map_helper", spy)
+    (tmp_path / "two").mkdir()
+    forks = sys.platform.startswith("linux") and threading.active_count() == 1
+    pipeline._cluster_maps(tmp_path / "two", *args, n_jobs=2)
+    assert _files(tmp_path / "two") == one
+    assert started == [(forks, ["01", "03"])]
+
+    # a helper that dies at once: the parent draws its maps, the same files
+    monkeypatch.setattr(pipeline, "_draw_maps_and_exit", lambda municipal, uids: os._exit(3))
+    (tmp_path / "dead").mkdir()
+    pipeline._cluster_maps(tmp_path / "dead", *args, n_jobs=2)
+    assert _files(tmp_path / "dead") == one
+    assert not list((tmp_path / "dead").rglob(".*part*"))
+
+
+def test_no_helper_beside_other_threads_or_when_turned_off(tmp_path, monkeypatch):
+    import threading
+
+    municipal = pipeline._MunicipalMaps(tmp_path, _classes(), NORDIC7, _units(), "code",
+                                        _clusters())  # fmt: skip
+    monkeypatch.setenv("PARI_GEO_MAP_HELPER", "0")
+    assert pipeline._map_helper(municipal, ["01"]) is None
+    monkeypatch.delenv("PARI_GEO_MAP_HELPER")
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert pipeline._map_helper(municipal, ["01"]) is None
+    finally:
+        stop.set()
+        other.join()
+    assert pipeline._map_helper(municipal, []) is None

@@ -167,6 +167,9 @@ def _bar(total: int, desc: str, out: TextIO) -> Any:
 
     class _StepBar(tqdm):  # type: ignore[misc, valid-type]
         _last_partial = -math.inf
+        # no monitor thread: the steps redraw the bar, and a run that forks a helper
+        # (the municipal maps) does so only without other Python threads
+        monitor_interval = 0
 
         def update(self, n: float | None = 1) -> bool | None:
             # drop the fraction shown inside the step

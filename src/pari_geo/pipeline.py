@@ -446,6 +446,7 @@ def _run_pipeline(cfg: RunConfig, overwrite: bool, progress: bool, engine: str,
     from ._progress import on_simulations
     from ._warmup import kernel_warmup
     from .clustering.ladder import hidden_candidates, ladder
+    from .clustering.threads import resolve_threads
     from .ingest import open_actors
     from .io_write import write_table
 
@@ -532,7 +533,8 @@ def _run_pipeline(cfg: RunConfig, overwrite: bool, progress: bool, engine: str,
             write_table(munis, stage / "municipalities.gpkg", metadata=meta)
             write_table(candidates, stage / "candidates.csv")
             if cfg.outputs.get("map", True):
-                _cluster_maps(stage, classes, scheme, units, u.id, clusters)
+                _cluster_maps(stage, classes, scheme, units, u.id, clusters,
+                              n_jobs=resolve_threads(c["n_jobs"]))
             (stage / "summary.md").write_text(
                 summary_markdown(cfg, clusters, units, u.id, scheme, candidates),
                 encoding="utf-8",
@@ -709,25 +711,95 @@ def municipality_table(classes, pop, units, id_col, scheme, actors, clusters, jo
     return table
 
 
-def _cluster_maps(stage: Path, classes, scheme, units, id_col, clusters) -> None:
+def _cluster_maps(stage: Path, classes, scheme, units, id_col, clusters,
+                  n_jobs: int = 1) -> None:
+    """The overview map of the finest scale and one map per municipality of a hidden
+    candidate (hidden at any scale), as listed in the summary.
+
+    Each map is drawn here and compressed and written by a writer thread meanwhile. With
+    ``n_jobs > 1`` on Linux, a forked helper process draws every other municipal map at
+    the same time (matplotlib draws under the GIL, so threads cannot share the drawing;
+    see :func:`_map_helper`); the files are the same.
+    """
     from .plot import PngWriter
 
-    # each map is drawn here and compressed and written by the writer's thread meanwhile
-    with PngWriter() as png:
-        _draw_cluster_maps(png, stage, classes, scheme, units, id_col, clusters)
+    municipal = _MunicipalMaps(stage, classes, scheme, units, id_col, clusters)
+    uids = municipal.uids()
+    helper_uids = uids[0::2] if n_jobs > 1 and len(uids) >= 2 else []
+    helper = _map_helper(municipal, helper_uids)
+    own = [u for u in uids if u not in set(helper_uids)] if helper else uids
+    try:
+        with PngWriter() as png:
+            _overview_map(png, stage, classes, scheme, units, clusters)
+            for uid in own:
+                municipal.draw(png, uid)
+    except BaseException:
+        if helper is not None:  # nothing may write into the folder once it is discarded
+            helper.kill()
+            helper.join()
+        raise
+    if helper is not None:
+        helper.join()
+        if helper.exitcode != 0:  # whatever went wrong there is met (and reported) here
+            with PngWriter(overwrite=True) as png:
+                for uid in helper_uids:
+                    municipal.draw(png, uid)
 
 
-def _draw_cluster_maps(png, stage: Path, classes, scheme, units, id_col, clusters) -> None:
-    import pandas as pd
+def _map_helper(municipal: _MunicipalMaps, uids: list[str]) -> Any:
+    """A forked process drawing the municipal maps ``uids`` (its exit code 0 when all were
+    written), or None where forking is not safe or not worth it.
 
+    Only on Linux, and only when this process runs no other Python thread (a fork copies
+    just the calling thread, so a lock another thread holds would stay locked in the
+    child); ``PARI_GEO_MAP_HELPER=0`` turns it off. The child writes each file atomically
+    as the parent would and leaves by ``os._exit`` (no cleanup of the parent's state).
+    """
+    import os
+    import sys
+    import threading
+    import warnings
+
+    if (not uids or not sys.platform.startswith("linux") or threading.active_count() != 1
+            or os.environ.get("PARI_GEO_MAP_HELPER", "1").strip() == "0"):  # fmt: skip
+        return None
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    proc = ctx.Process(target=_draw_maps_and_exit, args=(municipal, uids), daemon=True,
+                       name="pari_geo-maps")  # fmt: skip
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns of fork when the process has other OS threads: here only idle
+        # native pools (OpenBLAS, numba's), not Python threads, which are checked above
+        warnings.filterwarnings("ignore", message=".*multi-threaded.*", category=DeprecationWarning)
+        try:
+            proc.start()
+        except OSError:
+            return None
+    return proc
+
+
+def _draw_maps_and_exit(municipal: _MunicipalMaps, uids: list[str]) -> None:
+    """The helper process: draw ``uids``, then leave at once (exit code 1 on any error)."""
+    import os
+
+    from .plot import PngWriter
+
+    code = 0
+    try:
+        with PngWriter() as png:
+            for uid in uids:
+                municipal.draw(png, uid)
+    except BaseException:  # the parent redraws these maps and reports what fails
+        code = 1
+    os._exit(code)
+
+
+def _overview_map(png, stage: Path, classes, scheme, units, clusters) -> None:
     from .plot import new_figure, plot_classes
 
-    crs = classes.rio.crs
-    finest = (
-        clusters[clusters["scale_eps_m"] == clusters["scale_eps_m"].min()]
-        if len(clusters)
-        else clusters
-    )
     fig, ax = new_figure((10, 7.5))
     plot_classes(
         classes,
@@ -736,39 +808,64 @@ def _draw_cluster_maps(png, stage: Path, classes, scheme, units, id_col, cluster
         units=units,
         title="Place types and micro-clusters (hidden in black)",
     )
+    finest = _finest(clusters)
     if len(finest):
-        _draw_clusters(ax, finest, crs)
+        _draw_clusters(ax, finest, classes.rio.crs)
     png.save(fig, stage / "clusters_map.png")
-    # one map per municipality of a hidden candidate (hidden at any scale), as listed in
-    # the summary; it shows the finest scale's clusters and every hidden one
-    hidden = clusters[clusters["hidden"]] if len(clusters) else clusters
-    if not len(hidden):
-        return
-    shown = finest[~finest["hidden"]]
-    shown = pd.concat([shown, hidden], ignore_index=True) if len(shown) else hidden
-    # reprojected once; each map draws only the units and clusters that reach its view
-    # (the rest would be clipped away: the same pixels for less work)
-    shown = shown.to_crs(crs)
-    units_crs = units.to_crs(crs)
-    maps = stage / "maps"
-    maps.mkdir()
-    for uid in sorted({k for ids in hidden["unit_ids"] for k in str(ids).split(";") if k}):
-        unit = units_crs[units[id_col].astype(str) == uid]
+
+
+def _finest(clusters):
+    if not len(clusters):
+        return clusters
+    return clusters[clusters["scale_eps_m"] == clusters["scale_eps_m"].min()]
+
+
+class _MunicipalMaps:
+    """The map of each municipality of a hidden candidate: the finest scale's clusters and
+    every hidden one, reprojected once; each map draws only the units and clusters that
+    reach its view (the rest would be clipped away: the same pixels for less work)."""
+
+    def __init__(self, stage: Path, classes, scheme, units, id_col, clusters):
+        import pandas as pd
+
+        self.stage, self.classes, self.scheme = stage, classes, scheme
+        self.units, self.id_col = units, id_col
+        crs = classes.rio.crs
+        self.hidden = clusters[clusters["hidden"]] if len(clusters) else clusters
+        if not len(self.hidden):
+            return
+        finest = _finest(clusters)
+        shown = finest[~finest["hidden"]]
+        shown = pd.concat([shown, self.hidden], ignore_index=True) if len(shown) else self.hidden
+        self.shown = shown.to_crs(crs)
+        self.units_crs = units.to_crs(crs)
+        (stage / "maps").mkdir()
+
+    def uids(self) -> list[str]:
+        """The municipalities to map, in order."""
+        return sorted({k for ids in self.hidden["unit_ids"] for k in str(ids).split(";") if k})
+
+    def draw(self, png, uid: str) -> None:
+        """Draw and save ``maps/hidden_<uid>.png`` (nothing for an unknown unit)."""
+        from .plot import new_figure, plot_classes
+
+        units_crs, crs = self.units_crs, self.classes.rio.crs
+        unit = units_crs[self.units[self.id_col].astype(str) == uid]
         if not len(unit):
-            continue
+            return
         left, bottom, right, top = unit.total_bounds
         pad = 0.05 * max(right - left, top - bottom)
         view = (left - pad, bottom - pad, right + pad, top + pad)
-        sub = classes.rio.clip_box(*view)
+        sub = self.classes.rio.clip_box(*view)
         fig, ax = new_figure((8, 7))
         reach = _view_reach(ax, view)
         name = f"{uid} {unit.iloc[0]['name']}" if "name" in unit.columns else uid
-        plot_classes(sub, scheme, ax=ax, units=_reaching(units_crs, reach),
+        plot_classes(sub, self.scheme, ax=ax, units=_reaching(units_crs, reach),
                      title=f"Hidden micro-clusters: {name}")  # fmt: skip
         ax.set_xlim(view[0], view[2])
         ax.set_ylim(view[1], view[3])
-        _draw_clusters(ax, _reaching(shown, reach, centroids=True), crs)
-        png.save(fig, maps / f"hidden_{uid}.png")
+        _draw_clusters(ax, _reaching(self.shown, reach, centroids=True), crs)
+        png.save(fig, self.stage / "maps" / f"hidden_{uid}.png")
 
 
 #: how far (in points) beyond a map's view a feature may lie and still be drawn: more than

@@ -49,6 +49,10 @@ __all__ = [
     "PreparedActors",
     "prepare_actors",
     "clusters_at_scale",
+    "ScaleRun",
+    "start_scale",
+    "describe_scale",
+    "finish_scale",
 ]
 
 #: Output columns of :func:`find_microclusters` and their dtypes (geometry: GeoSeries).
