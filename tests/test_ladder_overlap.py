@@ -67,16 +67,58 @@ def test_every_scale_reports_its_simulations_to_the_callers_listener():
 
 def test_an_error_meanwhile_gives_up_the_tests():
     actors, units = _actors_and_units()
-    seen: list[float] = []
+    seen: list[tuple[float, int]] = []
 
     def fail() -> None:
+        for _ in range(2000):  # until the tests have begun (at most about 20 s)
+            if seen:
+                break
+            threading.Event().wait(0.01)
         raise RuntimeError("meanwhile failed")
 
-    with on_simulations(lambda eps, done, total: seen.append(eps)), \
+    kw = {**_kw(n_jobs=2), "n_sim": 999, "early_stop": None, "pool_size": None}
+    with on_simulations(lambda eps, done, total: seen.append((eps, done))), \
             pytest.raises(RuntimeError, match="meanwhile failed"):  # fmt: skip
-        ladder(actors, units=units, meanwhile=fail,
-               **{**_kw(n_jobs=2), "n_sim": 999, "early_stop": None})  # fmt: skip
-    assert len(seen) < 2 * 999  # the tests stopped instead of running every simulation
+        ladder(actors, units=units, meanwhile=fail, **kw)
+    assert seen
+    for eps in EPS:  # without the cancel each scale would run all 999 simulations
+        assert max([d for e, d in seen if e == eps], default=0) < 999
+
+
+def test_a_failing_test_stops_the_other_scales_and_is_reported(monkeypatch):
+    actors, units = _actors_and_units()
+    real = sig.monte_carlo_test
+    seen: list[tuple[float, int]] = []
+
+    def failing_at_1000(xy, model, observed, **kw):
+        if kw["eps_m"] == 1000.0:
+            raise ValueError("simulations broke at 1000 m")
+        return real(xy, model, observed, **kw)
+
+    monkeypatch.setattr(sig, "monte_carlo_test", failing_at_1000)
+    called: list[int] = []
+    kw = {**_kw(n_jobs=2), "n_sim": 999, "early_stop": None, "pool_size": None}
+    with on_simulations(lambda eps, done, total: seen.append((eps, done))), \
+            pytest.raises(ValueError, match="broke at 1000 m"):  # fmt: skip
+        ladder(actors, units=units, meanwhile=lambda: called.append(1), **kw)
+    assert max([d for e, d in seen if e == 300.0], default=0) < 999
+
+
+def test_a_generator_seeds_the_scales_in_their_order_whatever_the_threads():
+    actors, units = _actors_and_units()
+    one = ladder(actors, units=units, **{**_kw(n_jobs=1),
+                                         "random_state": np.random.default_rng(8)})
+    two = ladder(actors, units=units, **{**_kw(n_jobs=2),
+                                         "random_state": np.random.default_rng(8)})
+    pd.testing.assert_frame_equal(one, two)
+
+
+def test_a_bad_thread_count_is_the_usual_config_error():
+    from pari_geo.errors import ConfigError
+
+    actors, units = _actors_and_units()
+    with pytest.raises(ConfigError, match="n_jobs"):
+        ladder(actors, units=units, **_kw(n_jobs=0))
 
 
 def test_monte_carlo_test_in_a_shared_pool_and_cancelled():

@@ -35,6 +35,7 @@ from __future__ import annotations
 import logging
 import math
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -170,21 +171,26 @@ def _bar(total: int, desc: str, out: TextIO) -> Any:
         # no monitor thread: the steps redraw the bar, and a run that forks a helper
         # (the municipal maps) does so only without other Python threads
         monitor_interval = 0
+        # steps (the caller's thread) and progress within a step (possibly a worker's)
+        # change the count one at a time
+        _count_lock = threading.RLock()
 
         def update(self, n: float | None = 1) -> bool | None:
-            # drop the fraction shown inside the step
-            whole: float = math.floor(float(self.n) + 1e-9)  # type: ignore[has-type]
-            self.n = whole
-            return super().update(n)
+            with self._count_lock:
+                # drop the fraction shown inside the step
+                whole: float = math.floor(float(self.n) + 1e-9)  # type: ignore[has-type]
+                self.n = whole
+                return super().update(n)
 
         def within_step(self, fraction: float, text: str) -> None:
-            now = time.monotonic()
-            if now - self._last_partial < BAR_INTERVAL_S:
-                return
-            self._last_partial = now
-            whole: float = math.floor(float(self.n) + 1e-9)
-            self.n = whole + min(max(float(fraction), 0.0), 0.999)
-            self.set_postfix_str(text)  # redraws
+            with self._count_lock:
+                now = time.monotonic()
+                if now - self._last_partial < BAR_INTERVAL_S:
+                    return
+                self._last_partial = now
+                whole: float = math.floor(float(self.n) + 1e-9)
+                self.n = whole + min(max(float(fraction), 0.0), 0.999)
+                self.set_postfix_str(text)  # redraws
 
     fmt = "{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}"
     return _StepBar(total=total, desc=desc, leave=False, file=out, bar_format=fmt)

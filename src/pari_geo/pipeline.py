@@ -733,17 +733,23 @@ def _cluster_maps(stage: Path, classes, scheme, units, id_col, clusters,
             _overview_map(png, stage, classes, scheme, units, clusters)
             for uid in own:
                 municipal.draw(png, uid)
+        if helper is not None:
+            helper.join()
     except BaseException:
-        if helper is not None:  # nothing may write into the folder once it is discarded
-            helper.kill()
+        if helper is not None and helper.is_alive():  # nothing may write into the folder
+            helper.kill()                              # once it is discarded
             helper.join()
         raise
-    if helper is not None:
-        helper.join()
-        if helper.exitcode != 0:  # whatever went wrong there is met (and reported) here
-            with PngWriter(overwrite=True) as png:
-                for uid in helper_uids:
-                    municipal.draw(png, uid)
+    if helper is not None and helper.exitcode != 0:
+        # whatever went wrong there is met (and reported) here
+        import logging
+
+        logging.getLogger("pari_geo").debug(
+            "the map helper ended with exit code %s; its %d maps are drawn here",
+            helper.exitcode, len(helper_uids))
+        with PngWriter(overwrite=True) as png:
+            for uid in helper_uids:
+                municipal.draw(png, uid)
 
 
 def _map_helper(municipal: _MunicipalMaps, uids: list[str]) -> Any:

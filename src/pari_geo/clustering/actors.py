@@ -525,8 +525,13 @@ def start_scale(
     run.llr = sig.poisson_llr(n_free, run.expected)
     with np.errstate(divide="ignore", invalid="ignore"):
         run.ratio = n_free / run.expected
+    random_state = opts["random_state"]
+    if isinstance(random_state, np.random.Generator):
+        # drawn here, in the order of the scales, as one scale after the other draws it
+        # (simulation_seeds takes the same integer from it), not by a test's thread
+        random_state = int(random_state.integers(0, 2**63 - 1))
     test_kw = dict(eps_m=float(eps_m), min_actors=int(min_actors), n_sim=int(opts["n_sim"]),
-                   random_state=opts["random_state"], p_method=opts["p_method"],
+                   random_state=random_state, p_method=opts["p_method"],
                    early_stop=opts["early_stop"], pool_size=opts["pool_size"],
                    n_jobs=resolve_threads(opts["n_jobs"]), lattice=lattice)  # fmt: skip
     if drivers is None:

@@ -26,7 +26,7 @@ import pandas as pd
 
 from ..errors import ConfigError
 from .actors import describe_scale, finish_scale, prepare_actors, start_scale
-from .options import CLUSTER_DEFAULTS
+from .options import CLUSTER_DEFAULTS, check_cluster_options
 from .rungs import RUNGS, rung_of
 from .significance import benjamini_hochberg
 from .threads import resolve_threads
@@ -188,7 +188,9 @@ def _scale_tables(prep, eps: list[float], mins: list[int], run_opts: dict, on_sc
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    n_jobs = resolve_threads(run_opts.get("n_jobs", CLUSTER_DEFAULTS["n_jobs"]))
+    # validated as start_scale validates it, so that a bad value is the same ConfigError
+    n_jobs = resolve_threads(check_cluster_options(
+        {"n_jobs": run_opts.get("n_jobs", CLUSTER_DEFAULTS["n_jobs"])})["n_jobs"])
     done = []
     if n_jobs <= 1:
         for e, m in zip(eps, mins, strict=True):
@@ -206,10 +208,25 @@ def _scale_tables(prep, eps: list[float], mins: list[int], run_opts: dict, on_sc
             runs = [start_scale(prep, eps_m=e, min_actors=m, executor=sims, drivers=drivers,
                                 cancel=cancel, stacklevel=4, **run_opts)
                     for e, m in zip(eps, mins, strict=True)]  # fmt: skip
+
+            def stop_all(test) -> None:  # a test that fails stops the others at once
+                if not test.cancelled() and test.exception() is not None:
+                    cancel.set()
+
+            for run in runs:
+                if run.test is not None and not isinstance(run.test, tuple):
+                    run.test.add_done_callback(stop_all)
             for run in runs:
                 describe_scale(run)
-            if meanwhile is not None:
+                if cancel.is_set():
+                    break
+            if meanwhile is not None and not cancel.is_set():
                 meanwhile()
+            if cancel.is_set():  # the failed test's error, before any more work
+                for run in runs:
+                    if not isinstance(run.test, tuple) and run.test is not None:
+                        run.test.result()
+                raise RuntimeError("the Monte Carlo tests were given up")  # a test failed
             for e, run in zip(eps, runs, strict=True):
                 done.append(finish_scale(run))
                 if on_scale is not None:

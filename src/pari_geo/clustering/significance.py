@@ -590,6 +590,7 @@ def simulate_llrs(
     lattice: Lattice | None = None,
     batch: int = 4,
     executor: Any = None,
+    cancel: Any = None,
 ):
     """Yield, in simulation order, the LLRs of the clusters of each null simulation.
 
@@ -602,7 +603,8 @@ def simulate_llrs(
     ``executor`` (a :class:`concurrent.futures.Executor` of threads) runs them instead of
     a pool of this call's own, so that several scales share one pool; ``n_jobs`` then only
     sets how many batches are kept ahead. Closing the generator early cancels the
-    simulations not yet started.
+    simulations not yet started; once ``cancel`` (a :class:`threading.Event`) is set, the
+    batches not yet run yield nothing.
 
     Yields
     ------
@@ -620,6 +622,8 @@ def simulate_llrs(
         return
 
     def run(chunk):
+        if cancel is not None and cancel.is_set():
+            return []
         scratch = (np.array(xy[:, 0], dtype=np.float64, copy=True),
                    np.array(xy[:, 1], dtype=np.float64, copy=True), free_idx)  # fmt: skip
         return [_simulate_one(xy, model, lattice, eps_m, min_actors, s, scratch) for s in chunk]
@@ -712,8 +716,9 @@ def monte_carlo_test(
         A pool of threads to run the simulations in (:func:`simulate_llrs`), shared with
         other calls; the result does not depend on it.
     cancel : threading.Event, optional
-        Once set, no further simulation is used and the call returns at once; its
-        p-values are then those of the simulations done so far (for a caller giving up).
+        Once set, no further simulation is run or used and the call returns after the
+        simulations already running; its p-values are then those of the simulations used
+        so far (for a caller giving up).
 
     Returns
     -------
@@ -747,7 +752,7 @@ def monte_carlo_test(
     seeds = simulation_seeds(random_state, n_sim)
     sims = simulate_llrs(
         xy, model, eps_m=eps_m, min_actors=min_actors, seeds=seeds, n_jobs=n_jobs,
-        lattice=lattice, executor=executor,
+        lattice=lattice, executor=executor, cancel=cancel,
     )  # fmt: skip
     try:
         for llr in sims:
