@@ -446,8 +446,8 @@ def clusters_at_scale(prep: PreparedActors, *, eps_m: float, min_actors: int, **
 class ScaleRun:
     """One scale on its way from its DBSCAN to its table (:func:`start_scale`).
 
-    ``test`` holds the Monte Carlo result ``(p, n_done)``, or the future of it while the
-    simulations run in the background; ``rows`` the cluster descriptions once
+    ``test`` is the future of the Monte Carlo result ``(p, n_done)``: done already, or
+    running in the background; ``rows`` the cluster descriptions once
     :func:`describe_scale` has made them; ``table`` the finished
     ``(clusters, labels)``.
     """
@@ -511,7 +511,7 @@ def start_scale(
     model = prep.null_model(float(opts["null_cell_m"]))
     if model is None:
         run.expected = run.ratio = run.llr = np.full(k, np.nan)
-        run.test = (np.full(k, np.nan), 0)
+        run.test = _done((np.full(k, np.nan), 0))
         return run
     stuck = int(((prep.actor_unit >= 0) & ~model.free).sum())
     if stuck:
@@ -535,7 +535,7 @@ def start_scale(
                    early_stop=opts["early_stop"], pool_size=opts["pool_size"],
                    n_jobs=resolve_threads(opts["n_jobs"]), lattice=lattice)  # fmt: skip
     if drivers is None:
-        run.test = sig.monte_carlo_test(prep.xy, model, run.llr, **test_kw)
+        run.test = _done(sig.monte_carlo_test(prep.xy, model, run.llr, **test_kw))
     else:  # in the background, reporting its progress to this context's listener
         run.test = drivers.submit(contextvars.copy_context().run, sig.monte_carlo_test,
                                   prep.xy, model, run.llr, executor=executor, cancel=cancel,
@@ -544,6 +544,15 @@ def start_scale(
     has_weight = model.unit_residents > 0 if model.basis == "residents" else model.unit_weight > 0
     run.median_rate = float(np.median(run.unit_rate[has_weight])) if has_weight.any() else np.nan
     return run
+
+
+def _done(result: Any) -> Any:
+    """A future that already holds ``result``."""
+    from concurrent.futures import Future
+
+    future: Future = Future()
+    future.set_result(result)
+    return future
 
 
 def describe_scale(run: ScaleRun) -> ScaleRun:
@@ -653,8 +662,8 @@ def finish_scale(run: ScaleRun) -> tuple[Any, np.ndarray]:
     if run.table is not None:
         return run.table
     assert run.rows is not None, "describe_scale comes first"
-    p, _ = run.test if isinstance(run.test, tuple) else run.test.result()
-    q = sig.benjamini_hochberg(p) if run.unit_rate is not None else np.full(run.k, np.nan)
+    p, _ = run.test.result()
+    q = sig.benjamini_hochberg(p)  # NaN where p is (no null model)
     rows, alpha = run.rows, run.opts["alpha"]
     rows["p_value"] = [float(v) for v in p]
     rows["q_value"] = [float(v) for v in q]

@@ -213,9 +213,9 @@ def _scale_tables(prep, eps: list[float], mins: list[int], run_opts: dict, on_sc
                 if not test.cancelled() and test.exception() is not None:
                     cancel.set()
 
-            for run in runs:
-                if run.test is not None and not isinstance(run.test, tuple):
-                    run.test.add_done_callback(stop_all)
+            tests = [run.test for run in runs if run.test is not None]
+            for test in tests:
+                test.add_done_callback(stop_all)
             for run in runs:
                 describe_scale(run)
                 if cancel.is_set():
@@ -223,10 +223,7 @@ def _scale_tables(prep, eps: list[float], mins: list[int], run_opts: dict, on_sc
             if meanwhile is not None and not cancel.is_set():
                 meanwhile()
             if cancel.is_set():  # the failed test's error, before any more work
-                for run in runs:
-                    if not isinstance(run.test, tuple) and run.test is not None:
-                        run.test.result()
-                raise RuntimeError("the Monte Carlo tests were given up")  # a test failed
+                next(t for t in tests if t.done() and t.exception() is not None).result()
             for e, run in zip(eps, runs, strict=True):
                 done.append(finish_scale(run))
                 if on_scale is not None:
