@@ -100,6 +100,8 @@ class PlainProgress:
         self._enabled = enabled
         self._interval_s = float(interval_s)
         self._last_partial = -math.inf
+        # steps (the caller's thread) and progress within a step (possibly a worker's)
+        self._lock = threading.Lock()
 
     def _print(self, line: str) -> None:
         log.debug(line)
@@ -108,19 +110,20 @@ class PlainProgress:
 
     def update(self, n: int = 1) -> None:
         """Advance by ``n`` steps and print the new state."""
-        self.n += int(n)
-        self._print(
-            f"{self.desc}: {self.n}/{self.total}" + (f" {self.postfix}" if self.postfix else "")
-        )
+        with self._lock:
+            self.n += int(n)
+            self._print(f"{self.desc}: {self.n}/{self.total}"
+                        + (f" {self.postfix}" if self.postfix else ""))  # fmt: skip
 
     def within_step(self, fraction: float, text: str) -> None:
         """Progress inside the current step: a line ``desc: n/total text``, at most one
         every ``interval_s`` seconds (``fraction`` is not shown; a bar uses it)."""
-        now = time.monotonic()
-        if now - self._last_partial < self._interval_s:
-            return
-        self._last_partial = now
-        self._print(f"{self.desc}: {self.n}/{self.total} {text}")
+        with self._lock:
+            now = time.monotonic()
+            if now - self._last_partial < self._interval_s:
+                return
+            self._last_partial = now
+            self._print(f"{self.desc}: {self.n}/{self.total} {text}")
 
     def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
         """The text after the counter from the next step on (``refresh`` is ignored)."""

@@ -68,15 +68,11 @@ def _progress(enabled: bool, total: int, desc: str):
 def _simulation_progress(bar):
     """A hook (``pari_geo._progress.on_simulations``) moving ``bar`` on within the step of
     a scale while its Monte Carlo simulations run (the scales' tests may report from
-    several threads at once: one at a time moves the bar)."""
-    import threading
-
-    lock = threading.Lock()
+    several threads at once; both reporters of :mod:`pari_geo._progress` take a lock)."""
 
     def hook(eps_m: float, n_done: int, n_sim: int) -> None:
-        with lock:
-            bar.within_step(n_done / max(n_sim, 1),
-                            f"micro-clusters ({eps_m:g} m: {n_done}/{n_sim} simulations)")
+        bar.within_step(n_done / max(n_sim, 1),
+                        f"micro-clusters ({eps_m:g} m: {n_done}/{n_sim} simulations)")
 
     return hook
 
@@ -727,7 +723,7 @@ def _cluster_maps(stage: Path, classes, scheme, units, id_col, clusters,
     uids = municipal.uids()
     helper_uids = uids[0::2] if n_jobs > 1 and len(uids) >= 2 else []
     helper = _map_helper(municipal, helper_uids)
-    own = [u for u in uids if u not in set(helper_uids)] if helper else uids
+    own = uids[1::2] if helper else uids
     try:
         with PngWriter() as png:
             _overview_map(png, stage, classes, scheme, units, clusters)
