@@ -535,3 +535,35 @@ def test_actors_in_web_mercator_are_refused(tiny, tmp_path):
     gpd.read_file(tiny["actors"], layer="actors").to_crs("EPSG:3857").to_file(f)
     with pytest.raises(InputError, match=r"actors3857.gpkg \[actors\]: is in Web Mercator"):
         find_microclusters(open_actors(f), eps_m=300, min_actors=5, n_sim=0)
+
+
+def test_a_signal_inside_an_import_is_raised_once_the_import_is_left():
+    """SIGTERM raised in importlib's code could leave the import lock held (a hang seen in
+    CI): such a signal is delivered again 10 ms later, outside the import."""
+    import time
+    import types
+
+    from pari_geo import cli
+
+    if not hasattr(signal, "setitimer"):
+        pytest.skip("no interval timer on this platform")
+    code = types.SimpleNamespace(co_filename="<frozen importlib._bootstrap>")
+    in_import = types.SimpleNamespace(f_code=code, f_back=None)
+    outside = types.SimpleNamespace(f_code=types.SimpleNamespace(co_filename=__file__),
+                                    f_back=in_import)  # fmt: skip
+    assert cli._in_import(outside) and not cli._in_import(None)
+    previous = cli._install_signal_handlers()
+    try:
+        with pytest.raises(cli.Stopped, match="SIGTERM"):
+            cli._raise_stopped(signal.SIGTERM, in_import)  # deferred: returns
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:  # the timer's SIGALRM raises it here
+                time.sleep(0.01)
+        assert cli._DEFERRED == []
+        plain = types.SimpleNamespace(f_code=types.SimpleNamespace(co_filename=__file__),
+                                      f_back=None)  # fmt: skip
+        with pytest.raises(cli.Stopped):
+            cli._raise_stopped(signal.SIGTERM, plain)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        cli._restore_signal_handlers(previous)

@@ -514,8 +514,36 @@ class Stopped(BaseException):
         super().__init__(signal.Signals(signum).name)
 
 
-def _raise_stopped(signum, _frame) -> None:
+#: signals that arrived inside Python's import machinery, delivered once it is left
+_DEFERRED: list[int] = []
+
+
+def _in_import(frame) -> bool:
+    """Whether ``frame`` or a caller runs in ``importlib``'s bootstrap code."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _raise_stopped(signum, frame) -> None:
+    """Raise :class:`Stopped`, unless the signal interrupted an import: an exception
+    there can leave Python's import lock held (its module-lock callback takes the lock
+    outside a ``try``), and every later import, in every thread, then hangs. Such a
+    signal is raised again 10 ms later (SIGALRM), until it lands outside an import."""
+    import signal
+
+    if hasattr(signal, "setitimer") and _in_import(frame):
+        _DEFERRED.append(signum)
+        signal.setitimer(signal.ITIMER_REAL, 0.01)
+        return
     raise Stopped(signum)
+
+
+def _raise_deferred(_signum, frame) -> None:
+    if _DEFERRED:
+        _raise_stopped(_DEFERRED.pop(), frame)
 
 
 def _install_signal_handlers() -> dict:
@@ -530,6 +558,8 @@ def _install_signal_handlers() -> dict:
         sig = getattr(signal, name, None)
         if sig is not None:
             previous[sig] = signal.signal(sig, _raise_stopped)
+    if hasattr(signal, "SIGALRM") and hasattr(signal, "setitimer"):
+        previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, _raise_deferred)
     return previous
 
 
