@@ -36,3 +36,13 @@ def belgium_l1(belgium):
     from pari_geo.typology.degurba import classify_grid
 
     return classify_grid(belgium["population"], belgium["built"], belgium["land"], level=1)
+
+
+@pytest.fixture(params=["kernel", "twin"])
+def both_grid_paths(request, monkeypatch):
+    """Run a test twice: with the numba kernels on every grid, and with the exact
+    numpy/scipy twins on every grid (``pari_geo._numba.SMALL_GRID_CELLS``)."""
+    from pari_geo import _numba
+
+    monkeypatch.setattr(_numba, "SMALL_GRID_CELLS", 0 if request.param == "kernel" else 1 << 62)
+    return request.param

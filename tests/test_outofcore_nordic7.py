@@ -23,6 +23,9 @@ from pari_geo.typology.classify import classify_nordic7
 from pari_geo.typology.nordic7 import Nordic7Params, classify_nordic7_array, window_mean
 from pari_geo.typology.nordic7_tiled import classify_nordic7_tiled
 
+# each test runs with the numba kernels and with their exact numpy/scipy twins
+pytestmark = pytest.mark.usefixtures("both_grid_paths")
+
 ROOT = Path(__file__).resolve().parents[1]
 OST = ROOT / "data" / "sample_grids" / "ostergotland"
 LAYERS = {  # array-API name -> tiled-API name

@@ -11,6 +11,9 @@ from pari_geo.outofcore.components import RawGrid
 from pari_geo.outofcore.travel_time import minutes_to_tiled
 from pari_geo.typology.travel_time import minutes_per_metre, minutes_to
 
+# each test runs with the numba kernels and with their exact numpy/scipy twins
+pytestmark = pytest.mark.usefixtures("both_grid_paths")
+
 TILES = [(1, 1), (2, 3), (7, 5), (5, 7), (64, 64)]
 
 

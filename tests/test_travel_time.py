@@ -11,6 +11,9 @@ from scipy.sparse.csgraph import dijkstra
 
 from pari_geo.typology.travel_time import minutes_per_metre, minutes_to
 
+# each test runs with the numba kernels and with their exact numpy/scipy twins
+pytestmark = pytest.mark.usefixtures("both_grid_paths")
+
 SQ2 = math.sqrt(2.0)
 
 

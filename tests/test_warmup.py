@@ -42,7 +42,9 @@ def test_a_child_is_started_on_an_empty_cache_and_ended_on_the_way_out(monkeypat
         proc = warm._proc
     assert proc is not None and proc.poll() is not None  # killed, not left running
     (args, path), = started
-    assert args[1:] == ["-m", "pari_geo._warmup"]
+    assert args[1:3] == ["-c", _warmup._CHILD]
+    claims = Path(args[3])
+    assert not claims.exists()  # the claims folder went with the child
     assert path.split(os.pathsep)[0] == str(Path(_warmup.__file__).resolve().parents[1])
 
 
@@ -55,14 +57,22 @@ def test_wait_gives_up_after_the_timeout(monkeypatch):
 
 # --- the split of the compilation between the run and its child (issue 11) -------------
 _FIRST = """
+import sys
+from pathlib import Path
 from pari_geo import _warmup
-_warmup.compile_dbscan_kernels(border=False)    # what the child compiles
-_warmup.compile_significance_kernels()          # what the run compiles while it waits
-_warmup.compile_border_kernels()
-assert _warmup.cache_is_filled()
+calls = _warmup.run_kernel_calls()
+claims = Path(sys.argv[1])
+half = len(calls) // 2
+# the child's walk from the front and the run's from the back, as two processes do
+assert _warmup.compile_calls(calls[:half], claims) == half
+assert _warmup.compile_calls(calls[::-1], claims) == len(calls) - half  # the rest only
+assert all(call.is_cached() for call in calls) and _warmup.cache_is_filled()
+assert _warmup.compile_calls(calls) == 0  # all cached: nothing compiles again
 import numpy as np
+from pari_geo import _numba
 from pari_geo.outofcore import _travel_kernels as tk
 from pari_geo.outofcore.travel_time import minutes_to
+_numba.SMALL_GRID_CELLS = 0  # the kernel, not scipy's twin
 minutes_to(np.eye(40, dtype=bool), cell_size_m=100.0)
 # a literal 0 heap size would compile the heap helpers a second time
 assert len(tk.heap_push.signatures) == 1 and len(tk.heap_pop_into.signatures) == 1
@@ -96,21 +106,23 @@ assert compiled == [], compiled
 """
 
 
-def _python(code, cache_dir):
+def _python(code, cache_dir, *args):
     env = {**os.environ, "NUMBA_CACHE_DIR": str(cache_dir), "PARI_GEO_NUMBA_CACHE": "1"}
     env["PYTHONPATH"] = os.pathsep.join(
         [str(Path(_warmup.__file__).resolve().parents[1]), env.get("PYTHONPATH", "")]
     )
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True)  # fmt: skip
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], env=env,
+                          capture_output=True, text=True)  # fmt: skip
 
 
 def test_the_child_and_the_run_together_compile_everything_a_run_calls(tmp_path):
-    """On an empty cache: the child's part plus the run's part leave nothing for the
-    DBSCAN and footprint calls of a run to compile (same argument types)."""
-    first = _python(_FIRST, tmp_path)
+    """On an empty cache: the child's part plus the run's part, met in the middle of the
+    list, leave nothing for the DBSCAN and footprint calls of a run to compile (the
+    recorded argument types are a run's)."""
+    (tmp_path / "claims").mkdir()
+    first = _python(_FIRST, tmp_path / "cache", tmp_path / "claims")
     assert first.returncode == 0, first.stderr[-2000:]
-    second = _python(_SECOND, tmp_path)
+    second = _python(_SECOND, tmp_path / "cache")
     assert second.returncode == 0, second.stderr[-2000:]
 
 
@@ -131,3 +143,38 @@ def test_a_warmup_inside_another_shares_its_child(monkeypatch):
         proc = outer._proc
     assert proc.poll() is not None and len(started) == 1
     assert _warmup._ACTIVE is None
+
+
+def test_the_recorded_calls_are_the_kernels_a_run_calls_and_nothing_compiles():
+    before = {d: list(d.signatures) for d in _warmup._cluster_dispatchers()}
+    calls = _warmup.run_kernel_calls()
+    assert [c.kernel for c in calls] == _warmup._cluster_dispatchers()  # a run's order
+    assert {d: list(d.signatures) for d in _warmup._cluster_dispatchers()} == before
+    from pari_geo.clustering import _kernels as k
+
+    assert k.cell_keys is calls[0].kernel  # the kernels are back in their modules
+    names = [c.claim_name() for c in calls]
+    assert len(set(names)) == len(names)
+    assert names == [c.claim_name() for c in _warmup.run_kernel_calls()]  # stable
+
+
+def test_a_call_claimed_by_the_other_process_is_left_to_it(tmp_path, monkeypatch):
+    calls = _warmup.run_kernel_calls()[:2]
+    compiled = []
+    monkeypatch.setattr(_warmup.KernelCall, "is_cached", lambda self: False)
+    monkeypatch.setattr(_warmup.KernelCall, "compile", lambda self: compiled.append(self))
+    (tmp_path / calls[0].claim_name()).touch()  # the child has the first one
+    assert _warmup.compile_calls(calls, tmp_path) == 1
+    assert compiled == [calls[1]]
+    assert _warmup.compile_calls(calls, tmp_path) == 0  # both claimed now
+    assert _warmup.compile_calls(calls, tmp_path / "gone") == 0  # the run ended
+
+
+def test_the_child_program_runs_the_module_without_the_package_init(tmp_path):
+    code = _warmup._CHILD.replace('runpy.run_module("pari_geo._warmup", run_name="__main__", '
+                                  'alter_sys=True)',
+                                  'import pari_geo._warmup\nprint("pandas" in sys.modules)')
+    assert code != _warmup._CHILD
+    out = _python(code, tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False"

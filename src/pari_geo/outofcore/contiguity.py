@@ -132,11 +132,19 @@ def cluster_labels(
     >>> labels.tolist(), sizes.tolist()
     ([[1, 0, 2]], [0.0, 2.0, 0.0])
     """
-    from ._grid_kernels import label_sums
+    from .. import _numba
 
     labels, n = label_cells(dense, connectivity, output=output)
     if n == 0:
         return labels, np.zeros(1)
+    if labels.size <= _numba.SMALL_GRID_CELLS:  # numpy's bincount: the same bits
+        w = np.asarray(size_layer).astype(np.float64)
+        w[np.isnan(w)] = 0.0
+        sizes = np.bincount(labels.ravel(), weights=w.ravel(), minlength=n + 1)
+        sizes[0] = 0.0
+        return labels, sizes
+    from ._grid_kernels import label_sums
+
     return labels, label_sums(labels, size_layer, n)
 
 

@@ -20,7 +20,9 @@ cell (exact shortest paths, Dijkstra's algorithm), the cost convention of
   (:func:`pari_geo.outofcore._travel_kernels.settle`, a binary-heap Dijkstra compiled with
   numba) once on the whole grid; it is about twice as fast as ``MCP_Geometric`` on a
   10-million-cell grid (see ``benchmarks/travel_time/``) and can stop early at
-  ``max_minutes``.
+  ``max_minutes``. On a grid of at most :data:`~pari_geo._numba.SMALL_GRID_CELLS` cells it
+  runs :func:`minutes_scipy` instead, scipy's Dijkstra on the explicit graph with the
+  kernel's step costs: the same bits, and no kernel to compile on a first run.
 * :func:`minutes_to_tiled` (out of core) gives the same minutes, bit for bit, holding only
   one tile (plus a one-cell ring) in memory; the minutes and the per-cell costs live in raw
   files on disk (:class:`~pari_geo.outofcore.components.RawGrid`). Every tile holding or
@@ -61,11 +63,13 @@ from typing import Any
 
 import numpy as np
 
+from .. import _numba
 from ._travel_kernels import NO_RING, Ring, settle
 from .components import RawGrid, check_tile_shape, iter_tiles
 
 __all__ = [
     "minutes_to",
+    "minutes_scipy",
     "minutes_per_metre",
     "minutes_to_tiled",
     "minutes_layer",
@@ -206,11 +210,77 @@ def minutes_to(
     )
     # cost per cell in minutes per cell side: the kernel multiplies by 1 or √2
     cost = np.ascontiguousarray(mpm * r)
-    out = np.where(src, 0.0, np.inf)
-    settle(cost, out, NO_RING, limit, False)
+    if cost.size <= _numba.SMALL_GRID_CELLS:
+        out = minutes_scipy(cost, src, limit)
+    else:
+        out = np.where(src, 0.0, np.inf)
+        settle(cost, out, NO_RING, limit, False)
     if limit < np.inf:
         out[out > limit] = np.inf
     return out
+
+
+#: the 8 steps of the grid graph, in the kernel's order
+_STEPS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
+
+
+def minutes_scipy(cost: np.ndarray, sources: np.ndarray, limit: float = np.inf) -> np.ndarray:
+    """The minutes of :func:`~pari_geo.outofcore._travel_kernels.settle` on a whole grid
+    (sources at 0), with ``scipy.sparse.csgraph.dijkstra`` on the explicit 8-neighbour
+    graph: the same bits.
+
+    Each step costs what the kernel adds, ``0.5 * (cost[a] + cost[b])``, times ``sqrt(2)``
+    diagonally, between two passable cells (finite cost); a source on an impassable cell
+    keeps 0 and reaches nothing. Both compute the unique fixed point
+    ``d[v] = min(d[v], d[u] + step(u, v))`` with the same additions, so they agree bit for
+    bit. About 100 bytes per cell for the graph: :func:`minutes_to` uses it on grids of at
+    most :data:`~pari_geo._numba.SMALL_GRID_CELLS` cells.
+
+    Parameters
+    ----------
+    cost : float64[:, :]
+        Minutes per cell side (``inf``: impassable).
+    sources : bool[:, :]
+    limit : float
+        Minutes beyond ``limit`` are ``inf`` (``inf``: no limit).
+
+    Returns
+    -------
+    float64[:, :]
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> src = np.zeros((2, 3), bool); src[0, 0] = True
+    >>> minutes_scipy(np.ones((2, 3)), src).round(3).tolist()
+    [[0.0, 1.0, 2.0], [1.0, 1.414, 2.414]]
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    nr, nc = cost.shape
+    starts = np.flatnonzero(sources.ravel())
+    if starts.size == 0:
+        return np.full(cost.shape, np.inf)
+    index = np.arange(nr * nc).reshape(nr, nc)
+    diag = math.sqrt(2.0)
+    tails, heads, steps = [], [], []
+    for dr, dc in _STEPS:
+        r0, r1 = max(0, -dr), nr - max(0, dr)
+        c0, c1 = max(0, -dc), nc - max(0, dc)
+        cu = cost[r0:r1, c0:c1]
+        cv = cost[r0 + dr:r1 + dr, c0 + dc:c1 + dc]
+        ok = (cu < np.inf) & (cv < np.inf)
+        step = 0.5 * (cu[ok] + cv[ok])
+        if dr and dc:
+            step *= diag
+        tails.append(index[r0:r1, c0:c1][ok])
+        heads.append(index[r0 + dr:r1 + dr, c0 + dc:c1 + dc][ok])
+        steps.append(step)
+    graph = csr_matrix((np.concatenate(steps), (np.concatenate(tails), np.concatenate(heads))),
+                       shape=(nr * nc, nr * nc))  # fmt: skip
+    dist = dijkstra(graph, directed=True, indices=starts, min_only=True, limit=limit)
+    return np.ascontiguousarray(dist.reshape(cost.shape))
 
 
 def _speed_of(speed_kmh: Any, read: Callable[[Any], np.ndarray]) -> Any:
