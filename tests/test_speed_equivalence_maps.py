@@ -81,7 +81,7 @@ def test_municipal_maps_are_those_drawing_everything(tmp_path, monkeypatch):
 
     class Serial:
         def __init__(self, *a, **k):
-            pass
+            """Take PngWriter's arguments; this writer saves in the calling thread."""
 
         def __enter__(self):
             return self
